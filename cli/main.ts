@@ -1,0 +1,25 @@
+/**
+ * `vigil`: one command line for every user group. Each subcommand lives in cli/commands/<name>.ts and registers
+ * itself; flags and `--json` keys an issue spells out are contracts outside checks rely on, so keep them stable.
+ */
+import { Command, CommanderError } from 'commander';
+import { describeError, VigilError } from '../runtime/errors.ts';
+import { registerSchemas } from './commands/schemas.ts';
+import { registerStack } from './commands/stack.ts';
+
+const program = new Command()
+  .name('vigil')
+  .description('Trustworthy clinical evidence from medical-device telemetry')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerStack(program);
+registerSchemas(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) process.exit(error.exitCode);
+  process.stderr.write(`vigil: ${describeError(error)}\n`);
+  process.exit(error instanceof VigilError && error.code === 'CONFIG_INVALID' ? 2 : 1);
+}

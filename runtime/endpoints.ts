@@ -1,0 +1,66 @@
+/**
+ * Where the external services are. Defaults are the local stack's loopback ports (chosen away from the services'
+ * usual ports so a developer's own Kafka or Redis is never touched). Setting an environment variable points Vigil at an
+ * existing service instead (staging, a team cluster), and `vigil stack up` then leaves that service alone.
+ */
+export interface Endpoints {
+  /** Comma-separated bootstrap servers. */
+  readonly kafkaBrokers: string;
+  /** Confluent-compatible registry base URL (Apicurio's ccompat API). */
+  readonly schemaRegistryUrl: string;
+  readonly redisUrl: string;
+  /** ClickHouse HTTP interface (the Debian server locally; only the HTTP wire tests use it). */
+  readonly clickhouseUrl: string;
+}
+
+export const LOCAL_PORTS = {
+  kafka: 19092,
+  kafkaController: 19093,
+  schemaRegistry: 18081,
+  redis: 16379,
+  clickhouseHttp: 18123,
+  clickhouseNative: 19000,
+} as const;
+
+export const DEFAULT_ENDPOINTS: Endpoints = {
+  kafkaBrokers: `127.0.0.1:${LOCAL_PORTS.kafka}`,
+  schemaRegistryUrl: `http://127.0.0.1:${LOCAL_PORTS.schemaRegistry}/apis/ccompat/v7`,
+  redisUrl: `redis://127.0.0.1:${LOCAL_PORTS.redis}`,
+  clickhouseUrl: `http://127.0.0.1:${LOCAL_PORTS.clickhouseHttp}`,
+};
+
+export type EndpointName = keyof Endpoints;
+
+export const ENDPOINT_ENV: Record<EndpointName, string> = {
+  kafkaBrokers: 'KAFKA_BROKERS',
+  schemaRegistryUrl: 'SCHEMA_REGISTRY_URL',
+  redisUrl: 'REDIS_URL',
+  clickhouseUrl: 'CLICKHOUSE_URL',
+};
+
+export function resolveEndpoints(
+  env: NodeJS.ProcessEnv = process.env,
+): Endpoints & { external: Record<EndpointName, boolean> } {
+  const pick = (name: EndpointName): string => env[ENDPOINT_ENV[name]]?.trim() || DEFAULT_ENDPOINTS[name];
+  const external = Object.fromEntries(
+    (Object.keys(ENDPOINT_ENV) as EndpointName[]).map((name) => [name, Boolean(env[ENDPOINT_ENV[name]]?.trim())]),
+  ) as Record<EndpointName, boolean>;
+  return {
+    kafkaBrokers: pick('kafkaBrokers'),
+    schemaRegistryUrl: pick('schemaRegistryUrl'),
+    redisUrl: pick('redisUrl'),
+    clickhouseUrl: pick('clickhouseUrl'),
+    external,
+  };
+}
+
+/** Kafka topics the project creates (explicit partitions and configs: auto-creation is off on the local broker). */
+export const TOPICS = {
+  raw: 'vigil.telemetry.raw',
+  normalised: 'vigil.telemetry.normalised',
+  inferences: 'vigil.clinical.inferences',
+  clinicalAlerts: 'vigil.clinical.alerts',
+  deadLetter: 'vigil.ops.dead-letter',
+  modelRollouts: 'vigil.control.model-rollouts',
+  deviceIdentity: 'vigil.control.device-identity',
+} as const;

@@ -1,0 +1,199 @@
+/**
+ * One error hierarchy and one table of codes for the whole of Vigil.
+ *
+ * Two kinds of code share the table:
+ * - record codes (`deadLetter: true`): why one record left the chain. They are the fixed reason-code table of the
+ *   dead-letter record (`schemas/avro/dead-letter/v1.avsc` enumerates exactly these; a test keeps them equal), and
+ *   the only values the `reason` metric label can take.
+ * - system codes: why a component could not start or an external call failed. `retriable` tells the runtime
+ *   whether to retry (with backoff) or to stop and say what to fix.
+ */
+
+export type Stage = 'decode' | 'validate' | 'dedupe' | 'score' | 'detect_drift' | 'sink';
+
+interface CodeSpec {
+  readonly deadLetter: boolean;
+  readonly retriable: boolean;
+  readonly stage?: Stage;
+  readonly description: string;
+}
+
+export const CODES = {
+  // --- record codes: decode (Kafka / file adapters) -------------------------------------------------------------
+  BAD_MAGIC_BYTE: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'decode',
+    description: 'First byte is not the Confluent wire-format magic byte 0.',
+  },
+  TRUNCATED_FRAME: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'decode',
+    description: 'Fewer than 5 bytes, or the Avro body ends early.',
+  },
+  UNKNOWN_SCHEMA_ID: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'decode',
+    description: 'The registry has no schema with the framed id.',
+  },
+  SCHEMA_NOT_ENVELOPE: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'decode',
+    description: 'The framed schema exists but cannot be read as a telemetry envelope.',
+  },
+  AVRO_DECODE_FAILED: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'decode',
+    description: 'The bytes do not decode with the framed schema (or trail extra bytes).',
+  },
+  JSON_PARSE_FAILED: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'decode',
+    description: 'An NDJSON line is not valid JSON, or not a JSON object.',
+  },
+  ENVELOPE_INVALID: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'decode',
+    description: 'Missing fields, wrong types or unknown enum symbols against the envelope schema.',
+  },
+  // --- record codes: validate ------------------------------------------------------------------------------------
+  MISSING_PROVENANCE: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'validate',
+    description:
+      'A required provenance field is empty (device, patient_ref, site, firmware, integrity hash, consent, policy).',
+  },
+  INVALID_EVENT_ID: { deadLetter: true, retriable: false, stage: 'validate', description: 'event_id is not a ULID.' },
+  PAYLOAD_TYPE_MISMATCH: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'validate',
+    description: 'event_type does not match the payload record.',
+  },
+  VALUE_OUT_OF_RANGE: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'validate',
+    description: 'A measurement is outside physiologically possible bounds, or not finite.',
+  },
+  CLOCK_SKEW: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'validate',
+    description: 'observed_at lies after received_at by more than the allowed skew.',
+  },
+  STALE_EVENT: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'validate',
+    description: 'observed_at is older than the maximum accepted age at receipt.',
+  },
+  // --- record codes: dedupe --------------------------------------------------------------------------------------
+  SEQUENCE_TOO_OLD: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'dedupe',
+    description: 'Sequence number is left of the per-device replay window.',
+  },
+  // --- record codes: score ---------------------------------------------------------------------------------------
+  SCORING_FAILED: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'score',
+    description: 'The model returned no finite score for this record.',
+  },
+
+  // --- system codes ----------------------------------------------------------------------------------------------
+  CONFIG_INVALID: {
+    deadLetter: false,
+    retriable: false,
+    description: 'A pipeline, operator or CLI configuration is invalid.',
+  },
+  MODEL_NOT_FOUND: {
+    deadLetter: false,
+    retriable: false,
+    description: 'The model store has no such model name and version.',
+  },
+  MODEL_INTEGRITY_FAILED: {
+    deadLetter: false,
+    retriable: false,
+    description: 'A model artifact does not match the sha256 in its manifest.',
+  },
+  STATE_UNAVAILABLE: { deadLetter: false, retriable: true, description: 'The state backend (Redis) did not answer.' },
+  REGISTRY_UNAVAILABLE: { deadLetter: false, retriable: true, description: 'The schema registry did not answer.' },
+  KAFKA_UNAVAILABLE: {
+    deadLetter: false,
+    retriable: true,
+    description: 'The Kafka cluster did not answer or refused an operation.',
+  },
+  KAFKA_TRANSACTION_ABORTED: {
+    deadLetter: false,
+    retriable: true,
+    description: 'A Kafka transaction was aborted; its batch is reprocessed.',
+  },
+  KAFKA_FENCED: {
+    deadLetter: false,
+    retriable: false,
+    description: 'Another worker took over this transactional producer or partition.',
+  },
+  CLICKHOUSE_UNAVAILABLE: {
+    deadLetter: false,
+    retriable: true,
+    description: 'ClickHouse did not accept an insert or query.',
+  },
+  SCHEMA_INCOMPATIBLE: {
+    deadLetter: false,
+    retriable: false,
+    description: 'A schema change breaks the compatibility level of its subject.',
+  },
+  STACK_SERVICE_FAILED: {
+    deadLetter: false,
+    retriable: false,
+    description: 'A local stack service did not start or become healthy.',
+  },
+  INTERNAL: { deadLetter: false, retriable: false, description: 'A bug in Vigil: please report it with the trace id.' },
+} as const satisfies Record<string, CodeSpec>;
+
+export type Code = keyof typeof CODES;
+export type ReasonCode = {
+  [K in Code]: (typeof CODES)[K]['deadLetter'] extends true ? K : never;
+}[Code];
+
+/** The fixed reason-code table, in table order (the dead-letter schema's enum lists them in this order). */
+export const REASON_CODES: readonly ReasonCode[] = (Object.keys(CODES) as Code[]).filter(
+  (code): code is ReasonCode => CODES[code].deadLetter,
+);
+
+export function isReasonCode(value: string): value is ReasonCode {
+  return (REASON_CODES as readonly string[]).includes(value);
+}
+
+export class VigilError extends Error {
+  readonly code: Code;
+  readonly retriable: boolean;
+
+  constructor(code: Code, message: string, options: { cause?: unknown; retriable?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'VigilError';
+    this.code = code;
+    this.retriable = options.retriable ?? CODES[code].retriable;
+  }
+}
+
+export function isRetriable(error: unknown): boolean {
+  return error instanceof VigilError && error.retriable;
+}
+
+/** A message fit for a log line: the error's own words, never a record's contents. */
+export function describeError(error: unknown): string {
+  if (error instanceof VigilError) return `${error.code}: ${error.message}`;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,73 @@
+/**
+ * Keyed state, behind one interface with two backends: in-memory with TTL (embedded mode) and Redis (distributed).
+ *
+ * State is declared (a `StateDescriptor`: stable name, TTL, and for the in-memory backend a capacity), and every
+ * mutation carries an *owner token*: the `partition:offset` of the record that made it. That makes state replay-safe
+ * without checkpoint barriers: when a worker dies after updating state but before committing its offsets, the
+ * records it re-reads find state they themselves wrote, recognise their own token, and are classified exactly as the
+ * first time. Classification is a pure function of the log, so reruns, restarts and embedded runs agree.
+ *
+ * Keys are confined to one partition's records (the source is keyed by device), so only one worker touches a key at a
+ * time; each batch call is still atomic on Redis (one Lua script), so a call is one round trip.
+ */
+
+export interface StateDescriptor {
+  /** Stable, dotted name: the Redis key prefix and the metrics label. e.g. `dedupe.event_id`. */
+  readonly name: string;
+  /** How long an entry lives after it was written. */
+  readonly ttlMs: number;
+  /** In-memory backend only: the most entries kept; the oldest are evicted first (and counted) beyond it. */
+  readonly maxEntries?: number;
+}
+
+export interface ClaimRequest {
+  readonly key: string;
+  /** The owner token of the record making the claim. */
+  readonly owner: string;
+}
+
+/**
+ * - `claimed`: nobody held the key; it is now held by this owner.
+ * - `own`: this very owner already held it (a replay after a crash): treat as `claimed`.
+ * - `taken`: another owner holds it; `heldBy` names it.
+ */
+export type ClaimResult =
+  | { readonly status: 'claimed' | 'own' }
+  | { readonly status: 'taken'; readonly heldBy: string };
+
+export interface SequenceRequest {
+  /** The stream the sequence numbers belong to (a device). */
+  readonly stream: string;
+  readonly sequence: number;
+  readonly owner: string;
+}
+
+/**
+ * Sliding replay window per stream (IPsec-style):
+ * - `new`: first time this sequence is seen (or a replay of the same owner after a crash);
+ * - `duplicate`: the sequence was already accepted from another owner; `heldBy` names it;
+ * - `too_old`: left of the window (more than `window` below the highest accepted sequence) and not seen before.
+ */
+export type SequenceResult =
+  | { readonly status: 'new' }
+  | { readonly status: 'duplicate'; readonly heldBy: string }
+  | { readonly status: 'too_old'; readonly highest: number };
+
+export interface StateBackend {
+  /** Backend name for logs and metrics: `memory` or `redis`. */
+  readonly kind: 'memory' | 'redis';
+  /** Fails with a message that says what to fix when the backend cannot be used (e.g. Redis unreachable). */
+  open(): Promise<void>;
+  /** Claims keys in order (a later request in the same call sees an earlier one's claim). */
+  claim(state: StateDescriptor, requests: readonly ClaimRequest[]): Promise<ClaimResult[]>;
+  /** Checks and advances per-stream replay windows in order. */
+  advanceSequences(
+    state: StateDescriptor,
+    window: number,
+    requests: readonly SequenceRequest[],
+  ): Promise<SequenceResult[]>;
+  /** A small durable record per key (checkpoint metadata such as a pending batch range). */
+  getMeta(key: string): Promise<string | null>;
+  putMeta(key: string, value: string, ttlMs: number): Promise<void>;
+  close(): Promise<void>;
+}

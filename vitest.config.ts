@@ -1,0 +1,32 @@
+import { defineConfig } from 'vitest/config';
+
+const shared = { exclude: ['node_modules/**', '.vigil/**'] };
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // Pure code: operators, runtime, codecs, behaviour tests of whole pipelines without a broker.
+        test: {
+          ...shared,
+          name: 'unit',
+          include: ['**/*.test.ts'],
+          exclude: [...shared.exclude, 'test/integration/**'],
+          testTimeout: 30_000,
+          typecheck: { enabled: true, include: ['**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+        },
+      },
+      {
+        // Against the real local stack (Kafka, Apicurio, Redis, ClickHouse): one file at a time, they share it.
+        test: {
+          ...shared,
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
+        },
+      },
+    ],
+  },
+});
