@@ -4,7 +4,12 @@
  */
 import { Command, CommanderError } from 'commander';
 import { describeError, VigilError } from '../runtime/errors.ts';
+import { registerDemo } from './commands/demo.ts';
+import { registerQuery } from './commands/query.ts';
+import { registerRun } from './commands/run.ts';
 import { registerSchemas } from './commands/schemas.ts';
+import { registerSimulate } from './commands/simulate.ts';
+import { registerSink } from './commands/sink.ts';
 import { registerStack } from './commands/stack.ts';
 
 const program = new Command()
@@ -13,8 +18,13 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-registerStack(program);
+registerDemo(program);
+registerRun(program);
+registerSink(program);
+registerSimulate(program);
+registerQuery(program);
 registerSchemas(program);
+registerStack(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -54,13 +54,22 @@ export function resolveEndpoints(
   };
 }
 
-/** Kafka topics the project creates (explicit partitions and configs: auto-creation is off on the local broker). */
+/**
+ * Kafka topics the project creates (explicit partitions and configs: auto-creation is off on the local broker).
+ * `VIGIL_TOPIC_PREFIX` namespaces all of them (`<prefix>.vigil.telemetry.raw`): one environment on a shared cluster,
+ * or one isolated integration-test run. Read once, when this module loads.
+ */
+const TOPIC_PREFIX = process.env.VIGIL_TOPIC_PREFIX?.trim() ?? '';
+const topic = <const N extends string>(name: N): N => (TOPIC_PREFIX ? `${TOPIC_PREFIX}.${name}` : name) as N;
+
 export const TOPICS = {
-  raw: 'vigil.telemetry.raw',
-  normalised: 'vigil.telemetry.normalised',
-  inferences: 'vigil.clinical.inferences',
-  clinicalAlerts: 'vigil.clinical.alerts',
-  deadLetter: 'vigil.ops.dead-letter',
-  modelRollouts: 'vigil.control.model-rollouts',
-  deviceIdentity: 'vigil.control.device-identity',
+  raw: topic('vigil.telemetry.raw'),
+  normalised: topic('vigil.telemetry.normalised'),
+  inferences: topic('vigil.clinical.inferences'),
+  clinicalAlerts: topic('vigil.clinical.alerts'),
+  deadLetter: topic('vigil.ops.dead-letter'),
+  duplicates: topic('vigil.ops.duplicates'),
+  driftHistograms: topic('vigil.ml.drift-histograms'),
+  modelRollouts: topic('vigil.control.model-rollouts'),
+  deviceIdentity: topic('vigil.control.device-identity'),
 } as const;

@@ -63,8 +63,18 @@ export interface Operator<I, O, S extends SideOutputs = NoSideOutputs> {
   /** Called when the source is exhausted (embedded runs) so windowed operators can emit what they hold. */
   finish?(): Promise<Partial<Results<O, S>>> | Partial<Results<O, S>>;
   close?(): Promise<void>;
+  /**
+   * Reference data the operator measures against, for the sinks to land once before the first batch (e.g. drift
+   * reference bins, so SQL reports can compare against the same baseline). Reads only through `context.models`.
+   */
+  referenceTables?(context: OperatorContext): Promise<readonly ReferenceTable[]>;
   /** Phantom member so a chain's side outputs are inferred; never set. */
   readonly __side?: S;
+}
+
+export interface ReferenceTable {
+  readonly table: string;
+  readonly rows: readonly Record<string, unknown>[];
 }
 
 /** A small builder so operators read as decisions, not array bookkeeping. */

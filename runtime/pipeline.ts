@@ -7,7 +7,7 @@
  *   .pipe(dedupe())
  *   .pipe(score({ model: 'news2', version: '1.0.0' }))
  *   .pipe(detectDrift({ model: 'news2', version: '1.0.0' }))
- *   .outputs({ records: [normalisedOutput, inferenceOutput], side: { driftHistograms: { table: 'drift_histograms' } } });
+ *   .outputs({ records: [normalisedOutput(), inferenceOutput()], side: { driftHistograms: driftHistogramSink } });
  *
  * Each `.pipe` checks at compile time that the operator accepts what the chain so far produces, and `.outputs`
  * requires a sink for every side output the chain declares, so a wrong chain fails to compile rather than at run time.
@@ -45,14 +45,18 @@ export interface OutputValue {
   readonly value: Record<string, unknown>;
 }
 
-export interface SideOutputSink {
-  /** ClickHouse table the side rows land in. */
+/** Where a side output's rows go: a topic (with its schema) and the ClickHouse table the sink lands them in. */
+export interface SideOutputSink<R> {
+  readonly topic: string;
+  readonly schema: string;
   readonly table: string;
+  /** Kafka key of a row (rows of one group share a partition downstream). */
+  readonly key: (row: R) => string;
 }
 
 export interface PipelineOutputs<O, S extends SideOutputs> {
   readonly records: readonly RecordOutput<O>[];
-  readonly side: { readonly [K in keyof S]-?: SideOutputSink };
+  readonly side: { readonly [K in keyof S]-?: SideOutputSink<S[K]> };
 }
 
 export interface PipelineDefinition<I = unknown, O = unknown, S extends SideOutputs = SideOutputs> {

@@ -1,0 +1,183 @@
+/**
+ * node-rdkafka producers.
+ *
+ * `TransactionalProducer` gives the worker exactly-once Kafka-to-Kafka delivery: a batch's outputs and the consumed
+ * offsets commit in one transaction (KIP-447: `sendOffsetsToTransaction` with the consumer's group metadata, so a
+ * zombie from an older group generation is fenced). `PlainProducer` (idempotent, acks=all) is for loaders, the fleet
+ * simulator and tests.
+ */
+import Kafka from 'node-rdkafka';
+import { VigilError } from '../../runtime/errors.ts';
+import type { Header } from '../../runtime/record.ts';
+import type { KafkaConsumerClient, TopicPartition } from './consumer.ts';
+
+export interface ProducerRecord {
+  readonly topic: string;
+  readonly key: string | null;
+  readonly value: Buffer;
+  readonly headers?: readonly Header[];
+  readonly timestamp?: number;
+}
+
+const BASE_CONFIG = {
+  'enable.idempotence': true,
+  acks: 'all',
+  'linger.ms': 5,
+  'batch.num.messages': 10_000,
+  'queue.buffering.max.messages': 1_000_000,
+  'queue.buffering.max.kbytes': 1_048_576,
+  'compression.codec': 'lz4',
+  dr_cb: false,
+} as const;
+
+function call(fn: (cb: (err: Kafka.LibrdKafkaError | null | undefined) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
+}
+
+function kafkaHeaders(headers: readonly Header[] | undefined): Kafka.MessageHeader[] | undefined {
+  if (!headers || headers.length === 0) return undefined;
+  return headers.map((h) => ({ [h.key]: h.value ?? Buffer.alloc(0) }));
+}
+
+abstract class BaseProducer {
+  readonly producer: Kafka.Producer;
+  protected readonly brokers: string;
+
+  constructor(brokers: string, config: Record<string, string | number | boolean>) {
+    this.brokers = brokers;
+    this.producer = new Kafka.Producer({
+      'metadata.broker.list': brokers,
+      ...BASE_CONFIG,
+      ...config,
+    } as Kafka.ProducerGlobalConfig);
+  }
+
+  async connect(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.producer.connect({ timeout: 15_000 }, (err) => {
+        if (err)
+          reject(
+            new VigilError('KAFKA_UNAVAILABLE', `cannot reach Kafka at ${this.brokers}: ${err.message}`, {
+              cause: err,
+            }),
+          );
+        else resolve();
+      });
+    });
+    this.producer.setPollInterval(50);
+  }
+
+  /** Enqueues one record, waiting for room when librdkafka's local queue is full (backpressure, never a drop). */
+  protected async enqueue(record: ProducerRecord): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.producer.produce(
+          record.topic,
+          null,
+          record.value,
+          record.key,
+          record.timestamp ?? Date.now(),
+          undefined,
+          kafkaHeaders(record.headers),
+        );
+        return;
+      } catch (error) {
+        const code = (error as { code?: number }).code;
+        if (code !== Kafka.CODES.ERRORS.ERR__QUEUE_FULL || attempt > 10_000) throw error;
+        this.producer.poll();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    if (!this.producer.isConnected()) return;
+    await call((cb) => this.producer.flush(10_000, (err) => cb(err)));
+    await new Promise<void>((resolve) => this.producer.disconnect(() => resolve()));
+  }
+}
+
+export class PlainProducer extends BaseProducer {
+  constructor(brokers: string, config: Record<string, string | number | boolean> = {}) {
+    super(brokers, config);
+  }
+
+  /** Sends records and resolves once every one is acknowledged by the broker. */
+  async send(records: Iterable<ProducerRecord>): Promise<number> {
+    let n = 0;
+    for (const record of records) {
+      await this.enqueue(record);
+      n++;
+    }
+    await call((cb) => this.producer.flush(60_000, (err) => cb(err)));
+    return n;
+  }
+}
+
+export type TransactionOutcome = 'committed' | 'aborted';
+
+export class TransactionalProducer extends BaseProducer {
+  constructor(brokers: string, transactionalId: string, config: Record<string, string | number | boolean> = {}) {
+    super(brokers, { 'transactional.id': transactionalId, 'transaction.timeout.ms': 60_000, ...config });
+  }
+
+  override async connect(): Promise<void> {
+    await super.connect();
+    try {
+      await call((cb) => this.producer.initTransactions(30_000, cb));
+    } catch (error) {
+      throw new VigilError('KAFKA_UNAVAILABLE', `initTransactions failed: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * Produces `records` and commits `offsets` (next offsets to read) for `consumer`'s group, atomically. Returns
+   * `aborted` when the transaction had to be aborted (the caller re-reads from the last committed offsets); throws
+   * KAFKA_FENCED when this producer lost its identity (the worker must stop).
+   */
+  async commit(
+    records: readonly ProducerRecord[],
+    offsets: readonly (TopicPartition & { offset: number })[],
+    consumer: KafkaConsumerClient,
+  ): Promise<TransactionOutcome> {
+    try {
+      await call((cb) => this.producer.beginTransaction(cb));
+      for (const record of records) await this.enqueue(record);
+      if (offsets.length > 0) {
+        await call((cb) =>
+          this.producer.sendOffsetsToTransaction(
+            offsets.map((o) => ({ ...o })),
+            consumer.consumer,
+            30_000,
+            cb,
+          ),
+        );
+      }
+      await call((cb) => this.producer.commitTransaction(60_000, cb));
+      return 'committed';
+    } catch (error) {
+      const e = error as Kafka.LibrdKafkaError & {
+        isFatal?: boolean;
+        isTxnRequiresAbort?: boolean;
+        isRetriable?: boolean;
+      };
+      if (e.isFatal)
+        throw new VigilError('KAFKA_FENCED', `transactional producer is fenced or fatal: ${e.message}`, { cause: e });
+      try {
+        await call((cb) => this.producer.abortTransaction(30_000, cb));
+      } catch (abortError) {
+        throw new VigilError(
+          'KAFKA_TRANSACTION_ABORTED',
+          `abort failed after ${e.message}: ${(abortError as Error).message}`,
+          {
+            cause: abortError,
+            retriable: false,
+          },
+        );
+      }
+      return 'aborted';
+    }
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * `vigil run <pipeline>`: runs a pipeline definition.
+ *
+ *   vigil run pipelines/vitals.ts --embedded [--input FILE] [--json]   in-process, no services
+ *   vigil run pipelines/vitals.ts [--group ID] [--metrics-port N]      a distributed worker on the real stack
+ *
+ * Embedded without --input runs the fleet simulator. `--json` prints one final line:
+ * {"consumed","emitted","dead_lettered","duplicates","dlq":{"<reason>":n},"stored":{"<table>":n},...}.
+ */
+import { resolve } from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_EMBEDDED_DIR } from '../../adapters/clickhouse/index.ts';
+import { systemClock } from '../../runtime/clock.ts';
+import { VigilError } from '../../runtime/errors.ts';
+import { createLogger } from '../../runtime/log.ts';
+import type { PipelineDefinition } from '../../runtime/pipeline.ts';
+import { runDistributedWorker } from '../../runtime/runners/distributed.ts';
+import { runEmbeddedSession, withEmbeddedStore } from '../../runtime/runners/embedded-session.ts';
+import { fileSource, simulatorSource } from '../../runtime/runners/embedded-sources.ts';
+import { loadPipeline } from '../../runtime/runners/load.ts';
+import type { Envelope } from '../../schemas/types.ts';
+import type { TruthSummary } from '../../simulator/simulate.ts';
+import { printEmbeddedSummary, runJson, stopSignal } from '../summary.ts';
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+export interface SimulationFlags {
+  devices: number;
+  events: number;
+  seed: string;
+  biasedFirmware?: string;
+  bias: boolean;
+}
+
+/** Flags shared by `run --embedded` (without --input) and `demo`. */
+export function addSimulationOptions(command: Command, defaults: { events: number }): Command {
+  return command
+    .addOption(new Option('--devices <n>', 'simulated devices').argParser(positiveInt).default(1000))
+    .addOption(
+      new Option('--events <n>', 'simulated records (faults included)').argParser(positiveInt).default(defaults.events),
+    )
+    .option('--seed <seed>', 'simulation seed (same seed, same records)', '1')
+    .option('--biased-firmware <version>', 'firmware whose SpO2 sensor reads low (default: the simulator’s)')
+    .option('--no-bias', 'simulate no biased firmware (an unbiased run: no drift expected)');
+}
+
+export function simulationOf(flags: SimulationFlags) {
+  return {
+    devices: flags.devices,
+    events: flags.events,
+    seed: /^\d+$/.test(flags.seed) ? Number(flags.seed) : flags.seed,
+    ...(flags.bias ? (flags.biasedFirmware ? { biasedFirmware: flags.biasedFirmware } : {}) : { biasedFirmware: null }),
+  };
+}
+
+export async function embeddedRun(
+  definition: PipelineDefinition,
+  options: {
+    input?: string;
+    dataDir: string;
+    append: boolean;
+    batchSize: number;
+    json: boolean;
+    simulation: SimulationFlags;
+  },
+): Promise<void> {
+  const log = createLogger(`vigil-${definition.name}`);
+  let truth: TruthSummary | null = null;
+  const source = options.input
+    ? fileSource(resolve(options.input), { batchSize: options.batchSize })
+    : simulatorSource({
+        simulation: simulationOf(options.simulation),
+        batchSize: options.batchSize,
+        clock: systemClock,
+        onTruth: (t) => {
+          truth = t;
+        },
+      });
+  await withEmbeddedStore({ dataDir: options.dataDir, append: options.append, log }, async (store) => {
+    const result = await runEmbeddedSession(definition as PipelineDefinition<Envelope, unknown>, source, store, log);
+    if (options.json) process.stdout.write(`${JSON.stringify(runJson(definition, result, store.location))}\n`);
+    else await printEmbeddedSummary({ definition, result, store, truth, input: options.input ?? null });
+  });
+}
+
+export function registerRun(program: Command): void {
+  const command = program
+    .command('run')
+    .description('Run a pipeline: embedded (in-process, no services) or as a distributed worker on the real stack')
+    .argument('<pipeline>', 'pipeline definition file, e.g. pipelines/vitals.ts')
+    .option('--embedded', 'run in-process: memory state, embedded ClickHouse, no Kafka/Redis/registry')
+    .option('--input <file>', 'embedded: read envelopes from an NDJSON or Avro container file instead of the simulator')
+    .option('--json', 'print one final JSON line with the run’s accounting and what it stored')
+    .option('--data-dir <dir>', 'embedded: ClickHouse data directory', DEFAULT_EMBEDDED_DIR)
+    .option('--append', 'embedded: keep what the data directory holds instead of starting empty')
+    .addOption(
+      new Option('--batch-size <n>', 'records per micro-batch (embedded: per partition)')
+        .argParser(positiveInt)
+        .default(2000),
+    )
+    .option('--group <id>', 'distributed: consumer group id (default vigil-<pipeline>)')
+    .option('--worker-id <id>', 'distributed: stable worker identity (names the transactional producer)')
+    .addOption(
+      new Option('--linger-ms <ms>', 'distributed: longest wait to fill a micro-batch')
+        .argParser(nonNegativeInt)
+        .default(100),
+    )
+    .addOption(
+      new Option('--metrics-port <port>', 'distributed: serve /metrics here (0: off)')
+        .argParser(nonNegativeInt)
+        .default(9464),
+    )
+    .addOption(
+      new Option('--stop-when-idle <ms>', 'distributed: stop after the source is idle this long').argParser(
+        positiveInt,
+      ),
+    )
+    .addOption(
+      new Option('--max-records <n>', 'distributed: stop after about this many records').argParser(positiveInt),
+    );
+  addSimulationOptions(command, { events: 100_000 });
+  command.action(async (file: string, flags) => {
+    const definition = await loadPipeline(file);
+    if (flags.embedded) {
+      await embeddedRun(definition, {
+        input: flags.input,
+        dataDir: resolve(flags.dataDir),
+        append: Boolean(flags.append),
+        batchSize: flags.batchSize,
+        json: Boolean(flags.json),
+        simulation: flags,
+      });
+      return;
+    }
+    if (flags.input)
+      throw new VigilError('CONFIG_INVALID', '--input needs --embedded (a distributed worker reads Kafka)');
+    const log = createLogger(`vigil-${definition.name}`);
+    const accounting = await runDistributedWorker(definition as PipelineDefinition<Envelope, unknown>, {
+      log,
+      maxBatch: flags.batchSize,
+      lingerMs: flags.lingerMs,
+      metricsPort: flags.metricsPort,
+      stopSignal: stopSignal(),
+      ...(flags.group ? { groupId: flags.group } : {}),
+      ...(flags.workerId ? { workerId: flags.workerId } : {}),
+      ...(flags.stopWhenIdle ? { stopWhenIdleMs: flags.stopWhenIdle } : {}),
+      ...(flags.maxRecords ? { stopAfter: flags.maxRecords } : {}),
+    });
+    if (flags.json)
+      process.stdout.write(
+        `${JSON.stringify({ pipeline: definition.name, mode: 'distributed', ...accountingJson(accounting) })}\n`,
+      );
+    else process.stderr.write(`worker stopped: ${JSON.stringify(accountingJson(accounting))}\n`);
+  });
+}
+
+function accountingJson(a: { consumed: number; emitted: number; deadLettered: number; duplicates: number }) {
+  return { consumed: a.consumed, emitted: a.emitted, dead_lettered: a.deadLettered, duplicates: a.duplicates };
+}

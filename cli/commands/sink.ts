@@ -1,0 +1,86 @@
+/**
+ * `vigil sink <pipeline>`: the distributed ClickHouse sink. Reads the pipeline's topics (raw, normalised, clinical,
+ * side outputs, dead letters, duplicates) with read_committed and lands each in its table, effectively once.
+ *
+ *   vigil sink pipelines/vitals.ts                      embedded ClickHouse (chdb) in --data-dir: one sink process
+ *   vigil sink pipelines/vitals.ts --server             the ClickHouse server at CLICKHOUSE_URL (production)
+ */
+import { resolve } from 'node:path';
+import { type Command, Option } from 'commander';
+import { loadSchemaRepo } from '../../adapters/avro/schemas.ts';
+import { openClickHouseStore } from '../../adapters/clickhouse/index.ts';
+import { OnnxModelStore } from '../../adapters/onnx/index.ts';
+import { createSchemaRegistry } from '../../adapters/registry/index.ts';
+import { systemClock } from '../../runtime/clock.ts';
+import { resolveEndpoints } from '../../runtime/endpoints.ts';
+import { createLogger } from '../../runtime/log.ts';
+import { PipelineMetrics } from '../../runtime/metrics.ts';
+import { runClickHouseSink } from '../../runtime/runners/clickhouse-sink.ts';
+import { REPORTED_TABLES, storedCounts } from '../../runtime/runners/embedded-session.ts';
+import { loadPipeline } from '../../runtime/runners/load.ts';
+import { serveMetrics } from '../../runtime/runners/metrics-server.ts';
+import { loadReferenceTables } from '../../runtime/runners/reference-tables.ts';
+import { MemoryStateBackend } from '../../runtime/state/memory.ts';
+import { stopSignal } from '../summary.ts';
+import { nonNegativeInt, positiveInt } from './run.ts';
+
+export const DEFAULT_SINK_DIR = resolve('.vigil/distributed/clickhouse');
+
+export function registerSink(program: Command): void {
+  program
+    .command('sink')
+    .description('Land a pipeline’s topics in ClickHouse (the distributed mode’s sink)')
+    .argument('<pipeline>', 'pipeline definition file, e.g. pipelines/vitals.ts')
+    .option('--server', 'write to the ClickHouse server at CLICKHOUSE_URL instead of the embedded engine')
+    .option('--data-dir <dir>', 'embedded ClickHouse data directory', DEFAULT_SINK_DIR)
+    .option('--group <id>', 'consumer group id (default vigil-sink-<pipeline>)')
+    .addOption(new Option('--stop-when-idle <ms>', 'stop after the topics are idle this long').argParser(positiveInt))
+    .addOption(
+      new Option('--metrics-port <port>', 'serve /metrics here (0: off)').argParser(nonNegativeInt).default(9465),
+    )
+    .option('--json', 'print one final JSON line with what the sink read and what the tables hold')
+    .action(async (file: string, flags) => {
+      const definition = await loadPipeline(file);
+      const log = createLogger(`vigil-sink-${definition.name}`);
+      const endpoints = resolveEndpoints();
+      const store = flags.server
+        ? openClickHouseStore({ mode: 'server', url: endpoints.clickhouseUrl })
+        : openClickHouseStore({ mode: 'embedded', path: resolve(flags.dataDir) });
+      const metrics = new PipelineMetrics();
+      const server = flags.metricsPort > 0 ? await serveMetrics(metrics, flags.metricsPort) : null;
+      try {
+        await store.migrate();
+        const state = new MemoryStateBackend({ clock: systemClock });
+        await loadReferenceTables(
+          definition,
+          { pipeline: definition.name, clock: systemClock, state, log, models: new OnnxModelStore() },
+          store,
+        );
+        const summary = await runClickHouseSink({
+          definition,
+          store,
+          registry: createSchemaRegistry(endpoints.schemaRegistryUrl),
+          repo: loadSchemaRepo(),
+          brokers: endpoints.kafkaBrokers,
+          groupId: flags.group ?? `vigil-sink-${definition.name}`,
+          metrics,
+          log,
+          stopSignal: stopSignal(),
+          ...(flags.stopWhenIdle ? { stopWhenIdleMs: flags.stopWhenIdle } : {}),
+        });
+        const stored = await storedCounts(store);
+        const line = {
+          pipeline: definition.name,
+          read: summary.records,
+          batches: summary.batches,
+          stored,
+          tables: REPORTED_TABLES.length,
+        };
+        if (flags.json) process.stdout.write(`${JSON.stringify(line)}\n`);
+        else process.stderr.write(`sink stopped: ${JSON.stringify(line)}\n`);
+      } finally {
+        server?.close();
+        await store.close();
+      }
+    });
+}

@@ -1,0 +1,129 @@
+/**
+ * What a run tells its user: the accounting identity, dead letters by reason, what ClickHouse holds, the worst drift
+ * findings and one surveillance query — as a short human summary, or as one JSON line (`--json`, a contract).
+ */
+import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
+import { driftFindingsQuery } from '../operators/detect-drift/index.ts';
+import type { PipelineDefinition } from '../runtime/pipeline.ts';
+import type { EmbeddedSessionResult } from '../runtime/runners/embedded-session.ts';
+import type { TruthSummary } from '../simulator/simulate.ts';
+import { runSavedQuery } from '../surveillance/queries.ts';
+
+/** Resolves on the first SIGTERM or SIGINT: workers finish and commit their batch, then leave. */
+export function stopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+export function runJson(definition: PipelineDefinition, result: EmbeddedSessionResult, location: string) {
+  const a = result.accounting;
+  return {
+    pipeline: `${definition.name}@${definition.version}`,
+    mode: 'embedded',
+    consumed: a.consumed,
+    emitted: a.emitted,
+    dead_lettered: a.deadLettered,
+    duplicates: a.duplicates,
+    balanced: a.consumed === a.emitted + a.deadLettered + a.duplicates,
+    dlq: sorted(result.deadLetters),
+    duplicates_by_kind: sorted(result.duplicates),
+    stored: result.stored,
+    clickhouse: location,
+    elapsed_ms: result.elapsedMs,
+  };
+}
+
+function sorted(counts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+const fmt = (n: number) => n.toLocaleString('en-GB');
+
+interface SummaryInput {
+  readonly definition: PipelineDefinition;
+  readonly result: EmbeddedSessionResult;
+  readonly store: ClickHouseStore;
+  readonly truth: TruthSummary | null;
+  readonly input: string | null;
+}
+
+export async function printEmbeddedSummary({ definition, result, store, truth, input }: SummaryInput): Promise<void> {
+  const out: string[] = [];
+  const a = result.accounting;
+  const ok = a.consumed === a.emitted + a.deadLettered + a.duplicates;
+  const rate = result.elapsedMs > 0 ? Math.round((a.consumed / result.elapsedMs) * 1000) : 0;
+  out.push('');
+  out.push(
+    `Vigil ${definition.name}@${definition.version}, embedded — ${input ? `input ${input}` : 'simulated fleet'}`,
+  );
+  out.push(`  ${fmt(a.consumed)} records in ${(result.elapsedMs / 1000).toFixed(1)} s (${fmt(rate)}/s)`);
+  out.push('');
+  out.push('Accounting');
+  out.push(
+    `  consumed ${fmt(a.consumed)} = emitted ${fmt(a.emitted)} + dead-lettered ${fmt(a.deadLettered)} + duplicates ${fmt(a.duplicates)}  ${ok ? 'balanced' : 'DOES NOT BALANCE'}`,
+  );
+  if (truth) {
+    out.push(
+      `  simulator truth: ${fmt(truth.valid)} valid, ${fmt(truth.duplicates + truth.replays)} duplicates/replays, ${fmt(truth.malformed)} malformed`,
+    );
+  }
+  out.push('');
+  out.push('Dead letters by reason');
+  const reasons = Object.entries(result.deadLetters).sort((x, y) => y[1] - x[1]);
+  if (reasons.length === 0) out.push('  none');
+  for (const [reason, n] of reasons) out.push(`  ${reason.padEnd(22)} ${fmt(n).padStart(8)}`);
+  out.push('');
+  out.push(`Stored in ClickHouse (${store.location}), rows counted with FINAL`);
+  out.push(
+    `  ${Object.entries(result.stored)
+      .map(([t, n]) => `${t} ${fmt(n)}`)
+      .join(' · ')}`,
+  );
+
+  const drift = definition.operators.find((op) => op.name === 'detect-drift') as
+    | { config?: { model: string; version: string } }
+    | undefined;
+  const model = drift?.config ?? { model: 'news2', version: '1.0.0' };
+  const findings = driftFindingsQuery({
+    model: model.model,
+    version: model.version,
+    from: 0,
+    to: 8.64e15,
+    by: 'firmware',
+    limit: 5,
+  });
+  const rows = (await store.query(findings.sql, findings.params)).map(findings.decode);
+  out.push('');
+  out.push(
+    `Top drift findings (${model.model}@${model.version}; Jensen-Shannon distance vs the reference, drift at >= 0.1)`,
+  );
+  if (rows.length === 0) out.push('  none');
+  for (const r of rows) {
+    out.push(
+      `  firmware ${String(r.firmware_version).padEnd(12)} ${String(r.feature).padEnd(16)} JS ${r.js_distance?.toFixed(3) ?? '—'}  PSI ${r.psi?.toFixed(3) ?? '—'}  n ${fmt(r.n)}  ${r.drifted ? 'DRIFT' : 'ok'}`,
+    );
+  }
+
+  const news2 = await runSavedQuery<Record<string, number | string>>(store, 'news2-by-firmware');
+  out.push('');
+  out.push('Surveillance — NEWS2 by firmware (vigil query run news2-by-firmware)');
+  out.push(
+    `  ${'firmware'.padEnd(12)} ${'scored'.padStart(8)} ${'mean'.padStart(6)} ${'p90'.padStart(4)} ${'medium+high'.padStart(12)}`,
+  );
+  for (const r of news2) {
+    const mh = Number(r.share_medium) + Number(r.share_high);
+    out.push(
+      `  ${String(r.firmware_version).padEnd(12)} ${fmt(Number(r.inferences)).padStart(8)} ${Number(r.mean_score).toFixed(2).padStart(6)} ${String(r.p90).padStart(4)} ${`${(mh * 100).toFixed(1)}%`.padStart(12)}`,
+    );
+  }
+  out.push('');
+  out.push(`Explore: vigil query list · vigil query run <name> --data-dir ${store.location}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}

@@ -1,0 +1,65 @@
+/**
+ * Outputs shared by envelope pipelines: the normalised plane (every event that completed the chain) and the clinical
+ * plane (every inference). Each is a child record of the raw one: it names the raw bytes' hash and log position, and
+ * the transformation that produced it; nothing in the raw plane is ever overwritten.
+ */
+import type { CheckedEvent, ScoredEvent } from '../operators/types.ts';
+import { TOPICS } from '../runtime/endpoints.ts';
+import type { RecordOutput, SideOutputSink } from '../runtime/pipeline.ts';
+import type { InFlight } from '../runtime/record.ts';
+import type { DriftHistogram, NormalisedEvent } from '../schemas/types.ts';
+
+export function toNormalisedEvent(
+  record: InFlight<CheckedEvent>,
+  processedAt: number,
+  transformation: string,
+): NormalisedEvent {
+  const { envelope, flags } = record.value;
+  const { origin } = record;
+  return {
+    ...envelope,
+    transformation_version: transformation,
+    provenance_flags: [...flags],
+    source_topic: origin.topic,
+    source_partition: origin.partition,
+    source_offset: origin.offset,
+    raw_sha256: origin.rawSha256,
+    processed_at: processedAt,
+  };
+}
+
+/** Every completed event, to the normalised topic and `normalised_events`. */
+export function normalisedOutput(transformation: string): RecordOutput<CheckedEvent> {
+  return {
+    name: 'normalised',
+    topic: TOPICS.normalised,
+    schema: 'normalised',
+    table: 'normalised_events',
+    select: (record, processedAt) => ({
+      key: record.value.envelope.device_id,
+      value: toNormalisedEvent(record, processedAt, transformation) as unknown as Record<string, unknown>,
+    }),
+  };
+}
+
+/** Every inference, to the clinical inference topic and `inferences`. */
+export function inferenceOutput(): RecordOutput<ScoredEvent> {
+  return {
+    name: 'inferences',
+    topic: TOPICS.inferences,
+    schema: 'inference',
+    table: 'inferences',
+    select: (record) => {
+      const { inference } = record.value;
+      return inference ? { key: inference.device_id, value: inference as unknown as Record<string, unknown> } : null;
+    },
+  };
+}
+
+/** Drift partial histograms: keyed by (model version, site) so one group's partials share a partition downstream. */
+export const driftHistogramSink: SideOutputSink<DriftHistogram> = {
+  topic: TOPICS.driftHistograms,
+  schema: 'drift-histogram',
+  table: 'drift_histograms',
+  key: (row) => `${row.model_name}@${row.model_version}/${row.site_id}`,
+};

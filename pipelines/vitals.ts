@@ -1,0 +1,36 @@
+/**
+ * The vitals pipeline: raw device envelopes -> validate -> dedupe -> score (NEWS2, ONNX) -> detect drift -> the
+ * normalised and clinical planes, with dead letters, duplicates and the raw plane recorded on the way.
+ *
+ * Run it embedded (no services): `vigil run pipelines/vitals.ts --embedded [--input FILE]` or `npm start`.
+ * Run it distributed: `vigil run pipelines/vitals.ts` (workers in one consumer group) and
+ * `vigil sink pipelines/vitals.ts` (the ClickHouse sink).
+ */
+import { dedupe } from '../operators/dedupe/index.ts';
+import { detectDrift } from '../operators/detect-drift/index.ts';
+import { score } from '../operators/score/index.ts';
+import type { ScoredEvent } from '../operators/types.ts';
+import { validate } from '../operators/validate/index.ts';
+import { TOPICS } from '../runtime/endpoints.ts';
+import { definePipeline, type SourceSpec } from '../runtime/pipeline.ts';
+import type { Envelope } from '../schemas/types.ts';
+import { driftHistogramSink, inferenceOutput, normalisedOutput } from './outputs.ts';
+
+const NAME = 'vitals';
+/** Bump when the chain's behaviour changes: it is part of every derived record's transformation_version. */
+const VERSION = '1';
+const MODEL = { model: 'news2', version: '1.0.0' } as const;
+
+const raw: SourceSpec<Envelope> = { topic: TOPICS.raw, schema: 'envelope' };
+
+export default definePipeline({ name: NAME, version: VERSION, source: raw })
+  .pipe(validate())
+  .pipe(dedupe())
+  .pipe(score({ ...MODEL, rollout: 'live' }))
+  .pipe(detectDrift({ ...MODEL, windowMs: 3_600_000 }))
+  .outputs({
+    records: [normalisedOutput(`${NAME}@${VERSION}/validate/dedupe`), inferenceOutput()],
+    side: { driftHistograms: driftHistogramSink },
+  });
+
+export type VitalsRecord = ScoredEvent;

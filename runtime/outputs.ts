@@ -1,0 +1,171 @@
+/**
+ * Turns a batch outcome into what the sinks write: the pipeline's record outputs, plus the outputs every pipeline has
+ * whether it asks or not — dead letters, duplicates and the raw plane. Pure: given the outcome and a processing time,
+ * the result is always the same.
+ */
+import { createHash } from 'node:crypto';
+import type { DeadLetter, Duplicate } from '../schemas/types.ts';
+import type { BatchOutcome, BatchRange, StagedDuplicate, StagedRejection } from './engine.ts';
+import type { OutputValue, PipelineDefinition } from './pipeline.ts';
+import type { Origin } from './record.ts';
+
+export interface EmittedOutput {
+  readonly name: string;
+  readonly topic: string;
+  readonly schema: string;
+  readonly table: string;
+  readonly values: readonly OutputValue[];
+}
+
+export interface EmittedBatch {
+  readonly range: BatchRange;
+  /** The pipeline's own outputs (record outputs, then side outputs), in declaration order. */
+  readonly outputs: readonly EmittedOutput[];
+  readonly deadLetters: readonly OutputValue[];
+  readonly duplicates: readonly OutputValue[];
+  /** Every consumed record, for the raw plane, with the ids decoding learnt (null when it did not decode). */
+  readonly raw: readonly RawSeen[];
+}
+
+export interface RawSeen {
+  readonly origin: Origin;
+  readonly eventId: string | null;
+  readonly deviceId: string | null;
+}
+
+/** The outputs every pipeline has, and where they go. */
+export const STANDARD_OUTPUTS = {
+  deadLetters: { name: 'dead-letters', schema: 'dead-letter', table: 'dead_letters' },
+  duplicates: { name: 'duplicates', schema: 'duplicate', table: 'duplicates' },
+  raw: { name: 'raw', schema: 'envelope', table: 'raw_events' },
+} as const;
+
+export function materialise<O>(
+  definition: PipelineDefinition<unknown, O>,
+  outcome: BatchOutcome<O>,
+  processedAt: number,
+): EmittedBatch {
+  const outputs: EmittedOutput[] = [];
+  for (const output of definition.outputs.records) {
+    const values: OutputValue[] = [];
+    for (const record of outcome.completed) {
+      const value = output.select(record, processedAt);
+      if (value) values.push(value);
+    }
+    outputs.push({ name: output.name, topic: output.topic, schema: output.schema, table: output.table, values });
+  }
+  for (const [name, sink] of Object.entries(definition.outputs.side)) {
+    const rows = outcome.side[name] ?? [];
+    outputs.push({
+      name,
+      topic: sink.topic,
+      schema: sink.schema,
+      table: sink.table,
+      values: rows.map((row) => ({ key: sink.key(row as never), value: row as Record<string, unknown> })),
+    });
+  }
+  return {
+    range: outcome.range,
+    outputs,
+    deadLetters: outcome.rejected.map((r) => {
+      const value = deadLetterOf(definition.name, r, processedAt);
+      return {
+        key: r.record.origin.key ?? value.claimed_device_id ?? '',
+        value: value as unknown as Record<string, unknown>,
+      };
+    }),
+    duplicates: outcome.duplicates.map((d) => {
+      const value = duplicateOf(definition.name, d, processedAt);
+      return { key: value.device_id, value: value as unknown as Record<string, unknown> };
+    }),
+    raw: rawSeen(outcome),
+  };
+}
+
+/** Each consumed record with the event and device ids its decoded value carried, in offset order. */
+function rawSeen(outcome: BatchOutcome<unknown>): RawSeen[] {
+  const known = new Map<number, { eventId: string | null; deviceId: string | null }>();
+  const note = (origin: Origin, value: unknown) => {
+    const outer = claimed(value);
+    const env = 'envelope' in outer ? claimed(outer.envelope) : outer;
+    known.set(origin.offset, { eventId: str(env.event_id), deviceId: str(env.device_id) });
+  };
+  for (const r of outcome.completed) note(r.origin, r.value);
+  for (const r of outcome.rejected) note(r.record.origin, r.record.value);
+  for (const d of outcome.duplicates) note(d.record.origin, d.record.value);
+  return outcome.origins.map((origin) => ({
+    origin,
+    ...(known.get(origin.offset) ?? { eventId: null, deviceId: null }),
+  }));
+}
+
+/** Fields of an envelope-shaped value, read defensively: a rejected record may be anything. */
+function claimed(value: unknown): Partial<Record<string, unknown>> {
+  return value !== null && typeof value === 'object' && !Buffer.isBuffer(value)
+    ? (value as Record<string, unknown>)
+    : {};
+}
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' && v.length > 0 ? v : null;
+}
+
+function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** Deterministic id of a record's fate at a stage: the same record failing the same way always gets the same id. */
+function fateId(prefix: string, origin: Origin, stage: string): string {
+  return `${prefix}-${createHash('sha256').update(`${origin.topic}\0${origin.partition}\0${origin.offset}\0${stage}`).digest('hex').slice(0, 32)}`;
+}
+
+export function deadLetterOf(pipeline: string, rejection: StagedRejection, failedAt: number): DeadLetter {
+  const { origin } = rejection.record;
+  // A checked event carries its envelope one level down; a decoded envelope is the value itself.
+  const outer = claimed(rejection.record.value);
+  const env = 'envelope' in outer ? claimed(outer.envelope) : outer;
+  const id = fateId('dl', origin, rejection.stage);
+  return {
+    dead_letter_id: id,
+    failed_at: failedAt,
+    pipeline,
+    stage: rejection.stage,
+    operator: rejection.operator,
+    reason_code: rejection.code,
+    reason_detail: rejection.detail,
+    source_topic: origin.topic,
+    source_partition: origin.partition,
+    source_offset: origin.offset,
+    raw_sha256: origin.rawSha256,
+    raw_bytes: origin.raw,
+    original_headers: origin.headers.map((h) => ({ key: h.key, value: h.value })),
+    event_id: str(env.event_id),
+    claimed_device_id: str(env.device_id) ?? origin.key,
+    firmware_version: str(env.firmware_version),
+    sequence: num(env.sequence),
+    nonce: str(env.nonce),
+    key_id: str(env.key_id),
+    device_cert_fingerprint: str(env.device_cert_fingerprint),
+    trace_id: id.slice(3),
+  };
+}
+
+export function duplicateOf(pipeline: string, notice: StagedDuplicate, detectedAt: number): Duplicate {
+  const { origin } = notice.record;
+  const outer = claimed(notice.record.value);
+  const env = 'envelope' in outer ? claimed(outer.envelope) : outer;
+  return {
+    pipeline,
+    event_id: str(env.event_id) ?? '',
+    device_id: str(env.device_id) ?? origin.key ?? '',
+    site_id: str(env.site_id) ?? '',
+    sequence: num(env.sequence),
+    kind: notice.kind,
+    first_seen: notice.firstSeen,
+    source_topic: origin.topic,
+    source_partition: origin.partition,
+    source_offset: origin.offset,
+    raw_sha256: origin.rawSha256,
+    detected_at: detectedAt,
+  };
+}

@@ -1,0 +1,246 @@
+/**
+ * The distributed ClickHouse sink: a consumer group (read_committed) over the pipeline's topics that lands each topic
+ * in its table, effectively once.
+ *
+ * Deterministic batch contract: a batch is exactly the records of one (topic, partition, first offset .. last offset)
+ * and its insert carries a dedup token derived from that range and the records' hashes. Before inserting, the sink
+ * records the batch's range in `sink_batches`; after a crash, the next owner of the partition re-forms exactly the
+ * batches recorded past the committed offset, so a retried insert is identical and ClickHouse drops it. Offsets are
+ * committed only after the inserts returned. ReplacingMergeTree keyed by the record id is the second line of defence.
+ */
+
+import { createEnvelopeDecoder, FramedDecoder } from '../../adapters/avro/decoder.ts';
+import type { SchemaRepo } from '../../adapters/avro/schemas.ts';
+import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
+import { rawEventRow } from '../../adapters/clickhouse/tables.ts';
+import { type ConsumedMessage, KafkaConsumerClient, type TopicPartition } from '../../adapters/kafka/consumer.ts';
+import type { SchemaRegistry } from '../../adapters/registry/types.ts';
+import { TOPICS } from '../endpoints.ts';
+import type { BatchRange } from '../engine.ts';
+import { VigilError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { PipelineMetrics } from '../metrics.ts';
+import { STANDARD_OUTPUTS } from '../outputs.ts';
+import type { PipelineDefinition } from '../pipeline.ts';
+import { ClickHouseSink, mapRows } from '../sinks/clickhouse.ts';
+import { byPartition, originOf, sha256Hex } from '../source.ts';
+
+/** One topic the sink reads and the table it lands in (`schema` null: the raw plane, stored as bytes). */
+export interface SinkRoute {
+  readonly topic: string;
+  readonly table: string;
+  readonly schema: string | null;
+}
+
+export function sinkRoutes(definition: PipelineDefinition): SinkRoute[] {
+  return [
+    { topic: definition.source.topic, table: STANDARD_OUTPUTS.raw.table, schema: null },
+    ...definition.outputs.records.map((o) => ({ topic: o.topic, table: o.table, schema: o.schema })),
+    ...Object.values(definition.outputs.side).map((s) => ({ topic: s.topic, table: s.table, schema: s.schema })),
+    {
+      topic: TOPICS.deadLetter,
+      table: STANDARD_OUTPUTS.deadLetters.table,
+      schema: STANDARD_OUTPUTS.deadLetters.schema,
+    },
+    { topic: TOPICS.duplicates, table: STANDARD_OUTPUTS.duplicates.table, schema: STANDARD_OUTPUTS.duplicates.schema },
+  ];
+}
+
+export interface SinkConsumerDeps {
+  readonly definition: PipelineDefinition;
+  readonly store: ClickHouseStore;
+  readonly registry: SchemaRegistry;
+  readonly repo: SchemaRepo;
+  readonly brokers: string;
+  readonly groupId: string;
+  readonly metrics: PipelineMetrics;
+  readonly log: Logger;
+  readonly maxBatch?: number;
+  readonly lingerMs?: number;
+  readonly stopWhenIdleMs?: number;
+  readonly stopSignal?: Promise<void>;
+}
+
+export interface SinkSummary {
+  /** Records read per table. */
+  readonly records: Record<string, number>;
+  readonly batches: number;
+}
+
+const INTENT_TABLE = 'sink_batches';
+
+export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSummary> {
+  const { definition, store, log } = deps;
+  const routes = new Map(sinkRoutes(definition).map((r) => [r.topic, r]));
+  const decoders = new Map<string, FramedDecoder<Record<string, unknown>>>();
+  for (const route of routes.values()) {
+    if (route.schema)
+      decoders.set(route.topic, new FramedDecoder(deps.registry, deps.repo.get(route.schema).newest.type));
+  }
+  const rawDecoder = createEnvelopeDecoder(deps.registry);
+  const sink = new ClickHouseSink(store, `${definition.name}@${definition.version}`, deps.metrics);
+  const records: Record<string, number> = {};
+  let batches = 0;
+
+  /** Batches recorded past the committed offset of a partition, oldest first: they must be re-formed exactly. */
+  const pending = new Map<string, { first: number; last: number }[]>();
+  /** Records held for a partition until its pending batch is complete. */
+  const held = new Map<string, ConsumedMessage[]>();
+  const key = (tp: TopicPartition) => `${tp.topic}:${tp.partition}`;
+
+  const consumer = new KafkaConsumerClient({
+    brokers: deps.brokers,
+    groupId: deps.groupId,
+    clientId: `vigil-sink-${definition.name}`,
+    topics: [...routes.keys()],
+    lingerMs: deps.lingerMs ?? 200,
+    config: { 'isolation.level': 'read_committed' },
+    onAssign: async (partitions) => {
+      const committed = await consumer.committed(partitions);
+      for (const c of committed) {
+        const rows = await store.query<{ first_offset: number; last_offset: number }>(
+          `SELECT first_offset, last_offset FROM ${INTENT_TABLE} FINAL
+           WHERE pipeline = {pipeline:String} AND topic = {topic:String} AND partition = {partition:Int32}
+             AND first_offset >= {from:Int64} ORDER BY first_offset`,
+          { pipeline: definition.name, topic: c.topic, partition: c.partition, from: Math.max(0, c.offset) },
+        );
+        pending.set(
+          key(c),
+          rows.map((r) => ({ first: Number(r.first_offset), last: Number(r.last_offset) })),
+        );
+        held.delete(key(c));
+      }
+    },
+    onRevoke: () => {
+      pending.clear();
+      held.clear();
+    },
+  });
+
+  /** Cuts a partition's records into batches: pending ranges first (exactly), then one batch of the rest. */
+  const cut = (tp: TopicPartition, incoming: ConsumedMessage[]): ConsumedMessage[][] => {
+    const k = key(tp);
+    const queue = [...(held.get(k) ?? []), ...incoming];
+    held.delete(k);
+    const out: ConsumedMessage[][] = [];
+    const ranges = pending.get(k) ?? [];
+    while (ranges.length > 0 && queue.length > 0) {
+      const range = ranges[0] as { first: number; last: number };
+      const lastHere = queue.at(-1) as ConsumedMessage;
+      if (lastHere.offset < range.last) {
+        held.set(k, queue); // wait for the rest of the recorded batch
+        return out;
+      }
+      const n = queue.findIndex((m) => m.offset > range.last);
+      out.push(queue.splice(0, n === -1 ? queue.length : n));
+      ranges.shift();
+    }
+    if (queue.length > 0) out.push(queue);
+    return out;
+  };
+
+  let stopping = false;
+  void deps.stopSignal?.then(() => {
+    stopping = true;
+  });
+  await consumer.connect();
+  let idleSince = Date.now();
+  try {
+    while (!stopping) {
+      const messages = await consumer.consume(deps.maxBatch ?? 20_000);
+      if (messages.length === 0) {
+        if (deps.stopWhenIdleMs !== undefined && Date.now() - idleSince >= deps.stopWhenIdleMs && held.size === 0)
+          break;
+        continue;
+      }
+      idleSince = Date.now();
+      const commits: (TopicPartition & { offset: number })[] = [];
+      for (const group of byPartition(messages)) {
+        const first = group[0] as ConsumedMessage;
+        const route = routes.get(first.topic);
+        if (!route) throw new VigilError('INTERNAL', `sink got a record from unrouted topic ${first.topic}`);
+        for (const batch of cut(first, group)) {
+          const range: BatchRange = {
+            topic: route.topic,
+            partition: first.partition,
+            firstOffset: (batch[0] as ConsumedMessage).offset,
+            lastOffset: (batch.at(-1) as ConsumedMessage).offset,
+          };
+          await recordIntent(store, definition.name, range);
+          const rows = await rowsOf(route, batch, decoders, rawDecoder);
+          await sink.insert(
+            { table: route.table, rows },
+            range,
+            batch.map((m) => sha256Hex(m.value)),
+          );
+          records[route.table] = (records[route.table] ?? 0) + batch.length;
+          batches++;
+          commits.push({ topic: range.topic, partition: range.partition, offset: range.lastOffset + 1 });
+        }
+      }
+      consumer.commit(latestPerPartition(commits));
+    }
+  } finally {
+    await consumer.disconnect();
+  }
+  log.info({ batches }, 'clickhouse sink stopped');
+  return { records, batches };
+}
+
+async function recordIntent(store: ClickHouseStore, pipeline: string, range: BatchRange): Promise<void> {
+  await store.insert(
+    INTENT_TABLE,
+    [
+      {
+        pipeline,
+        topic: range.topic,
+        partition: range.partition,
+        first_offset: range.firstOffset,
+        last_offset: range.lastOffset,
+      },
+    ],
+    { dedupToken: `intent:${pipeline}:${range.topic}:${range.partition}:${range.firstOffset}-${range.lastOffset}` },
+  );
+}
+
+async function rowsOf(
+  route: SinkRoute,
+  batch: readonly ConsumedMessage[],
+  decoders: ReadonlyMap<string, FramedDecoder<Record<string, unknown>>>,
+  rawDecoder: FramedDecoder<{ event_id?: string; device_id?: string }>,
+): Promise<Record<string, unknown>[]> {
+  if (route.schema === null) {
+    const decoded = await rawDecoder.decodeBatch(batch.map((m) => m.value));
+    return batch.map((m, i) => {
+      const d = decoded[i];
+      const known = d?.ok ? { eventId: d.value.event_id ?? null, deviceId: d.value.device_id ?? null } : {};
+      return rawEventRow(originOf(m, m.timestamp), known) as unknown as Record<string, unknown>;
+    });
+  }
+  const decoder = decoders.get(route.topic) as FramedDecoder<Record<string, unknown>>;
+  const decoded = await decoder.decodeBatch(batch.map((m) => m.value));
+  const values = decoded.map((d, i) => {
+    if (!d.ok) {
+      // Our own outputs failing to decode is a bug or a foreign producer on our topic: stop rather than guess.
+      const m = batch[i] as ConsumedMessage;
+      throw new VigilError(
+        'INTERNAL',
+        `${m.topic}[${m.partition}]@${m.offset} does not decode as ${route.schema}: ${d.code}`,
+      );
+    }
+    return d.value;
+  });
+  return mapRows(route.table, values);
+}
+
+function latestPerPartition(
+  commits: readonly (TopicPartition & { offset: number })[],
+): (TopicPartition & { offset: number })[] {
+  const latest = new Map<string, TopicPartition & { offset: number }>();
+  for (const c of commits) {
+    const k = `${c.topic}:${c.partition}`;
+    const prev = latest.get(k);
+    if (!prev || prev.offset < c.offset) latest.set(k, c);
+  }
+  return [...latest.values()];
+}

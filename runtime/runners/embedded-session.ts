@@ -1,0 +1,101 @@
+/**
+ * One embedded run, end to end: in-memory state, the local model store, a fresh embedded ClickHouse (chdb) with the
+ * migrations applied and the operators' reference data loaded, the engine, then what the run stored, counted from
+ * ClickHouse itself (FINAL) rather than from the runner's own tally.
+ */
+import { rmSync } from 'node:fs';
+import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
+import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
+import { OnnxModelStore } from '../../adapters/onnx/index.ts';
+import { systemClock } from '../clock.ts';
+import { Engine, type SourceBatch } from '../engine.ts';
+import type { Logger } from '../log.ts';
+import { PipelineMetrics } from '../metrics.ts';
+import type { OperatorContext } from '../operator.ts';
+import type { PipelineDefinition } from '../pipeline.ts';
+import { MemoryStateBackend } from '../state/memory.ts';
+import { type EmbeddedRun, runEmbedded } from './embedded.ts';
+import { instrumentModels } from './instrument.ts';
+import { loadReferenceTables } from './reference-tables.ts';
+
+export interface EmbeddedSessionOptions {
+  /** chdb data directory. */
+  readonly dataDir: string;
+  /** Keep what the directory already holds (default: start from an empty store). */
+  readonly append?: boolean;
+  readonly log: Logger;
+}
+
+export interface EmbeddedSessionResult extends EmbeddedRun {
+  /** Rows per table after the run, counted with FINAL. */
+  readonly stored: Record<string, number>;
+}
+
+/** Tables whose row counts a run reports. */
+export const REPORTED_TABLES = [
+  'raw_events',
+  'normalised_events',
+  'inferences',
+  'dead_letters',
+  'duplicates',
+  'drift_histograms',
+] as const;
+
+export async function withEmbeddedStore<T>(
+  options: EmbeddedSessionOptions,
+  use: (store: ClickHouseStore) => Promise<T>,
+): Promise<T> {
+  if (!options.append) rmSync(options.dataDir, { recursive: true, force: true });
+  const store = openChdbStore({ path: options.dataDir });
+  try {
+    await store.migrate();
+    return await use(store);
+  } finally {
+    await store.close();
+  }
+}
+
+export async function runEmbeddedSession<I, O>(
+  definition: PipelineDefinition<I, O>,
+  source: AsyncIterable<SourceBatch<I>>,
+  store: ClickHouseStore,
+  log: Logger,
+): Promise<EmbeddedSessionResult> {
+  const metrics = new PipelineMetrics();
+  const state = new MemoryStateBackend({ clock: systemClock });
+  await state.open();
+  const context: OperatorContext = {
+    pipeline: definition.name,
+    clock: systemClock,
+    state,
+    log,
+    models: instrumentModels(new OnnxModelStore(), metrics),
+  };
+  const engine = new Engine(definition, metrics);
+  const run = await runEmbedded(
+    { engine, context, store, metrics, clock: systemClock, log },
+    withReferenceTables(source, definition, context, store),
+  );
+  await state.close();
+  return { ...run, stored: await storedCounts(store) };
+}
+
+/** Lands the operators' reference data (e.g. drift reference bins) once the engine has opened them. */
+async function* withReferenceTables<I>(
+  source: AsyncIterable<SourceBatch<I>>,
+  definition: Pick<PipelineDefinition, 'operators'>,
+  context: OperatorContext,
+  store: ClickHouseStore,
+): AsyncGenerator<SourceBatch<I>> {
+  await loadReferenceTables(definition, context, store);
+  yield* source;
+}
+
+export async function storedCounts(store: ClickHouseStore): Promise<Record<string, number>> {
+  const stored: Record<string, number> = {};
+  for (const table of REPORTED_TABLES) {
+    const [row] = await store.query<{ n: number | string }>(`SELECT count() AS n FROM ${table} FINAL`);
+    stored[table] = Number(row?.n ?? 0);
+  }
+  return stored;
+}

@@ -1,0 +1,214 @@
+/**
+ * The distributed worker: one member of a Kafka consumer group running a pipeline.
+ *
+ * Per poll: records are grouped into per-partition micro-batches (size and linger configurable), decoded, run
+ * through the engine, and their outputs (record outputs, side outputs, dead letters, duplicates) are produced in ONE
+ * Kafka transaction together with the consumed offsets. Offsets therefore advance only when every output is durably
+ * written; a crash or kill -9 anywhere before the commit aborts the transaction, and the next owner re-reads the same
+ * records. Keyed state is replay-safe (owner tokens, see runtime/state.ts), so the re-read batch is classified exactly
+ * as before.
+ *
+ * Backpressure: while a transaction is in flight the next batch is already being processed; if that one is ready
+ * before the commit returns, the worker pauses its partitions (librdkafka stops fetching) until the commit lands.
+ */
+import type { KafkaConsumerClient, TopicPartition } from '../../adapters/kafka/consumer.ts';
+import type { ProducerRecord, TransactionalProducer } from '../../adapters/kafka/producer.ts';
+import type { BatchDecoder, ValueEncoder } from '../codec.ts';
+import { TOPICS } from '../endpoints.ts';
+import { type Accounting, addOutcome, type Engine, emptyAccounting } from '../engine.ts';
+import { VigilError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { PipelineMetrics } from '../metrics.ts';
+import { type EmittedBatch, materialise, STANDARD_OUTPUTS } from '../outputs.ts';
+import { byPartition, decodeBatch, type RawRecord } from '../source.ts';
+
+export interface WorkerOptions {
+  /** Most records taken per poll (all partitions together). */
+  readonly maxBatch: number;
+  /** Stop after this many consumed records (tests, benchmarks); default: run until stopped. */
+  readonly stopAfter?: number;
+  /** Stop once the source has been idle this long (tests, benchmarks). */
+  readonly stopWhenIdleMs?: number;
+}
+
+export interface WorkerDeps<I, O> {
+  readonly engine: Engine<I, O>;
+  readonly consumer: KafkaConsumerClient;
+  readonly producer: TransactionalProducer;
+  readonly decoder: BatchDecoder<I>;
+  readonly encoder: ValueEncoder;
+  readonly metrics: PipelineMetrics;
+  readonly log: Logger;
+  readonly now: () => number;
+}
+
+export class Worker<I, O> {
+  readonly accounting: Accounting = emptyAccounting();
+  readonly #deps: WorkerDeps<I, O>;
+  readonly #options: WorkerOptions;
+  #stopping = false;
+  #inFlight: Promise<void> = Promise.resolve();
+  /** Next offset to process per partition (for the lag gauge). */
+  readonly #positions = new Map<string, number>();
+
+  constructor(deps: WorkerDeps<I, O>, options: WorkerOptions) {
+    this.#deps = deps;
+    this.#options = options;
+  }
+
+  /** Asks the loop to finish its current batch, commit it and return. */
+  stop(): void {
+    this.#stopping = true;
+  }
+
+  async run(): Promise<Accounting> {
+    const { consumer, metrics, engine } = this.#deps;
+    const pipeline = engine.definition.name;
+    let idleSince = this.#deps.now();
+    let pending: Promise<void> | null = null;
+    try {
+      while (!this.#stopping) {
+        const generation = this.#generation;
+        const receiveStart = process.hrtime.bigint();
+        const messages = await consumer.consume(this.#options.maxBatch);
+        if (messages.length === 0) {
+          if (
+            this.#options.stopWhenIdleMs !== undefined &&
+            this.#deps.now() - idleSince >= this.#options.stopWhenIdleMs
+          )
+            break;
+          continue;
+        }
+        idleSince = this.#deps.now();
+        const consumedAt = this.#deps.now();
+        const batches = await Promise.all(
+          byPartition<RawRecord>(messages).map((g) => decodeBatch(g, this.#deps.decoder, consumedAt)),
+        );
+        metrics.batchSeconds.observe({ pipeline, stage: 'receive' }, seconds(receiveStart));
+
+        const processStart = process.hrtime.bigint();
+        const emitted: EmittedBatch[] = [];
+        const counted = emptyAccounting();
+        for (const batch of batches) {
+          const outcome = await engine.process(batch);
+          addOutcome(counted, outcome);
+          emitted.push(materialise(engine.definition, outcome, this.#deps.now()));
+        }
+        metrics.batchSeconds.observe({ pipeline, stage: 'process' }, seconds(processStart));
+
+        if (pending) await this.#awaitWithBackpressure(pending);
+        if (generation !== this.#generation) {
+          // Partitions were revoked while this batch was processed: the next owner re-reads it from the committed
+          // offsets, so it is dropped here unsent (state is replay-safe, so nothing else needs undoing).
+          this.#deps.log.info(
+            { batches: emitted.length },
+            'partitions revoked mid-batch; batch left to the next owner',
+          );
+          pending = null;
+          continue;
+        }
+        pending = this.#send(emitted, counted);
+        this.#inFlight = pending.catch(() => undefined);
+        if (
+          this.#options.stopAfter !== undefined &&
+          this.accounting.consumed + counted.consumed >= this.#options.stopAfter
+        )
+          break;
+      }
+      if (pending) await pending;
+    } finally {
+      this.#stopping = true;
+    }
+    return this.accounting;
+  }
+
+  /** The consumer's revoke hook: no batch processed before this point may be sent, and the one in flight commits. */
+  async onRevoke(): Promise<void> {
+    this.#generation++;
+    await this.#inFlight;
+  }
+
+  #generation = 0;
+
+  /** Waits for the transaction in flight; pauses fetching while it is slower than processing (backpressure). */
+  async #awaitWithBackpressure(pending: Promise<void>): Promise<void> {
+    const { consumer, metrics, engine } = this.#deps;
+    const pipeline = engine.definition.name;
+    let done = false;
+    pending.then(
+      () => {
+        done = true;
+      },
+      () => {
+        done = true;
+      },
+    );
+    await Promise.resolve();
+    if (done) return pending;
+    const assigned = consumer.assignment;
+    consumer.pause(assigned);
+    metrics.pausedPartitions.set({ pipeline }, assigned.length);
+    try {
+      await pending;
+    } finally {
+      consumer.resume(assigned);
+      metrics.pausedPartitions.set({ pipeline }, 0);
+    }
+  }
+
+  async #send(emitted: readonly EmittedBatch[], counted: Accounting): Promise<void> {
+    const { producer, consumer, metrics, engine, encoder, log } = this.#deps;
+    const pipeline = engine.definition.name;
+    const started = process.hrtime.bigint();
+    const records: ProducerRecord[] = [];
+    const offsets: (TopicPartition & { offset: number })[] = [];
+    for (const batch of emitted) {
+      for (const output of batch.outputs) {
+        for (const v of output.values)
+          records.push({ topic: output.topic, key: v.key, value: encoder.encode(output.schema, v.value) });
+      }
+      for (const v of batch.deadLetters) {
+        records.push({
+          topic: TOPICS.deadLetter,
+          key: v.key || null,
+          value: encoder.encode(STANDARD_OUTPUTS.deadLetters.schema, v.value),
+        });
+      }
+      for (const v of batch.duplicates) {
+        records.push({
+          topic: TOPICS.duplicates,
+          key: v.key || null,
+          value: encoder.encode(STANDARD_OUTPUTS.duplicates.schema, v.value),
+        });
+      }
+      offsets.push({ topic: batch.range.topic, partition: batch.range.partition, offset: batch.range.lastOffset + 1 });
+    }
+    metrics.sinkQueueDepth.set({ pipeline, sink: 'kafka' }, records.length);
+    const outcome = await producer.commit(records, offsets, consumer);
+    metrics.transactions.inc({ pipeline, outcome });
+    metrics.sinkQueueDepth.set({ pipeline, sink: 'kafka' }, 0);
+    metrics.batchSeconds.observe({ pipeline, stage: 'send' }, seconds(started));
+    if (outcome === 'aborted') {
+      // Nothing of these batches is visible to read_committed consumers; the group hands the records out again
+      // from the committed offsets once this worker rejoins (the CLI restarts it in-process on this error).
+      log.warn({ batches: emitted.length }, 'transaction aborted; batches will be re-read from committed offsets');
+      throw new VigilError(
+        'KAFKA_TRANSACTION_ABORTED',
+        'transaction aborted; rejoin and re-read from committed offsets',
+      );
+    }
+    this.accounting.consumed += counted.consumed;
+    this.accounting.emitted += counted.emitted;
+    this.accounting.deadLettered += counted.deadLettered;
+    this.accounting.duplicates += counted.duplicates;
+    for (const o of offsets) this.#positions.set(`${o.topic}:${o.partition}`, o.offset);
+    for (const l of consumer.lag(this.#positions)) {
+      metrics.consumerLag.set({ pipeline, topic: l.topic, partition: String(l.partition) }, l.lag);
+    }
+    log.debug({ batches: emitted.length, records: records.length }, 'batch committed');
+  }
+}
+
+function seconds(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}

@@ -1,0 +1,74 @@
+/**
+ * Builds a `SourceBatch` from consumed bytes: the origin (hash, headers, position) of every record and the decoded
+ * envelope or the decode failure. The same function serves Kafka, the simulator and files, so the raw plane and the
+ * dead-letter path look the same in every mode.
+ */
+import { createHash } from 'node:crypto';
+import type { BatchDecoder } from './codec.ts';
+import type { SourceBatch } from './engine.ts';
+import type { Rejection } from './operator.ts';
+import type { Header, InFlight, Origin } from './record.ts';
+
+export interface RawRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string | null;
+  readonly value: Buffer;
+  readonly headers: readonly Header[];
+}
+
+export function sha256Hex(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+export function originOf(raw: RawRecord, consumedAt: number): Origin {
+  return {
+    topic: raw.topic,
+    partition: raw.partition,
+    offset: raw.offset,
+    consumedAt,
+    rawSha256: sha256Hex(raw.value),
+    raw: raw.value,
+    headers: raw.headers,
+    key: raw.key,
+  };
+}
+
+/** `records` must be one partition's records in offset order. */
+export async function decodeBatch<T>(
+  records: readonly RawRecord[],
+  decoder: BatchDecoder<T>,
+  consumedAt: number,
+): Promise<SourceBatch<T>> {
+  const first = records[0];
+  const last = records.at(-1);
+  if (!first || !last) throw new Error('decodeBatch needs at least one record');
+  const origins = records.map((r) => originOf(r, consumedAt));
+  const decoded = await decoder.decodeBatch(records.map((r) => r.value));
+  const ok: InFlight<T>[] = [];
+  const rejected: Rejection[] = [];
+  decoded.forEach((result, i) => {
+    const origin = origins[i] as Origin;
+    if (result.ok) ok.push({ value: result.value, origin });
+    else rejected.push({ record: { value: undefined, origin }, code: result.code, detail: result.detail });
+  });
+  return {
+    range: { topic: first.topic, partition: first.partition, firstOffset: first.offset, lastOffset: last.offset },
+    origins,
+    records: ok,
+    rejected,
+  };
+}
+
+/** Groups a poll's records by partition, keeping offset order inside each group. */
+export function byPartition<R extends { topic: string; partition: number }>(records: readonly R[]): R[][] {
+  const groups = new Map<string, R[]>();
+  for (const r of records) {
+    const k = `${r.topic}\0${r.partition}`;
+    const g = groups.get(k);
+    if (g) g.push(r);
+    else groups.set(k, [r]);
+  }
+  return [...groups.values()];
+}

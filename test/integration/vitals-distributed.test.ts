@@ -1,0 +1,195 @@
+/**
+ * The vitals pipeline end to end on the real stack (issue 3's "done means"):
+ * 100k simulated events with 5% duplicates and 1% malformed are produced to the raw topic; two workers in one
+ * consumer group process them; one is killed with SIGKILL mid-stream and restarted. Then the ClickHouse sink (also
+ * killed once mid-stream and restarted) lands every topic in an embedded ClickHouse, and we check:
+ * - ClickHouse holds every unique valid event exactly once (count with FINAL, count without, distinct event_id);
+ * - the dead-letter topic holds every malformed record, with its reason;
+ * - consumed = emitted + dead-lettered + duplicates, from the durable outputs themselves;
+ * - the same records through the embedded mode give the same counts.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FramedDecoder } from '../../adapters/avro/decoder.ts';
+import { loadSchemaRepo } from '../../adapters/avro/schemas.ts';
+import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
+import { PlainProducer } from '../../adapters/kafka/producer.ts';
+import { createSchemaRegistry } from '../../adapters/registry/index.ts';
+import vitals from '../../pipelines/vitals.ts';
+import { systemClock } from '../../runtime/clock.ts';
+import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
+import { silentLogger } from '../../runtime/log.ts';
+import { simulatorSource } from '../../runtime/runners/embedded-sources.ts';
+import { runEmbeddedSession, withEmbeddedStore } from '../../runtime/runners/embedded-session.ts';
+import type { DeadLetter, Envelope } from '../../schemas/types.ts';
+import { recordBytes, type SimulateOptions, simulateFleet, TruthTally, type TruthSummary } from '../../simulator/simulate.ts';
+import { highWatermarks, isolatedTopics, lastJsonLine, readTopic, type Spawned, spawnVigil } from './helpers.ts';
+
+const SIMULATION: SimulateOptions = {
+  devices: 1000,
+  events: 100_000,
+  seed: 'it-distributed',
+  duplicateRate: 0.05,
+  replayRate: 0,
+  malformedRate: 0.01,
+};
+
+let topics: Awaited<ReturnType<typeof isolatedTopics>>;
+let truth: TruthSummary;
+let env: Record<string, string>;
+const sinkDir = mkdtempSync(join(tmpdir(), 'vigil-it-sink-'));
+const embeddedDir = mkdtempSync(join(tmpdir(), 'vigil-it-embedded-'));
+const workerArgs = (group: string) => [
+  'run',
+  'pipelines/vitals.ts',
+  '--group',
+  group,
+  '--metrics-port',
+  '0',
+  '--batch-size',
+  '1000',
+  '--stop-when-idle',
+  '12000',
+  '--json',
+];
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+beforeAll(async () => {
+  topics = await isolatedTopics('vitals');
+  env = { VIGIL_TOPIC_PREFIX: topics.prefix };
+  const registry = createSchemaRegistry(resolveEndpoints().schemaRegistryUrl);
+  const envelope = loadSchemaRepo().get('envelope');
+  const schemaId = await registry.register(envelope.spec.subject, envelope.newest.schema);
+
+  const tally = new TruthTally('kafka');
+  const producer = new PlainProducer(resolveEndpoints().kafkaBrokers);
+  await producer.connect();
+  const raw = topics.name(TOPICS.raw);
+  const records = [];
+  for (const record of simulateFleet({ ...SIMULATION, schemaId })) {
+    tally.add(record);
+    records.push({ topic: raw, key: record.key, value: recordBytes(record, schemaId, envelope.newest.type) });
+  }
+  expect(await producer.send(records)).toBe(SIMULATION.events);
+  await producer.disconnect();
+  truth = tally.summary();
+  expect(truth.records).toBe(100_000);
+  expect(truth.malformed).toBeGreaterThan(800);
+  expect(truth.duplicates).toBeGreaterThan(4000);
+}, 240_000);
+
+afterAll(() => {
+  rmSync(sinkDir, { recursive: true, force: true });
+  rmSync(embeddedDir, { recursive: true, force: true });
+});
+
+describe('vitals pipeline, distributed, with a worker and the sink killed mid-stream', () => {
+  let normalisedEvents = 0;
+
+  it('two workers in one group process everything, one surviving a SIGKILL and a restart', async () => {
+    const group = `${topics.prefix}-workers`;
+    const a: Spawned = spawnVigil(workerArgs(group), env);
+    const b: Spawned = spawnVigil(workerArgs(group), env);
+    const normalised = topics.name(TOPICS.normalised);
+    // Mid-stream: some outputs are committed, most are not yet.
+    await waitFor('the workers to commit ~20k outputs', async () => (await highWatermarks(normalised, 6)) > 20_000, 120_000);
+    a.child.kill('SIGKILL');
+    const killed = await a.done;
+    expect(killed.signal).toBe('SIGKILL');
+    const again = spawnVigil(workerArgs(group), env);
+    const [rb, ra] = await Promise.all([b.done, again.done]);
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(ra.code, ra.stderr).toBe(0);
+    for (const r of [rb, ra]) {
+      const line = lastJsonLine<{ consumed: number; emitted: number; dead_lettered: number; duplicates: number }>(r.stdout);
+      expect(line.consumed).toBe(line.emitted + line.dead_lettered + line.duplicates);
+    }
+  }, 300_000);
+
+  it('the topics balance: consumed = emitted + dead-lettered + duplicates, with every malformed record dead-lettered by reason', async () => {
+    const [normalised, deadLetters, duplicates] = await Promise.all([
+      readTopic(topics.name(TOPICS.normalised)),
+      readTopic(topics.name(TOPICS.deadLetter)),
+      readTopic(topics.name(TOPICS.duplicates)),
+    ]);
+    normalisedEvents = normalised.length;
+    expect(normalised.length).toBe(truth.valid);
+    expect(duplicates.length).toBe(truth.duplicates + truth.replays);
+    expect(deadLetters.length).toBe(truth.malformed);
+    expect(normalised.length + deadLetters.length + duplicates.length).toBe(truth.records);
+
+    // Exactly once in Kafka: no event twice on the normalised topic despite the SIGKILL.
+    const registry = createSchemaRegistry(resolveEndpoints().schemaRegistryUrl);
+    const normalisedDecoder = new FramedDecoder<Envelope>(registry, loadSchemaRepo().get('normalised').newest.type);
+    const ids = (await normalisedDecoder.decodeBatch(normalised.map((m) => m.value as Buffer))).map((d) =>
+      d.ok ? d.value.event_id : 'undecodable',
+    );
+    expect(new Set(ids).size).toBe(truth.valid);
+
+    const dlqDecoder = new FramedDecoder<DeadLetter>(registry, loadSchemaRepo().get('dead-letter').newest.type);
+    const byReason: Record<string, number> = {};
+    for (const d of await dlqDecoder.decodeBatch(deadLetters.map((m) => m.value as Buffer))) {
+      expect(d.ok).toBe(true);
+      if (!d.ok) continue;
+      byReason[d.value.reason_code] = (byReason[d.value.reason_code] ?? 0) + 1;
+      expect(d.value.raw_bytes.length).toBeGreaterThan(0);
+      expect(d.value.raw_sha256).toMatch(/^[0-9a-f]{64}$/);
+    }
+    expect(byReason).toEqual(truth.deadLetters);
+  }, 180_000);
+
+  it('the ClickHouse sink, killed once and restarted, lands every unique valid event exactly once', async () => {
+    const args = ['sink', 'pipelines/vitals.ts', '--data-dir', sinkDir, '--group', `${topics.prefix}-sink`, '--metrics-port', '0'];
+    const first = spawnVigil([...args, '--stop-when-idle', '60000'], env);
+    await new Promise((r) => setTimeout(r, 8_000));
+    first.child.kill('SIGKILL');
+    expect((await first.done).signal).toBe('SIGKILL');
+    const second = spawnVigil([...args, '--stop-when-idle', '8000', '--json'], env);
+    const done = await second.done;
+    expect(done.code, done.stderr).toBe(0);
+
+    const store = openChdbStore({ path: sinkDir });
+    try {
+      const [row] = await store.query<{ final: number; all: number; distinct: number }>(
+        `SELECT (SELECT count() FROM normalised_events FINAL) AS final, (SELECT count() FROM normalised_events) AS all,
+                (SELECT uniqExact(event_id) FROM normalised_events) AS distinct`,
+      );
+      expect(Number(row?.final)).toBe(truth.valid);
+      expect(Number(row?.distinct)).toBe(truth.valid);
+      expect(Number(row?.all)).toBe(truth.valid);
+      const [raw] = await store.query<{ n: number }>('SELECT count() AS n FROM raw_events FINAL');
+      expect(Number(raw?.n)).toBe(truth.records);
+      const reasons = await store.query<{ reason_code: string; n: number }>(
+        'SELECT reason_code, count() AS n FROM dead_letters FINAL GROUP BY reason_code ORDER BY reason_code',
+      );
+      expect(Object.fromEntries(reasons.map((r) => [r.reason_code, Number(r.n)]))).toEqual(truth.deadLetters);
+      const [dups] = await store.query<{ n: number }>('SELECT count() AS n FROM duplicates FINAL');
+      expect(Number(dups?.n)).toBe(truth.duplicates + truth.replays);
+    } finally {
+      await store.close();
+    }
+    expect(normalisedEvents).toBe(truth.valid);
+  }, 300_000);
+
+  it('the same records through the embedded mode give the same counts', async () => {
+    const result = await withEmbeddedStore({ dataDir: embeddedDir, log: silentLogger }, (store) =>
+      runEmbeddedSession(vitals, simulatorSource({ simulation: SIMULATION, clock: systemClock }), store, silentLogger),
+    );
+    expect(result.accounting.consumed).toBe(truth.records);
+    expect(result.accounting.emitted).toBe(truth.valid);
+    expect(result.accounting.duplicates).toBe(truth.duplicates + truth.replays);
+    expect(result.accounting.deadLettered).toBe(truth.malformed);
+    expect(result.deadLetters).toEqual(truth.deadLetters);
+    expect(result.stored.normalised_events).toBe(truth.valid);
+  }, 300_000);
+});
