@@ -48,3 +48,5 @@ export function payloadOf(payload: Payload): PayloadOf | null {
 export function wrapPayload(type: EventType, data: VitalSigns | DeviceStatus | Alarm | ConfigChange): Payload {
   return { [PAYLOAD_RECORD[type]]: data } as unknown as Payload;
 }
+export type { DriftHistogram } from './generated/drift-histogram.ts';
+export type { Duplicate } from './generated/duplicate.ts';

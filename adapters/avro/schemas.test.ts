@@ -1,0 +1,89 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { REASON_CODES } from '../../runtime/errors.ts';
+import { PAYLOAD_RECORD } from '../../schemas/types.ts';
+import { envelopeReaderType, loadSchemaRepo } from './schemas.ts';
+
+const dirs: string[] = [];
+function tree(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-schemas-'));
+  dirs.push(dir);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const subjects = (extra: object = {}) =>
+  JSON.stringify({ subjects: [{ name: 'thing', subject: 'thing-value', topic: 'thing', ...extra }] });
+const schema = JSON.stringify({ type: 'record', name: 'Thing', fields: [{ name: 'a', type: 'int' }] });
+
+describe('schema repo', () => {
+  it('loads every subject with its versions oldest first, newest last', () => {
+    const repo = loadSchemaRepo();
+    const envelope = repo.get('envelope');
+    expect(envelope.versions.map((v) => v.version)).toEqual([1, 2]);
+    expect(envelope.newest.version).toBe(2);
+    expect(repo.get('vigil.telemetry.raw-value')).toBe(envelope);
+    expect(envelopeReaderType()).toBe(envelope.newest.type);
+    expect(() => repo.get('nope')).toThrow(/no schema subject nope/);
+  });
+
+  it('caches parsed Types per file', () => {
+    expect(loadSchemaRepo().get('envelope').newest.type).toBe(loadSchemaRepo().get('envelope').newest.type);
+  });
+
+  it('orders versions numerically (v10 after v9) and defaults the level to BACKWARD_TRANSITIVE', () => {
+    const files: Record<string, string> = { 'subjects.json': subjects() };
+    for (const v of [1, 2, 9, 10]) files[`thing/v${v}.avsc`] = schema;
+    const repo = loadSchemaRepo(tree(files));
+    expect(repo.get('thing').versions.map((v) => v.version)).toEqual([1, 2, 9, 10]);
+    expect(repo.get('thing').spec.compatibility).toBe('BACKWARD_TRANSITIVE');
+  });
+
+  it('rejects a bad subjects.json, a missing version, or a file that is not Avro, naming the file', () => {
+    expect(() => loadSchemaRepo(tree({ 'subjects.json': subjects({ extra: 1 }), 'thing/v1.avsc': schema }))).toThrow(
+      /subjects\.json.*extra/,
+    );
+    expect(() => loadSchemaRepo(tree({ 'subjects.json': subjects({ compatibility: 'SOMETIMES' }) }))).toThrow(
+      /compatibility/,
+    );
+    expect(() => loadSchemaRepo(tree({ 'subjects.json': subjects(), 'thing/notes.txt': '' }))).toThrow(
+      /holds no v<N>\.avsc/,
+    );
+    expect(() => loadSchemaRepo(tree({ 'subjects.json': subjects(), 'thing/v1.avsc': '{"type":"recrod"}' }))).toThrow(
+      /thing\/v1\.avsc is not a valid Avro schema/,
+    );
+  });
+
+  it("the dead-letter schema's ReasonCode enum is exactly REASON_CODES plus the trailing UNCLASSIFIED default", () => {
+    const deadLetter = loadSchemaRepo().get('dead-letter');
+    for (const version of deadLetter.versions) {
+      const field = (
+        version.schema as { fields: { name: string; type: { symbols: string[]; default: string } }[] }
+      ).fields.find((f) => f.name === 'reason_code')!;
+      expect(field.type.symbols).toEqual([...REASON_CODES, 'UNCLASSIFIED']);
+      expect(field.type.default).toBe('UNCLASSIFIED');
+    }
+  });
+
+  it('the payload union reads wrapped by full name, nullable fields unwrapped (what schemas/types.ts relies on)', () => {
+    const type = envelopeReaderType();
+    const payload = (
+      type as unknown as { fields: { name: string; type: { types: { branchName: string }[] } }[] }
+    ).fields.find((f) => f.name === 'payload')!.type;
+    expect(payload.types.map((b) => b.branchName).sort()).toEqual(Object.values(PAYLOAD_RECORD).sort());
+    expect(type.typeName).toBe('record');
+    expect(
+      (type as unknown as { fields: { name: string; type: { typeName: string } }[] }).fields.find(
+        (f) => f.name === 'model_version',
+      )!.type.typeName,
+    ).toBe('union:unwrapped');
+  });
+});

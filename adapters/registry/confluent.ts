@@ -1,0 +1,193 @@
+/**
+ * A Confluent-compatible schema registry over HTTP: Apicurio Registry's ccompat API locally
+ * (`http://127.0.0.1:18081/apis/ccompat/v7`), Confluent or Apicurio elsewhere (`SCHEMA_REGISTRY_URL`).
+ *
+ * Schemas by id and registration go through `@kafkajs/confluent-schema-registry` 3.x (its cache, its wire format: the
+ * client's own `decode` is what interoperability tests compare against). Listing versions, looking a schema up and
+ * compatibility configuration are plain Confluent REST calls the client does not expose.
+ */
+import { SchemaRegistry as ConfluentClient } from '@kafkajs/confluent-schema-registry';
+import type avsc from 'avsc';
+import { VigilError } from '../../runtime/errors.ts';
+import { UNREADABLE_WRITER } from '../avro/decoder.ts';
+import type { CompatibilityLevel } from '../avro/schemas.ts';
+import { COMPATIBILITY_LEVELS, hardened } from '../avro/schemas.ts';
+import type { RegisteredVersion, SchemaRegistry } from './types.ts';
+
+const CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
+
+export interface ConfluentRegistryOptions {
+  /** Base URL of the Confluent API, e.g. `http://127.0.0.1:18081/apis/ccompat/v7`. */
+  readonly url: string;
+  /** Per-request timeout of the REST calls made here. Default 10 s. */
+  readonly timeoutMs?: number;
+}
+
+interface HttpError {
+  status?: number;
+  message?: string;
+}
+
+function statusOf(error: unknown): number | undefined {
+  const status = (error as HttpError | null)?.status;
+  return typeof status === 'number' ? status : undefined;
+}
+
+function text(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class ConfluentSchemaRegistry implements SchemaRegistry {
+  readonly kind = 'confluent' as const;
+  readonly location: string;
+  /** The underlying `@kafkajs/confluent-schema-registry` client (its `decode`/`encode` speak the same wire format). */
+  readonly client: ConfluentClient;
+  readonly #base: string;
+  readonly #timeoutMs: number;
+  readonly #writers = new Map<number, Promise<avsc.Type | null>>();
+
+  constructor(options: ConfluentRegistryOptions) {
+    this.#base = options.url.replace(/\/+$/, '');
+    this.location = this.#base;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.client = new ConfluentClient({ host: this.#base, clientId: 'vigil' });
+  }
+
+  getWriterType(id: number): Promise<avsc.Type | null> {
+    const cached = this.#writers.get(id);
+    if (cached) return cached;
+    const pending = this.#fetchWriter(id);
+    this.#writers.set(id, pending);
+    // Only found schemas stay cached (ids are immutable); "unknown" and failures are asked again next time.
+    pending.then(
+      (type) => {
+        if (type === null) this.#writers.delete(id);
+      },
+      () => this.#writers.delete(id),
+    );
+    return pending;
+  }
+
+  async #fetchWriter(id: number): Promise<avsc.Type | null> {
+    let schema: unknown;
+    try {
+      schema = await this.client.getSchema(id);
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 404) return null;
+      if (status === undefined) return UNREADABLE_WRITER; // the text came back but is not a schema the client can build
+      throw new VigilError('REGISTRY_UNAVAILABLE', `schema registry ${this.#base}: schema id ${id}: ${text(error)}`, {
+        cause: error,
+      });
+    }
+    // JSON Schema and Protobuf subjects come back as other objects: not something an Avro reader can resolve.
+    const type = schema as avsc.Type;
+    if (typeof type?.createResolver !== 'function' || typeof type.typeName !== 'string') return UNREADABLE_WRITER;
+    return hardened(type);
+  }
+
+  async register(subject: string, schema: avsc.Schema): Promise<number> {
+    const current = await this.getCompatibility(subject);
+    try {
+      // The client compares the subject's level with the one passed and refuses on a mismatch; pass what is set.
+      const { id } = await this.client.register(
+        { type: 'AVRO' as never, schema: JSON.stringify(schema) },
+        { subject, ...(current ? { compatibility: current as never } : { compatibility: undefined as never }) },
+      );
+      return id;
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 409) {
+        throw new VigilError('SCHEMA_INCOMPATIBLE', `${subject}: the registry refused the schema: ${text(error)}`, {
+          cause: error,
+        });
+      }
+      if (status === 422) {
+        throw new VigilError('CONFIG_INVALID', `${subject}: the registry rejected the schema: ${text(error)}`, {
+          cause: error,
+        });
+      }
+      throw new VigilError(
+        'REGISTRY_UNAVAILABLE',
+        `schema registry ${this.#base}: register ${subject}: ${text(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  async lookup(subject: string, schema: avsc.Schema): Promise<{ id: number; version: number } | null> {
+    const res = await this.#http('POST', `/subjects/${encodeURIComponent(subject)}`, {
+      schema: JSON.stringify(schema),
+    });
+    if (res.status === 404) return null;
+    const body = this.#expectOk(res, `look up a schema under ${subject}`) as { id: number; version: number };
+    return { id: body.id, version: body.version };
+  }
+
+  async listVersions(subject: string): Promise<RegisteredVersion[]> {
+    const path = `/subjects/${encodeURIComponent(subject)}/versions`;
+    const res = await this.#http('GET', path);
+    if (res.status === 404) return [];
+    const versions = (this.#expectOk(res, `list versions of ${subject}`) as number[]).slice().sort((a, b) => a - b);
+    const out: RegisteredVersion[] = [];
+    for (const version of versions) {
+      const one = await this.#http('GET', `${path}/${version}`);
+      const body = this.#expectOk(one, `read version ${version} of ${subject}`) as { id: number; schema: string };
+      out.push({ subject, version, id: body.id, schema: body.schema });
+    }
+    return out;
+  }
+
+  async getCompatibility(subject: string): Promise<CompatibilityLevel | null> {
+    const res = await this.#http('GET', `/config/${encodeURIComponent(subject)}`);
+    if (res.status === 404) return null;
+    const body = this.#expectOk(res, `read the compatibility of ${subject}`) as {
+      compatibilityLevel?: string;
+      compatibility?: string;
+    };
+    const level = (body.compatibilityLevel ?? body.compatibility ?? '').toUpperCase();
+    return (COMPATIBILITY_LEVELS as readonly string[]).includes(level) ? (level as CompatibilityLevel) : null;
+  }
+
+  async setCompatibility(subject: string, level: CompatibilityLevel): Promise<void> {
+    const res = await this.#http('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility: level });
+    this.#expectOk(res, `set the compatibility of ${subject}`);
+  }
+
+  async #http(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.#base}${path}`, {
+        method,
+        headers: { accept: CONTENT_TYPE, ...(body === undefined ? {} : { 'content-type': CONTENT_TYPE }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (error) {
+      throw new VigilError('REGISTRY_UNAVAILABLE', `schema registry ${this.#base}: ${method} ${path}: ${text(error)}`, {
+        cause: error,
+      });
+    }
+    const raw = await res.text();
+    let json: unknown = null;
+    try {
+      json = raw ? JSON.parse(raw) : null;
+    } catch {
+      json = raw;
+    }
+    return { status: res.status, json };
+  }
+
+  #expectOk(res: { status: number; json: unknown }, what: string): unknown {
+    if (res.status >= 200 && res.status < 300) return res.json;
+    const message = (res.json as { message?: string } | null)?.message ?? JSON.stringify(res.json);
+    const detail = `schema registry ${this.#base}: ${what}: HTTP ${res.status}: ${message}`;
+    if (res.status === 409) throw new VigilError('SCHEMA_INCOMPATIBLE', detail);
+    if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+      throw new VigilError('CONFIG_INVALID', detail);
+    }
+    throw new VigilError('REGISTRY_UNAVAILABLE', detail);
+  }
+}
