@@ -59,7 +59,11 @@ export interface Operator<I, O, S extends SideOutputs = NoSideOutputs> {
   readonly stage: 'validate' | 'dedupe' | 'score' | 'detect_drift';
   /** Validates everything the operator needs (a model, the state backend) before the first record. */
   open?(context: OperatorContext): Promise<void>;
-  process(batch: readonly InFlight<I>[]): Promise<Results<O, S>> | Results<O, S>;
+  /**
+   * A property, not a method, on purpose: parameters of function-typed properties are checked strictly, so
+   * `PipelineBuilder.pipe` rejects an operator whose input type does not match what the chain produces.
+   */
+  readonly process: (batch: readonly InFlight<I>[]) => Promise<Results<O, S>> | Results<O, S>;
   /** Called when the source is exhausted (embedded runs) so windowed operators can emit what they hold. */
   finish?(): Promise<Partial<Results<O, S>>> | Partial<Results<O, S>>;
   close?(): Promise<void>;

@@ -36,7 +36,7 @@ export interface RecordOutput<O> {
   /** ClickHouse table the value also lands in (see adapters/clickhouse/tables.ts for the row mapping). */
   readonly table: string;
   /** Maps a completed record to this output's value, or null when this output does not apply to it. */
-  readonly select: (record: InFlight<O>, processedAt: number) => OutputValue | null;
+  select(record: InFlight<O>, processedAt: number): OutputValue | null;
 }
 
 export interface OutputValue {
@@ -51,7 +51,7 @@ export interface SideOutputSink<R> {
   readonly schema: string;
   readonly table: string;
   /** Kafka key of a row (rows of one group share a partition downstream). */
-  readonly key: (row: R) => string;
+  key(row: R): string;
 }
 
 export interface PipelineOutputs<O, S extends SideOutputs> {

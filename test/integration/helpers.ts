@@ -43,12 +43,14 @@ export function spawnVigil(args: readonly string[], env: Record<string, string>)
   child.stderr?.on('data', (d: Buffer) => {
     err += d.toString();
   });
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
-    child.on('exit', (code, signal) => {
-      // let the pipes drain
-      setTimeout(() => resolve({ code, signal, stdout: out, stderr: err }), 50);
-    });
-  });
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (resolve) => {
+      child.on('exit', (code, signal) => {
+        // let the pipes drain
+        setTimeout(() => resolve({ code, signal, stdout: out, stderr: err }), 50);
+      });
+    },
+  );
   return { child, done, stdout: () => out, stderr: () => err };
 }
 
@@ -64,7 +66,9 @@ export async function highWatermarks(topic: string, partitions: number): Promise
     { 'metadata.broker.list': resolveEndpoints().kafkaBrokers, 'group.id': `wm-${ulid()}` },
     {},
   );
-  await new Promise<void>((resolve, reject) => consumer.connect({ timeout: 10_000 }, (e) => (e ? reject(e) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    consumer.connect({ timeout: 10_000 }, (e) => (e ? reject(e) : resolve())),
+  );
   try {
     let sum = 0;
     for (let p = 0; p < partitions; p++) {
@@ -89,7 +93,9 @@ export async function readTopic(topic: string, idleMs = 3_000): Promise<Kafka.Me
     },
     { 'auto.offset.reset': 'earliest' },
   );
-  await new Promise<void>((resolve, reject) => consumer.connect({ timeout: 10_000 }, (e) => (e ? reject(e) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    consumer.connect({ timeout: 10_000 }, (e) => (e ? reject(e) : resolve())),
+  );
   consumer.subscribe([topic]);
   consumer.setDefaultConsumeTimeout(500);
   const messages: Kafka.Message[] = [];

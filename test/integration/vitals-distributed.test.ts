@@ -21,10 +21,16 @@ import vitals from '../../pipelines/vitals.ts';
 import { systemClock } from '../../runtime/clock.ts';
 import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import { silentLogger } from '../../runtime/log.ts';
-import { simulatorSource } from '../../runtime/runners/embedded-sources.ts';
 import { runEmbeddedSession, withEmbeddedStore } from '../../runtime/runners/embedded-session.ts';
+import { simulatorSource } from '../../runtime/runners/embedded-sources.ts';
 import type { DeadLetter, Envelope } from '../../schemas/types.ts';
-import { recordBytes, type SimulateOptions, simulateFleet, TruthTally, type TruthSummary } from '../../simulator/simulate.ts';
+import {
+  recordBytes,
+  type SimulateOptions,
+  simulateFleet,
+  type TruthSummary,
+  TruthTally,
+} from '../../simulator/simulate.ts';
 import { highWatermarks, isolatedTopics, lastJsonLine, readTopic, type Spawned, spawnVigil } from './helpers.ts';
 
 const SIMULATION: SimulateOptions = {
@@ -102,7 +108,11 @@ describe('vitals pipeline, distributed, with a worker and the sink killed mid-st
     const b: Spawned = spawnVigil(workerArgs(group), env);
     const normalised = topics.name(TOPICS.normalised);
     // Mid-stream: some outputs are committed, most are not yet.
-    await waitFor('the workers to commit ~20k outputs', async () => (await highWatermarks(normalised, 6)) > 20_000, 120_000);
+    await waitFor(
+      'the workers to commit ~20k outputs',
+      async () => (await highWatermarks(normalised, 6)) > 20_000,
+      120_000,
+    );
     a.child.kill('SIGKILL');
     const killed = await a.done;
     expect(killed.signal).toBe('SIGKILL');
@@ -111,7 +121,9 @@ describe('vitals pipeline, distributed, with a worker and the sink killed mid-st
     expect(rb.code, rb.stderr).toBe(0);
     expect(ra.code, ra.stderr).toBe(0);
     for (const r of [rb, ra]) {
-      const line = lastJsonLine<{ consumed: number; emitted: number; dead_lettered: number; duplicates: number }>(r.stdout);
+      const line = lastJsonLine<{ consumed: number; emitted: number; dead_lettered: number; duplicates: number }>(
+        r.stdout,
+      );
       expect(line.consumed).toBe(line.emitted + line.dead_lettered + line.duplicates);
     }
   }, 300_000);
@@ -149,7 +161,16 @@ describe('vitals pipeline, distributed, with a worker and the sink killed mid-st
   }, 180_000);
 
   it('the ClickHouse sink, killed once and restarted, lands every unique valid event exactly once', async () => {
-    const args = ['sink', 'pipelines/vitals.ts', '--data-dir', sinkDir, '--group', `${topics.prefix}-sink`, '--metrics-port', '0'];
+    const args = [
+      'sink',
+      'pipelines/vitals.ts',
+      '--data-dir',
+      sinkDir,
+      '--group',
+      `${topics.prefix}-sink`,
+      '--metrics-port',
+      '0',
+    ];
     const first = spawnVigil([...args, '--stop-when-idle', '60000'], env);
     await new Promise((r) => setTimeout(r, 8_000));
     first.child.kill('SIGKILL');
