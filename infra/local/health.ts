@@ -1,0 +1,161 @@
+/**
+ * Health probes: each asks the service something only a working instance answers (a Kafka metadata response listing
+ * a broker, the registry's subject list, Redis PONG, ClickHouse "Ok."). A probe never throws: it answers true/false.
+ */
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import Kafka from 'node-rdkafka';
+import type { ServiceName } from './config.ts';
+
+/** A TCP connection to host:port opens within `timeoutMs` (something listens there). */
+export function tcpOpen(host: string, port: number, timeoutMs = 1_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (open: boolean) => {
+      socket.destroy();
+      resolve(open);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** The cluster's metadata (brokers and topics), or an error when no broker answers in time. */
+export function kafkaMetadata(brokers: string, timeoutMs = 5_000): Promise<Kafka.Metadata> {
+  return new Promise((resolve, reject) => {
+    const producer = new Kafka.Producer({
+      'metadata.broker.list': brokers,
+      'client.id': 'vigil-stack-probe',
+      // librdkafka's own connection-refused chatter would land on the user's terminal while Kafka starts.
+      log_level: 0,
+      'socket.connection.setup.timeout.ms': Math.max(1_000, timeoutMs),
+    });
+    producer.connect({ allTopics: true, timeout: timeoutMs }, (error, metadata) => {
+      // A failed connect has already let go of the client (disconnecting it again throws).
+      if (error) reject(error);
+      else producer.disconnect(() => resolve(metadata));
+    });
+  });
+}
+
+/** `host:port` pairs of a bootstrap list (`a:9092,b:9092`, IPv6 as `[::1]:9092`). */
+export function parseBrokers(brokers: string): { host: string; port: number }[] {
+  return brokers
+    .split(',')
+    .map((entry) => entry.trim().replace(/^[a-z]+:\/\//i, ''))
+    .filter(Boolean)
+    .map((entry) => {
+      const at = entry.lastIndexOf(':');
+      const host = entry.slice(0, at).replace(/^\[|\]$/g, '');
+      return { host, port: Number(entry.slice(at + 1)) };
+    })
+    .filter((broker) => broker.host !== '' && Number.isInteger(broker.port) && broker.port > 0);
+}
+
+export async function kafkaHealthy(brokers: string, timeoutMs = 5_000): Promise<boolean> {
+  // librdkafka keeps retrying a refused connection until its timeout: a plain TCP check answers "down" at once.
+  const reachable = await Promise.all(parseBrokers(brokers).map(({ host, port }) => tcpOpen(host, port, timeoutMs)));
+  if (!reachable.some(Boolean)) return false;
+  try {
+    return (await kafkaMetadata(brokers, timeoutMs)).brokers.length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** fetch() refuses URLs with credentials: move `user:pass@` into a Basic header. */
+export function splitCredentials(url: string): { url: string; headers: Record<string, string> } {
+  const parsed = new URL(url);
+  if (!parsed.username && !parsed.password) return { url, headers: {} };
+  const auth = Buffer.from(
+    `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`,
+    'utf8',
+  ).toString('base64');
+  parsed.username = '';
+  parsed.password = '';
+  return { url: parsed.toString(), headers: { authorization: `Basic ${auth}` } };
+}
+
+async function httpOk(url: string, timeoutMs: number, expectBody?: RegExp): Promise<boolean> {
+  try {
+    const target = splitCredentials(url);
+    const response = await fetch(target.url, { headers: target.headers, signal: AbortSignal.timeout(timeoutMs) });
+    const body = await response.text();
+    return response.ok && (expectBody === undefined || expectBody.test(body));
+  } catch {
+    return false;
+  }
+}
+
+/** Apicurio's Confluent-compatible API lists subjects (a JSON array). */
+export function registryHealthy(baseUrl: string, timeoutMs = 3_000): Promise<boolean> {
+  return httpOk(`${baseUrl.replace(/\/+$/, '')}/subjects`, timeoutMs, /^\s*\[/);
+}
+
+export function clickhouseHealthy(httpUrl: string, timeoutMs = 3_000): Promise<boolean> {
+  const url = new URL(httpUrl);
+  url.pathname = '/ping';
+  url.search = '';
+  return httpOk(url.toString(), timeoutMs, /^Ok\./);
+}
+
+export async function redisHealthy(redisUrl: string, timeoutMs = 3_000): Promise<boolean> {
+  // A refused connection would leave ioredis's connect timer holding the process open for `timeoutMs`.
+  let target: URL;
+  try {
+    target = new URL(redisUrl);
+  } catch {
+    return false;
+  }
+  const host = target.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
+  if (!(await tcpOpen(host, Number(target.port || 6379), timeoutMs))) return false;
+  const client = new Redis(redisUrl, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+export function probe(name: ServiceName, endpoint: string, timeoutMs?: number): Promise<boolean> {
+  switch (name) {
+    case 'kafka':
+      return kafkaHealthy(endpoint, timeoutMs);
+    case 'apicurio':
+      return registryHealthy(endpoint, timeoutMs);
+    case 'redis':
+      return redisHealthy(endpoint, timeoutMs);
+    case 'clickhouse-server':
+      return clickhouseHealthy(endpoint, timeoutMs);
+  }
+}
+
+export interface WaitOptions {
+  readonly timeoutMs: number;
+  readonly intervalMs?: number;
+  /** Stop early (false) when this says the process is gone. */
+  readonly stillRunning?: () => boolean;
+}
+
+/** Polls `check` until it passes (true), the deadline passes or the process dies (false). */
+export async function waitUntil(check: () => Promise<boolean>, options: WaitOptions): Promise<boolean> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (options.stillRunning && !options.stillRunning()) return false;
+    if (Date.now() >= deadline) return false;
+    await sleep(options.intervalMs ?? 250);
+  }
+}

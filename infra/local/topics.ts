@@ -1,0 +1,98 @@
+/**
+ * The project's Kafka topics as data: one place for partition counts and configs. `vigil stack up` creates them
+ * (auto topic creation is off on the local broker), and anything that needs a topic's shape imports it from here.
+ * Kept free of client imports so it loads anywhere (docs generators, tests, the CLI) without the native Kafka addon.
+ */
+import { TOPICS } from '../../runtime/endpoints.ts';
+
+export type TopicKey = keyof typeof TOPICS;
+
+export interface TopicSpec {
+  /** The topic's name (from `TOPICS` in runtime/endpoints.ts). */
+  readonly name: string;
+  readonly partitions: number;
+  /** Topic-level configs, as Kafka takes them (strings). */
+  readonly config: Readonly<Record<string, string>>;
+  readonly description: string;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Telemetry and results: deleted by age. */
+const stream = (retentionDays: number) => ({
+  'cleanup.policy': 'delete',
+  'retention.ms': String(retentionDays * DAY_MS),
+});
+
+/** Control topics: the latest value per key is the state (a rollout per model, an identity per device). */
+const compacted = {
+  'cleanup.policy': 'compact',
+  'min.compaction.lag.ms': '0',
+  'segment.ms': String(DAY_MS),
+};
+
+/**
+ * Every topic Vigil creates, keyed like `TOPICS`.
+ *
+ * @example
+ * import { TOPIC_SPECS } from '../infra/local/topics.ts';
+ * const partitions = TOPIC_SPECS.raw.partitions; // 6
+ */
+export const TOPIC_SPECS: Readonly<Record<TopicKey, TopicSpec>> = {
+  raw: {
+    name: TOPICS.raw,
+    partitions: 6,
+    config: stream(7),
+    description: 'Device envelopes as received (Avro, Confluent wire format), keyed by device.',
+  },
+  normalised: {
+    name: TOPICS.normalised,
+    partitions: 6,
+    config: stream(7),
+    description: 'Envelopes that passed decode, validation and dedupe.',
+  },
+  inferences: {
+    name: TOPICS.inferences,
+    partitions: 6,
+    config: stream(30),
+    description: 'Inference records (score, model version, provenance).',
+  },
+  clinicalAlerts: {
+    name: TOPICS.clinicalAlerts,
+    partitions: 3,
+    config: stream(30),
+    description: 'Alerts raised for clinicians.',
+  },
+  deadLetter: {
+    name: TOPICS.deadLetter,
+    partitions: 3,
+    config: stream(30),
+    description: 'Records that left the chain, with a reason code; kept long enough to investigate and replay.',
+  },
+  duplicates: {
+    name: TOPICS.duplicates,
+    partitions: 3,
+    config: stream(7),
+    description: 'Intentional drops (replays, duplicates), counted apart from failures.',
+  },
+  driftHistograms: {
+    name: TOPICS.driftHistograms,
+    partitions: 3,
+    config: stream(30),
+    description: 'Per-window feature and score histograms for drift detection.',
+  },
+  modelRollouts: {
+    name: TOPICS.modelRollouts,
+    partitions: 1,
+    config: compacted,
+    description: 'Model rollout decisions (compacted: latest per model).',
+  },
+  deviceIdentity: {
+    name: TOPICS.deviceIdentity,
+    partitions: 1,
+    config: compacted,
+    description: 'Device certificate fingerprints (compacted: latest per device).',
+  },
+};
+
+export const TOPIC_LIST: readonly TopicSpec[] = Object.values(TOPIC_SPECS);
