@@ -148,6 +148,16 @@ export const CODES = {
     retriable: true,
     description: 'ClickHouse did not accept an insert or query.',
   },
+  CLICKHOUSE_QUERY_FAILED: {
+    deadLetter: false,
+    retriable: false,
+    description: 'ClickHouse refused a statement (syntax, unknown table or column, bad value): retrying cannot help.',
+  },
+  MIGRATION_CONFLICT: {
+    deadLetter: false,
+    retriable: false,
+    description: 'An already-applied ClickHouse migration file was changed, or two files share a version number.',
+  },
   SCHEMA_INCOMPATIBLE: {
     deadLetter: false,
     retriable: false,

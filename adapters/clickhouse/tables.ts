@@ -1,0 +1,544 @@
+/**
+ * The one place where a record becomes a ClickHouse row: the row type of each table
+ * (infra/clickhouse/migrations/*.sql), its column list, and a mapper from the record the sinks receive.
+ *
+ * Rows are what is sent as JSONEachRow:
+ * - timestamps (epoch ms in the records) become `YYYY-MM-DD hh:mm:ss.sss` UTC strings, which every ClickHouse
+ *   version parses the same way into DateTime64(3, 'UTC');
+ * - bytes (raw record value, header values) travel base64-encoded in the tables' EPHEMERAL `*_b64` columns and are
+ *   stored decoded, because JSON cannot carry arbitrary bytes;
+ * - non-finite floats become the strings `nan` / `inf` / `-inf` (JSON.stringify would turn them into null, which a
+ *   non-Nullable Float64 silently reads as 0).
+ * Inserts name their columns (`TABLE_COLUMNS`), which the EPHEMERAL columns require and which keeps a table that
+ * gained a column in a later migration insertable by an older worker.
+ */
+import { VigilError } from '../../runtime/errors.ts';
+import type { Origin } from '../../runtime/record.ts';
+import {
+  type DeadLetter,
+  type Duplicate,
+  type Inference,
+  type NormalisedEvent,
+  payloadOf,
+} from '../../schemas/types.ts';
+
+/** A DateTime64(3, 'UTC') value as sent: `2026-01-31 23:59:59.123`. */
+export type DateTime64String = string;
+/** A Float64 as sent: a number, or `nan` / `inf` / `-inf`. */
+export type FloatValue = number | 'nan' | 'inf' | '-inf';
+
+export interface RawEventRow {
+  source_topic: string;
+  source_partition: number;
+  source_offset: number;
+  consumed_at: DateTime64String;
+  raw_sha256: string;
+  raw_b64: string;
+  raw_size: number;
+  headers_b64: { key: string; value_b64: string | null }[];
+  record_key: string | null;
+  event_id: string | null;
+  device_id: string | null;
+}
+
+export interface NormalisedEventRow {
+  event_id: string;
+  device_id: string;
+  patient_ref: string;
+  site_id: string;
+  event_type: string;
+  observed_at: DateTime64String;
+  received_at: DateTime64String;
+  firmware_version: string;
+  model_version: string | null;
+  schema_version: string;
+  integrity_hash: string;
+  consent_context: string;
+  processing_policy: string;
+  sequence: number | null;
+  nonce: string | null;
+  device_cert_fingerprint: string | null;
+  key_id: string | null;
+  device_batch: string | null;
+  patient_subgroup: string | null;
+  parent_event_ids: string[];
+  provenance_flags: string[];
+  respiratory_rate: FloatValue | null;
+  spo2: number | null;
+  on_oxygen: boolean | null;
+  systolic_bp: number | null;
+  heart_rate: number | null;
+  consciousness: string | null;
+  temperature_c: FloatValue | null;
+  device_state: string | null;
+  battery_pct: number | null;
+  signal_dbm: number | null;
+  calibration_state: string | null;
+  last_calibrated_at: DateTime64String | null;
+  alarm_code: string | null;
+  alarm_category: string | null;
+  alarm_priority: string | null;
+  alarm_active: boolean | null;
+  config_parameter: string | null;
+  config_old_value: string | null;
+  config_new_value: string | null;
+  config_changed_by: string | null;
+  source_topic: string;
+  source_partition: number;
+  source_offset: number;
+  raw_sha256: string;
+  transformation_version: string;
+  processed_at: DateTime64String;
+}
+
+export interface InferenceRow {
+  inference_id: string;
+  event_id: string;
+  parent_event_ids: string[];
+  device_id: string;
+  patient_ref: string;
+  site_id: string;
+  firmware_version: string;
+  device_batch: string | null;
+  patient_subgroup: string | null;
+  observed_at: DateTime64String;
+  scored_at: DateTime64String;
+  model_name: string;
+  model_version: string;
+  model_artifact_sha256: string;
+  runtime: string;
+  runtime_version: string;
+  config_hash: string;
+  rollout: string;
+  feature_names: string[];
+  features: FloatValue[];
+  feature_vector_hash: string;
+  score: FloatValue;
+  subscores: FloatValue[];
+  risk_band: string;
+  transformation_version: string;
+}
+
+export interface DeadLetterRow {
+  dead_letter_id: string;
+  failed_at: DateTime64String;
+  pipeline: string;
+  stage: string;
+  operator: string;
+  reason_code: string;
+  reason_detail: string;
+  source_topic: string;
+  source_partition: number;
+  source_offset: number;
+  raw_sha256: string;
+  raw_size: number;
+  event_id: string | null;
+  claimed_device_id: string | null;
+  firmware_version: string | null;
+  sequence: number | null;
+  nonce: string | null;
+  key_id: string | null;
+  device_cert_fingerprint: string | null;
+  trace_id: string;
+}
+
+export interface DuplicateRow {
+  pipeline: string;
+  event_id: string;
+  device_id: string;
+  site_id: string;
+  sequence: number | null;
+  kind: string;
+  first_seen: string | null;
+  source_topic: string;
+  source_partition: number;
+  source_offset: number;
+  raw_sha256: string;
+  detected_at: DateTime64String;
+}
+
+/** The row type of each table Vigil writes through a mapper. */
+export interface TableRows {
+  raw_events: RawEventRow;
+  normalised_events: NormalisedEventRow;
+  inferences: InferenceRow;
+  dead_letters: DeadLetterRow;
+  duplicates: DuplicateRow;
+}
+
+export type TableName = keyof TableRows;
+
+/** The record each table's mapper takes (what the sinks receive for it). */
+export interface TableSources {
+  raw_events: Origin;
+  normalised_events: NormalisedEvent;
+  inferences: Inference;
+  dead_letters: DeadLetter;
+  duplicates: Duplicate;
+}
+
+/** Lists every key of a row type exactly once: the compiler fails when a row type and its column list drift. */
+function columnsOf<Row>(): <const C extends { readonly [K in keyof Row]-?: true }>(
+  spec: C,
+) => readonly (keyof Row & string)[] {
+  return (spec) => Object.keys(spec) as (keyof Row & string)[];
+}
+
+/** The column list of each table's inserts, in row-type order. A test checks them against the migrated tables. */
+export const TABLE_COLUMNS: { readonly [T in TableName]: readonly (keyof TableRows[T] & string)[] } = {
+  raw_events: columnsOf<RawEventRow>()({
+    source_topic: true,
+    source_partition: true,
+    source_offset: true,
+    consumed_at: true,
+    raw_sha256: true,
+    raw_b64: true,
+    raw_size: true,
+    headers_b64: true,
+    record_key: true,
+    event_id: true,
+    device_id: true,
+  }),
+  normalised_events: columnsOf<NormalisedEventRow>()({
+    event_id: true,
+    device_id: true,
+    patient_ref: true,
+    site_id: true,
+    event_type: true,
+    observed_at: true,
+    received_at: true,
+    firmware_version: true,
+    model_version: true,
+    schema_version: true,
+    integrity_hash: true,
+    consent_context: true,
+    processing_policy: true,
+    sequence: true,
+    nonce: true,
+    device_cert_fingerprint: true,
+    key_id: true,
+    device_batch: true,
+    patient_subgroup: true,
+    parent_event_ids: true,
+    provenance_flags: true,
+    respiratory_rate: true,
+    spo2: true,
+    on_oxygen: true,
+    systolic_bp: true,
+    heart_rate: true,
+    consciousness: true,
+    temperature_c: true,
+    device_state: true,
+    battery_pct: true,
+    signal_dbm: true,
+    calibration_state: true,
+    last_calibrated_at: true,
+    alarm_code: true,
+    alarm_category: true,
+    alarm_priority: true,
+    alarm_active: true,
+    config_parameter: true,
+    config_old_value: true,
+    config_new_value: true,
+    config_changed_by: true,
+    source_topic: true,
+    source_partition: true,
+    source_offset: true,
+    raw_sha256: true,
+    transformation_version: true,
+    processed_at: true,
+  }),
+  inferences: columnsOf<InferenceRow>()({
+    inference_id: true,
+    event_id: true,
+    parent_event_ids: true,
+    device_id: true,
+    patient_ref: true,
+    site_id: true,
+    firmware_version: true,
+    device_batch: true,
+    patient_subgroup: true,
+    observed_at: true,
+    scored_at: true,
+    model_name: true,
+    model_version: true,
+    model_artifact_sha256: true,
+    runtime: true,
+    runtime_version: true,
+    config_hash: true,
+    rollout: true,
+    feature_names: true,
+    features: true,
+    feature_vector_hash: true,
+    score: true,
+    subscores: true,
+    risk_band: true,
+    transformation_version: true,
+  }),
+  dead_letters: columnsOf<DeadLetterRow>()({
+    dead_letter_id: true,
+    failed_at: true,
+    pipeline: true,
+    stage: true,
+    operator: true,
+    reason_code: true,
+    reason_detail: true,
+    source_topic: true,
+    source_partition: true,
+    source_offset: true,
+    raw_sha256: true,
+    raw_size: true,
+    event_id: true,
+    claimed_device_id: true,
+    firmware_version: true,
+    sequence: true,
+    nonce: true,
+    key_id: true,
+    device_cert_fingerprint: true,
+    trace_id: true,
+  }),
+  duplicates: columnsOf<DuplicateRow>()({
+    pipeline: true,
+    event_id: true,
+    device_id: true,
+    site_id: true,
+    sequence: true,
+    kind: true,
+    first_seen: true,
+    source_topic: true,
+    source_partition: true,
+    source_offset: true,
+    raw_sha256: true,
+    detected_at: true,
+  }),
+};
+
+export function isTableName(name: string): name is TableName {
+  return Object.hasOwn(TABLE_COLUMNS, name);
+}
+
+// --- value conversions ---------------------------------------------------------------------------------------------
+
+/**
+ * The range DateTime64 holds (1900-01-01 .. 2299-12-31 UTC). An event time outside it cannot be stored: the validate
+ * stage must reject such a record (VALUE_OUT_OF_RANGE) before it reaches a sink.
+ */
+export const DATETIME64_MIN_MS = Date.UTC(1900, 0, 1);
+export const DATETIME64_MAX_MS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
+const MIN_MS = DATETIME64_MIN_MS;
+const MAX_MS = DATETIME64_MAX_MS;
+
+/** Epoch ms -> DateTime64(3) text. Throws on a time DateTime64 cannot hold (the validate stage bounds event times). */
+export function toDateTime64(ms: number, column = 'timestamp'): DateTime64String {
+  if (!Number.isFinite(ms) || ms < MIN_MS || ms > MAX_MS) {
+    throw new VigilError('INTERNAL', `${column} is outside the DateTime64 range 1900..2299 and cannot be stored`);
+  }
+  // toISOString is `YYYY-MM-DDTHH:mm:ss.sssZ` for years 0..9999.
+  const iso = new Date(ms).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
+}
+
+/**
+ * An optional device-reported time: a value DateTime64 cannot hold is stored as NULL rather than failing the whole
+ * batch (it is the device's claim, not the event's identity).
+ */
+function optionalDateTime64(ms: number | null | undefined): DateTime64String | null {
+  if (ms === null || ms === undefined || !Number.isFinite(ms) || ms < MIN_MS || ms > MAX_MS) return null;
+  return toDateTime64(ms);
+}
+
+/** DateTime64(3, 'UTC') text as ClickHouse returns it -> epoch ms. */
+export function fromDateTime64(text: string): number {
+  return Date.parse(`${text.replace(' ', 'T')}Z`);
+}
+
+export function toFloat(value: number): FloatValue {
+  if (Number.isFinite(value)) return value;
+  if (Number.isNaN(value)) return 'nan';
+  return value > 0 ? 'inf' : '-inf';
+}
+
+function optionalFloat(value: number | null | undefined): FloatValue | null {
+  return value === null || value === undefined ? null : toFloat(value);
+}
+
+function bytes(value: Buffer | Uint8Array): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+// --- mappers -------------------------------------------------------------------------------------------------------
+
+/** What the pipeline learnt about a raw record, when it decoded far enough to know. */
+export interface RawKnown {
+  readonly eventId?: string | null;
+  readonly deviceId?: string | null;
+}
+
+/** A consumed record (valid or not) -> `raw_events`. */
+export function rawEventRow(origin: Origin, known: RawKnown = {}): RawEventRow {
+  const raw = bytes(origin.raw);
+  return {
+    source_topic: origin.topic,
+    source_partition: origin.partition,
+    source_offset: origin.offset,
+    consumed_at: toDateTime64(origin.consumedAt, 'consumed_at'),
+    raw_sha256: origin.rawSha256,
+    raw_b64: raw.toString('base64'),
+    raw_size: raw.length,
+    headers_b64: origin.headers.map((h) => ({
+      key: h.key,
+      value_b64: h.value === null ? null : bytes(h.value).toString('base64'),
+    })),
+    record_key: origin.key,
+    event_id: known.eventId ?? null,
+    device_id: known.deviceId ?? null,
+  };
+}
+
+/** A normalised event -> `normalised_events` (the payload union flattened into its type's columns). */
+export function normalisedEventRow(event: NormalisedEvent): NormalisedEventRow {
+  const payload = payloadOf(event.payload);
+  const vitals = payload?.type === 'vital_signs' ? payload.data : null;
+  const status = payload?.type === 'device_status' ? payload.data : null;
+  const alarm = payload?.type === 'alarm' ? payload.data : null;
+  const config = payload?.type === 'config_change' ? payload.data : null;
+  return {
+    event_id: event.event_id,
+    device_id: event.device_id,
+    patient_ref: event.patient_ref,
+    site_id: event.site_id,
+    event_type: event.event_type,
+    observed_at: toDateTime64(event.observed_at, 'observed_at'),
+    received_at: toDateTime64(event.received_at, 'received_at'),
+    firmware_version: event.firmware_version,
+    model_version: event.model_version ?? null,
+    schema_version: event.schema_version,
+    integrity_hash: event.integrity_hash,
+    consent_context: event.consent_context,
+    processing_policy: event.processing_policy,
+    sequence: event.sequence ?? null,
+    nonce: event.nonce ?? null,
+    device_cert_fingerprint: event.device_cert_fingerprint ?? null,
+    key_id: event.key_id ?? null,
+    device_batch: event.device_batch ?? null,
+    patient_subgroup: event.patient_subgroup ?? null,
+    parent_event_ids: event.parent_event_ids ?? [],
+    provenance_flags: event.provenance_flags ?? [],
+    respiratory_rate: optionalFloat(vitals?.respiratory_rate),
+    spo2: vitals?.spo2 ?? null,
+    on_oxygen: vitals?.on_oxygen ?? null,
+    systolic_bp: vitals?.systolic_bp ?? null,
+    heart_rate: vitals?.heart_rate ?? null,
+    consciousness: vitals?.consciousness ?? null,
+    temperature_c: optionalFloat(vitals?.temperature_c),
+    device_state: status?.state ?? null,
+    battery_pct: status?.battery_pct ?? null,
+    signal_dbm: status?.signal_dbm ?? null,
+    calibration_state: status?.calibration_state ?? null,
+    last_calibrated_at: optionalDateTime64(status?.last_calibrated_at),
+    alarm_code: alarm?.alarm_code ?? null,
+    alarm_category: alarm?.category ?? null,
+    alarm_priority: alarm?.priority ?? null,
+    alarm_active: alarm ? alarm.active : null,
+    config_parameter: config?.parameter ?? null,
+    config_old_value: config?.old_value ?? null,
+    config_new_value: config?.new_value ?? null,
+    config_changed_by: config?.changed_by ?? null,
+    source_topic: event.source_topic,
+    source_partition: event.source_partition,
+    source_offset: event.source_offset,
+    raw_sha256: event.raw_sha256,
+    transformation_version: event.transformation_version,
+    processed_at: toDateTime64(event.processed_at, 'processed_at'),
+  };
+}
+
+/** An inference -> `inferences`. */
+export function inferenceRow(inference: Inference): InferenceRow {
+  return {
+    inference_id: inference.inference_id,
+    event_id: inference.event_id,
+    parent_event_ids: inference.parent_event_ids ?? [],
+    device_id: inference.device_id,
+    patient_ref: inference.patient_ref,
+    site_id: inference.site_id,
+    firmware_version: inference.firmware_version,
+    device_batch: inference.device_batch ?? null,
+    patient_subgroup: inference.patient_subgroup ?? null,
+    observed_at: toDateTime64(inference.observed_at, 'observed_at'),
+    scored_at: toDateTime64(inference.scored_at, 'scored_at'),
+    model_name: inference.model_name,
+    model_version: inference.model_version,
+    model_artifact_sha256: inference.model_artifact_sha256,
+    runtime: inference.runtime,
+    runtime_version: inference.runtime_version,
+    config_hash: inference.config_hash,
+    rollout: inference.rollout,
+    feature_names: inference.feature_names,
+    features: inference.features.map(toFloat),
+    feature_vector_hash: inference.feature_vector_hash,
+    score: toFloat(inference.score),
+    subscores: inference.subscores.map(toFloat),
+    risk_band: inference.risk_band,
+    transformation_version: inference.transformation_version,
+  };
+}
+
+/** A dead letter -> `dead_letters` (without its bytes and headers: those stay in `raw_events`). */
+export function deadLetterRow(deadLetter: DeadLetter): DeadLetterRow {
+  return {
+    dead_letter_id: deadLetter.dead_letter_id,
+    failed_at: toDateTime64(deadLetter.failed_at, 'failed_at'),
+    pipeline: deadLetter.pipeline,
+    stage: deadLetter.stage,
+    operator: deadLetter.operator,
+    reason_code: deadLetter.reason_code,
+    reason_detail: deadLetter.reason_detail,
+    source_topic: deadLetter.source_topic,
+    source_partition: deadLetter.source_partition,
+    source_offset: deadLetter.source_offset,
+    raw_sha256: deadLetter.raw_sha256,
+    raw_size: deadLetter.raw_bytes ? bytes(deadLetter.raw_bytes).length : 0,
+    event_id: deadLetter.event_id ?? null,
+    claimed_device_id: deadLetter.claimed_device_id ?? null,
+    firmware_version: deadLetter.firmware_version ?? null,
+    sequence: deadLetter.sequence ?? null,
+    nonce: deadLetter.nonce ?? null,
+    key_id: deadLetter.key_id ?? null,
+    device_cert_fingerprint: deadLetter.device_cert_fingerprint ?? null,
+    trace_id: deadLetter.trace_id,
+  };
+}
+
+/** A duplicate record -> `duplicates`. */
+export function duplicateRow(duplicate: Duplicate): DuplicateRow {
+  return {
+    pipeline: duplicate.pipeline,
+    event_id: duplicate.event_id,
+    device_id: duplicate.device_id,
+    site_id: duplicate.site_id,
+    sequence: duplicate.sequence ?? null,
+    kind: duplicate.kind,
+    first_seen: duplicate.first_seen ?? null,
+    source_topic: duplicate.source_topic,
+    source_partition: duplicate.source_partition,
+    source_offset: duplicate.source_offset,
+    raw_sha256: duplicate.raw_sha256,
+    detected_at: toDateTime64(duplicate.detected_at, 'detected_at'),
+  };
+}
+
+/** Each table's mapper, for sinks that route by table name (`RecordOutput.table`, `STANDARD_OUTPUTS`). */
+export const ROW_MAPPERS: { readonly [T in TableName]: (source: TableSources[T]) => TableRows[T] } = {
+  raw_events: (origin) => rawEventRow(origin),
+  normalised_events: normalisedEventRow,
+  inferences: inferenceRow,
+  dead_letters: deadLetterRow,
+  duplicates: duplicateRow,
+};
+
+/** Maps a batch of records for `table` into its rows. */
+export function toRows<T extends TableName>(table: T, sources: readonly TableSources[T][]): TableRows[T][] {
+  const map = ROW_MAPPERS[table] as (source: TableSources[T]) => TableRows[T];
+  return sources.map(map);
+}
