@@ -108,6 +108,7 @@ describe('OnnxModelStore', () => {
 
   it('readVerified returns the reference only while it matches its sha256', async () => {
     const store = new OnnxModelStore({ root });
+    writeManifest({ ...readManifest(), reference: null });
     expect(await codeOf(store.readVerified('news2', '1.0.0', 'reference'))).toBe('MODEL_NOT_FOUND');
 
     const body = JSON.stringify({ bins: [1, 2, 3] });

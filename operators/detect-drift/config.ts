@@ -1,0 +1,137 @@
+/**
+ * The `detect-drift` configuration: the one place its options, defaults and docs live. Strict: an unknown key is an
+ * error, so a typo never silently falls back to a default.
+ *
+ * @example
+ * // Everything defaulted: 1-hour windows, all eight features, JS 0.1, PSI 0.1 / 0.25, dataset share 0.5.
+ * parseDetectDriftConfig({ model: 'news2', version: '1.0.0' });
+ * // Daily windows on SpO2 and the score only, with a stricter JS threshold.
+ * parseDetectDriftConfig({
+ *   model: 'news2', version: '1.0.0', windowMs: 86_400_000, features: ['spo2', 'score'], thresholds: { js: 0.08 },
+ * });
+ */
+import { z } from 'zod';
+import { VigilError } from '../../runtime/errors.ts';
+import { FEATURES } from './features.ts';
+import { DEFAULT_THRESHOLDS } from './metrics.ts';
+import { DEFAULT_ALLOWED_LATENESS_MS } from './reference.ts';
+
+const MINUTE = 60_000;
+/** Model names and versions are folder names in the model store (the store's own rule). */
+const MODEL_STORE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const DAY = 86_400_000;
+
+export const thresholdsSchema = z
+  .strictObject({
+    js: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(DEFAULT_THRESHOLDS.js)
+      .meta({ description: 'Jensen–Shannon distance (base 2) at or above which a feature drifts.', examples: [0.1] }),
+    psiWarn: z
+      .number()
+      .positive()
+      .default(DEFAULT_THRESHOLDS.psiWarn)
+      .meta({
+        description: 'Population stability index at or above which a feature is flagged `warn`.',
+        examples: [0.1],
+      }),
+    psiAlert: z
+      .number()
+      .positive()
+      .default(DEFAULT_THRESHOLDS.psiAlert)
+      .meta({
+        description: 'Population stability index at or above which a feature is flagged `alert`.',
+        examples: [0.25],
+      }),
+    datasetShare: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(DEFAULT_THRESHOLDS.datasetShare)
+      .meta({ description: 'Share of drifted features at or above which a whole window drifts.', examples: [0.5] }),
+    minCount: z
+      .number()
+      .int()
+      .min(1)
+      .default(DEFAULT_THRESHOLDS.minCount)
+      .meta({
+        description:
+          'Fewest non-missing values a feature needs in a window before it may be called drifted: JS distance between ' +
+          'samples of one distribution shrinks like sqrt(bins / n), so small windows look drifted by chance.',
+        examples: [1000],
+      }),
+    noiseZ: z
+      .number()
+      .min(0)
+      .max(6)
+      .default(DEFAULT_THRESHOLDS.noiseZ)
+      .meta({
+        description:
+          'Chance gate: a drifted JS distance must also exceed the distance a cohort of as many devices drawn from ' +
+          'the reference population reaches only with this standard-normal tail (3.09: 1 in 1,000), ' +
+          'sqrt(chi2_q(bins - 1) / (8 · devices · ln 2)). Readings of one patient are alike, so a site or a pilot ' +
+          'firmware of a few dozen devices differs from the reference by patient mix alone. 0 turns the gate off.',
+        examples: [3.09, 2.33],
+      }),
+  })
+  .refine((t) => t.psiWarn <= t.psiAlert, { message: 'psiWarn must not exceed psiAlert', path: ['psiWarn'] });
+
+export const detectDriftConfigSchema = z.strictObject({
+  model: z
+    .string()
+    .regex(MODEL_STORE_SEGMENT, 'a model name is a folder name under models/ (letters, digits, ".", "_", "-")')
+    .meta({
+      description: 'Model whose reference histograms drift is measured against; names the report rows.',
+      examples: ['news2'],
+    }),
+  version: z
+    .string()
+    .regex(MODEL_STORE_SEGMENT, 'a model version is a folder name under models/<model>/')
+    .meta({ description: 'Model version whose `reference.json` is the baseline.', examples: ['1.0.0'] }),
+  windowMs: z
+    .number()
+    .int()
+    .min(MINUTE)
+    .max(7 * DAY)
+    .default(3_600_000)
+    .meta({
+      description: 'Tumbling event-time window (on observed_at, aligned to the Unix epoch), in milliseconds.',
+      examples: [3_600_000, 86_400_000],
+    }),
+  allowedLatenessMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * DAY)
+    .default(DEFAULT_ALLOWED_LATENESS_MS)
+    .meta({
+      description:
+        'How long after a window ends its report may still change: a window is `complete` once the watermark (the ' +
+        'latest observed_at seen) passes window end + this. Late events are never dropped; they join their window. ' +
+        "Match it to validate's maximum event age.",
+      examples: [3_600_000],
+    }),
+  features: z
+    .array(z.enum(FEATURES))
+    .min(1)
+    .refine((list) => new Set(list).size === list.length, 'features must not repeat')
+    .default([...FEATURES])
+    .meta({ description: 'Features to monitor (default: all eight).', examples: [['spo2', 'heart_rate', 'score']] }),
+  thresholds: thresholdsSchema.prefault({}).meta({ description: 'Drift verdict thresholds.', examples: [{ js: 0.1 }] }),
+});
+
+/** What a pipeline author writes. */
+export type DetectDriftConfig = z.input<typeof detectDriftConfigSchema>;
+/** The configuration with every default filled in. */
+export type ResolvedDetectDriftConfig = z.output<typeof detectDriftConfigSchema>;
+
+/** Parses a configuration; throws VigilError CONFIG_INVALID naming each bad field. */
+export function parseDetectDriftConfig(input: unknown): ResolvedDetectDriftConfig {
+  const parsed = detectDriftConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new VigilError('CONFIG_INVALID', `detect-drift config: ${z.prettifyError(parsed.error)}`);
+  }
+  return parsed.data;
+}
