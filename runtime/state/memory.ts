@@ -1,0 +1,378 @@
+/**
+ * The in-memory StateBackend (embedded mode): the same replay-safe semantics as the Redis backend, in one process.
+ *
+ * Layout, per state descriptor:
+ * - claims: one `Map<key, owner token>` plus a FIFO of its keys. Entries of one descriptor share a TTL and are never
+ *   rewritten, so insertion order is expiry order. Expiry times are kept per *call*, not per entry (every entry a call
+ *   inserts expires at the same `now + ttl`): a FIFO of (expiresAt, count) segments. Each call first pops expired
+ *   segments and deletes that many keys from the front of the key FIFO: O(1) amortised, no timers, no scans, no
+ *   object per entry.
+ * - sequence windows: per stream (device) the highest accepted sequence and a `Map<sequence, owner token>` of the
+ *   sequences accepted (needed so a replay of a record is recognised as `own` even after the window moved past it),
+ *   plus one FIFO of (stream, sequence) in acceptance order with the same expiry segments. A stream lives exactly as
+ *   long as its newest accepted sequence, as on Redis (where the high key's TTL is refreshed on every acceptance).
+ *
+ * Memory is bounded twice: by the TTL (measured on the injected Clock) and by a capacity per state
+ * (`descriptor.maxEntries`, else the backend's `defaultMaxEntries`). Beyond the capacity the oldest entries are evicted
+ * first and counted (`evictions()`), so a 10M-event run holds at most `maxEntries` event ids and `maxEntries` accepted
+ * sequences (with at most as many streams) per descriptor, whatever its length: about 125 bytes of heap per event id
+ * (the id string included) and 90 per accepted sequence (operators/dedupe/dedupe.bench.ts measures it). An eviction weakens protection (an evicted event id is no longer
+ * recognised as a duplicate), which is why it is counted and exported as a metric.
+ *
+ * TTLs: an entry lives exactly its TTL while a descriptor's TTL stays the same (the normal case: operators declare it
+ * once). If a later call uses a shorter TTL, its entries wait behind the older, longer-lived ones: they live at least
+ * their TTL, never less.
+ */
+import type { Clock } from '../clock.ts';
+import { VigilError } from '../errors.ts';
+import type {
+  ClaimRequest,
+  ClaimResult,
+  SequenceRequest,
+  SequenceResult,
+  StateBackend,
+  StateDescriptor,
+} from '../state.ts';
+import { assertSequence, assertWindow } from './args.ts';
+
+/** Capacity per state when a descriptor names none: 1M event ids take about 125 MB of heap. */
+export const DEFAULT_MAX_ENTRIES = 1_000_000;
+
+const CLAIMED: ClaimResult = Object.freeze({ status: 'claimed' });
+const OWN: ClaimResult = Object.freeze({ status: 'own' });
+const NEW: SequenceResult = Object.freeze({ status: 'new' });
+
+/** Expiry times of entries in insertion order, one (expiresAt, count) segment per run of equal times. */
+class ExpirySegments {
+  #expires: number[] = [];
+  #counts: number[] = [];
+  #head = 0;
+
+  /** One more entry, expiring at `expiresAt`, at the back. */
+  add(expiresAt: number): void {
+    const last = this.#expires.length - 1;
+    if (last >= this.#head && this.#expires[last] === expiresAt) this.#counts[last]!++;
+    else {
+      this.#expires.push(expiresAt);
+      this.#counts.push(1);
+    }
+  }
+
+  /** Removes the segments expired by `now` from the front; returns how many entries they held. */
+  popExpired(now: number): number {
+    let entries = 0;
+    while (this.#head < this.#expires.length && this.#expires[this.#head]! <= now) {
+      entries += this.#counts[this.#head]!;
+      this.#head++;
+    }
+    this.#compact();
+    return entries;
+  }
+
+  /** Forgets the `n` oldest entries (evicted for capacity). */
+  dropFront(n: number): void {
+    let left = n;
+    while (left > 0 && this.#head < this.#expires.length) {
+      const count = this.#counts[this.#head]!;
+      if (count > left) {
+        this.#counts[this.#head] = count - left;
+        return;
+      }
+      left -= count;
+      this.#head++;
+    }
+    this.#compact();
+  }
+
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#expires.length) {
+      this.#expires.splice(0, this.#head);
+      this.#counts.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+}
+
+class ClaimState {
+  readonly owners = new Map<string, string>();
+  /** Keys in insertion order, from `#head` on (a key is deleted from `owners` only when it leaves this queue). */
+  #fifo: (string | undefined)[] = [];
+  #head = 0;
+  readonly expiry = new ExpirySegments();
+  evictions = 0;
+  expirations = 0;
+
+  sweep(now: number): void {
+    const expired = this.expiry.popExpired(now);
+    if (expired === 0) return;
+    this.expirations += expired;
+    this.#dropOldest(expired);
+  }
+
+  insert(key: string, owner: string, expiresAt: number, capacity: number): void {
+    this.owners.set(key, owner);
+    this.#fifo.push(key);
+    this.expiry.add(expiresAt);
+    if (this.owners.size <= capacity) return;
+    this.#dropOldest(1);
+    this.expiry.dropFront(1);
+    this.evictions++;
+  }
+
+  #dropOldest(n: number): void {
+    const end = Math.min(this.#head + n, this.#fifo.length);
+    for (let i = this.#head; i < end; i++) {
+      this.owners.delete(this.#fifo[i]!);
+      this.#fifo[i] = undefined;
+    }
+    this.#head = end;
+    if (this.#head > 1024 && this.#head * 2 > this.#fifo.length) {
+      this.#fifo.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+}
+
+class Stream {
+  highest: number;
+  readonly owners = new Map<number, string>();
+  constructor(
+    readonly name: string,
+    highest: number,
+  ) {
+    this.highest = highest;
+  }
+}
+
+class SequenceState {
+  readonly streams = new Map<string, Stream>();
+  /** Accepted (stream, sequence) pairs in acceptance order, from `#head` on. */
+  #fifoStreams: (Stream | undefined)[] = [];
+  #fifoSequences: number[] = [];
+  #head = 0;
+  readonly expiry = new ExpirySegments();
+  evictions = 0;
+  expirations = 0;
+
+  get entries(): number {
+    return this.#fifoStreams.length - this.#head;
+  }
+
+  sweep(now: number): void {
+    const expired = this.expiry.popExpired(now);
+    if (expired === 0) return;
+    this.expirations += expired;
+    this.#dropOldest(expired);
+  }
+
+  accept(stream: Stream, sequence: number, owner: string, expiresAt: number, capacity: number): void {
+    stream.owners.set(sequence, owner);
+    if (sequence > stream.highest) stream.highest = sequence;
+    this.#fifoStreams.push(stream);
+    this.#fifoSequences.push(sequence);
+    this.expiry.add(expiresAt);
+    if (this.entries <= capacity) return;
+    this.#dropOldest(1);
+    this.expiry.dropFront(1);
+    this.evictions++;
+  }
+
+  #dropOldest(n: number): void {
+    const end = Math.min(this.#head + n, this.#fifoStreams.length);
+    for (let i = this.#head; i < end; i++) {
+      const stream = this.#fifoStreams[i]!;
+      this.#fifoStreams[i] = undefined; // release the reference before compaction
+      stream.owners.delete(this.#fifoSequences[i]!);
+      // A stream without accepted sequences left has also outlived its highest: forget it.
+      if (stream.owners.size === 0 && this.streams.get(stream.name) === stream) this.streams.delete(stream.name);
+    }
+    this.#head = end;
+    if (this.#head > 1024 && this.#head * 2 > this.#fifoStreams.length) {
+      this.#fifoStreams.splice(0, this.#head);
+      this.#fifoSequences.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+}
+
+export interface MemoryStateOptions {
+  /** Measures TTLs; inject a ManualClock in tests. */
+  readonly clock: Clock;
+  /** Capacity of each map whose descriptor sets no `maxEntries`. */
+  readonly defaultMaxEntries?: number;
+}
+
+/** Counters per state name, for metrics (labels: the descriptor name, a small fixed set). */
+export interface MemoryStateStats {
+  /** Entries held: event ids (claims), or accepted sequences (windows; their streams are not counted). */
+  readonly entries: number;
+  /** Entries dropped because the capacity was reached (protection weakened: export and alert on it). */
+  readonly evictions: number;
+  /** Entries dropped because their TTL passed (normal). */
+  readonly expirations: number;
+}
+
+/**
+ * In-memory state with TTLs on an injected Clock.
+ *
+ * @example
+ * const state = new MemoryStateBackend({ clock: systemClock });
+ * await state.open();
+ * const [verdict] = await state.claim({ name: 'dedupe.event_id', ttlMs: 86_400_000 }, [{ key: id, owner: '0:42' }]);
+ */
+export class MemoryStateBackend implements StateBackend {
+  readonly kind = 'memory' as const;
+  readonly #clock: Clock;
+  readonly #defaultMaxEntries: number;
+  readonly #claims = new Map<string, ClaimState>();
+  readonly #sequences = new Map<string, SequenceState>();
+  readonly #meta = new Map<string, { value: string; expiresAt: number }>();
+  #closed = false;
+
+  constructor(options: MemoryStateOptions) {
+    const max = options.defaultMaxEntries ?? DEFAULT_MAX_ENTRIES;
+    if (!Number.isSafeInteger(max) || max < 1) {
+      throw new VigilError('CONFIG_INVALID', `memory state: defaultMaxEntries must be a positive integer`);
+    }
+    this.#clock = options.clock;
+    this.#defaultMaxEntries = max;
+  }
+
+  async open(): Promise<void> {
+    this.#closed = false;
+  }
+
+  async claim(state: StateDescriptor, requests: readonly ClaimRequest[]): Promise<ClaimResult[]> {
+    this.#assertOpen();
+    const now = this.#clock.now();
+    const capacity = this.#capacity(state);
+    let claims = this.#claims.get(state.name);
+    if (claims === undefined) {
+      claims = new ClaimState();
+      this.#claims.set(state.name, claims);
+    }
+    claims.sweep(now);
+    const owners = claims.owners;
+    const expiresAt = now + state.ttlMs;
+    const results: ClaimResult[] = new Array(requests.length);
+    for (let i = 0; i < requests.length; i++) {
+      const { key, owner } = requests[i]!;
+      const held = owners.get(key);
+      if (held === undefined) {
+        claims.insert(key, owner, expiresAt, capacity);
+        results[i] = CLAIMED;
+      } else if (held === owner) {
+        results[i] = OWN;
+      } else {
+        results[i] = { status: 'taken', heldBy: held };
+      }
+    }
+    return results;
+  }
+
+  async advanceSequences(
+    state: StateDescriptor,
+    window: number,
+    requests: readonly SequenceRequest[],
+  ): Promise<SequenceResult[]> {
+    this.#assertOpen();
+    assertWindow(window);
+    const now = this.#clock.now();
+    const capacity = this.#capacity(state);
+    let sequences = this.#sequences.get(state.name);
+    if (sequences === undefined) {
+      sequences = new SequenceState();
+      this.#sequences.set(state.name, sequences);
+    }
+    sequences.sweep(now);
+    const streams = sequences.streams;
+    const expiresAt = now + state.ttlMs;
+    const results: SequenceResult[] = new Array(requests.length);
+    for (let i = 0; i < requests.length; i++) {
+      const { stream: name, sequence, owner } = requests[i]!;
+      assertSequence(sequence);
+      let stream = streams.get(name);
+      if (stream === undefined) {
+        stream = new Stream(name, sequence);
+        streams.set(name, stream);
+      } else {
+        const held = stream.owners.get(sequence);
+        if (held !== undefined) {
+          results[i] = held === owner ? NEW : { status: 'duplicate', heldBy: held };
+          continue;
+        }
+        if (sequence < stream.highest - window) {
+          results[i] = { status: 'too_old', highest: stream.highest };
+          continue;
+        }
+      }
+      sequences.accept(stream, sequence, owner, expiresAt, capacity);
+      results[i] = NEW;
+    }
+    return results;
+  }
+
+  async getMeta(key: string): Promise<string | null> {
+    this.#assertOpen();
+    const entry = this.#meta.get(key);
+    if (entry === undefined) return null;
+    if (entry.expiresAt > this.#clock.now()) return entry.value;
+    this.#meta.delete(key);
+    return null;
+  }
+
+  async putMeta(key: string, value: string, ttlMs: number): Promise<void> {
+    this.#assertOpen();
+    const now = this.#clock.now();
+    // Meta TTLs differ per key, so expiry order is not insertion order: meta is small (a few keys per partition), and
+    // a full sweep every 1,024 distinct keys keeps it bounded all the same.
+    if (this.#meta.size >= 1024 && !this.#meta.has(key)) {
+      for (const [k, entry] of this.#meta) if (entry.expiresAt <= now) this.#meta.delete(k);
+    }
+    this.#meta.set(key, { value, expiresAt: now + ttlMs });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#claims.clear();
+    this.#sequences.clear();
+    this.#meta.clear();
+  }
+
+  /** Counters per state name (event ids held; or accepted sequences held, streams aside). */
+  stats(): ReadonlyMap<string, MemoryStateStats> {
+    const out = new Map<string, MemoryStateStats>();
+    const add = (name: string, entries: number, evictions: number, expirations: number): void => {
+      const prev = out.get(name) ?? { entries: 0, evictions: 0, expirations: 0 };
+      out.set(name, {
+        entries: prev.entries + entries,
+        evictions: prev.evictions + evictions,
+        expirations: prev.expirations + expirations,
+      });
+    };
+    for (const [name, c] of this.#claims) add(name, c.owners.size, c.evictions, c.expirations);
+    for (const [name, q] of this.#sequences) add(name, q.entries, q.evictions, q.expirations);
+    return out;
+  }
+
+  /** Streams (devices) whose replay window is held, per sequence state: at most its accepted-sequence entries. */
+  streams(name: string): number {
+    return this.#sequences.get(name)?.streams.size ?? 0;
+  }
+
+  /** Capacity evictions so far: of one state name, or of all states. */
+  evictions(name?: string): number {
+    let total = 0;
+    for (const [stateName, stats] of this.stats())
+      if (name === undefined || stateName === name) total += stats.evictions;
+    return total;
+  }
+
+  #capacity(state: StateDescriptor): number {
+    return state.maxEntries ?? this.#defaultMaxEntries;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new VigilError('INTERNAL', 'memory state backend used after close()');
+  }
+}
