@@ -35,6 +35,7 @@ export function runJson(definition: PipelineDefinition, result: EmbeddedSessionR
     dlq: sorted(result.deadLetters),
     duplicates_by_kind: sorted(result.duplicates),
     stored: result.stored,
+    state_evictions: result.stateEvictions,
     clickhouse: location,
     elapsed_ms: result.elapsedMs,
   };
@@ -102,7 +103,7 @@ export async function printEmbeddedSummary({ definition, result, store, truth, i
   const rows = (await store.query(findings.sql, findings.params)).map(findings.decode);
   out.push('');
   out.push(
-    `Top drift findings (${model.model}@${model.version}; Jensen-Shannon distance vs the reference, drift at >= 0.1)`,
+    `Top drift findings (${model.model}@${model.version}; Jensen-Shannon distance vs the reference; drift = JS >= 0.1 and beyond chance for the devices seen)`,
   );
   if (rows.length === 0) out.push('  none');
   for (const r of rows) {

@@ -53,7 +53,7 @@ describe('scripts/build-drift-reference.ts', () => {
       'spo2',
       'on_oxygen',
       'systolic_bp',
-      'heart_rate',
+      'pulse',
       'consciousness',
       'temperature_c',
       'score',

@@ -40,7 +40,7 @@ export const DEFAULT_MODELS_ROOT = join(repoRoot, 'models');
 export const DESCRIPTION =
   'NEWS2 (Royal College of Physicians, 2017) aggregate score as a fixed-weight ONNX network. ' +
   'Input `features` float32 [N,7]: respiratory_rate (/min), spo2 (%, scale 1 only: scale 2 for confirmed hypercapnic ' +
-  'respiratory failure is out of scope), on_oxygen (0 air, 1 supplemental oxygen), systolic_bp (mmHg), heart_rate ' +
+  'respiratory failure is out of scope), on_oxygen (0 air, 1 supplemental oxygen), systolic_bp (mmHg), pulse ' +
   '(/min), consciousness_not_alert (0 alert, 1 new confusion, V, P or U), temperature_c. ' +
   'Outputs float32: `subscores` [N,7] in feature order, `score` [N,1] (their sum), `band` [N,1] ' +
   '(0 low, 1 low-medium: a single parameter scoring 3 with total < 5, 2 medium: 5-6, 3 high: >= 7). ' +
@@ -80,11 +80,11 @@ export const EDGES: readonly Edge[] = [
   below('systolic_bp', 91, 1),
   above('systolic_bp', 219, 3),
   // pulse: <=40: 3 | 41-50: 1 | 51-90: 0 | 91-110: 1 | 111-130: 2 | >=131: 3
-  below('heart_rate', 51, 1),
-  below('heart_rate', 41, 2),
-  above('heart_rate', 90, 1),
-  above('heart_rate', 110, 1),
-  above('heart_rate', 130, 1),
+  below('pulse', 51, 1),
+  below('pulse', 41, 2),
+  above('pulse', 90, 1),
+  above('pulse', 110, 1),
+  above('pulse', 130, 1),
   // alert: 0 | new confusion, V, P or U: 3
   above('consciousness_not_alert', 0, 3),
   // temperature: <=35.0: 3 | 35.1-36.0: 1 | 36.1-38.0: 0 | 38.1-39.0: 1 | >=39.1: 2

@@ -207,7 +207,7 @@ export class DeviceSim {
       spo2,
       on_oxygen: v.onOxygen,
       systolic_bp: sbp,
-      heart_rate: hr,
+      pulse: hr,
       consciousness: v.consciousness,
       temperature_c: temp,
     };

@@ -14,7 +14,7 @@ import { ulidTime } from './ulid.ts';
 
 export const SEMANTIC_FAULTS = {
   spo2_impossible: 'VALUE_OUT_OF_RANGE',
-  heart_rate_impossible: 'VALUE_OUT_OF_RANGE',
+  pulse_impossible: 'VALUE_OUT_OF_RANGE',
   temperature_impossible: 'VALUE_OUT_OF_RANGE',
   empty_patient_ref: 'MISSING_PROVENANCE',
   empty_firmware_version: 'MISSING_PROVENANCE',
@@ -38,7 +38,7 @@ export type Fault = SemanticFault | RawFault;
 /** Every fault kind and the reason code it must produce on the Kafka path. */
 export const FAULT_REASONS: Readonly<Record<Fault, ReasonCode>> = { ...SEMANTIC_FAULTS, ...RAW_FAULTS };
 
-const VITALS_ONLY: readonly SemanticFault[] = ['spo2_impossible', 'heart_rate_impossible', 'temperature_impossible'];
+const VITALS_ONLY: readonly SemanticFault[] = ['spo2_impossible', 'pulse_impossible', 'temperature_impossible'];
 const ANY_EVENT: readonly SemanticFault[] = [
   'empty_patient_ref',
   'empty_firmware_version',
@@ -60,13 +60,13 @@ export function pickSemanticFault(envelope: Envelope, prng: Prng): SemanticFault
 export function applySemanticFault(envelope: Envelope, fault: SemanticFault, prng: Prng): Envelope {
   switch (fault) {
     case 'spo2_impossible':
-    case 'heart_rate_impossible':
+    case 'pulse_impossible':
     case 'temperature_impossible': {
       const payload = payloadOf(envelope.payload);
       if (payload?.type !== 'vital_signs') throw new Error(`fault ${fault} needs a vital_signs payload`);
       const vitals = { ...payload.data };
       if (fault === 'spo2_impossible') vitals.spo2 = prng.int(110, 160);
-      else if (fault === 'heart_rate_impossible') vitals.heart_rate = prng.int(400, 999);
+      else if (fault === 'pulse_impossible') vitals.pulse = prng.int(400, 999);
       else vitals.temperature_c = prng.int(500, 600) / 10;
       return { ...envelope, payload: wrapPayload('vital_signs', vitals) };
     }

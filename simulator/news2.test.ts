@@ -7,7 +7,7 @@ const normal: VitalSigns = {
   spo2: 97,
   on_oxygen: false,
   systolic_bp: 125,
-  heart_rate: 70,
+  pulse: 70,
   consciousness: 'A',
   temperature_c: 37,
 };
@@ -25,7 +25,7 @@ describe('news2', () => {
     expect([90, 91, 100, 101, 110, 111, 219, 220].map((b) => score({ systolic_bp: b }))).toEqual([
       3, 2, 2, 1, 1, 0, 0, 3,
     ]);
-    expect([40, 41, 50, 51, 90, 91, 110, 111, 130, 131].map((h) => score({ heart_rate: h }))).toEqual([
+    expect([40, 41, 50, 51, 90, 91, 110, 111, 130, 131].map((h) => score({ pulse: h }))).toEqual([
       3, 1, 1, 0, 0, 1, 1, 2, 2, 3,
     ]);
     expect((['A', 'C', 'V', 'P', 'U'] as const).map((c) => score({ consciousness: c }))).toEqual([0, 3, 3, 3, 3]);
@@ -36,10 +36,10 @@ describe('news2', () => {
 
   it('bands the total, with a single 3 making low-medium', () => {
     expect(news2(normal)?.band).toBe('low');
-    expect(news2({ ...normal, heart_rate: 95, temperature_c: 38.5 })?.band).toBe('low');
+    expect(news2({ ...normal, pulse: 95, temperature_c: 38.5 })?.band).toBe('low');
     expect(news2({ ...normal, spo2: 90 })?.band).toBe('low-medium');
-    expect(news2({ ...normal, spo2: 93, respiratory_rate: 22, heart_rate: 95 })?.band).toBe('medium');
-    expect(news2({ ...normal, spo2: 90, respiratory_rate: 26, heart_rate: 115 })?.band).toBe('high');
+    expect(news2({ ...normal, spo2: 93, respiratory_rate: 22, pulse: 95 })?.band).toBe('medium');
+    expect(news2({ ...normal, spo2: 90, respiratory_rate: 26, pulse: 115 })?.band).toBe('high');
     expect(news2({ ...normal, systolic_bp: null })).toBeNull();
   });
 });

@@ -15,15 +15,7 @@ export interface News2 {
 
 /** The NEWS2 score of a complete set of vital signs, or null when a parameter is missing. */
 export function news2(v: VitalSigns): News2 | null {
-  const {
-    respiratory_rate: rr,
-    spo2,
-    on_oxygen: o2,
-    systolic_bp: sbp,
-    heart_rate: hr,
-    consciousness,
-    temperature_c,
-  } = v;
+  const { respiratory_rate: rr, spo2, on_oxygen: o2, systolic_bp: sbp, pulse: hr, consciousness, temperature_c } = v;
   if (rr === null || spo2 === null || o2 === null || sbp === null || hr === null || consciousness === null) return null;
   if (temperature_c === null) return null;
   const parts = [

@@ -171,7 +171,7 @@ describe('simulateFleet', () => {
       check(delay >= -2_000 && delay < 91 * 60_000, 'received_at - observed_at out of the simulated bounds', r);
       if (payload.type === 'vital_signs') {
         const v = payload.data;
-        for (const n of [v.spo2, v.heart_rate, v.systolic_bp]) check(n === null || Number.isInteger(n), 'int', r);
+        for (const n of [v.spo2, v.pulse, v.systolic_bp]) check(n === null || Number.isInteger(n), 'int', r);
         check(Math.round((v.temperature_c ?? 0) * 10) / 10 === v.temperature_c, 'temperature has one decimal', r);
       }
     }
@@ -264,8 +264,8 @@ describe('simulateFleet', () => {
         case 'spo2_impossible':
           expect(p?.type === 'vital_signs' && (p.data.spo2 ?? 0) > 100).toBe(true);
           break;
-        case 'heart_rate_impossible':
-          expect(p?.type === 'vital_signs' && (p.data.heart_rate ?? 0) >= 400).toBe(true);
+        case 'pulse_impossible':
+          expect(p?.type === 'vital_signs' && (p.data.pulse ?? 0) >= 400).toBe(true);
           break;
         case 'temperature_impossible':
           expect(p?.type === 'vital_signs' && (p.data.temperature_c ?? 0) >= 50).toBe(true);

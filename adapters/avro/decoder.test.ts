@@ -40,7 +40,7 @@ const v1Envelope = {
       spo2: 96,
       on_oxygen: false,
       systolic_bp: 120,
-      heart_rate: 80,
+      pulse: 80,
       consciousness: 'A',
       temperature_c: 37,
     },

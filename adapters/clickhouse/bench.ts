@@ -43,7 +43,7 @@ const data = Array.from({ length: batches }, (_, b) =>
       siteId: sites[n % sites.length]!,
       firmware: firmware[n % firmware.length]!,
       observedAt: Date.UTC(2026, 2, 10) + n * 997,
-      vitals: { spo2: 90 + (n % 10), heart_rate: 60 + (n % 50) },
+      vitals: { spo2: 90 + (n % 10), pulse: 60 + (n % 50) },
     });
   }),
 );

@@ -210,7 +210,7 @@ export function describeStoreConformance(label: string, open: (dataDir: string) 
           spo2: 88,
           on_oxygen: true,
           systolic_bp: 122,
-          heart_rate: 72,
+          pulse: 72,
           consciousness: 'C',
           temperature_c: 39.4,
           device_state: null,

@@ -56,7 +56,7 @@ const VITALS: VitalSigns = {
   spo2: 97,
   on_oxygen: false,
   systolic_bp: 122,
-  heart_rate: 72,
+  pulse: 72,
   consciousness: 'A',
   temperature_c: 36.8,
 };
@@ -158,7 +158,7 @@ export function inferenceFor(event: NormalisedEvent, spec: InferenceSpec): Infer
     runtime_version: '1.30.0',
     config_hash: sha256Hex('news2-config'),
     rollout: spec.rollout ?? 'live',
-    feature_names: ['respiratory_rate', 'spo2', 'on_oxygen', 'systolic_bp', 'heart_rate', 'consciousness', 'temp'],
+    feature_names: ['respiratory_rate', 'spo2', 'on_oxygen', 'systolic_bp', 'pulse', 'consciousness', 'temp'],
     features,
     feature_vector_hash: sha256Hex(Buffer.from(new Float32Array(features).buffer)),
     score: spec.score,

@@ -67,7 +67,7 @@ export interface NormalisedEventRow {
   spo2: number | null;
   on_oxygen: boolean | null;
   systolic_bp: number | null;
-  heart_rate: number | null;
+  pulse: number | null;
   consciousness: string | null;
   temperature_c: FloatValue | null;
   device_state: string | null;
@@ -225,7 +225,7 @@ export const TABLE_COLUMNS: { readonly [T in TableName]: readonly (keyof TableRo
     spo2: true,
     on_oxygen: true,
     systolic_bp: true,
-    heart_rate: true,
+    pulse: true,
     consciousness: true,
     temperature_c: true,
     device_state: true,
@@ -428,7 +428,7 @@ export function normalisedEventRow(event: NormalisedEvent): NormalisedEventRow {
     spo2: vitals?.spo2 ?? null,
     on_oxygen: vitals?.on_oxygen ?? null,
     systolic_bp: vitals?.systolic_bp ?? null,
-    heart_rate: vitals?.heart_rate ?? null,
+    pulse: vitals?.pulse ?? null,
     consciousness: vitals?.consciousness ?? null,
     temperature_c: optionalFloat(vitals?.temperature_c),
     device_state: status?.state ?? null,

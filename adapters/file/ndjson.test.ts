@@ -106,7 +106,7 @@ describe('parseEnvelopeLine', () => {
       spo2: null,
       on_oxygen: null,
       systolic_bp: null,
-      heart_rate: null,
+      pulse: null,
       consciousness: null,
       temperature_c: null,
     });
@@ -114,7 +114,7 @@ describe('parseEnvelopeLine', () => {
 
   it('passes absurd but well-typed values on: judging them is validate’s job', () => {
     const plain = plainOf(vitals);
-    const result = parse({ ...plain, patient_ref: '', payload: { ...plain.payload, spo2: 140, heart_rate: 900 } });
+    const result = parse({ ...plain, patient_ref: '', payload: { ...plain.payload, spo2: 140, pulse: 900 } });
     expect(result.ok).toBe(true);
   });
 

@@ -65,7 +65,7 @@ const RESOLUTION: Record<(typeof NEWS2_FEATURES)[number], number> = {
   spo2: 1,
   on_oxygen: 1,
   systolic_bp: 1,
-  heart_rate: 1,
+  pulse: 1,
   consciousness_not_alert: 1,
   temperature_c: 0.1,
 };

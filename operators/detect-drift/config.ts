@@ -118,7 +118,7 @@ export const detectDriftConfigSchema = z.strictObject({
     .min(1)
     .refine((list) => new Set(list).size === list.length, 'features must not repeat')
     .default([...FEATURES])
-    .meta({ description: 'Features to monitor (default: all eight).', examples: [['spo2', 'heart_rate', 'score']] }),
+    .meta({ description: 'Features to monitor (default: all eight).', examples: [['spo2', 'pulse', 'score']] }),
   thresholds: thresholdsSchema.prefault({}).meta({ description: 'Drift verdict thresholds.', examples: [{ js: 0.1 }] }),
 });
 

@@ -37,7 +37,7 @@ const HAND: DriftReference = {
   binning: { continuousBins: 2, minCategoryShare: 0, quantileRule: 'hand' },
   features: [
     {
-      name: 'heart_rate',
+      name: 'pulse',
       kind: 'continuous',
       valueType: 'number',
       edges: [50, 70, 90],
@@ -86,7 +86,7 @@ const HAND: DriftReference = {
     },
   ],
 };
-const HAND_FEATURES = ['heart_rate', 'spo2', 'consciousness', 'score'] as const;
+const HAND_FEATURES = ['pulse', 'spo2', 'consciousness', 'score'] as const;
 
 function vitals(overrides: Partial<VitalSigns>): VitalSigns {
   return {
@@ -94,7 +94,7 @@ function vitals(overrides: Partial<VitalSigns>): VitalSigns {
     spo2: 97,
     on_oxygen: false,
     systolic_bp: 120,
-    heart_rate: 70,
+    pulse: 70,
     consciousness: 'A',
     temperature_c: 37,
     ...overrides,
@@ -165,16 +165,16 @@ afterAll(async () => {
 describe('detect-drift: one batch', () => {
   // Offsets 100..105 of partition 3. Windows are 1 h from T0 (midnight UTC).
   const specs: Spec[] = [
-    { at: T0 + 10 * 60_000, firmware: 'A', vitals: { heart_rate: 49, spo2: 97 }, score: 1 },
-    { at: T0 + 20 * 60_000, firmware: 'A', vitals: { heart_rate: 70, spo2: 93, consciousness: 'V' }, score: null },
+    { at: T0 + 10 * 60_000, firmware: 'A', vitals: { pulse: 49, spo2: 97 }, score: 1 },
+    { at: T0 + 20 * 60_000, firmware: 'A', vitals: { pulse: 70, spo2: 93, consciousness: 'V' }, score: null },
     {
       at: T0 + 30 * 60_000,
       firmware: 'A',
-      vitals: { heart_rate: null, spo2: 95 },
+      vitals: { pulse: null, spo2: 95 },
       score: { score: 2, version: '2.0.0' },
     },
-    { at: T0 + 40 * 60_000, firmware: 'B', vitals: { heart_rate: 90, spo2: 98 }, score: 0 },
-    { at: T0 + 70 * 60_000, firmware: 'A', vitals: { heart_rate: 91, spo2: null, consciousness: null }, score: 7 },
+    { at: T0 + 40 * 60_000, firmware: 'B', vitals: { pulse: 90, spo2: 98 }, score: 0 },
+    { at: T0 + 70 * 60_000, firmware: 'A', vitals: { pulse: 91, spo2: null, consciousness: null }, score: 7 },
   ];
   const batch = [...specs.map((s, i) => record(s, 100 + i)), statusRecord(105)];
 
@@ -211,7 +211,7 @@ describe('detect-drift: one batch', () => {
         ...identity,
         ...w0,
         firmware_version: 'A',
-        feature: 'heart_rate',
+        feature: 'pulse',
         bin_counts: [1, 0, 1, 0],
         n: 2,
         missing: 1,
@@ -255,7 +255,7 @@ describe('detect-drift: one batch', () => {
         ...identity,
         ...w0,
         firmware_version: 'B',
-        feature: 'heart_rate',
+        feature: 'pulse',
         bin_counts: [0, 0, 1, 0],
         n: 1,
         missing: 0,
@@ -296,7 +296,7 @@ describe('detect-drift: one batch', () => {
         ...identity,
         ...w1,
         firmware_version: 'A',
-        feature: 'heart_rate',
+        feature: 'pulse',
         bin_counts: [0, 0, 0, 1],
         n: 1,
         missing: 0,
@@ -373,8 +373,8 @@ describe('detect-drift: one batch', () => {
   });
 
   it('adds a late event to its own (old) window, under the batch that carried it', async () => {
-    const late = record({ at: T0 - 30 * HOUR, firmware: 'A', vitals: { heart_rate: 60 }, score: 0 }, 900);
-    const rows = rowsOf(await opened({ features: ['heart_rate'] }), [late]).filter((r) => r.feature === 'heart_rate');
+    const late = record({ at: T0 - 30 * HOUR, firmware: 'A', vitals: { pulse: 60 }, score: 0 }, 900);
+    const rows = rowsOf(await opened({ features: ['pulse'] }), [late]).filter((r) => r.feature === 'pulse');
     expect(rows).toEqual([
       expect.objectContaining({
         window_start: T0 - 30 * HOUR,
@@ -387,8 +387,8 @@ describe('detect-drift: one batch', () => {
   });
 
   it('windows by the configured length, aligned to the epoch', async () => {
-    const rows = rowsOf(await opened({ features: ['heart_rate'], windowMs: 24 * HOUR }), batch).filter(
-      (r) => r.feature === 'heart_rate',
+    const rows = rowsOf(await opened({ features: ['pulse'], windowMs: 24 * HOUR }), batch).filter(
+      (r) => r.feature === 'pulse',
     );
     expect(rows.map((r) => [r.firmware_version, r.window_start, r.window_end, r.n, r.missing])).toEqual([
       ['A', T0, T0 + 24 * HOUR, 3, 1],
@@ -403,7 +403,7 @@ describe('detect-drift: one batch', () => {
       record(specs[3]!, 11, 0),
       record(specs[0]!, 501, 1),
     ];
-    const rows = rowsOf(await opened({ features: ['heart_rate'] }), mixed).filter((r) => r.feature === 'heart_rate');
+    const rows = rowsOf(await opened({ features: ['pulse'] }), mixed).filter((r) => r.feature === 'pulse');
     expect(rows.map((r) => [r.source_partition, r.first_offset, r.last_offset, r.firmware_version, r.n])).toEqual([
       [0, 10, 11, 'A', 1],
       [0, 10, 11, 'B', 1],
@@ -578,7 +578,7 @@ describe('detect-drift: configuration', () => {
         'spo2',
         'on_oxygen',
         'systolic_bp',
-        'heart_rate',
+        'pulse',
         'consciousness',
         'temperature_c',
         'score',
@@ -592,7 +592,7 @@ describe('detect-drift: configuration', () => {
     [{ model: 'news2', version: '1.0.0', thresholds: { jsd: 0.1 } }, /jsd/],
     [{ model: 'news2', version: '1.0.0', thresholds: { psiWarn: 0.3 } }, /psiWarn must not exceed psiAlert/],
     [{ model: 'news2', version: '1.0.0', features: ['spo2', 'spo2'] }, /must not repeat/],
-    [{ model: 'news2', version: '1.0.0', features: ['pulse'] }, /features/],
+    [{ model: 'news2', version: '1.0.0', features: ['heart_rate'] }, /features/],
     [{ model: 'news2', version: '1.0.0', windowMs: 1000 }, /windowMs/],
     [{ model: '../etc', version: '1.0.0' }, /model/],
   ])('rejects %j with CONFIG_INVALID', (input, message) => {

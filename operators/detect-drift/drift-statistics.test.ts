@@ -105,7 +105,7 @@ describe('drift on a biased SpO2 cohort', () => {
         'respiratory_rate',
         'on_oxygen',
         'systolic_bp',
-        'heart_rate',
+        'pulse',
         'consciousness',
         'temperature_c',
       ]) {

@@ -78,7 +78,7 @@ export function syntheticReadings(options: SyntheticOptions): Reading[] {
         spo2: clampRound(p.spo2 + prng.normal() * 0.8 - shift, 70, 100),
         on_oxygen: p.oxygen,
         systolic_bp: clampRound(p.sbp + prng.normal() * 7, 70, 240),
-        heart_rate: clampRound(p.hr + prng.normal() * 5, 30, 180),
+        pulse: clampRound(p.hr + prng.normal() * 5, 30, 180),
         consciousness,
         temperature_c: prng.chance(options.missingTemperature ?? 0)
           ? null

@@ -28,7 +28,7 @@ function vitals(overrides: Partial<VitalSigns>): VitalSigns {
     spo2: 97,
     on_oxygen: false,
     systolic_bp: 120,
-    heart_rate: 70,
+    pulse: 70,
     consciousness: 'A',
     temperature_c: 37,
     ...overrides,
@@ -56,7 +56,7 @@ describe('buildReference', () => {
       spo2: 'categorical',
       on_oxygen: 'categorical',
       systolic_bp: 'continuous',
-      heart_rate: 'continuous',
+      pulse: 'continuous',
       consciousness: 'categorical',
       temperature_c: 'continuous',
       score: 'categorical', // NEWS2 aggregate: few integer values
@@ -91,8 +91,8 @@ describe('buildReference', () => {
   });
 
   it('bins a feature the reference saw at one value only by value', () => {
-    const constant = Array.from({ length: 50 }, () => ({ vitals: vitals({ heart_rate: 70 }), score: 0 }));
-    const built = buildReference(constant, { ...OPTIONS, features: ['heart_rate'] });
+    const constant = Array.from({ length: 50 }, () => ({ vitals: vitals({ pulse: 70 }), score: 0 }));
+    const built = buildReference(constant, { ...OPTIONS, features: ['pulse'] });
     expect(built.features[0]).toMatchObject({ kind: 'categorical', categories: ['70'], counts: [50, 0] });
   });
 
@@ -111,7 +111,7 @@ describe('binOf', () => {
     binning: { continuousBins: 3, minCategoryShare: 0, quantileRule: 'test' },
     features: [
       {
-        name: 'heart_rate',
+        name: 'pulse',
         kind: 'continuous',
         valueType: 'number',
         edges: [50, 70, 90],
@@ -136,7 +136,7 @@ describe('binOf', () => {
       },
     ],
   };
-  const [hr, oxygen] = compileReference(reference, ['heart_rate', 'on_oxygen']);
+  const [hr, oxygen] = compileReference(reference, ['pulse', 'on_oxygen']);
 
   it('puts edges in the bin they open, and the top edge in the last inner bin', () => {
     expect([49.9, 50, 69.9, 70, 89.9, 90, 90.1].map((v) => binOf(hr!, v))).toEqual([0, 1, 1, 2, 2, 2, 3]);

@@ -10,7 +10,7 @@ export const NEWS2_FEATURES = [
   'spo2',
   'on_oxygen',
   'systolic_bp',
-  'heart_rate',
+  'pulse',
   'consciousness_not_alert',
   'temperature_c',
 ] as const;
@@ -26,25 +26,17 @@ export const NEWS2_WIDTH = NEWS2_FEATURES.length;
  * SpO2 is read on scale 1; scale 2 (confirmed hypercapnic respiratory failure) is out of scope.
  */
 export function news2Features(v: VitalSigns): number[] | null {
-  const { respiratory_rate, spo2, on_oxygen, systolic_bp, heart_rate, consciousness, temperature_c } = v;
+  const { respiratory_rate, spo2, on_oxygen, systolic_bp, pulse, consciousness, temperature_c } = v;
   if (
     respiratory_rate == null ||
     spo2 == null ||
     on_oxygen == null ||
     systolic_bp == null ||
-    heart_rate == null ||
+    pulse == null ||
     consciousness == null ||
     temperature_c == null
   ) {
     return null;
   }
-  return [
-    respiratory_rate,
-    spo2,
-    on_oxygen ? 1 : 0,
-    systolic_bp,
-    heart_rate,
-    consciousness === 'A' ? 0 : 1,
-    temperature_c,
-  ];
+  return [respiratory_rate, spo2, on_oxygen ? 1 : 0, systolic_bp, pulse, consciousness === 'A' ? 0 : 1, temperature_c];
 }

@@ -25,14 +25,7 @@ export const NEWS2_CHART: Readonly<Record<(typeof NEWS2_FEATURES)[number], reado
   spo2: [cell(NEG, 91, 3), cell(92, 93, 2), cell(94, 95, 1), cell(96, POS, 0)],
   on_oxygen: [cell(NEG, 0, 0), cell(1, POS, 2)],
   systolic_bp: [cell(NEG, 90, 3), cell(91, 100, 2), cell(101, 110, 1), cell(111, 219, 0), cell(220, POS, 3)],
-  heart_rate: [
-    cell(NEG, 40, 3),
-    cell(41, 50, 1),
-    cell(51, 90, 0),
-    cell(91, 110, 1),
-    cell(111, 130, 2),
-    cell(131, POS, 3),
-  ],
+  pulse: [cell(NEG, 40, 3), cell(41, 50, 1), cell(51, 90, 0), cell(91, 110, 1), cell(111, 130, 2), cell(131, POS, 3)],
   consciousness_not_alert: [cell(NEG, 0, 0), cell(1, POS, 3)],
   temperature_c: [
     cell(NEG, 35.0, 3),

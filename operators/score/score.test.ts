@@ -74,7 +74,7 @@ const NORMAL: VitalSigns = {
   spo2: 97,
   on_oxygen: false,
   systolic_bp: 120,
-  heart_rate: 70,
+  pulse: 70,
   consciousness: 'A',
   temperature_c: 37,
 };
@@ -151,7 +151,7 @@ function featuresOf(v: VitalSigns): number[] {
     v.spo2!,
     v.on_oxygen ? 1 : 0,
     v.systolic_bp!,
-    v.heart_rate!,
+    v.pulse!,
     v.consciousness === 'A' ? 0 : 1,
     v.temperature_c!,
   ];
@@ -194,10 +194,10 @@ describe('score', () => {
       deviceStatus(),
       vitals({ respiratory_rate: 25 }),
       vitals({ spo2: 93, on_oxygen: true, respiratory_rate: 22 }),
-      vitals({ heart_rate: null }),
+      vitals({ pulse: null }),
       vitals({ temperature_c: 35.05, consciousness: 'V', systolic_bp: 88 }),
       deviceStatus(),
-      vitals({ heart_rate: 131, respiratory_rate: 20.5 }),
+      vitals({ pulse: 131, respiratory_rate: 20.5 }),
     ];
     clock.advance(1234);
     const results = await op.process(batch);
@@ -214,7 +214,7 @@ describe('score', () => {
       const input = batch[i]!;
       const inference = out.value.inference;
       expect(out.value.envelope).toBe(input.value.envelope);
-      if (input.value.envelope.event_type !== 'vital_signs' || vitalsOf(input).heart_rate === null) {
+      if (input.value.envelope.event_type !== 'vital_signs' || vitalsOf(input).pulse === null) {
         expect(inference).toBeNull();
         continue;
       }
@@ -297,7 +297,7 @@ describe('score', () => {
   it('gives a retried batch the same inference ids, whatever the clock says', async () => {
     const clock = new ManualClock();
     const op = await openScore({ model: 'news2', version: '1.0.0' }, new SpyStore(), clock);
-    const batch = [vitals(), vitals({ heart_rate: 45 }), vitals()];
+    const batch = [vitals(), vitals({ pulse: 45 }), vitals()];
     const first = await op.process(batch);
     clock.advance(60_000);
     const again = await op.process(batch);

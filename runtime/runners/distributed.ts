@@ -65,7 +65,12 @@ export async function runDistributedWorker(
     STANDARD_OUTPUTS.deadLetters.schema,
     STANDARD_OUTPUTS.duplicates.schema,
   ]);
-  const state = new RedisStateBackend({ url: endpoints.redisUrl, log });
+  // State is scoped to the pipeline and its source topic: owner tokens are partition:offset positions in that topic.
+  const state = new RedisStateBackend({
+    url: endpoints.redisUrl,
+    log,
+    keyPrefix: `vigil:${definition.name}:${definition.source.topic}:`,
+  });
   await state.open();
   const engine = new Engine(definition, metrics);
   await engine.open({

@@ -29,6 +29,8 @@ export interface EmbeddedSessionOptions {
 export interface EmbeddedSessionResult extends EmbeddedRun {
   /** Rows per table after the run, counted with FINAL. */
   readonly stored: Record<string, number>;
+  /** Keyed-state entries dropped for capacity before their TTL (dedupe protection weakened when > 0). */
+  readonly stateEvictions: number;
 }
 
 /** Tables whose row counts a run reports. */
@@ -76,8 +78,9 @@ export async function runEmbeddedSession<I, O>(
     { engine, context, store, metrics, clock: systemClock, log },
     withReferenceTables(source, definition, context, store),
   );
+  const stateEvictions = state.evictions();
   await state.close();
-  return { ...run, stored: await storedCounts(store) };
+  return { ...run, stored: await storedCounts(store), stateEvictions };
 }
 
 /** Lands the operators' reference data (e.g. drift reference bins) once the engine has opened them. */

@@ -25,7 +25,7 @@ SELECT
     round(countIf(event_type = 'vital_signs' AND spo2 IS NULL) / nullIf(vital_signs, 0), 4) AS missing_spo2,
     round(countIf(event_type = 'vital_signs' AND on_oxygen IS NULL) / nullIf(vital_signs, 0), 4) AS missing_on_oxygen,
     round(countIf(event_type = 'vital_signs' AND systolic_bp IS NULL) / nullIf(vital_signs, 0), 4) AS missing_systolic_bp,
-    round(countIf(event_type = 'vital_signs' AND heart_rate IS NULL) / nullIf(vital_signs, 0), 4) AS missing_heart_rate,
+    round(countIf(event_type = 'vital_signs' AND pulse IS NULL) / nullIf(vital_signs, 0), 4) AS missing_pulse,
     round(countIf(event_type = 'vital_signs' AND consciousness IS NULL) / nullIf(vital_signs, 0), 4)
         AS missing_consciousness,
     round(countIf(event_type = 'vital_signs' AND temperature_c IS NULL) / nullIf(vital_signs, 0), 4)

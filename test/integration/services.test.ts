@@ -66,7 +66,7 @@ describe('ClickHouse server over HTTP (local stack, Debian 18.16)', () => {
         device_ref String,
         observed_date Date,
         observed_at DateTime,
-        heart_rate UInt16,
+        pulse UInt16,
         spo2 Float64
       ) ENGINE = MergeTree() PARTITION BY toYYYYMM(observed_date) ORDER BY (device_ref, observed_at, event_id)`,
     });
@@ -90,21 +90,21 @@ describe('ClickHouse server over HTTP (local stack, Debian 18.16)', () => {
       device_ref: `dev-${i % 3}`,
       observed_date: '2026-03-0' + String(1 + (i % 5)),
       observed_at: `2026-03-0${1 + (i % 5)} 10:${String(i).padStart(2, '0')}:00`,
-      heart_rate: 60 + i,
+      pulse: 60 + i,
       spo2: 0.9 + i / 1000,
     }));
     await client.insert({ table, values: rows, format: 'JSONEachRow' });
 
     const result = await client.query({
       query: `SELECT event_id, device_ref, toString(observed_date) AS observed_date, toString(observed_at) AS observed_at,
-                     heart_rate, spo2 FROM ${table} ORDER BY event_id`,
+                     pulse, spo2 FROM ${table} ORDER BY event_id`,
       format: 'JSONEachRow',
     });
     const back = await result.json<(typeof rows)[number]>();
     expect(back).toEqual(rows);
 
     const agg = await client.query({
-      query: `SELECT device_ref, count() AS n, max(heart_rate) AS max_hr FROM ${table} GROUP BY device_ref ORDER BY device_ref`,
+      query: `SELECT device_ref, count() AS n, max(pulse) AS max_hr FROM ${table} GROUP BY device_ref ORDER BY device_ref`,
       format: 'JSONEachRow',
     });
     // 18.16 returns UInt64 as a string in JSON formats (output_format_json_quote_64bit_integers).
@@ -115,7 +115,7 @@ describe('ClickHouse server over HTTP (local stack, Debian 18.16)', () => {
     }));
     const expected = ['dev-0', 'dev-1', 'dev-2'].map((device_ref) => {
       const mine = rows.filter((row) => row.device_ref === device_ref);
-      return { device_ref, n: mine.length, max_hr: Math.max(...mine.map((row) => row.heart_rate)) };
+      return { device_ref, n: mine.length, max_hr: Math.max(...mine.map((row) => row.pulse)) };
     });
     expect(groups).toEqual(expected);
   });

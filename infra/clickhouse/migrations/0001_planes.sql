@@ -107,7 +107,7 @@ CREATE TABLE IF NOT EXISTS normalised_events
     spo2                   Nullable(Int32),
     on_oxygen              Nullable(Bool),
     systolic_bp            Nullable(Int32),
-    heart_rate             Nullable(Int32),
+    pulse             Nullable(Int32),
     consciousness          LowCardinality(Nullable(String)),
     temperature_c          Nullable(Float64),
     -- payload: device_status
