@@ -3,6 +3,8 @@
  * usual ports so a developer's own Kafka or Redis is never touched). Setting an environment variable points Vigil at an
  * existing service instead (staging, a team cluster), and `vigil stack up` then leaves that service alone.
  */
+import { VigilError } from './errors.ts';
+
 export interface Endpoints {
   /** Comma-separated bootstrap servers. */
   readonly kafkaBrokers: string;
@@ -38,10 +40,34 @@ export const ENDPOINT_ENV: Record<EndpointName, string> = {
   clickhouseUrl: 'CLICKHOUSE_URL',
 };
 
+/**
+ * `VIGIL_STACK_PORT_OFFSET` shifts every local port: a second, isolated local stack (`vigil stack up` with the same
+ * variable starts it there) that a scratch clone or a parallel CI run can use without touching the usual one.
+ */
+export function stackPortOffset(raw: string | undefined = process.env.VIGIL_STACK_PORT_OFFSET): number {
+  if (raw === undefined || raw.trim() === '') return 0;
+  const offset = Number(raw);
+  // Highest local port is 19093: keep every port below 65536 and away from the privileged range.
+  if (!Number.isInteger(offset) || offset < -10_000 || offset > 40_000) {
+    throw new VigilError(
+      'CONFIG_INVALID',
+      `VIGIL_STACK_PORT_OFFSET must be an integer between -10000 and 40000, got '${raw}'`,
+    );
+  }
+  return offset;
+}
+
 export function resolveEndpoints(
   env: NodeJS.ProcessEnv = process.env,
 ): Endpoints & { external: Record<EndpointName, boolean> } {
-  const pick = (name: EndpointName): string => env[ENDPOINT_ENV[name]]?.trim() || DEFAULT_ENDPOINTS[name];
+  const offset = stackPortOffset(env.VIGIL_STACK_PORT_OFFSET);
+  const defaults: Endpoints = {
+    kafkaBrokers: `127.0.0.1:${LOCAL_PORTS.kafka + offset}`,
+    schemaRegistryUrl: `http://127.0.0.1:${LOCAL_PORTS.schemaRegistry + offset}/apis/ccompat/v7`,
+    redisUrl: `redis://127.0.0.1:${LOCAL_PORTS.redis + offset}`,
+    clickhouseUrl: `http://127.0.0.1:${LOCAL_PORTS.clickhouseHttp + offset}`,
+  };
+  const pick = (name: EndpointName): string => env[ENDPOINT_ENV[name]]?.trim() || defaults[name];
   const external = Object.fromEntries(
     (Object.keys(ENDPOINT_ENV) as EndpointName[]).map((name) => [name, Boolean(env[ENDPOINT_ENV[name]]?.trim())]),
   ) as Record<EndpointName, boolean>;

@@ -5,8 +5,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type EndpointName, LOCAL_PORTS, resolveEndpoints } from '../../runtime/endpoints.ts';
-import { VigilError } from '../../runtime/errors.ts';
+import { type EndpointName, LOCAL_PORTS, resolveEndpoints, stackPortOffset } from '../../runtime/endpoints.ts';
 
 export const SERVICE_NAMES = ['kafka', 'apicurio', 'redis', 'clickhouse-server'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -46,18 +45,8 @@ export interface StackConfig {
 
 export const REPO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-export function parsePortOffset(raw: string | undefined): number {
-  if (raw === undefined || raw.trim() === '') return 0;
-  const offset = Number(raw);
-  // Highest local port is 19093: keep every port below 65536 and away from the privileged range.
-  if (!Number.isInteger(offset) || offset < -10_000 || offset > 40_000) {
-    throw new VigilError(
-      'CONFIG_INVALID',
-      `VIGIL_STACK_PORT_OFFSET must be an integer between -10000 and 40000, got '${raw}'`,
-    );
-  }
-  return offset;
-}
+/** @see stackPortOffset in runtime/endpoints.ts (one definition for the stack and for clients). */
+export const parsePortOffset = stackPortOffset;
 
 /**
  * The stack instance this process works with.
