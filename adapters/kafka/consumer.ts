@@ -30,7 +30,7 @@ export interface ConsumerOptions {
   readonly groupId: string;
   readonly clientId: string;
   readonly topics: readonly string[];
-  /** Called after partitions are assigned (e.g. to align batches with pending intents). */
+  /** Called before assigned partitions start fetching (e.g. to align batches with pending intents). */
   readonly onAssign?: (partitions: readonly TopicPartition[]) => Promise<void> | void;
   /** Called before partitions are released; the release waits for the returned promise. */
   readonly onRevoke?: (partitions: readonly TopicPartition[]) => Promise<void> | void;
@@ -55,9 +55,15 @@ export class KafkaConsumerClient {
     const rebalance = (err: Kafka.LibrdKafkaError, assignment: Kafka.Assignment[]): void => {
       const partitions = assignment.map((a) => ({ topic: a.topic, partition: a.partition }));
       if (err.code === ERR_ASSIGN) {
-        this.consumer.assign(assignment);
-        this.#assignment = partitions;
-        void Promise.resolve(this.#options.onAssign?.(partitions)).catch((e) => this.#fail(e));
+        // librdkafka waits for assign(): nothing is fetched until the owner's hook (e.g. the sink loading its batch
+        // intents) has finished, so no record can be processed before the state it depends on is known.
+        void Promise.resolve(this.#options.onAssign?.(partitions))
+          .then(() => {
+            if (!this.consumer.isConnected()) return;
+            this.consumer.assign(assignment);
+            this.#assignment = partitions;
+          })
+          .catch((e) => this.#fail(e));
       } else if (err.code === ERR_REVOKE) {
         // librdkafka waits for unassign(): finish (and commit) the batch in flight first.
         this.#revoking = Promise.resolve(this.#options.onRevoke?.(partitions))

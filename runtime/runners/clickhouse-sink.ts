@@ -111,7 +111,9 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
         held.delete(key(c));
       }
     },
-    onRevoke: () => {
+    onRevoke: async () => {
+      // The round in flight inserts and commits while the partitions are still ours; then forget their state.
+      await round;
       pending.clear();
       held.clear();
     },
@@ -139,6 +141,36 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
     return out;
   };
 
+  /** Lands one poll's records (intent, insert, per batch) and commits what it landed. */
+  const landRound = async (messages: readonly ConsumedMessage[]): Promise<void> => {
+    const commits: (TopicPartition & { offset: number })[] = [];
+    for (const group of byPartition(messages)) {
+      const first = group[0] as ConsumedMessage;
+      const route = routes.get(first.topic);
+      if (!route) throw new VigilError('INTERNAL', `sink got a record from unrouted topic ${first.topic}`);
+      for (const batch of cut(first, group)) {
+        const range: BatchRange = {
+          topic: route.topic,
+          partition: first.partition,
+          firstOffset: (batch[0] as ConsumedMessage).offset,
+          lastOffset: (batch.at(-1) as ConsumedMessage).offset,
+        };
+        await recordIntent(store, definition.name, range);
+        const rows = await rowsOf(route, batch, decoders, rawDecoder);
+        await sink.insert(
+          { table: route.table, rows },
+          range,
+          batch.map((m) => sha256Hex(m.value)),
+        );
+        records[route.table] = (records[route.table] ?? 0) + batch.length;
+        batches++;
+        commits.push({ topic: range.topic, partition: range.partition, offset: range.lastOffset + 1 });
+      }
+    }
+    consumer.commit(latestPerPartition(commits));
+  };
+  let round: Promise<void> = Promise.resolve();
+
   let stopping = false;
   void deps.stopSignal?.then(() => {
     stopping = true;
@@ -154,31 +186,8 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
         continue;
       }
       idleSince = Date.now();
-      const commits: (TopicPartition & { offset: number })[] = [];
-      for (const group of byPartition(messages)) {
-        const first = group[0] as ConsumedMessage;
-        const route = routes.get(first.topic);
-        if (!route) throw new VigilError('INTERNAL', `sink got a record from unrouted topic ${first.topic}`);
-        for (const batch of cut(first, group)) {
-          const range: BatchRange = {
-            topic: route.topic,
-            partition: first.partition,
-            firstOffset: (batch[0] as ConsumedMessage).offset,
-            lastOffset: (batch.at(-1) as ConsumedMessage).offset,
-          };
-          await recordIntent(store, definition.name, range);
-          const rows = await rowsOf(route, batch, decoders, rawDecoder);
-          await sink.insert(
-            { table: route.table, rows },
-            range,
-            batch.map((m) => sha256Hex(m.value)),
-          );
-          records[route.table] = (records[route.table] ?? 0) + batch.length;
-          batches++;
-          commits.push({ topic: range.topic, partition: range.partition, offset: range.lastOffset + 1 });
-        }
-      }
-      consumer.commit(latestPerPartition(commits));
+      round = landRound(messages);
+      await round;
     }
   } finally {
     await consumer.disconnect();

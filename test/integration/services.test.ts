@@ -88,7 +88,7 @@ describe('ClickHouse server over HTTP (local stack, Debian 18.16)', () => {
     const rows = Array.from({ length: 25 }, (_, i) => ({
       event_id: `evt-${suffix}-${String(i).padStart(3, '0')}`,
       device_ref: `dev-${i % 3}`,
-      observed_date: '2026-03-0' + String(1 + (i % 5)),
+      observed_date: `2026-03-0${String(1 + (i % 5))}`,
       observed_at: `2026-03-0${1 + (i % 5)} 10:${String(i).padStart(2, '0')}:00`,
       pulse: 60 + i,
       spo2: 0.9 + i / 1000,
