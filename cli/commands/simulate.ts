@@ -15,8 +15,10 @@ import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { writeAvroContainer } from '../../adapters/file/avro-container.ts';
 import { envelopeToNdjson } from '../../adapters/file/ndjson.ts';
+import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import type { Envelope } from '../../schemas/types.ts';
+import { produceSimulation } from '../../simulator/kafka.ts';
 import {
   type OutputFormat,
   REPLAY_WINDOW,
@@ -31,7 +33,8 @@ interface SimulateFlags {
   devices: string;
   events: string;
   seed: string;
-  out: string;
+  out?: string;
+  kafka?: boolean;
   format?: string;
   biasedFirmware: string;
   biasFraction?: string;
@@ -169,8 +172,11 @@ function* avroEnvelopes(records: Generator<SimulatedRecord>, tally: TruthTally):
 export function registerSimulate(program: Command): void {
   program
     .command('simulate')
-    .description('Write a simulated hospital-at-home fleet (with injected faults) to an NDJSON or Avro file')
-    .requiredOption('--out <file>', 'file to write (the truth counts go to <file>.truth.json)')
+    .description(
+      'Write a simulated hospital-at-home fleet (with injected faults) to an NDJSON or Avro file, or to Kafka',
+    )
+    .option('--out <file>', 'file to write (the truth counts go to <file>.truth.json)')
+    .option('--kafka', 'produce to the raw topic on KAFKA_BROKERS instead (schema registered at SCHEMA_REGISTRY_URL)')
     .option('--format <format>', 'ndjson | avro (default: avro for a .avro file, else ndjson)')
     .option('--devices <n>', 'devices in the fleet', '1000')
     .option('--events <n>', 'records to generate, faults included', '100000')
@@ -184,14 +190,33 @@ export function registerSimulate(program: Command): void {
     .option('--start <iso>', 'simulated start time (default 2026-01-05T06:00:00Z)')
     .option('--json', 'print one JSON line with the truth counts')
     .action(async (flags: SimulateFlags) => {
-      const format = flags.format ?? (extname(flags.out).toLowerCase() === '.avro' ? 'avro' : 'ndjson');
+      const format = flags.format ?? (extname(flags.out ?? '').toLowerCase() === '.avro' ? 'avro' : 'ndjson');
       if (format !== 'ndjson' && format !== 'avro')
         throw new VigilError('CONFIG_INVALID', '--format must be ndjson or avro');
       if (flags.timestamps !== 'epoch' && flags.timestamps !== 'iso') {
         throw new VigilError('CONFIG_INVALID', '--timestamps must be epoch or iso');
       }
       const options = simulateOptionsFromFlags(flags);
-      const result = await simulateToFile(options, flags.out, format, flags.timestamps);
+      if (Boolean(flags.kafka) === Boolean(flags.out)) {
+        throw new VigilError('CONFIG_INVALID', 'give exactly one of --out <file> and --kafka');
+      }
+      if (flags.kafka) {
+        const endpoints = resolveEndpoints();
+        const truth = await produceSimulation(options, {
+          brokers: endpoints.kafkaBrokers,
+          schemaRegistryUrl: endpoints.schemaRegistryUrl,
+          topic: TOPICS.raw,
+        });
+        if (flags.json) process.stdout.write(`${JSON.stringify({ topic: TOPICS.raw, ...truth })}\n`);
+        else {
+          process.stdout.write(
+            `produced ${truth.records} records to ${TOPICS.raw}\n` +
+              `  valid ${truth.valid}, duplicates ${truth.duplicates}, replays ${truth.replays}, malformed ${truth.malformed}\n`,
+          );
+        }
+        return;
+      }
+      const result = await simulateToFile(options, flags.out as string, format, flags.timestamps);
       const s = result.summary;
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ out: result.out, truth: result.truthFile, ...s })}\n`);

@@ -16,7 +16,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FramedDecoder } from '../../adapters/avro/decoder.ts';
 import { loadSchemaRepo } from '../../adapters/avro/schemas.ts';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
-import { PlainProducer } from '../../adapters/kafka/producer.ts';
 import { createSchemaRegistry } from '../../adapters/registry/index.ts';
 import vitals from '../../pipelines/vitals.ts';
 import { systemClock } from '../../runtime/clock.ts';
@@ -25,13 +24,8 @@ import { silentLogger } from '../../runtime/log.ts';
 import { runEmbeddedSession, withEmbeddedStore } from '../../runtime/runners/embedded-session.ts';
 import { simulatorSource } from '../../runtime/runners/embedded-sources.ts';
 import type { DeadLetter, Envelope } from '../../schemas/types.ts';
-import {
-  recordBytes,
-  type SimulateOptions,
-  simulateFleet,
-  type TruthSummary,
-  TruthTally,
-} from '../../simulator/simulate.ts';
+import { produceSimulation } from '../../simulator/kafka.ts';
+import type { SimulateOptions, TruthSummary } from '../../simulator/simulate.ts';
 import { highWatermarks, isolatedTopics, lastJsonLine, readTopic, type Spawned, spawnVigil } from './helpers.ts';
 
 const SIMULATION: SimulateOptions = {
@@ -74,22 +68,12 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
 beforeAll(async () => {
   topics = await isolatedTopics('vitals');
   env = { VIGIL_TOPIC_PREFIX: topics.prefix };
-  const registry = createSchemaRegistry(resolveEndpoints().schemaRegistryUrl);
-  const envelope = loadSchemaRepo().get('envelope');
-  const schemaId = await registry.register(envelope.spec.subject, envelope.newest.schema);
-
-  const tally = new TruthTally('kafka');
-  const producer = new PlainProducer(resolveEndpoints().kafkaBrokers);
-  await producer.connect();
-  const raw = topics.name(TOPICS.raw);
-  const records = [];
-  for (const record of simulateFleet({ ...SIMULATION, schemaId })) {
-    tally.add(record);
-    records.push({ topic: raw, key: record.key, value: recordBytes(record, schemaId, envelope.newest.type) });
-  }
-  expect(await producer.send(records)).toBe(SIMULATION.events);
-  await producer.disconnect();
-  truth = tally.summary();
+  const endpoints = resolveEndpoints();
+  truth = await produceSimulation(SIMULATION, {
+    brokers: endpoints.kafkaBrokers,
+    schemaRegistryUrl: endpoints.schemaRegistryUrl,
+    topic: topics.name(TOPICS.raw),
+  });
   expect(truth.records).toBe(100_000);
   expect(truth.malformed).toBeGreaterThan(800);
   expect(truth.duplicates).toBeGreaterThan(4000);
