@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { describeError, VigilError } from '../runtime/errors.ts';
+import { registerBench } from './commands/bench.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerQuery } from './commands/query.ts';
 import { registerRun } from './commands/run.ts';
@@ -25,6 +26,7 @@ registerSimulate(program);
 registerQuery(program);
 registerSchemas(program);
 registerStack(program);
+registerBench(program);
 
 try {
   await program.parseAsync(process.argv);

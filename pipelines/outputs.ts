@@ -14,10 +14,33 @@ export function toNormalisedEvent(
   processedAt: number,
   transformation: string,
 ): NormalisedEvent {
-  const { envelope, flags } = record.value;
+  const { envelope: e, flags } = record.value;
   const { origin } = record;
+  // Field by field rather than `{ ...envelope }`: one fixed object shape, which V8 builds and the Avro writer reads
+  // with fast property access (the spread of a ~20-field decoded record cost ~8 µs per record in the worker profile).
+  // The envelope's fields are a subset of the normalised record's (the type checks each one).
   return {
-    ...envelope,
+    event_id: e.event_id,
+    device_id: e.device_id,
+    patient_ref: e.patient_ref,
+    site_id: e.site_id,
+    event_type: e.event_type,
+    observed_at: e.observed_at,
+    received_at: e.received_at,
+    firmware_version: e.firmware_version,
+    model_version: e.model_version,
+    schema_version: e.schema_version,
+    integrity_hash: e.integrity_hash,
+    consent_context: e.consent_context,
+    processing_policy: e.processing_policy,
+    payload: e.payload,
+    sequence: e.sequence,
+    nonce: e.nonce,
+    device_cert_fingerprint: e.device_cert_fingerprint,
+    key_id: e.key_id,
+    device_batch: e.device_batch,
+    patient_subgroup: e.patient_subgroup,
+    parent_event_ids: e.parent_event_ids,
     transformation_version: transformation,
     provenance_flags: [...flags],
     source_topic: origin.topic,

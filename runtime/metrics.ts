@@ -8,6 +8,8 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Event lag spans milliseconds (a steady stream) to minutes (a backlog after an outage). */
+const EVENT_LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
 
 export class PipelineMetrics {
   readonly registry: Registry;
@@ -27,6 +29,7 @@ export class PipelineMetrics {
   readonly sinkInsertSeconds: Histogram<'table'>;
   readonly sinkRows: Counter<'table'>;
   readonly transactions: Counter<'pipeline' | 'outcome'>;
+  readonly endToEndSeconds: Histogram<'pipeline'>;
   readonly stateEvictions: Gauge<'state'>;
   readonly accountingViolations: Counter<'pipeline'>;
 
@@ -132,6 +135,15 @@ export class PipelineMetrics {
       name: 'vigil_kafka_transactions_total',
       help: 'Kafka transactions by outcome (committed, aborted).',
       labelNames: ['pipeline', 'outcome'],
+      registers: r,
+    });
+    this.endToEndSeconds = new Histogram({
+      name: 'vigil_end_to_end_latency_seconds',
+      help:
+        'Event lag: from the producer timestamp of a source record (Kafka CreateTime) to the commit of the ' +
+        'transaction that made its outputs durable, per record.',
+      labelNames: ['pipeline'],
+      buckets: EVENT_LAG_BUCKETS,
       registers: r,
     });
     this.stateEvictions = new Gauge({

@@ -26,6 +26,11 @@ export interface Origin {
   readonly headers: readonly Header[];
   /** The Kafka record key (the device id by contract), when there is one. */
   readonly key: string | null;
+  /**
+   * When the producer wrote the record (the Kafka record timestamp, epoch ms), when the source has one. End-to-end
+   * latency (event lag) is measured from it to the commit that makes the record's outputs durable.
+   */
+  readonly producedAt?: number;
 }
 
 export interface InFlight<T> {

@@ -5,7 +5,7 @@
  *
  * Inserts use chdb's raw passthrough: the rows are serialised once into an NDJSON buffer that the engine parses
  * directly (`INSERT INTO t (cols) SETTINGS insert_deduplication_token='...' FORMAT JSONCompactEachRow`), rather than
- * chdb's object-array insert, which renders a VALUES literal in JS (compared in bench.ts).
+ * chdb's object-array insert, which renders a VALUES literal in JS (compared in bench/micro/clickhouse.bench.ts).
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -82,7 +82,7 @@ class ChdbStore implements ClickHouseStore {
     this.#checkOpen();
     if (rows.length === 0) return { rows: 0 };
     // Known tables: JSONCompactEachRow (values only, in TABLE_COLUMNS order) through a serialiser compiled once per
-    // table; half the bytes of JSONEachRow and measurably cheaper to parse (bench.ts). Other tables: JSONEachRow.
+    // table; half the bytes of JSONEachRow and measurably cheaper to parse (bench/micro/clickhouse.bench.ts). Other tables: JSONEachRow.
     const known = isTableName(table);
     const columns = known ? TABLE_COLUMNS[table] : Object.keys(rows[0] as object);
     const line = known ? compactSerializer(table) : (row: object) => JSON.stringify(row);

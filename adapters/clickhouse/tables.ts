@@ -333,10 +333,29 @@ export function toDateTime64(ms: number, column = 'timestamp'): DateTime64String
   if (!Number.isFinite(ms) || ms < MIN_MS || ms > MAX_MS) {
     throw new VigilError('INTERNAL', `${column} is outside the DateTime64 range 1900..2299 and cannot be stored`);
   }
-  // toISOString is `YYYY-MM-DDTHH:mm:ss.sssZ` for years 0..9999.
-  const iso = new Date(ms).toISOString();
-  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
+  // What `new Date(ms).toISOString()` gives (`YYYY-MM-DD hh:mm:ss.sss`), without a Date and an ISO string per call:
+  // the day's date text is cached (a batch's timestamps share a few days) and the time of day is plain arithmetic.
+  // Date truncates fractional milliseconds toward zero; so does this.
+  const t = Math.trunc(ms);
+  const day = Math.floor(t / DAY_MS);
+  if (day !== cachedDay) {
+    cachedDayText = `${new Date(day * DAY_MS).toISOString().slice(0, 10)} `;
+    cachedDay = day;
+  }
+  let rest = t - day * DAY_MS;
+  const h = Math.floor(rest / 3_600_000);
+  rest -= h * 3_600_000;
+  const m = Math.floor(rest / 60_000);
+  rest -= m * 60_000;
+  const s = Math.floor(rest / 1000);
+  const milli = rest - s * 1000;
+  return `${cachedDayText}${TWO_DIGITS[h]}:${TWO_DIGITS[m]}:${TWO_DIGITS[s]}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}`;
 }
+
+const DAY_MS = 86_400_000;
+const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+let cachedDay = Number.NaN;
+let cachedDayText = '';
 
 /**
  * An optional device-reported time: a value DateTime64 cannot hold is stored as NULL rather than failing the whole

@@ -41,12 +41,18 @@ export interface ConsumerOptions {
 }
 
 const ERR_ASSIGN = -175;
+/** Messages asked of librdkafka per native call inside one `consume` (see there). */
+const CONSUME_CHUNK = 500;
 const ERR_REVOKE = -174;
+/** librdkafka's RD_KAFKA_OFFSET_BEGINNING: a partition the group never committed starts at its first record. */
+const OFFSET_BEGINNING = -2;
 
 export class KafkaConsumerClient {
   readonly consumer: Kafka.KafkaConsumer;
   readonly #options: ConsumerOptions;
   #assignment: TopicPartition[] = [];
+  #assignmentChangedAt = Date.now();
+  #epoch = 0;
   #revoking: Promise<void> = Promise.resolve();
   #onError: ((error: Error) => void) | null = null;
 
@@ -58,18 +64,32 @@ export class KafkaConsumerClient {
         // librdkafka waits for assign(): nothing is fetched until the owner's hook (e.g. the sink loading its batch
         // intents) has finished, so no record can be processed before the state it depends on is known.
         void Promise.resolve(this.#options.onAssign?.(partitions))
-          .then(() => {
+          .then(() => this.committed(partitions, 120_000))
+          .then((committed) => {
             if (!this.consumer.isConnected()) return;
-            this.consumer.assign(assignment);
+            // Every assignment starts exactly at the group's committed offsets (stable ones: a pending transaction's
+            // offsets are waited for), never at a position this member read to before a rebalance: a batch it dropped
+            // unsent must be read again.
+            this.consumer.assign(committed.map((c) => ({ ...c, offset: c.offset >= 0 ? c.offset : OFFSET_BEGINNING })));
+            if (this.#paused) this.consumer.pause([...partitions]);
             this.#assignment = partitions;
+            this.#assignmentChangedAt = Date.now();
           })
           .catch((e) => this.#fail(e));
       } else if (err.code === ERR_REVOKE) {
+        // A new epoch at once, and another when the partitions are gone: a batch read while a revocation is under
+        // way must not be committed (the partitions are leaving; their next owner, maybe this member again, starts
+        // at the committed offsets).
+        this.#epoch++;
+        this.#revokingNow = true;
         // librdkafka waits for unassign(): finish (and commit) the batch in flight first.
         this.#revoking = Promise.resolve(this.#options.onRevoke?.(partitions))
           .catch((e) => this.#fail(e))
           .finally(() => {
             this.#assignment = [];
+            this.#assignmentChangedAt = Date.now();
+            this.#epoch++;
+            this.#revokingNow = false;
             if (this.consumer.isConnected()) this.consumer.unassign();
           });
       } else {
@@ -127,32 +147,112 @@ export class KafkaConsumerClient {
     return this.#assignment;
   }
 
-  /** Up to `max` messages from any assigned partitions, waiting at most the linger time. */
+  /**
+   * Changes when a revocation starts and when it ends. A batch may only be committed if the epoch did not move while
+   * it was read and processed and no revocation is under way: otherwise it is dropped, and read again from the
+   * committed offsets by the partitions' next owner (every assignment starts there, see the rebalance callback).
+   * An assignment alone does not move the epoch: records delivered after it come from its own positions.
+   */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** True between the start of a revocation and the release of the partitions. */
+  get revoking(): boolean {
+    return this.#revokingNow;
+  }
+
+  #revokingNow = false;
+
+  /**
+   * How long this member has held partitions and received nothing from them, given when its last record arrived.
+   * Zero while it holds none (a rebalance, or a dead member's partitions awaiting its session timeout, is not
+   * idleness): `--stop-when-idle` stops only a member that had work to receive and got none.
+   */
+  idleFor(lastRecordAt: number, now = Date.now()): number {
+    if (this.#assignment.length === 0) return 0;
+    return now - Math.max(lastRecordAt, this.#assignmentChangedAt);
+  }
+
+  /**
+   * Up to `max` messages from any assigned partitions, returning once `max` are in hand or the linger time has passed
+   * since the call, whichever comes first.
+   *
+   * node-rdkafka's `consume(n)` applies its timeout per message, so under a steady stream one call only returns once
+   * `n` messages have arrived (at 20k/s, 12,000 take 600 ms: that was the latency floor). Reading in chunks with the
+   * remaining linger as each chunk's timeout bounds a call's wait by the linger (plus one chunk) at any rate, while a
+   * backlog still fills `max` at once (queued messages come back without waiting).
+   */
   consume(max: number): Promise<ConsumedMessage[]> {
     if (this.#pendingError) {
       const e = this.#pendingError;
       this.#pendingError = null;
       return Promise.reject(e);
     }
+    const deadline = Date.now() + (this.#options.lingerMs ?? 100);
+    const out: ConsumedMessage[] = [];
     return new Promise((resolve, reject) => {
       this.#onError = reject;
-      this.consumer.consume(max, (err, messages) => {
-        this.#onError = null;
-        if (err) {
-          reject(new VigilError('KAFKA_UNAVAILABLE', `consume failed: ${err.message}`, { cause: err }));
-          return;
-        }
-        resolve(messages.map(toConsumed));
-      });
+      const next = (): void => {
+        const want = Math.min(max - out.length, CONSUME_CHUNK);
+        this.consumer.setDefaultConsumeTimeout(Math.max(1, deadline - Date.now()));
+        this.consumer.consume(want, (err, messages) => {
+          if (err) {
+            this.#onError = null;
+            reject(new VigilError('KAFKA_UNAVAILABLE', `consume failed: ${err.message}`, { cause: err }));
+            return;
+          }
+          for (const m of messages) out.push(toConsumed(m));
+          if (out.length >= max || messages.length < want || Date.now() >= deadline) {
+            this.#onError = null;
+            resolve(out);
+            return;
+          }
+          next();
+        });
+      };
+      next();
     });
   }
 
-  pause(partitions: readonly TopicPartition[]): void {
-    if (partitions.length > 0) this.consumer.pause([...partitions]);
+  /** Stops fetching on every assigned partition (and on partitions assigned later) until `resumeAll`. */
+  pauseAll(): void {
+    this.#paused = true;
+    if (this.#assignment.length > 0) this.consumer.pause([...this.#assignment]);
   }
 
-  resume(partitions: readonly TopicPartition[]): void {
-    if (partitions.length > 0) this.consumer.resume([...partitions]);
+  resumeAll(): void {
+    this.#paused = false;
+    if (this.#assignment.length > 0) this.consumer.resume([...this.#assignment]);
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  #paused = false;
+
+  /**
+   * Moves the still-assigned partitions among `partitions` back to the group's committed offsets: after a batch was
+   * dropped (see `epoch`), its records are read again by this member when it kept the partitions (a partition it lost
+   * is read from the same offsets by its new owner; one under revocation will be re-assigned from them).
+   */
+  async rewindToCommitted(partitions: readonly TopicPartition[]): Promise<void> {
+    const owned = partitions.filter((p) =>
+      this.#assignment.some((a) => a.topic === p.topic && a.partition === p.partition),
+    );
+    if (owned.length === 0 || this.#revokingNow) return;
+    const committed = await this.committed(owned, 120_000);
+    for (const c of committed) {
+      if (!this.#assignment.some((a) => a.topic === c.topic && a.partition === c.partition)) continue;
+      await new Promise<void>((resolve) =>
+        this.consumer.seek(
+          { topic: c.topic, partition: c.partition, offset: c.offset >= 0 ? c.offset : OFFSET_BEGINNING },
+          0,
+          () => resolve(),
+        ),
+      );
+    }
   }
 
   /** Commits `offset` (the next offset to read) per partition, synchronously with the group coordinator. */

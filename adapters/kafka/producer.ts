@@ -118,7 +118,9 @@ export type TransactionOutcome = 'committed' | 'aborted';
 
 export class TransactionalProducer extends BaseProducer {
   constructor(brokers: string, transactionalId: string, config: Record<string, string | number | boolean> = {}) {
-    super(brokers, { 'transactional.id': transactionalId, 'transaction.timeout.ms': 60_000, ...config });
+    // A crashed worker's open transaction (and the offsets it holds back) is aborted by the coordinator after this
+    // long unless a restart with the same transactional.id fences it sooner (give workers stable --worker-id).
+    super(brokers, { 'transactional.id': transactionalId, 'transaction.timeout.ms': 30_000, ...config });
   }
 
   override async connect(): Promise<void> {

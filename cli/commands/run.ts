@@ -6,6 +6,10 @@
  *
  * Embedded without --input runs the fleet simulator. `--json` prints one final line:
  * {"consumed","emitted","dead_lettered","duplicates","dlq":{"<reason>":n},"stored":{"<table>":n},...}.
+ * A distributed worker's line adds what the benchmarks read (runtime/runners/run-stats.ts): `cpu_user_us`,
+ * `cpu_system_us` (from the first consumed record to the last commit), `peak_rss_mb`, `first_consumed_at`,
+ * `first_commit_at`, `last_commit_at` (epoch ms) and `end_to_end_ms` {count, p50, p99, max}: producer timestamp to
+ * transaction commit, per record.
  */
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
@@ -104,9 +108,10 @@ export function registerRun(program: Command): void {
     .option('--data-dir <dir>', 'embedded: ClickHouse data directory', DEFAULT_EMBEDDED_DIR)
     .option('--append', 'embedded: keep what the data directory holds instead of starting empty')
     .addOption(
-      new Option('--batch-size <n>', 'records per micro-batch (embedded: per partition)')
-        .argParser(positiveInt)
-        .default(2000),
+      new Option(
+        '--batch-size <n>',
+        'records per micro-batch: embedded, per partition (default 2000); distributed, per poll, shared by the assigned partitions (default 12000)',
+      ).argParser(positiveInt),
     )
     .option('--group <id>', 'distributed: consumer group id (default vigil-<pipeline>)')
     .option('--worker-id <id>', 'distributed: stable worker identity (names the transactional producer)')
@@ -136,7 +141,7 @@ export function registerRun(program: Command): void {
         input: flags.input,
         dataDir: resolve(flags.dataDir),
         append: Boolean(flags.append),
-        batchSize: flags.batchSize,
+        batchSize: flags.batchSize ?? 2000,
         json: Boolean(flags.json),
         simulation: flags,
       });
@@ -147,7 +152,7 @@ export function registerRun(program: Command): void {
     const log = createLogger(`vigil-${definition.name}`);
     const accounting = await runDistributedWorker(definition as PipelineDefinition<Envelope, unknown>, {
       log,
-      maxBatch: flags.batchSize,
+      maxBatch: flags.batchSize ?? 12_000,
       lingerMs: flags.lingerMs,
       metricsPort: flags.metricsPort,
       stopSignal: stopSignal(),
@@ -158,7 +163,7 @@ export function registerRun(program: Command): void {
     });
     if (flags.json)
       process.stdout.write(
-        `${JSON.stringify({ pipeline: definition.name, mode: 'distributed', ...accountingJson(accounting) })}\n`,
+        `${JSON.stringify({ pipeline: definition.name, mode: 'distributed', ...accountingJson(accounting), ...accounting.stats })}\n`,
       );
     else process.stderr.write(`worker stopped: ${JSON.stringify(accountingJson(accounting))}\n`);
   });

@@ -20,6 +20,7 @@ import { REPORTED_TABLES, storedCounts } from '../../runtime/runners/embedded-se
 import { loadPipeline } from '../../runtime/runners/load.ts';
 import { serveMetrics } from '../../runtime/runners/metrics-server.ts';
 import { loadReferenceTables } from '../../runtime/runners/reference-tables.ts';
+import { RunStats } from '../../runtime/runners/run-stats.ts';
 import { MemoryStateBackend } from '../../runtime/state/memory.ts';
 import { stopSignal } from '../summary.ts';
 import { nonNegativeInt, positiveInt } from './run.ts';
@@ -35,6 +36,11 @@ export function registerSink(program: Command): void {
     .option('--data-dir <dir>', 'embedded ClickHouse data directory', DEFAULT_SINK_DIR)
     .option('--group <id>', 'consumer group id (default vigil-sink-<pipeline>)')
     .addOption(new Option('--stop-when-idle <ms>', 'stop after the topics are idle this long').argParser(positiveInt))
+    .addOption(
+      new Option('--batch-size <n>', 'most records per poll, all topics and partitions together')
+        .argParser(positiveInt)
+        .default(20_000),
+    )
     .addOption(
       new Option('--metrics-port <port>', 'serve /metrics here (0: off)').argParser(nonNegativeInt).default(9465),
     )
@@ -56,7 +62,9 @@ export function registerSink(program: Command): void {
           { pipeline: definition.name, clock: systemClock, state, log, models: new OnnxModelStore() },
           store,
         );
+        const stats = new RunStats();
         const summary = await runClickHouseSink({
+          stats,
           definition,
           store,
           registry: createSchemaRegistry(endpoints.schemaRegistryUrl),
@@ -66,6 +74,7 @@ export function registerSink(program: Command): void {
           metrics,
           log,
           stopSignal: stopSignal(),
+          maxBatch: flags.batchSize,
           ...(flags.stopWhenIdle ? { stopWhenIdleMs: flags.stopWhenIdle } : {}),
         });
         const stored = await storedCounts(store);
@@ -75,6 +84,7 @@ export function registerSink(program: Command): void {
           batches: summary.batches,
           stored,
           tables: REPORTED_TABLES.length,
+          ...stats.json(),
         };
         if (flags.json) process.stdout.write(`${JSON.stringify(line)}\n`);
         else process.stderr.write(`sink stopped: ${JSON.stringify(line)}\n`);

@@ -96,3 +96,22 @@ export async function topicPartitions(brokers: string, timeoutMs = 10_000): Prom
     throw kafkaError('could not read topic metadata', error);
   }
 }
+
+/**
+ * Creates every project topic under `<prefix>.` (plus `extra` specs): an isolated namespace for an integration-test
+ * run or a benchmark, matching what a process started with `VIGIL_TOPIC_PREFIX=<prefix>` reads and writes.
+ * The names in TOPIC_SPECS must be unprefixed in the calling process.
+ *
+ * @example
+ * const name = await ensureTopicNamespace(brokers, 'it-vitals-01j…'); // name('vigil.telemetry.raw')
+ */
+export async function ensureTopicNamespace(
+  brokers: string,
+  prefix: string,
+  extra: readonly TopicSpec[] = [],
+): Promise<(base: string) => string> {
+  const name = (base: string) => `${prefix}.${base}`;
+  const specs = [...TOPIC_LIST.map((s) => ({ ...s, name: name(s.name) })), ...extra];
+  await ensureTopics(brokers, { replicationFactor: 1, specs });
+  return name;
+}

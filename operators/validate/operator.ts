@@ -20,7 +20,7 @@
  * Hot path: every record passes here. Details, bounds and flag lists are precomputed at construction; the per-record
  * work is fixed-name property reads, comparisons and a table-driven ULID check (a precompiled regex runs only for a
  * field that starts with a non-printable or non-ASCII character); the allocations per record are its output and the
- * small tagged value `payloadOf` returns. operators/validate/validate.bench.ts measures it.
+ * small tagged value `payloadOf` returns. bench/micro/validate.bench.ts measures it.
  */
 
 import type { ReasonCode } from '../../runtime/errors.ts';

@@ -24,6 +24,7 @@ import { STANDARD_OUTPUTS } from '../outputs.ts';
 import type { PipelineDefinition } from '../pipeline.ts';
 import { ClickHouseSink, mapRows } from '../sinks/clickhouse.ts';
 import { byPartition, originOf, sha256Hex } from '../source.ts';
+import type { RunStats } from './run-stats.ts';
 
 /** One topic the sink reads and the table it lands in (`schema` null: the raw plane, stored as bytes). */
 export interface SinkRoute {
@@ -59,6 +60,11 @@ export interface SinkConsumerDeps {
   readonly lingerMs?: number;
   readonly stopWhenIdleMs?: number;
   readonly stopSignal?: Promise<void>;
+  /**
+   * Timing and CPU of the run, and the landing latency of the raw plane: from each raw record's producer timestamp to
+   * the commit after its insert (`vigil sink --json`, the benchmarks).
+   */
+  readonly stats?: RunStats;
 }
 
 export interface SinkSummary {
@@ -141,9 +147,13 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
     return out;
   };
 
-  /** Lands one poll's records (intent, insert, per batch) and commits what it landed. */
+  /**
+   * Lands one poll's records and commits what it landed. Every batch of the round is cut first and ALL their ranges
+   * are recorded in one intent insert before any data insert: each range is still recorded before its rows land (a
+   * restart re-forms exactly the recorded ranges), at one insert per round instead of one per batch.
+   */
   const landRound = async (messages: readonly ConsumedMessage[]): Promise<void> => {
-    const commits: (TopicPartition & { offset: number })[] = [];
+    const planned: { route: SinkRoute; range: BatchRange; batch: ConsumedMessage[] }[] = [];
     for (const group of byPartition(messages)) {
       const first = group[0] as ConsumedMessage;
       const route = routes.get(first.topic);
@@ -155,20 +165,41 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
           firstOffset: (batch[0] as ConsumedMessage).offset,
           lastOffset: (batch.at(-1) as ConsumedMessage).offset,
         };
-        await recordIntent(store, definition.name, range);
-        const rows = await rowsOf(route, batch, decoders, rawDecoder);
-        await sink.insert(
-          { table: route.table, rows },
-          range,
-          batch.map((m) => sha256Hex(m.value)),
-        );
+        planned.push({ route, range, batch });
+      }
+    }
+    await recordIntents(
+      store,
+      definition.name,
+      planned.map((p) => p.range),
+    );
+    const commits: (TopicPartition & { offset: number })[] = [];
+    // Inserts run one at a time, in order; the next batch's rows are decoded and mapped (JavaScript) while the
+    // previous insert runs in the ClickHouse engine's threads.
+    let inserting: Promise<void> | null = null;
+    for (const { route, range, batch } of planned) {
+      const rows = await rowsOf(route, batch, decoders, rawDecoder);
+      const shas = batch.map((m) => sha256Hex(m.value));
+      if (inserting) await inserting;
+      inserting = sink.insert({ table: route.table, rows }, range, shas).then(() => {
         records[route.table] = (records[route.table] ?? 0) + batch.length;
         batches++;
         commits.push({ topic: range.topic, partition: range.partition, offset: range.lastOffset + 1 });
-      }
+      });
+      // Observed below (`await inserting`); marked handled so a failure while the next rows are prepared is not an
+      // unhandled rejection.
+      inserting.catch(() => undefined);
     }
+    if (inserting) await inserting;
     consumer.commit(latestPerPartition(commits));
+    const stats = deps.stats;
+    if (stats) {
+      const now = Date.now();
+      stats.committed(now);
+      for (const m of messages) if (m.topic === rawTopic && m.timestamp > 0) stats.latency.observe(now - m.timestamp);
+    }
   };
+  const rawTopic = definition.source.topic;
   let round: Promise<void> = Promise.resolve();
 
   let stopping = false;
@@ -176,16 +207,24 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
     stopping = true;
   });
   await consumer.connect();
-  let idleSince = Date.now();
+  let lastRecordAt = 0;
   try {
     while (!stopping) {
+      const epoch = consumer.epoch;
       const messages = await consumer.consume(deps.maxBatch ?? 20_000);
-      if (messages.length === 0) {
-        if (deps.stopWhenIdleMs !== undefined && Date.now() - idleSince >= deps.stopWhenIdleMs && held.size === 0)
-          break;
+      // Read across the start of a rebalance: these records come back from the committed offsets (with the batch
+      // intents reloaded), so landing them now could record ranges that overlap what the next owner re-forms.
+      if (epoch !== consumer.epoch || consumer.revoking) {
+        await consumer.rewindToCommitted(messages);
         continue;
       }
-      idleSince = Date.now();
+      if (messages.length === 0) {
+        const idle = consumer.idleFor(lastRecordAt);
+        if (deps.stopWhenIdleMs !== undefined && idle >= deps.stopWhenIdleMs && held.size === 0) break;
+        continue;
+      }
+      lastRecordAt = Date.now();
+      deps.stats?.consumed(lastRecordAt);
       round = landRound(messages);
       await round;
     }
@@ -196,19 +235,23 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
   return { records, batches };
 }
 
-async function recordIntent(store: ClickHouseStore, pipeline: string, range: BatchRange): Promise<void> {
+/**
+ * Records the ranges of a round's batches in one insert. The table is a ReplacingMergeTree keyed by the range start
+ * and read with FINAL, so a range recorded again (a retried or differently composed round) collapses.
+ */
+async function recordIntents(store: ClickHouseStore, pipeline: string, ranges: readonly BatchRange[]): Promise<void> {
+  if (ranges.length === 0) return;
+  const key = ranges.map((r) => `${r.topic}:${r.partition}:${r.firstOffset}-${r.lastOffset}`).join('|');
   await store.insert(
     INTENT_TABLE,
-    [
-      {
-        pipeline,
-        topic: range.topic,
-        partition: range.partition,
-        first_offset: range.firstOffset,
-        last_offset: range.lastOffset,
-      },
-    ],
-    { dedupToken: `intent:${pipeline}:${range.topic}:${range.partition}:${range.firstOffset}-${range.lastOffset}` },
+    ranges.map((range) => ({
+      pipeline,
+      topic: range.topic,
+      partition: range.partition,
+      first_offset: range.firstOffset,
+      last_offset: range.lastOffset,
+    })),
+    { dedupToken: `intent:${pipeline}:${ranges.length === 1 ? key : sha256Hex(Buffer.from(key))}` },
   );
 }
 

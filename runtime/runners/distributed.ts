@@ -30,6 +30,7 @@ import type { PipelineDefinition } from '../pipeline.ts';
 import { RegistryValueEncoder } from './encoder.ts';
 import { instrumentModels } from './instrument.ts';
 import { serveMetrics } from './metrics-server.ts';
+import { RunStats, type RunStatsJson } from './run-stats.ts';
 import { Worker } from './worker.ts';
 
 export interface DistributedWorkerOptions {
@@ -46,10 +47,15 @@ export interface DistributedWorkerOptions {
   readonly stopSignal?: Promise<void>;
 }
 
+/** A finished worker's accounting, plus its timing, CPU and latency figures (`vigil run --json`). */
+export interface DistributedRunResult extends Accounting {
+  readonly stats: RunStatsJson;
+}
+
 export async function runDistributedWorker(
   definition: PipelineDefinition<Envelope, unknown>,
   options: DistributedWorkerOptions,
-): Promise<Accounting> {
+): Promise<DistributedRunResult> {
   const endpoints = resolveEndpoints();
   const { log } = options;
   const metrics = new PipelineMetrics();
@@ -85,6 +91,7 @@ export async function runDistributedWorker(
   if ((options.metricsPort ?? 0) > 0) server = await serveMetrics(metrics, options.metricsPort as number);
 
   const total = emptyAccounting();
+  const stats = new RunStats();
   let stopRequested = false;
   let current: Worker<Envelope, unknown> | null = null;
   void options.stopSignal?.then(() => {
@@ -108,9 +115,9 @@ export async function runDistributedWorker(
         await producer.connect();
         await consumer.connect();
         worker = new Worker<Envelope, unknown>(
-          { engine, consumer, producer, decoder, encoder, metrics, log, now: () => Date.now() },
+          { engine, consumer, producer, decoder, encoder, metrics, log, now: () => Date.now(), stats },
           {
-            maxBatch: options.maxBatch ?? 5000,
+            maxBatch: options.maxBatch ?? 12_000,
             ...(options.stopWhenIdleMs !== undefined ? { stopWhenIdleMs: options.stopWhenIdleMs } : {}),
             ...(options.stopAfter !== undefined ? { stopAfter: options.stopAfter - total.consumed } : {}),
           },
@@ -141,7 +148,7 @@ export async function runDistributedWorker(
   if (total.consumed !== total.emitted + total.deadLettered + total.duplicates) {
     throw new VigilError('INTERNAL', `accounting does not balance: ${JSON.stringify(total)}`);
   }
-  return total;
+  return { ...total, stats: stats.json() };
 }
 
 function addInto(total: Accounting, add: Accounting): void {

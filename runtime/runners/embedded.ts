@@ -45,16 +45,25 @@ export async function runEmbedded<I, O>(
   let batches = 0;
 
   await engine.open(deps.context);
+  // Batch k's inserts run in the ClickHouse engine's threads while batch k+1 is read and processed; writes stay in
+  // batch order, one batch at a time, and the run ends only when the last one has returned.
+  let writing: Promise<void> | null = null;
   try {
     for await (const batch of source) {
       const outcome = await engine.process(batch);
       addOutcome(accounting, outcome);
       for (const r of outcome.rejected) deadLetters[r.code] = (deadLetters[r.code] ?? 0) + 1;
       for (const d of outcome.duplicates) duplicates[d.kind] = (duplicates[d.kind] ?? 0) + 1;
-      await sink.writeEmitted(materialise(definition, outcome, clock.now()));
+      const emitted = materialise(definition, outcome, clock.now());
+      if (writing) await writing;
+      writing = sink.writeEmitted(emitted);
+      writing.catch(() => undefined); // observed by the next `await writing`; handled meanwhile
       batches++;
     }
+    if (writing) await writing;
   } finally {
+    // A failed write must not leave its rejection unobserved while the engine closes.
+    await writing?.catch(() => undefined);
     await engine.close();
   }
   deps.log.debug({ batches, ...accounting }, 'embedded run finished');

@@ -21,9 +21,13 @@ import type { Logger } from '../log.ts';
 import type { PipelineMetrics } from '../metrics.ts';
 import { type EmittedBatch, materialise, STANDARD_OUTPUTS } from '../outputs.ts';
 import { byPartition, decodeBatch, type RawRecord } from '../source.ts';
+import type { RunStats } from './run-stats.ts';
 
 export interface WorkerOptions {
-  /** Most records taken per poll (all partitions together). */
+  /**
+   * Most records taken per poll (all partitions together; the poll is cut into one batch per partition, so with P
+   * partitions assigned a batch holds about maxBatch / P records: see bench/README.md for the effect of its size).
+   */
   readonly maxBatch: number;
   /** Stop after this many consumed records (tests, benchmarks); default: run until stopped. */
   readonly stopAfter?: number;
@@ -40,6 +44,8 @@ export interface WorkerDeps<I, O> {
   readonly metrics: PipelineMetrics;
   readonly log: Logger;
   readonly now: () => number;
+  /** Timing, CPU and end-to-end latency of the run (kept across in-process restarts by the caller). */
+  readonly stats?: RunStats;
 }
 
 export class Worker<I, O> {
@@ -64,23 +70,25 @@ export class Worker<I, O> {
   async run(): Promise<Accounting> {
     const { consumer, metrics, engine } = this.#deps;
     const pipeline = engine.definition.name;
-    let idleSince = this.#deps.now();
+    let lastRecordAt = 0;
     let pending: Promise<void> | null = null;
     try {
       while (!this.#stopping) {
-        const generation = this.#generation;
+        const epoch = consumer.epoch;
         const receiveStart = process.hrtime.bigint();
         const messages = await consumer.consume(this.#options.maxBatch);
         if (messages.length === 0) {
           if (
             this.#options.stopWhenIdleMs !== undefined &&
-            this.#deps.now() - idleSince >= this.#options.stopWhenIdleMs
-          )
+            consumer.idleFor(lastRecordAt) >= this.#options.stopWhenIdleMs
+          ) {
             break;
+          }
           continue;
         }
-        idleSince = this.#deps.now();
+        lastRecordAt = Date.now();
         const consumedAt = this.#deps.now();
+        this.#deps.stats?.consumed(consumedAt);
         const batches = await Promise.all(
           byPartition<RawRecord>(messages).map((g) => decodeBatch(g, this.#deps.decoder, consumedAt)),
         );
@@ -97,14 +105,18 @@ export class Worker<I, O> {
         metrics.batchSeconds.observe({ pipeline, stage: 'process' }, seconds(processStart));
 
         if (pending) await this.#awaitWithBackpressure(pending);
-        if (generation !== this.#generation) {
-          // Partitions were revoked while this batch was processed: the next owner re-reads it from the committed
-          // offsets, so it is dropped here unsent (state is replay-safe, so nothing else needs undoing).
+        if (epoch !== consumer.epoch || consumer.revoking) {
+          // A rebalance began while this batch was read or processed: its records are re-read from the committed
+          // offsets by their next owner (maybe this worker), so it is dropped unsent. Sending it could commit offsets
+          // past an earlier batch that was itself dropped. State is replay-safe, so nothing else needs undoing.
           this.#deps.log.info(
-            { batches: emitted.length },
-            'partitions revoked mid-batch; batch left to the next owner',
+            { ranges: emitted.map((b) => `${b.range.partition}:${b.range.firstOffset}-${b.range.lastOffset}`) },
+            'rebalance while this batch was read; left to the next owner',
           );
           pending = null;
+          await consumer.rewindToCommitted(
+            batches.map((b) => ({ topic: b.range.topic, partition: b.range.partition })),
+          );
           continue;
         }
         pending = this.#send(emitted, counted);
@@ -122,13 +134,13 @@ export class Worker<I, O> {
     return this.accounting;
   }
 
-  /** The consumer's revoke hook: no batch processed before this point may be sent, and the one in flight commits. */
+  /**
+   * The consumer's revoke hook: the transaction in flight commits while the partitions are still ours. (Batches read
+   * before the revocation are dropped by the epoch check in `run`.)
+   */
   async onRevoke(): Promise<void> {
-    this.#generation++;
     await this.#inFlight;
   }
-
-  #generation = 0;
 
   /** Waits for the transaction in flight; pauses fetching while it is slower than processing (backpressure). */
   async #awaitWithBackpressure(pending: Promise<void>): Promise<void> {
@@ -145,13 +157,12 @@ export class Worker<I, O> {
     );
     await Promise.resolve();
     if (done) return pending;
-    const assigned = consumer.assignment;
-    consumer.pause(assigned);
-    metrics.pausedPartitions.set({ pipeline }, assigned.length);
+    consumer.pauseAll();
+    metrics.pausedPartitions.set({ pipeline }, consumer.assignment.length);
     try {
       await pending;
     } finally {
-      consumer.resume(assigned);
+      consumer.resumeAll();
       metrics.pausedPartitions.set({ pipeline }, 0);
     }
   }
@@ -201,12 +212,41 @@ export class Worker<I, O> {
     this.accounting.emitted += counted.emitted;
     this.accounting.deadLettered += counted.deadLettered;
     this.accounting.duplicates += counted.duplicates;
+    this.#observeLatency(emitted);
     for (const o of offsets) this.#positions.set(`${o.topic}:${o.partition}`, o.offset);
     for (const l of consumer.lag(this.#positions)) {
       metrics.consumerLag.set({ pipeline, topic: l.topic, partition: String(l.partition) }, l.lag);
     }
-    log.debug({ batches: emitted.length, records: records.length }, 'batch committed');
+    log.debug(
+      {
+        ranges: emitted.map((b) => `${b.range.partition}:${b.range.firstOffset}-${b.range.lastOffset}`),
+        epoch: this.#deps.consumer.epoch,
+      },
+      'batch committed',
+    );
   }
+
+  /** Event lag per record: producer timestamp -> this commit (records without a producer timestamp are skipped). */
+  #observeLatency(emitted: readonly EmittedBatch[]): void {
+    const now = this.#deps.now();
+    const stats = this.#deps.stats;
+    stats?.committed(now);
+    if (this.#lagHistogram === undefined) {
+      this.#lagHistogram = this.#deps.metrics.endToEndSeconds.labels({ pipeline: this.#deps.engine.definition.name });
+    }
+    const histogram = this.#lagHistogram;
+    for (const batch of emitted) {
+      for (const seen of batch.raw) {
+        const producedAt = seen.origin.producedAt;
+        if (producedAt === undefined) continue;
+        const ms = now - producedAt;
+        histogram.observe(ms / 1000);
+        stats?.latency.observe(ms);
+      }
+    }
+  }
+
+  #lagHistogram: { observe(value: number): void } | undefined;
 }
 
 function seconds(start: bigint): number {

@@ -2,56 +2,23 @@
  * Shared pieces of the integration tests: spawning the real CLI, reading topics back, namespaced topics per run.
  * Everything runs against the local stack (`vigil stack up`): no mocks.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import Kafka from 'node-rdkafka';
 import { ulid } from 'ulid';
-import { ensureTopics } from '../../infra/local/create-topics.ts';
-import { TOPIC_SPECS } from '../../infra/local/topics.ts';
+import { ensureTopicNamespace } from '../../infra/local/create-topics.ts';
 import { resolveEndpoints } from '../../runtime/endpoints.ts';
-
-export const REPO = join(import.meta.dirname, '..', '..');
-export const VIGIL = join(REPO, 'bin', 'vigil.js');
+import { type Child, spawnNode, VIGIL } from '../support/process.ts';
 
 /** A topic prefix unique to this test run (VIGIL_TOPIC_PREFIX), and its topics created on the local broker. */
 export async function isolatedTopics(label: string): Promise<{ prefix: string; name: (base: string) => string }> {
   const prefix = `it-${label}-${ulid().toLowerCase()}`;
-  const name = (base: string) => `${prefix}.${base}`;
-  const specs = Object.values(TOPIC_SPECS).map((s) => ({ ...s, name: name(s.name) }));
-  await ensureTopics(resolveEndpoints().kafkaBrokers, { replicationFactor: 1, specs });
-  return { prefix, name };
+  return { prefix, name: await ensureTopicNamespace(resolveEndpoints().kafkaBrokers, prefix) };
 }
 
-export interface Spawned {
-  readonly child: ChildProcess;
-  readonly done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
-  stdout(): string;
-  stderr(): string;
-}
+export type Spawned = Child;
 
+/** The real CLI (`bin/vigil.js`) with extra environment. */
 export function spawnVigil(args: readonly string[], env: Record<string, string>): Spawned {
-  const child = spawn(process.execPath, [VIGIL, ...args], {
-    cwd: REPO,
-    env: { ...process.env, VIGIL_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    err += d.toString();
-  });
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
-    (resolve) => {
-      child.on('exit', (code, signal) => {
-        // let the pipes drain
-        setTimeout(() => resolve({ code, signal, stdout: out, stderr: err }), 50);
-      });
-    },
-  );
-  return { child, done, stdout: () => out, stderr: () => err };
+  return spawnNode(VIGIL, args, env);
 }
 
 /** The last line of a command's stdout, parsed as JSON. */

@@ -1,17 +1,17 @@
 /**
- * Speed of `dedupe` over the in-memory state backend (run: `node --expose-gc --import tsx
- * operators/dedupe/dedupe.bench.ts`). Batches of 1,000 from 1,000 devices with increasing sequences and 5% copies of
+ * Speed of `dedupe` over the in-memory state backend (run: `vigil bench micro --only dedupe-memory`, or
+ * `node --expose-gc --import tsx bench/micro/dedupe-memory.bench.ts`). Batches of 1,000 from 1,000 devices with increasing sequences and 5% copies of
  * recent records; prints ns per record (best and median per trial) and the heap one state entry costs. Not a test.
  */
 import { performance } from 'node:perf_hooks';
+import { dedupe, EVENT_ID_STATE, SEQUENCE_STATE } from '../../operators/dedupe/index.ts';
+import type { CheckedEvent } from '../../operators/types.ts';
+import { envelope, inFlight, ulidFor } from '../../operators/validate/testing.ts';
 import { ManualClock } from '../../runtime/clock.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import type { ModelStore } from '../../runtime/models.ts';
 import type { InFlight } from '../../runtime/record.ts';
 import { MemoryStateBackend } from '../../runtime/state/memory.ts';
-import type { CheckedEvent } from '../types.ts';
-import { envelope, inFlight, ulidFor } from '../validate/testing.ts';
-import { dedupe, EVENT_ID_STATE, SEQUENCE_STATE } from './index.ts';
 
 const BATCH = 1000;
 const DEVICES = 1000;
@@ -119,10 +119,13 @@ if (gc) {
 
 console.log(
   JSON.stringify({
-    bench: 'dedupe (memory state)',
+    bench: 'dedupe',
+    case: 'memory state backend, 5% copies',
     ttl_ms: ttlMs,
     batch: BATCH,
     records,
+    records_per_s: Math.round(1e9 / trials[Math.floor(TRIALS / 2)]!),
+    ns_per_record: Math.round(trials[Math.floor(TRIALS / 2)]!),
     duplicate_fraction: Number((duplicates / records).toFixed(3)),
     ns_per_record_min: Math.round(trials[0]!),
     ns_per_record_median: Math.round(trials[Math.floor(TRIALS / 2)]!),

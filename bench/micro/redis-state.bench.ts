@@ -1,14 +1,14 @@
 /**
- * Cost of the Redis state backend against the local stack's Redis (run: `npx tsx adapters/redis/state.bench.ts`;
- * REDIS_URL to point elsewhere). Reports, per call: the client-side time of ONE script call touching 1k and 5k keys
+ * Cost of the Redis state backend against the local stack's Redis (run: `vigil bench micro --only redis-state`, or
+ * `node --import tsx bench/micro/redis-state.bench.ts`; REDIS_URL to point elsewhere). Reports, per call: the client-side time of ONE script call touching 1k and 5k keys
  * (claims: 1 key per request; sequences: 2 keys per request), the server-side time Redis spent in the scripts
  * (INFO commandstats), and the two calls `dedupe` makes per batch of 1,000. Keys live under a bench namespace with a
  * short TTL and are deleted at the end. Not a test: numbers depend on the machine.
  */
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
+import { redisState } from '../../adapters/redis/index.ts';
 import { resolveEndpoints } from '../../runtime/endpoints.ts';
-import { redisState } from './index.ts';
 
 const url = resolveEndpoints().redisUrl;
 const ns = `bench-${process.pid}`;
@@ -24,7 +24,7 @@ async function evalshaMicros(admin: Redis): Promise<{ calls: number; usec: numbe
   return line ? { calls: Number(line[1]), usec: Number(line[2]) } : { calls: 0, usec: 0 };
 }
 
-async function measure(label: string, admin: Redis, call: () => Promise<unknown>) {
+async function measure(label: string, requests: number, admin: Redis, call: () => Promise<unknown>) {
   const client: number[] = [];
   const before = await evalshaMicros(admin);
   for (let r = 0; r < ROUNDS; r++) {
@@ -35,7 +35,12 @@ async function measure(label: string, admin: Redis, call: () => Promise<unknown>
   const after = await evalshaMicros(admin);
   const scripts = after.calls - before.calls;
   return {
-    label,
+    bench: 'redis state',
+    case: label,
+    batch: requests,
+    records: requests * ROUNDS,
+    records_per_s: Math.round(requests / (median(client) / 1000)),
+    ns_per_record: Math.round((median(client) * 1e6) / requests),
     client_ms_median: round(median(client)),
     client_ms_min: round(Math.min(...client)),
     // Server time per script call (other clients' EVALSHA during the run would blur it; the local stack is quiet).
@@ -63,30 +68,35 @@ const sequences = (n: number) =>
   }));
 
 const results = [];
-results.push(await measure('claim, 1,000 keys, one script', admin, () => single.claim(state(), claims(1000))));
-results.push(await measure('claim, 5,000 keys, one script', admin, () => single.claim(state(), claims(5000))));
+results.push(await measure('claim, 1,000 keys, one script', 1000, admin, () => single.claim(state(), claims(1000))));
+results.push(await measure('claim, 5,000 keys, one script', 5000, admin, () => single.claim(state(), claims(5000))));
 results.push(
-  await measure('claim, 5,000 keys, default chunking (3 scripts, 1 pipeline)', admin, () =>
+  await measure('claim, 5,000 keys, default chunking (3 scripts, 1 pipeline)', 5000, admin, () =>
     chunked.claim(state(), claims(5000)),
   ),
 );
 results.push(
-  await measure('advanceSequences, 500 requests = 1,000 keys, one script', admin, () =>
+  await measure('advanceSequences, 500 requests = 1,000 keys, one script', 500, admin, () =>
     single.advanceSequences(state(), 64, sequences(500)),
   ),
 );
 results.push(
-  await measure('advanceSequences, 2,500 requests = 5,000 keys, one script', admin, () =>
+  await measure('advanceSequences, 2,500 requests = 5,000 keys, one script', 2500, admin, () =>
     single.advanceSequences(state(), 64, sequences(2500)),
   ),
 );
 results.push(
-  await measure('dedupe batch of 1,000: claim 1,000 + advanceSequences 1,000 (2 round trips)', admin, async () => {
-    const s1 = state();
-    const s2 = state();
-    await chunked.claim(s1, claims(1000));
-    await chunked.advanceSequences(s2, 64, sequences(1000));
-  }),
+  await measure(
+    'dedupe batch of 1,000: claim 1,000 + advanceSequences 1,000 (2 round trips)',
+    1000,
+    admin,
+    async () => {
+      const s1 = state();
+      const s2 = state();
+      await chunked.claim(s1, claims(1000));
+      await chunked.advanceSequences(s2, 64, sequences(1000));
+    },
+  ),
 );
 for (const r of results) console.log(JSON.stringify(r));
 

@@ -2,7 +2,7 @@
  * Insert throughput of the embedded store for normalised rows, the way the sink writes them: micro-batches of a few
  * thousand rows, each with its own dedup token.
  *
- *   npx tsx adapters/clickhouse/bench.ts [--batch 2000] [--batches 20] [--json]
+ *   vigil bench micro --only clickhouse   (or: node --import tsx bench/micro/clickhouse.bench.ts [--batch 2000] [--batches 20] [--json])
  *
  * Three ways of inserting the same batches, interleaved batch by batch into identical tables so that load from other
  * processes hits them alike, medians over the batches after two warm-up rounds:
@@ -18,9 +18,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Session } from 'chdb';
-import { openChdbStore } from './chdb.ts';
-import { inferenceFor, normalisedEvent, origin } from './fixtures.ts';
-import { inferenceRow, normalisedEventRow, rawEventRow, TABLE_COLUMNS } from './tables.ts';
+import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
+import { inferenceFor, normalisedEvent, origin } from '../../adapters/clickhouse/fixtures.ts';
+import { inferenceRow, normalisedEventRow, rawEventRow, TABLE_COLUMNS } from '../../adapters/clickhouse/tables.ts';
 
 const { values } = parseArgs({
   options: {
@@ -126,7 +126,20 @@ const result = Object.fromEntries(
   ]),
 );
 if (values.json) {
-  process.stdout.write(`${JSON.stringify({ batch: batchSize, batches: batches - 2, ...result })}\n`);
+  // One line per case, in the micro-benchmarks' common shape (bench/micro/lib.ts).
+  for (const [name, r] of Object.entries(result)) {
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'clickhouse insert (chdb)',
+        case: name,
+        batch: batchSize,
+        records: (batches - 2) * batchSize,
+        records_per_s: r.rows_per_s,
+        ns_per_record: Math.round((r.ms_per_batch * 1e6) / batchSize),
+        ms_per_batch: r.ms_per_batch,
+      })}\n`,
+    );
+  }
 } else {
   process.stdout.write(`normalised rows, ${batches - 2} batches of ${batchSize} (medians after 2 warm-up batches):\n`);
   for (const [name, r] of Object.entries(result)) {

@@ -1,0 +1,61 @@
+/**
+ * Child processes of the benchmark: every run is its own process, so its CPU and RSS are its own, and its topic
+ * namespace (VIGIL_TOPIC_PREFIX, read once when runtime/endpoints.ts loads) is set before it starts.
+ */
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { type Child, type Exited, REPO, spawnNode } from '../../test/support/process.ts';
+
+export { type Child, type Exited, REPO, spawnNode, VIGIL } from '../../test/support/process.ts';
+
+/** A TypeScript file run through tsx's loader (`node --import tsx file.ts`). */
+export function spawnTs(
+  file: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
+): Child {
+  return spawnNode(join(REPO, file), args, env, ['--import', 'tsx', ...nodeArgs]);
+}
+
+/** The last JSON line a process printed; throws with its stderr when it failed or printed none. */
+export function lastJson<T>(what: string, exited: Exited): T {
+  const line = exited.stdout.trim().split('\n').at(-1) ?? '';
+  if (exited.code !== 0 || !line.startsWith('{')) {
+    throw new Error(
+      `${what} failed (exit ${exited.code ?? exited.signal}):\n${exited.stderr.slice(-4000)}\n${exited.stdout.slice(-2000)}`,
+    );
+  }
+  return JSON.parse(line) as T;
+}
+
+/** A free TCP port on loopback (for a child's /metrics endpoint). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sum of a Prometheus counter's samples whose labels contain `match` (0 when the endpoint is not up yet). */
+export async function scrapeCounter(port: number, name: string, match = ''): Promise<number> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+      if (match && !line.includes(match)) continue;
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return sum;
+  } catch {
+    return 0;
+  }
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

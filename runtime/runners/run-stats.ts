@@ -1,0 +1,111 @@
+/**
+ * What a long-running process (a worker, the sink) measures about itself for `--json` and the benchmarks: when it
+ * first got records and when it last made some durable, the CPU it spent in between (`process.cpuUsage`: every thread
+ * of the process, librdkafka's and onnxruntime's included), its peak RSS, and the end-to-end latency of its records
+ * (producer timestamp -> durable acknowledgement) as a DDSketch: a mergeable quantile sketch with 1% relative
+ * accuracy and bounded memory, whatever the number of records.
+ */
+import { DDSketch } from '@datadog/sketches-js';
+
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50: number | null;
+  readonly p99: number | null;
+  readonly max: number | null;
+}
+
+/** Latencies in milliseconds, summarised by quantiles (1% relative accuracy). */
+export class LatencySketch {
+  readonly sketch = new DDSketch({ relativeAccuracy: 0.01 });
+  #max = 0;
+
+  observe(ms: number): void {
+    const v = Math.max(ms, 0);
+    this.sketch.accept(v);
+    if (v > this.#max) this.#max = v;
+  }
+
+  merge(other: LatencySketch): void {
+    this.sketch.merge(other.sketch);
+    if (other.#max > this.#max) this.#max = other.#max;
+  }
+
+  get count(): number {
+    return this.sketch.count;
+  }
+
+  /** The sketch's estimate (1% relative error), never above the largest value seen. */
+  quantile(q: number): number | null {
+    return this.sketch.count === 0 ? null : round(Math.min(this.sketch.getValueAtQuantile(q), this.#max));
+  }
+
+  summary(): LatencySummary {
+    return {
+      count: this.sketch.count,
+      p50: this.quantile(0.5),
+      p99: this.quantile(0.99),
+      max: this.sketch.count === 0 ? null : round(this.#max),
+    };
+  }
+}
+
+/** The JSON keys a worker or sink adds to its final `--json` line. */
+export interface RunStatsJson {
+  /** CPU from the first consumed record to the last durable commit, microseconds. */
+  readonly cpu_user_us: number;
+  readonly cpu_system_us: number;
+  /** Peak resident set size of the process, MiB. */
+  readonly peak_rss_mb: number;
+  /** Epoch ms (null when nothing was consumed / committed). */
+  readonly first_consumed_at: number | null;
+  readonly first_commit_at: number | null;
+  readonly last_commit_at: number | null;
+  /** Producer timestamp -> durable commit, per record, ms. */
+  readonly end_to_end_ms: LatencySummary;
+}
+
+export class RunStats {
+  readonly latency = new LatencySketch();
+  firstConsumedAt: number | null = null;
+  firstCommitAt: number | null = null;
+  lastCommitAt: number | null = null;
+  #cpuStart: NodeJS.CpuUsage | null = null;
+  #cpuLast: NodeJS.CpuUsage | null = null;
+
+  /** Call when a poll returned records (only the first call counts). */
+  consumed(now: number): void {
+    if (this.firstConsumedAt !== null) return;
+    this.firstConsumedAt = now;
+    this.#cpuStart = process.cpuUsage();
+  }
+
+  /** Call when records became durable (a committed transaction, a finished insert). */
+  committed(now: number): void {
+    if (this.firstCommitAt === null) this.firstCommitAt = now;
+    this.lastCommitAt = now;
+    this.#cpuLast = process.cpuUsage();
+  }
+
+  json(): RunStatsJson {
+    const start = this.#cpuStart;
+    const last = this.#cpuLast;
+    return {
+      cpu_user_us: start && last ? last.user - start.user : 0,
+      cpu_system_us: start && last ? last.system - start.system : 0,
+      peak_rss_mb: peakRssMb(),
+      first_consumed_at: this.firstConsumedAt,
+      first_commit_at: this.firstCommitAt,
+      last_commit_at: this.lastCommitAt,
+      end_to_end_ms: this.latency.summary(),
+    };
+  }
+}
+
+/** Peak RSS of this process so far, MiB (getrusage maxrss is in KiB on Linux). */
+export function peakRssMb(): number {
+  return round(process.resourceUsage().maxRSS / 1024);
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
