@@ -9,6 +9,7 @@ import {
   type DriftThresholds,
   datasetDrift,
   estimateDevices,
+  type FeatureDrift,
   featureDrift,
   type PsiLevel,
 } from './metrics.ts';
@@ -179,6 +180,42 @@ function devicesByGroup(
   return devices;
 }
 
+/** A summed group measured against its model version's reference; null when the reference is absent or has other bins. */
+function measure(
+  group: Summed,
+  refs: ReadonlyMap<string, DriftReferenceRow>,
+  devices: number,
+): { reference: DriftReferenceRow; drift: FeatureDrift } | null {
+  const h = group.first;
+  const reference = refs.get([h.model_name, h.model_version, h.feature].join(SEP));
+  if (reference === undefined || group.counts.length !== reference.ref_proportions.length) return null;
+  const drift = featureDrift(
+    { counts: group.counts, missing: group.missing, outOfRange: group.outOfRange },
+    reference.ref_proportions,
+    thresholdsOf(reference),
+    devices,
+  );
+  return { reference, drift };
+}
+
+/** The statistics columns reports and findings share. */
+function driftColumns(group: Summed, drift: FeatureDrift) {
+  return {
+    n: group.n,
+    missing: group.missing,
+    out_of_range: group.outOfRange,
+    missing_rate: drift.missingRate,
+    out_of_range_rate: drift.outOfRangeRate,
+    js_distance: drift.jsDistance,
+    psi: drift.psi,
+    psi_level: drift.psiLevel,
+    sufficient: drift.sufficient,
+    devices: drift.devices,
+    chance_js: drift.chanceJs,
+    drifted: drift.drifted,
+  };
+}
+
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -209,14 +246,9 @@ export function driftReports(
   >[] = [];
   for (const group of groups.values()) {
     const h = group.first;
-    const reference = refs.get([h.model_name, h.model_version, h.feature].join(SEP));
-    if (reference === undefined || group.counts.length !== reference.ref_proportions.length) continue;
-    const drift = featureDrift(
-      { counts: group.counts, missing: group.missing, outOfRange: group.outOfRange },
-      reference.ref_proportions,
-      thresholdsOf(reference),
-      devices.get(groupKey(h)) ?? 0,
-    );
+    const measured = measure(group, refs, devices.get(groupKey(h)) ?? 0);
+    if (measured === null) continue;
+    const { reference, drift } = measured;
     partial.push({
       pipeline: h.pipeline,
       model_name: h.model_name,
@@ -231,19 +263,8 @@ export function driftReports(
       bin_labels: reference.bin_labels,
       bin_counts: group.counts,
       ref_proportions: reference.ref_proportions,
-      n: group.n,
-      missing: group.missing,
-      out_of_range: group.outOfRange,
-      missing_rate: drift.missingRate,
       ref_missing_rate: reference.ref_missing_rate,
-      out_of_range_rate: drift.outOfRangeRate,
-      js_distance: drift.jsDistance,
-      psi: drift.psi,
-      psi_level: drift.psiLevel,
-      sufficient: drift.sufficient,
-      devices: drift.devices,
-      chance_js: drift.chanceJs,
-      drifted: drift.drifted,
+      ...driftColumns(group, drift),
       dataset_share: reference.dataset_share,
       allowed_lateness_ms: reference.allowed_lateness_ms,
     });
@@ -314,14 +335,8 @@ export function driftFindings(
   const findings: DriftFindingRow[] = [];
   for (const group of groups.values()) {
     const h = group.first;
-    const reference = refs.get([h.model_name, h.model_version, h.feature].join(SEP));
-    if (reference === undefined || group.counts.length !== reference.ref_proportions.length) continue;
-    const drift = featureDrift(
-      { counts: group.counts, missing: group.missing, outOfRange: group.outOfRange },
-      reference.ref_proportions,
-      thresholdsOf(reference),
-      devices.get(findingKey(h)) ?? 0,
-    );
+    const measured = measure(group, refs, devices.get(findingKey(h)) ?? 0);
+    if (measured === null) continue;
     findings.push({
       pipeline: h.pipeline,
       model_name: h.model_name,
@@ -330,18 +345,7 @@ export function driftFindings(
       site_id: bySite ? h.site_id : null,
       feature: h.feature,
       windows: group.windows.size,
-      n: group.n,
-      missing: group.missing,
-      out_of_range: group.outOfRange,
-      missing_rate: drift.missingRate,
-      out_of_range_rate: drift.outOfRangeRate,
-      js_distance: drift.jsDistance,
-      psi: drift.psi,
-      psi_level: drift.psiLevel,
-      sufficient: drift.sufficient,
-      devices: drift.devices,
-      chance_js: drift.chanceJs,
-      drifted: drift.drifted,
+      ...driftColumns(group, measured.drift),
     });
   }
   return findings
