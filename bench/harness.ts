@@ -24,6 +24,7 @@ import {
   machine,
   markdown,
   type RunFigures,
+  revision,
   type Targets,
   versions,
   writeResults,
@@ -540,6 +541,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       n: o.events,
       machine: machine(),
       versions: versions(),
+      revision: revision(),
       settings: {
         batch: o.batch,
         rate: o.rate,

@@ -3,6 +3,7 @@
  * `latest.json` / `latest.md` the newest. The JSON keys `runs.<name>.{events_per_s, cpu_us_per_event, p50_ms, p99_ms,
  * peak_rss_mb}` and `ratios.{vigil_over_ceiling, vigil_over_naive}` are a contract (issue 4).
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
@@ -42,11 +43,24 @@ export interface BenchResults {
   readonly n: number;
   readonly machine: { cores: number; memory_gb: number; cpu_model: string; platform: string };
   readonly versions: Record<string, string>;
+  /** The code measured: `git describe`-style commit, `-dirty` when the tree had uncommitted changes. */
+  readonly revision: string;
   readonly settings: Record<string, unknown>;
   readonly runs: Record<RunName, RunFigures>;
   readonly ratios: { vigil_over_ceiling: number; vigil_over_naive: number; [extra: string]: number };
   readonly targets: Targets;
   readonly long?: Record<string, unknown>;
+}
+
+/** The commit the figures belong to (`<sha>` or `<sha>-dirty`), or `unknown` outside a git checkout. */
+export function revision(): string {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: REPO, encoding: 'utf8' }).trim();
+    const sha = git('rev-parse', '--short=12', 'HEAD');
+    return git('status', '--porcelain', '--untracked-files=no') === '' ? sha : `${sha}-dirty`;
+  } catch {
+    return 'unknown';
+  }
 }
 
 export function machine() {
@@ -96,7 +110,8 @@ export function markdown(r: BenchResults): string {
     `N = ${fmt(r.n)} envelopes · ${r.machine.cores} cores (${r.machine.cpu_model}), ${r.machine.memory_gb} GB · ` +
       Object.entries(r.versions)
         .map(([k, v]) => `${k} ${v}`)
-        .join(' · '),
+        .join(' · ') +
+      ` · code ${r.revision}`,
   );
   lines.push('');
   lines.push('| run | events/s | worker CPU µs/event | p50 ms | p99 ms | peak RSS MB | latency measured at |');
