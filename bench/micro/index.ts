@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, spawnTs } from '../lib/proc.ts';
-import { machine, versions } from '../lib/results.ts';
+import { machine, revision, versions } from '../lib/results.ts';
 
 export interface MicroBench {
   readonly name: string;
@@ -28,6 +28,7 @@ export const MICRO_BENCHES: readonly MicroBench[] = [
   { name: 'drift', file: 'bench/micro/drift.bench.ts' },
   { name: 'outputs', file: 'bench/micro/outputs.bench.ts' },
   { name: 'clickhouse', file: 'bench/micro/clickhouse.bench.ts', args: ['--json'] },
+  { name: 'clickhouse-parse', file: 'bench/micro/clickhouse-parse.bench.ts' },
   { name: 'simulate', file: 'bench/micro/simulate.bench.ts', args: ['500000'], nodeArgs: ['--expose-gc'] },
 ];
 
@@ -54,9 +55,18 @@ export async function runMicro(options: {
   const table = microMarkdown(lines);
   if (!options.json) process.stdout.write(`\n${table}\n`);
   if (!options.only) {
-    const doc = { date: new Date().toISOString(), machine: machine(), versions: versions(), results: lines };
+    const doc = {
+      date: new Date().toISOString(),
+      machine: machine(),
+      versions: versions(),
+      revision: revision(),
+      results: lines,
+    };
     writeFileSync(join(REPO, 'bench', 'results', 'micro-latest.json'), `${JSON.stringify(doc, null, 2)}\n`);
-    writeFileSync(join(REPO, 'bench', 'results', 'micro-latest.md'), `# Micro-benchmarks — ${doc.date}\n\n${table}\n`);
+    writeFileSync(
+      join(REPO, 'bench', 'results', 'micro-latest.md'),
+      `# Micro-benchmarks — ${doc.date} (code ${doc.revision})\n\n${table}\n`,
+    );
   }
   return lines;
 }
@@ -70,7 +80,7 @@ function microMarkdown(lines: readonly Record<string, unknown>[]): string {
   for (const l of lines) {
     if (l.records_per_s === undefined) continue;
     out.push(
-      `| ${l.bench} | ${l.case ?? l.label ?? ''} | ${n(l.batch)} | ${n(l.records_per_s)} | ${n(l.ns_per_record)} | ${n(l.cpu_ns_per_record)} |`,
+      `| ${l.bench} | ${l.case ?? l.label ?? ''}${l.ns_per_field === undefined ? '' : ` (${n(l.ns_per_field)} ns/field)`} | ${n(l.batch)} | ${n(l.records_per_s)} | ${n(l.ns_per_record)} | ${n(l.cpu_ns_per_record)} |`,
     );
   }
   return out.join('\n');

@@ -1,0 +1,56 @@
+/**
+ * Heap of the in-memory state backend (embedded dedupe) as a stream runs past its capacity: the evidence behind
+ * "the heap settles after the states fill" in bench/README.md. Claims one event id and advances one (device,
+ * sequence) per event, in batches of 2,000 like the embedded source, and prints the live heap after a full GC every
+ * `--step` events. Not a test, and not part of `npm run bench`:
+ *
+ *   node --expose-gc --import tsx bench/state-heap.ts [--events 3000000] [--step 500000] [--max-entries 1000000]
+ */
+import { parseArgs } from 'node:util';
+import { ulid } from 'ulid';
+import { ManualClock } from '../runtime/clock.ts';
+import { MemoryStateBackend } from '../runtime/state/memory.ts';
+
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '3000000' },
+    step: { type: 'string', default: '500000' },
+    'max-entries': { type: 'string', default: '1000000' },
+  },
+});
+const events = Number(values.events);
+const step = Number(values.step);
+const maxEntries = Number(values['max-entries']);
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error('run with node --expose-gc');
+
+const DEVICES = 1000;
+const BATCH = 2000;
+const clock = new ManualClock();
+const state = new MemoryStateBackend({ clock });
+await state.open();
+// The dedupe operator's two states, with its default TTL (24 h: nothing expires here, capacity evicts).
+const eventIds = { name: 'dedupe.event_id', ttlMs: 86_400_000, maxEntries };
+const sequences = { name: 'dedupe.sequence', ttlMs: 86_400_000, maxEntries };
+const nextSequence = new Array<number>(DEVICES).fill(0);
+
+const heapMb = () => {
+  gc();
+  return Math.round(process.memoryUsage().heapUsed / 1e6);
+};
+console.log(`events, heap MB after GC (maxEntries ${maxEntries} per state; start ${heapMb()} MB)`);
+let offset = 0;
+while (offset < events) {
+  const claims = [];
+  const advances = [];
+  for (let i = 0; i < BATCH; i++, offset++) {
+    const owner = `${offset % 6}:${offset}`;
+    const device = offset % DEVICES;
+    claims.push({ key: ulid(), owner });
+    advances.push({ stream: `dev-${device}`, sequence: ++nextSequence[device]!, owner });
+  }
+  await state.claim(eventIds, claims);
+  await state.advanceSequences(sequences, 128, advances);
+  clock.advance(200);
+  if (offset % step === 0) console.log(`${offset}, ${heapMb()}`);
+}
