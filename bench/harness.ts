@@ -232,7 +232,13 @@ async function runNaive(
 
 interface EmbeddedJson extends RunJson {
   readonly baseline_rss_mb: number;
-  readonly rss_samples: { events: number; rss_mb: number; heap_mb: number }[];
+  readonly rss_samples: {
+    events: number;
+    rss_mb: number;
+    heap_mb: number;
+    heap_total_mb: number;
+    external_mb: number;
+  }[];
   readonly stored: Record<string, number>;
 }
 

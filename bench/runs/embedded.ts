@@ -47,7 +47,9 @@ const batchSize = Number(values.batch);
 const partitions = 6;
 const sampleEvery = Number(values['sample-every']);
 const stats = new RunStats();
-const rssSamples: { events: number; rss_mb: number; heap_mb: number }[] = [];
+/** heap_mb: live heap after a full GC; heap_total_mb: what V8 has committed for its heap (sized from the live heap). */
+const rssSamples: { events: number; rss_mb: number; heap_mb: number; heap_total_mb: number; external_mb: number }[] =
+  [];
 
 /** Pre-framed records per partition (framed with the in-process registry's id, as simulatorSource does). */
 function pregenerate(): { perPartition: RawRecord[][]; decoder: ReturnType<typeof createEnvelopeDecoder> } {
@@ -132,7 +134,13 @@ async function* timed(source: AsyncIterable<SourceBatch<Envelope>>): AsyncGenera
       // After a full collection (the child runs with --expose-gc in stream mode): the live heap, not the garbage.
       (globalThis as { gc?: () => void }).gc?.();
       const m = process.memoryUsage();
-      rssSamples.push({ events: consumed, rss_mb: round(m.rss / 1048576), heap_mb: round(m.heapUsed / 1048576) });
+      rssSamples.push({
+        events: consumed,
+        rss_mb: round(m.rss / 1048576),
+        heap_mb: round(m.heapUsed / 1048576),
+        heap_total_mb: round(m.heapTotal / 1048576),
+        external_mb: round(m.external / 1048576),
+      });
       nextSample += sampleEvery;
     }
   }
