@@ -43,8 +43,9 @@ export const ENDPOINT_ENV: Record<EndpointName, string> = {
 /**
  * `VIGIL_STACK_PORT_OFFSET` shifts every local port: a second, isolated local stack (`vigil stack up` with the same
  * variable starts it there) that a scratch clone or a parallel CI run can use without touching the usual one.
+ * The raw value is always passed in (no fallback to process.env): an explicit env without the variable means offset 0.
  */
-export function stackPortOffset(raw: string | undefined = process.env.VIGIL_STACK_PORT_OFFSET): number {
+export function stackPortOffset(raw: string | undefined): number {
   if (raw === undefined || raw.trim() === '') return 0;
   const offset = Number(raw);
   // Highest local port is 19093: keep every port below 65536 and away from the privileged range.

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { LOCAL_PORTS } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import { parsePortOffset, REPO_DIR, stackConfig } from './config.ts';
@@ -30,6 +30,17 @@ describe('stackConfig', () => {
     expect(config.ports.redis).toBe(LOCAL_PORTS.redis + 100);
     expect(config.ports.clickhouseNative).toBe(LOCAL_PORTS.clickhouseNative + 100);
     expect(config.endpoints.redis).toBe(`redis://127.0.0.1:${LOCAL_PORTS.redis + 100}`);
+  });
+
+  it("an explicit env is the whole truth: the process's own VIGIL_STACK_PORT_OFFSET does not leak in", () => {
+    vi.stubEnv('VIGIL_STACK_PORT_OFFSET', '300');
+    try {
+      expect(stackConfig({}).ports.redis).toBe(LOCAL_PORTS.redis);
+      expect(parsePortOffset(undefined)).toBe(0);
+      expect(stackConfig().ports.redis).toBe(LOCAL_PORTS.redis + 300);
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it('rejects an offset that is not a sane integer', () => {
