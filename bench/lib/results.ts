@@ -43,7 +43,7 @@ export interface BenchResults {
   readonly n: number;
   readonly machine: { cores: number; memory_gb: number; cpu_model: string; platform: string };
   readonly versions: Record<string, string>;
-  /** The code measured: `git describe`-style commit, `-dirty` when the tree had uncommitted changes. */
+  /** The code measured: the short commit sha, with `-dirty` when tracked files had uncommitted changes. */
   readonly revision: string;
   readonly settings: Record<string, unknown>;
   readonly runs: Record<RunName, RunFigures>;
