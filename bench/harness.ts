@@ -422,49 +422,41 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     // --- figures -------------------------------------------------------------------------------------------------
     const pacedLatency = (l: Lat | undefined) =>
       l ? { target_rate: l.target, achieved_rate: l.achieved, events: l.events, max_ms: l.max } : null;
+    const pacedPoint = (l: Lat) => ({
+      target_rate: l.target,
+      achieved_rate: l.achieved,
+      events: l.events,
+      p50_ms: l.p50,
+      p99_ms: l.p99,
+      max_ms: l.max,
+    });
+    /** The figures every Kafka run reports: `measured` is the process the CPU, RSS and event count are taken from. */
+    const kafkaRun = (measured: RunJson, eventsPerS: number, l: Lat | undefined) => ({
+      events_per_s: r1(eventsPerS),
+      cpu_us_per_event: r1(cpuUs(measured) / measured.consumed),
+      p50_ms: l?.p50 ?? null,
+      p99_ms: l?.p99 ?? null,
+      peak_rss_mb: measured.peak_rss_mb,
+      events: measured.consumed,
+      latency: pacedLatency(l),
+    });
     const runs: Record<'ceiling' | 'vigil' | 'naive' | 'embedded', RunFigures> = {
       ceiling: {
-        events_per_s: r1(ceiling.consumed / span(ceiling)),
-        cpu_us_per_event: r1(cpuUs(ceiling) / ceiling.consumed),
-        p50_ms: lat.ceiling?.p50 ?? null,
-        p99_ms: lat.ceiling?.p99 ?? null,
-        peak_rss_mb: ceiling.peak_rss_mb,
-        events: ceiling.consumed,
-        latency: pacedLatency(lat.ceiling),
+        ...kafkaRun(ceiling, ceiling.consumed / span(ceiling), lat.ceiling),
         latency_note: 'producer timestamp -> transaction commit',
       },
       vigil: {
-        events_per_s: r1(o.events / vigilSpan),
-        cpu_us_per_event: r1(cpuUs(vigil.worker) / vigil.worker.consumed),
-        p50_ms: lat.vigil?.p50 ?? null,
-        p99_ms: lat.vigil?.p99 ?? null,
-        peak_rss_mb: vigil.worker.peak_rss_mb,
-        events: vigil.worker.consumed,
-        latency: pacedLatency(lat.vigil),
+        ...kafkaRun(vigil.worker, o.events / vigilSpan, lat.vigil),
         latency_note: 'producer timestamp -> worker transaction commit (outputs durable in Kafka)',
         worker_events_per_s: r1(vigil.worker.consumed / span(vigil.worker)),
         sink_cpu_us_per_event: r1(cpuUs(sinkOf(vigil)) / o.events),
         sink_peak_rss_mb: sinkOf(vigil).peak_rss_mb,
         landed_p50_ms: vigilLanded?.p50 ?? null,
         landed_p99_ms: vigilLanded?.p99 ?? null,
-        latency_worker_only: vigilWorkerOnly
-          ? {
-              target_rate: vigilWorkerOnly.target,
-              achieved_rate: vigilWorkerOnly.achieved,
-              events: vigilWorkerOnly.events,
-              p50_ms: vigilWorkerOnly.p50,
-              p99_ms: vigilWorkerOnly.p99,
-              max_ms: vigilWorkerOnly.max,
-            }
-          : null,
+        latency_worker_only: vigilWorkerOnly ? pacedPoint(vigilWorkerOnly) : null,
         latency_sustained: vigilSustained
           ? {
-              target_rate: vigilSustained.target,
-              achieved_rate: vigilSustained.achieved,
-              events: vigilSustained.events,
-              p50_ms: vigilSustained.p50,
-              p99_ms: vigilSustained.p99,
-              max_ms: vigilSustained.max,
+              ...pacedPoint(vigilSustained),
               landed_p50_ms: vigilSustained.landed_p50,
               landed_p99_ms: vigilSustained.landed_p99,
             }
@@ -478,13 +470,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
         stored: sinkOf(vigil).stored,
       },
       naive: {
-        events_per_s: r1(naiveRate),
-        cpu_us_per_event: r1(cpuUs(naive) / naive.consumed),
-        p50_ms: lat.naive?.p50 ?? null,
-        p99_ms: lat.naive?.p99 ?? null,
-        peak_rss_mb: naive.peak_rss_mb,
-        events: naive.consumed,
-        latency: pacedLatency(lat.naive),
+        ...kafkaRun(naive, naiveRate, lat.naive),
         latency_note: 'producer timestamp -> the INSERT returned',
         stored: naive.stored,
       },
