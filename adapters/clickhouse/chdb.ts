@@ -82,7 +82,8 @@ class ChdbStore implements ClickHouseStore {
     this.#checkOpen();
     if (rows.length === 0) return { rows: 0 };
     // Known tables: JSONCompactEachRow (values only, in TABLE_COLUMNS order) through a serialiser compiled once per
-    // table; half the bytes of JSONEachRow and measurably cheaper to parse (bench/micro/clickhouse.bench.ts). Other tables: JSONEachRow.
+    // table; half the bytes of JSONEachRow and measurably cheaper to parse (bench/micro/clickhouse.bench.ts).
+    // Other tables: JSONEachRow.
     const known = isTableName(table);
     const columns = known ? TABLE_COLUMNS[table] : Object.keys(rows[0] as object);
     const line = known ? compactSerializer(table) : (row: object) => JSON.stringify(row);

@@ -73,7 +73,7 @@ export function registerBench(program: Command): void {
     .command('micro')
     .description(
       'Per-operator micro-benchmarks: decode, validate, dedupe-memory, dedupe-redis, redis-state, score, drift, ' +
-        'outputs, clickhouse, simulate',
+        'outputs, clickhouse, clickhouse-parse, simulate',
     )
     .option('--only <names>', 'comma-separated subset')
     .option('--json', 'one JSON line per benchmark')

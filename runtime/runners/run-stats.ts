@@ -25,11 +25,6 @@ export class LatencySketch {
     if (v > this.#max) this.#max = v;
   }
 
-  merge(other: LatencySketch): void {
-    this.sketch.merge(other.sketch);
-    if (other.#max > this.#max) this.#max = other.#max;
-  }
-
   get count(): number {
     return this.sketch.count;
   }

@@ -60,6 +60,7 @@ export class Worker<I, O> {
   constructor(deps: WorkerDeps<I, O>, options: WorkerOptions) {
     this.#deps = deps;
     this.#options = options;
+    this.#lagHistogram = deps.metrics.endToEndSeconds.labels({ pipeline: deps.engine.definition.name });
   }
 
   /** Asks the loop to finish its current batch, commit it and return. */
@@ -110,7 +111,7 @@ export class Worker<I, O> {
           // offsets by their next owner (maybe this worker), so it is dropped unsent. Sending it could commit offsets
           // past an earlier batch that was itself dropped. State is replay-safe, so nothing else needs undoing.
           this.#deps.log.info(
-            { ranges: emitted.map((b) => `${b.range.partition}:${b.range.firstOffset}-${b.range.lastOffset}`) },
+            { ranges: rangesOf(emitted) },
             'rebalance while this batch was read; left to the next owner',
           );
           pending = null;
@@ -217,13 +218,9 @@ export class Worker<I, O> {
     for (const l of consumer.lag(this.#positions)) {
       metrics.consumerLag.set({ pipeline, topic: l.topic, partition: String(l.partition) }, l.lag);
     }
-    log.debug(
-      {
-        ranges: emitted.map((b) => `${b.range.partition}:${b.range.firstOffset}-${b.range.lastOffset}`),
-        epoch: this.#deps.consumer.epoch,
-      },
-      'batch committed',
-    );
+    if (log.isLevelEnabled('debug')) {
+      log.debug({ ranges: rangesOf(emitted), epoch: this.#deps.consumer.epoch }, 'batch committed');
+    }
   }
 
   /** Event lag per record: producer timestamp -> this commit (records without a producer timestamp are skipped). */
@@ -231,9 +228,6 @@ export class Worker<I, O> {
     const now = this.#deps.now();
     const stats = this.#deps.stats;
     stats?.committed(now);
-    if (this.#lagHistogram === undefined) {
-      this.#lagHistogram = this.#deps.metrics.endToEndSeconds.labels({ pipeline: this.#deps.engine.definition.name });
-    }
     const histogram = this.#lagHistogram;
     for (const batch of emitted) {
       for (const seen of batch.raw) {
@@ -246,7 +240,13 @@ export class Worker<I, O> {
     }
   }
 
-  #lagHistogram: { observe(value: number): void } | undefined;
+  /** The event-lag histogram's child for this pipeline, resolved once rather than per commit. */
+  readonly #lagHistogram: { observe(value: number): void };
+}
+
+/** `partition:first-last` per batch, for log lines (positions only, never record contents). */
+function rangesOf(emitted: readonly EmittedBatch[]): string[] {
+  return emitted.map((b) => `${b.range.partition}:${b.range.firstOffset}-${b.range.lastOffset}`);
 }
 
 function seconds(start: bigint): number {

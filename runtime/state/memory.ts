@@ -16,8 +16,10 @@
  * (`descriptor.maxEntries`, else the backend's `defaultMaxEntries`). Beyond the capacity the oldest entries are evicted
  * first and counted (`evictions()`), so a 10M-event run holds at most `maxEntries` event ids and `maxEntries` accepted
  * sequences (with at most as many streams) per descriptor, whatever its length: about 125 bytes of heap per event id
- * (the id string included) and 90 per accepted sequence (bench/micro/dedupe-memory.bench.ts measures it). An eviction weakens protection (an evicted event id is no longer
- * recognised as a duplicate), which is why it is counted and exported as a metric.
+ * (the id string included) and 90 per accepted sequence (bench/micro/dedupe-memory.bench.ts measures it; past the
+ * capacity V8 grows each Map's backing store once more under churn, bench/state-heap.ts). An eviction weakens
+ * protection (an evicted event id is no longer recognised as a duplicate), which is why it is counted and exported as
+ * a metric.
  *
  * TTLs: an entry lives exactly its TTL while a descriptor's TTL stays the same (the normal case: operators declare it
  * once). If a later call uses a shorter TTL, its entries wait behind the older, longer-lived ones: they live at least
