@@ -48,7 +48,7 @@ export const CODES = {
     deadLetter: true,
     retriable: false,
     stage: 'decode',
-    description: 'The bytes do not decode with the framed schema (or trail extra bytes).',
+    description: 'The bytes do not decode with the framed schema (or trail extra bytes, or a string is not UTF-8).',
   },
   JSON_PARSE_FAILED: {
     deadLetter: true,
@@ -60,7 +60,9 @@ export const CODES = {
     deadLetter: true,
     retriable: false,
     stage: 'decode',
-    description: 'Missing fields, wrong types or unknown enum symbols against the envelope schema.',
+    description:
+      'Missing fields, wrong types or unknown enum symbols against the envelope schema, or a value beyond what the ' +
+      'envelope can carry (string too long or not clean Unicode, integer beyond its int/long, time outside 1970..2299).',
   },
   // --- record codes: validate ------------------------------------------------------------------------------------
   MISSING_PROVENANCE: {

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { DeadLetter, Duplicate } from '../schemas/types.ts';
+import { claimedLong, claimedText } from './claims.ts';
 import type { BatchOutcome, BatchRange, StagedDuplicate, StagedRejection } from './engine.ts';
 import type { OutputValue, PipelineDefinition } from './pipeline.ts';
 import type { Origin } from './record.ts';
@@ -110,15 +111,16 @@ function str(v: unknown): string | null {
   return typeof v === 'string' && v.length > 0 ? v : null;
 }
 
-function num(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
 /** Deterministic id of a record's fate at a stage: the same record failing the same way always gets the same id. */
 function fateId(prefix: string, origin: Origin, stage: string): string {
   return `${prefix}-${createHash('sha256').update(`${origin.topic}\0${origin.partition}\0${origin.offset}\0${stage}`).digest('hex').slice(0, 32)}`;
 }
 
+/**
+ * A rejection -> its dead letter. The fields the record *claimed* (ids, firmware, sequence, nonce, key id) are cut
+ * down to what every store holds (runtime/claims.ts): a record is often rejected because its values are hostile, and
+ * its dead letter must still be storable. The raw bytes and their sha256 are kept exactly: they are the evidence.
+ */
 export function deadLetterOf(pipeline: string, rejection: StagedRejection, failedAt: number): DeadLetter {
   const { origin } = rejection.record;
   // A checked event carries its envelope one level down; a decoded envelope is the value itself.
@@ -139,13 +141,13 @@ export function deadLetterOf(pipeline: string, rejection: StagedRejection, faile
     raw_sha256: origin.rawSha256,
     raw_bytes: origin.raw,
     original_headers: origin.headers.map((h) => ({ key: h.key, value: h.value })),
-    event_id: str(env.event_id),
-    claimed_device_id: str(env.device_id) ?? origin.key,
-    firmware_version: str(env.firmware_version),
-    sequence: num(env.sequence),
-    nonce: str(env.nonce),
-    key_id: str(env.key_id),
-    device_cert_fingerprint: str(env.device_cert_fingerprint),
+    event_id: claimedText(env.event_id),
+    claimed_device_id: claimedText(env.device_id) ?? claimedText(origin.key),
+    firmware_version: claimedText(env.firmware_version),
+    sequence: claimedLong(env.sequence),
+    nonce: claimedText(env.nonce),
+    key_id: claimedText(env.key_id),
+    device_cert_fingerprint: claimedText(env.device_cert_fingerprint),
     trace_id: id.slice(3),
   };
 }
@@ -156,10 +158,10 @@ export function duplicateOf(pipeline: string, notice: StagedDuplicate, detectedA
   const env = 'envelope' in outer ? claimed(outer.envelope) : outer;
   return {
     pipeline,
-    event_id: str(env.event_id) ?? '',
-    device_id: str(env.device_id) ?? origin.key ?? '',
-    site_id: str(env.site_id) ?? '',
-    sequence: num(env.sequence),
+    event_id: claimedText(env.event_id) ?? '',
+    device_id: claimedText(env.device_id) ?? claimedText(origin.key) ?? '',
+    site_id: claimedText(env.site_id) ?? '',
+    sequence: claimedLong(env.sequence),
     kind: notice.kind,
     first_seen: notice.firstSeen,
     source_topic: origin.topic,

@@ -7,6 +7,7 @@ import { InProcessSchemaRegistry } from '../registry/in-process.ts';
 import { arbitraryEnvelope, arbitraryFor } from './arbitrary.ts';
 import { createEnvelopeDecoder, DECODE_FAILURE_CODES, type DecodeResult } from './decoder.ts';
 import { encodeFramed } from './framing.ts';
+import { envelopeLimits } from './limits.ts';
 import { loadSchemaRepo } from './schemas.ts';
 
 const repo = loadSchemaRepo();
@@ -253,12 +254,14 @@ describe('envelope decoder properties', () => {
     );
   });
 
-  it('round-trips arbitrary v2 envelopes', async () => {
+  it('round-trips arbitrary v2 envelopes, or refuses them as ENVELOPE_INVALID exactly when beyond the limits', async () => {
+    const limits = envelopeLimits();
     await fc.assert(
       fc.asyncProperty(arbitraryEnvelope(v2.type), async (value) => {
         const result = await decoder.decode(encodeFramed(V2_ID, v2.type, value));
-        expect(result.ok).toBe(true);
-        if (result.ok) expect(result.value).toEqual(value);
+        const problem = limits(value);
+        if (problem === null) expect(result).toMatchObject({ ok: true, value });
+        else expect(result).toEqual({ ok: false, code: 'ENVELOPE_INVALID', detail: problem });
       }),
       { numRuns: 500 },
     );
@@ -274,8 +277,10 @@ describe('envelope decoder properties', () => {
     await fc.assert(
       fc.asyncProperty(arbitraryFor(v1.type), async (value) => {
         const result = await decoder.decode(encodeFramed(V1_ID, v1.type, value));
-        expect(result.ok).toBe(true);
-        if (result.ok) expect(result.value).toEqual({ ...(value as object), ...defaults });
+        const expected = { ...(value as object), ...defaults };
+        const problem = envelopeLimits()(expected);
+        if (problem === null) expect(result).toMatchObject({ ok: true, value: expected });
+        else expect(result).toEqual({ ok: false, code: 'ENVELOPE_INVALID', detail: problem });
       }),
       { numRuns: 300 },
     );

@@ -15,6 +15,7 @@ import type { ReasonCode } from '../../runtime/errors.ts';
 import type { Envelope } from '../../schemas/types.ts';
 import type { SchemaRegistry } from '../registry/types.ts';
 import { FRAME_HEADER_SIZE, MAGIC_BYTE } from './framing.ts';
+import { compileLimits, envelopeLimits, type LimitCheck } from './limits.ts';
 import { envelopeReaderType, hardened } from './schemas.ts';
 
 /** The reason codes a decode can fail with (a subset of the fixed table). */
@@ -24,6 +25,7 @@ export const DECODE_FAILURE_CODES = [
   'UNKNOWN_SCHEMA_ID',
   'SCHEMA_NOT_ENVELOPE',
   'AVRO_DECODE_FAILED',
+  'ENVELOPE_INVALID',
 ] as const satisfies readonly ReasonCode[];
 export type DecodeFailureCode = (typeof DECODE_FAILURE_CODES)[number];
 
@@ -63,6 +65,11 @@ export interface FramedDecoderOptions {
    */
   readonly maxUnknownIds?: number;
   readonly clock?: Clock;
+  /**
+   * What a decoded value must keep beyond its Avro shape (./limits.ts): a value that breaks one is ENVELOPE_INVALID.
+   * `createEnvelopeDecoder` passes the envelope's limits; other readers (the sink's own outputs) have none by default.
+   */
+  readonly limits?: LimitCheck;
 }
 
 type Entry =
@@ -114,6 +121,7 @@ export class FramedDecoder<T> {
   readonly #maxUnknown: number;
   #unknownCount = 0;
   readonly #readerName: string;
+  readonly #limits: LimitCheck | null;
 
   constructor(registry: SchemaRegistry, reader: avsc.Type, options: FramedDecoderOptions = {}) {
     this.#registry = registry;
@@ -122,6 +130,7 @@ export class FramedDecoder<T> {
     this.#unknownTtl = options.unknownIdTtlMs ?? 30_000;
     this.#maxUnknown = options.maxUnknownIds ?? 10_000;
     this.#readerName = reader.name ?? reader.typeName;
+    this.#limits = options.limits ?? null;
   }
 
   /**
@@ -151,6 +160,10 @@ export class FramedDecoder<T> {
     if (decoded.offset < 0) return failure('TRUNCATED_FRAME', `schema id ${id}: the Avro body ends early`);
     if (decoded.offset !== bytes.length) {
       return failure('AVRO_DECODE_FAILED', `schema id ${id}: ${bytes.length - decoded.offset} trailing bytes`);
+    }
+    if (this.#limits !== null) {
+      const problem = this.#limits(decoded.value);
+      if (problem !== null) return failure('ENVELOPE_INVALID', problem);
     }
     return { ok: true, value: decoded.value as T, schemaId: id };
   }
@@ -274,5 +287,6 @@ export function createEnvelopeDecoder(
   registry: SchemaRegistry,
   options: FramedDecoderOptions & { readonly reader?: avsc.Type } = {},
 ): FramedDecoder<Envelope> {
-  return new FramedDecoder<Envelope>(registry, options.reader ?? envelopeReaderType(), options);
+  const limits = options.limits ?? (options.reader ? compileLimits(options.reader.schema()) : envelopeLimits());
+  return new FramedDecoder<Envelope>(registry, options.reader ?? envelopeReaderType(), { ...options, limits });
 }

@@ -89,3 +89,30 @@ describe('hardened array and map reads', () => {
     expect(parseAvroSchema(strings).fromBuffer(blocked)).toEqual(['a', 'b', 'c']);
   });
 });
+
+describe('hardened string reads', () => {
+  const record = parseAvroSchema({ type: 'record', name: 'S', fields: [{ name: 's', type: 'string' }] } as never);
+
+  it('builds every string of the repo schemas hardened', () => {
+    expect(isHardened(record)).toBe(true);
+    expect(isHardened(avsc.Type.forSchema('string'))).toBe(false);
+  });
+
+  it('refuses bytes that are not UTF-8 instead of replacing them with U+FFFD', () => {
+    for (const bad of [[0xff], [0xc3], [0xed, 0xa0, 0x80], [0x61, 0x80, 0x62]]) {
+      expect(() => record.fromBuffer(Buffer.from([...varint(bad.length), ...bad]))).toThrow(/not valid UTF-8/);
+    }
+    const text = 'ok é 😀';
+    expect(record.fromBuffer(record.toBuffer({ s: text }))).toEqual({ s: text });
+  });
+
+  it('a string cut short still reads as a truncated body', () => {
+    expect(record.decode(Buffer.from([...varint(10), 0x61]), 0).offset).toBe(-1);
+  });
+
+  it('a resolver reading bytes as a string inherits the guard', () => {
+    const writer = parseAvroSchema({ type: 'record', name: 'S', fields: [{ name: 's', type: 'bytes' }] } as never);
+    const resolver = record.createResolver(writer);
+    expect(() => record.fromBuffer(Buffer.from([...varint(1), 0xff]), resolver)).toThrow(/not valid UTF-8/);
+  });
+});

@@ -10,16 +10,22 @@
  * - refuse more than MAX_EMPTY_ITEMS consecutive items that consumed no bytes (arrays of null or of empty records).
  * Valid data decodes exactly as before (same values, same order); only the failure behaviour changes.
  *
+ * Strings get the same treatment for a quieter failure: avsc decodes string bytes with Buffer#utf8Slice, which turns
+ * invalid UTF-8 into U+FFFD without a word, so a record would silently change on its way to the store. The hardened
+ * string read refuses bytes that are not valid UTF-8 (the Avro spec says strings are UTF-8), so such a record fails
+ * to decode (AVRO_DECODE_FAILED) with its exact bytes kept in the dead letter.
+ *
  * This relies on avsc internals (`_read`/`_skip` per Type class, the Tap's `buf`/`pos`/`_invalidate`, the `typeHook`
  * option) that are stable across avsc 5.x; harden.test.ts pins the behaviour, so an upgrade that changes them fails.
  */
+import { isUtf8 } from 'node:buffer';
 import avsc from 'avsc';
 
 /** Most zero-byte items one array or map may hold (legitimate data has no reason to come near it). */
 export const MAX_EMPTY_ITEMS = 100_000;
 
 interface Tap {
-  buf: Buffer;
+  buf: Buffer & { utf8Slice(start: number, end: number): string };
   pos: number;
   readLong(): number;
   skipLong(): void;
@@ -138,23 +144,55 @@ function skipMap(this: MapInternal, tap: Tap): void {
   }
 }
 
+/** A string's bytes, refused when they are not valid UTF-8 (never replaced). A cut-short body reads as before. */
+function readString(tap: Tap): string | undefined {
+  const start = tap.pos;
+  const len = tap.readLong();
+  if (len < 0) {
+    tap._invalidate();
+    return '';
+  }
+  const from = tap.pos;
+  const to = from + len;
+  if (to > tap.buf.length) {
+    tap.pos = to; // past the end: the decode reports a truncated body, as avsc's own read does
+    return undefined;
+  }
+  if (!isUtf8(tap.buf.subarray(from, to))) {
+    tap.pos = start;
+    throw new Error('string is not valid UTF-8');
+  }
+  tap.pos = to;
+  return tap.buf.utf8Slice(from, to);
+}
+
 type TypeCtor = new (schema: unknown, opts: unknown) => avsc.Type;
 
 // avsc freezes every Type instance, so the guarded methods live on subclasses of its array and map types. Resolvers
 // copy the reader's `_read` (ArrayType#_update: `resolver._read = this._read`), so they inherit the guard too.
-const { ArrayType, MapType } = avsc.types as unknown as { ArrayType: TypeCtor; MapType: TypeCtor };
+const { ArrayType, MapType, StringType } = avsc.types as unknown as {
+  ArrayType: TypeCtor;
+  MapType: TypeCtor;
+  StringType: TypeCtor;
+};
 
 class HardenedArrayType extends ArrayType {}
 class HardenedMapType extends MapType {}
+class HardenedStringType extends StringType {}
 Object.assign(HardenedArrayType.prototype, { _read: readArray, _skip: skipArray });
 Object.assign(HardenedMapType.prototype, { _read: readMap, _skip: skipMap });
+Object.assign(HardenedStringType.prototype, { _read: readString });
 
-/** The avsc `typeHook` that builds every array and map of a schema as its hardened variant. */
+/**
+ * The avsc `typeHook` that builds every array, map and string of a schema as its hardened variant. (A bare "string"
+ * reference reaches the hook a second time as `{ type: 'string' }`, which is where it is built.)
+ */
 export function hardenedTypeHook(schema: unknown, opts: unknown): avsc.Type | undefined {
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) return undefined;
   const type = (schema as { type?: unknown }).type;
   if (type === 'array') return new HardenedArrayType(schema, opts);
   if (type === 'map') return new HardenedMapType(schema, opts);
+  if (type === 'string') return new HardenedStringType(schema, opts);
   return undefined;
 }
 
@@ -174,7 +212,7 @@ function children(type: avsc.Type): avsc.Type[] {
   return [];
 }
 
-/** True when every array and map in the Type tree is a hardened one. */
+/** True when every array, map and string in the Type tree is a hardened one. */
 export function isHardened(type: avsc.Type): boolean {
   const seen = new Set<avsc.Type>();
   const stack: avsc.Type[] = [type];
@@ -184,6 +222,7 @@ export function isHardened(type: avsc.Type): boolean {
     seen.add(current);
     if (current.typeName === 'array' && !(current instanceof HardenedArrayType)) return false;
     if (current.typeName === 'map' && !(current instanceof HardenedMapType)) return false;
+    if (current.typeName === 'string' && !(current instanceof HardenedStringType)) return false;
     stack.push(...children(current));
   }
   return true;

@@ -5,7 +5,7 @@
  * The reader walks the container format itself (header, then blocks of count, size, data, sync marker) rather than
  * using avsc's BlockDecoder, because a dead letter must carry each record's own bytes and one bad record must not end
  * the file: a record that does not decode is rejected (AVRO_DECODE_FAILED; TRUNCATED_FRAME when it runs past its
- * block), and since record boundaries inside a block are only known by decoding, the block's remaining records are
+ * block; ENVELOPE_INVALID when it decodes to a value beyond the envelope's limits, adapters/avro/limits.ts), and since record boundaries inside a block are only known by decoding, the block's remaining records are
  * rejected with it. A file whose writer schema cannot be read as an envelope yields every record as
  * SCHEMA_NOT_ENVELOPE. A broken container (bad magic, sync marker mismatch, cut mid-block, unknown codec) is not a
  * bad record but a bad input: it throws VigilError CONFIG_INVALID.
@@ -17,6 +17,8 @@ import { inflateRawSync } from 'node:zlib';
 import avro from 'avsc';
 import { type ReasonCode, VigilError } from '../../runtime/errors.ts';
 import type { Envelope } from '../../schemas/types.ts';
+import { envelopeLimits } from '../avro/limits.ts';
+import { parseAvroSchema } from '../avro/schemas.ts';
 import { envelopeSchema } from './envelope-schema.ts';
 
 export const AVRO_MAGIC = Buffer.from([0x4f, 0x62, 0x6a, 0x01]); // 'Obj' 1
@@ -40,7 +42,10 @@ export type ContainerRecord =
       readonly index: number;
       readonly raw: Buffer;
       readonly ok: false;
-      readonly code: Extract<ReasonCode, 'AVRO_DECODE_FAILED' | 'TRUNCATED_FRAME' | 'SCHEMA_NOT_ENVELOPE'>;
+      readonly code: Extract<
+        ReasonCode,
+        'AVRO_DECODE_FAILED' | 'TRUNCATED_FRAME' | 'SCHEMA_NOT_ENVELOPE' | 'ENVELOPE_INVALID'
+      >;
       readonly detail: string;
     };
 
@@ -119,7 +124,8 @@ export async function* readAvroContainer(path: string): AsyncGenerator<Container
   let resolver: avro.Resolver | null = null;
   let notEnvelope = '';
   try {
-    const writerType = avro.Type.forSchema(JSON.parse(schemaText) as avro.Schema, { wrapUnions: 'auto' });
+    // Hardened like every Type Vigil builds (adapters/avro/harden.ts): writer-only arrays are skipped with the guard.
+    const writerType = parseAvroSchema(JSON.parse(schemaText) as avro.Schema);
     resolver = readerType.createResolver(writerType);
   } catch (error) {
     notEnvelope =
@@ -183,10 +189,13 @@ function* decodeBlock(
     }
     let offset: number;
     let value: unknown;
+    let why = '';
     try {
       ({ value, offset } = readerType.decode(block, p, resolver));
-    } catch {
+    } catch (error) {
       offset = -2;
+      // avsc's words name types, indexes and lengths (e.g. "potential precision loss"), never a value.
+      why = ` (${String((error as Error).message).slice(0, 200)})`;
     }
     if (offset < 0) {
       const truncated = offset === -1;
@@ -195,7 +204,9 @@ function* decodeBlock(
         raw: Buffer.from(block.subarray(p)),
         ok: false,
         code: truncated ? 'TRUNCATED_FRAME' : 'AVRO_DECODE_FAILED',
-        detail: truncated ? 'record runs past the end of its block' : 'record does not decode with the writer schema',
+        detail: truncated
+          ? 'record runs past the end of its block'
+          : `record does not decode with the writer schema${why}`,
       };
       for (let j = i + 1; j < recordCount; j++) {
         yield {
@@ -208,8 +219,12 @@ function* decodeBlock(
       }
       return;
     }
-    yield { index, raw: Buffer.from(block.subarray(p, offset)), ok: true, envelope: value as Envelope };
+    const raw = Buffer.from(block.subarray(p, offset));
     p = offset;
+    // Decoded, so its boundaries are known: a value beyond the envelope's limits costs only this record.
+    const problem = envelopeLimits()(value);
+    if (problem !== null) yield { index, raw, ok: false, code: 'ENVELOPE_INVALID', detail: problem };
+    else yield { index, raw, ok: true, envelope: value as Envelope };
   }
 }
 

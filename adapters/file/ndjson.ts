@@ -5,14 +5,21 @@
  *
  * Parsing is strict about shape and silent about meaning: a line that is not a JSON object is JSON_PARSE_FAILED;
  * anything that does not fit the newest envelope schema (wrong types, missing required fields, undeclared fields,
- * unknown enum symbols, a payload that does not fit its event_type, a timestamp that does not parse) is
- * ENVELOPE_INVALID with a detail naming the field path, never its value. Well-typed but absurd values (SpO2 140)
- * pass: judging them is `validate`'s job.
+ * unknown enum symbols, a payload that does not fit its event_type, a timestamp that does not parse) or goes beyond
+ * what the envelope can carry (adapters/avro/limits.ts: string sizes, lone surrogates and NUL, integers beyond their
+ * int or long, times outside 1970..2299) is ENVELOPE_INVALID with a detail naming the field path, never its value.
+ * Well-typed but absurd values (SpO2 140, 1e400 read as Infinity) pass: judging them is `validate`'s job. A JSON `-0`
+ * reads as 0 (Avro cannot carry it in an int or long, so both formats give the same envelope).
+ *
+ * A rejected line keeps only its claims (runtime/claims.ts): the few envelope fields a dead letter cites, cut down to
+ * what every store holds; never the whole parsed object, which may be anything.
  */
 import { isUtf8 } from 'node:buffer';
 import type avro from 'avsc';
+import { claimsOf } from '../../runtime/claims.ts';
 import type { ReasonCode } from '../../runtime/errors.ts';
 import { type Envelope, type EventType, PAYLOAD_RECORD, payloadOf } from '../../schemas/types.ts';
+import { envelopeLimits } from '../avro/limits.ts';
 import { envelopeSchema } from './envelope-schema.ts';
 import { coerceTimestamp, formatIsoTimestamp } from './timestamps.ts';
 
@@ -22,8 +29,11 @@ export type ParsedLine =
       readonly ok: false;
       readonly code: Extract<ReasonCode, 'JSON_PARSE_FAILED' | 'ENVELOPE_INVALID'>;
       readonly detail: string;
-      /** The parsed JSON object when there was one (a dead letter can cite its claimed device id). */
-      readonly parsed: Record<string, unknown> | null;
+      /**
+       * The claimed fields of the parsed JSON object when there was one, in storable form (runtime/claims.ts), so a
+       * dead letter can cite its claimed device id without carrying a hostile value.
+       */
+      readonly claims: Record<string, string | number | null> | null;
     };
 
 const FULL_NAMES = new Set<string>(Object.values(PAYLOAD_RECORD));
@@ -54,23 +64,25 @@ export function parseEnvelopeLine(line: Buffer | string): ParsedLine {
   let text: string;
   if (typeof line === 'string') text = line;
   else {
-    if (!isUtf8(line)) return { ok: false, code: 'JSON_PARSE_FAILED', detail: 'line is not valid UTF-8', parsed: null };
+    if (!isUtf8(line)) return { ok: false, code: 'JSON_PARSE_FAILED', detail: 'line is not valid UTF-8', claims: null };
     text = line.toString('utf8');
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    return { ok: false, code: 'JSON_PARSE_FAILED', detail: 'line is not valid JSON', parsed: null };
+    return { ok: false, code: 'JSON_PARSE_FAILED', detail: 'line is not valid JSON', claims: null };
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    return { ok: false, code: 'JSON_PARSE_FAILED', detail: 'line is JSON but not an object', parsed: null };
+    return { ok: false, code: 'JSON_PARSE_FAILED', detail: 'line is JSON but not an object', claims: null };
   }
   const parsed = json as Record<string, unknown>;
   try {
     return { ok: true, envelope: plainToEnvelope(parsed) };
   } catch (error) {
-    if (error instanceof Invalid) return { ok: false, code: 'ENVELOPE_INVALID', detail: error.detail, parsed };
+    if (error instanceof Invalid) {
+      return { ok: false, code: 'ENVELOPE_INVALID', detail: error.detail, claims: claimsOf(parsed) };
+    }
     throw error;
   }
 }
@@ -100,7 +112,11 @@ function plainToEnvelope(plain: Record<string, unknown>): Envelope {
       'payload.',
     ),
   };
-  if (type.isValid(value, { noUndeclaredFields: true })) return value as unknown as Envelope;
+  if (type.isValid(value, { noUndeclaredFields: true })) {
+    const problem = envelopeLimits()(value);
+    if (problem !== null) throw new Invalid(problem);
+    return value as unknown as Envelope;
+  }
   // Slow path, only for invalid lines: find the first offending path.
   let problem: string | null = null;
   type.isValid(value, {
@@ -163,7 +179,7 @@ function fillRecord(
       }
       v = ms;
     }
-    out[field.name] = v;
+    out[field.name] = v === 0 ? 0 : v; // -0 is 0
   }
   return out;
 }

@@ -90,13 +90,23 @@ describe('NDJSON file source', () => {
     expect(rejected.map((r) => [r.record.origin.offset, r.code])).toEqual([[5, 'JSON_PARSE_FAILED']]);
   });
 
-  it('rejects bad envelopes with ENVELOPE_INVALID and keeps the parsed object and claimed device id', async () => {
+  it('rejects bad envelopes with ENVELOPE_INVALID and keeps only their claims, in storable form', async () => {
     const plain = JSON.parse(envelopeToNdjson(e1));
     const path = file('invalid.ndjson', `${JSON.stringify({ ...plain, site_id: 7 })}\n`);
     const { rejected } = flatten(await readAll(path));
     expect(rejected[0]?.code).toBe('ENVELOPE_INVALID');
     expect(rejected[0]?.detail).toBe('site_id: expected string');
-    expect(rejected[0]?.record.value).toEqual({ ...plain, site_id: 7 });
+    // The claimed fields only (a dead letter cites them), each storable or null (site_id 7 is not a text).
+    expect(rejected[0]?.record.value).toEqual({
+      event_id: e1.event_id,
+      device_id: e1.device_id,
+      site_id: null,
+      firmware_version: e1.firmware_version,
+      nonce: e1.nonce,
+      key_id: e1.key_id,
+      device_cert_fingerprint: e1.device_cert_fingerprint,
+      sequence: e1.sequence,
+    });
     expect(rejected[0]?.record.origin.key).toBe(e1.device_id);
   });
 

@@ -12,8 +12,8 @@
  * Every non-empty NDJSON line and every Avro record counts as consumed. A record's origin carries its exact bytes
  * (the line without terminator or BOM; the record's Avro binary) and their sha256. For NDJSON the offset is the
  * 1-based line number as an editor shows it (blank lines count as lines but are not records); for Avro it is the
- * 0-based record index. The rejection's `record.value` is the parsed JSON object when the line was JSON (so a dead
- * letter can cite the claimed device id), else null.
+ * 0-based record index. The rejection's `record.value` holds the line's claimed fields in storable form when the
+ * line was a JSON object (so a dead letter can cite the claimed device id; runtime/claims.ts), else null.
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -102,11 +102,10 @@ function batchSizeOf(options: FileSourceOptions): number {
   return size;
 }
 
-function claimedKey(value: unknown): string | null {
-  if (value && typeof value === 'object' && typeof (value as { device_id?: unknown }).device_id === 'string') {
-    return (value as { device_id: string }).device_id;
-  }
-  return null;
+/** The record key a rejected line claims: its device id in storable form (runtime/claims.ts), or null. */
+function claimedKey(claims: Record<string, string | number | null> | null): string | null {
+  const id = claims?.device_id;
+  return typeof id === 'string' ? id : null;
 }
 
 /** Batches of an NDJSON file of envelopes. */
@@ -139,7 +138,7 @@ export async function* readNdjsonFile(path: string, options: FileSourceOptions =
         batcher.records.push({ value: parsed.envelope, origin: origin(line.bytes, hash, parsed.envelope.device_id) });
       } else {
         batcher.rejected.push({
-          record: { value: parsed.parsed, origin: origin(line.bytes, hash, claimedKey(parsed.parsed)) },
+          record: { value: parsed.claims, origin: origin(line.bytes, hash, claimedKey(parsed.claims)) },
           code: parsed.code,
           detail: parsed.detail,
         });
