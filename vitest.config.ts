@@ -22,9 +22,22 @@ export default defineConfig({
           ...shared,
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          // Fault drills kill services: they run on their own stack, by `npm run drills` (and CI), not in `npm test`.
+          exclude: [...shared.exclude, 'test/integration/drills*.test.ts'],
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 300_000,
+        },
+      },
+      {
+        // Fault drills (test/integration/drills.test.ts): bring up an isolated stack, kill its services, check the books.
+        test: {
+          ...shared,
+          name: 'drills',
+          include: ['test/integration/drills*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
         },
       },
     ],

@@ -100,3 +100,12 @@ export const TOPICS = {
   modelRollouts: topic('vigil.control.model-rollouts'),
   deviceIdentity: topic('vigil.control.device-identity'),
 } as const;
+
+/**
+ * The state changelog of one consumer group's workers (runtime/state/changelog.ts): compacted, co-partitioned with the
+ * pipeline's source, created by the workers themselves when missing, prefixed like every other topic. Per group, as
+ * Kafka Streams names its changelogs after the application id: two groups reading the same source keep apart states.
+ */
+export function stateChangelogTopic(groupId: string): string {
+  return topic(`vigil.state.${groupId.replace(/[^A-Za-z0-9._-]/g, '_')}.changelog`);
+}

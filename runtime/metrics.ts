@@ -32,6 +32,8 @@ export class PipelineMetrics {
   readonly endToEndSeconds: Histogram<'pipeline'>;
   readonly stateEvictions: Gauge<'state'>;
   readonly accountingViolations: Counter<'pipeline'>;
+  readonly dependencyRetries: Counter<'dependency'>;
+  readonly dependencyUp: Gauge<'dependency'>;
 
   constructor(registry = new Registry()) {
     this.registry = registry;
@@ -156,6 +158,22 @@ export class PipelineMetrics {
       name: 'vigil_accounting_violations_total',
       help: 'Batches where consumed != emitted + dead-lettered + duplicates (a bug: always 0).',
       labelNames: ['pipeline'],
+      registers: r,
+    });
+    this.dependencyRetries = new Counter({
+      name: 'vigil_dependency_retries_total',
+      help:
+        'Restarts after a dependency failed (the process backs off and resumes from committed offsets), by ' +
+        'dependency: kafka, schema_registry, redis, clickhouse.',
+      labelNames: ['dependency'],
+      registers: r,
+    });
+    this.dependencyUp = new Gauge({
+      name: 'vigil_dependency_up',
+      help:
+        'Whether the process reaches a dependency: 0 from a failure until the process makes progress again ' +
+        '(first committed batch), then 1.',
+      labelNames: ['dependency'],
       registers: r,
     });
   }

@@ -13,7 +13,7 @@ import type { ReasonCode } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { ModelStore } from './models.ts';
 import type { InFlight, Origin } from './record.ts';
-import type { StateBackend } from './state.ts';
+import type { StateBackend, StateDescriptor } from './state.ts';
 
 export type DuplicateKind = 'event_id' | 'sequence';
 
@@ -57,6 +57,11 @@ export interface Operator<I, O, S extends SideOutputs = NoSideOutputs> {
   readonly name: string;
   /** The stage this operator's dead letters are filed under. */
   readonly stage: 'validate' | 'dedupe' | 'score' | 'detect_drift';
+  /**
+   * The keyed state this operator keeps, declared up front (Flink's state descriptors): the distributed runner sizes
+   * and retains the state changelog by these, and restores each input partition's entries before its first record.
+   */
+  readonly states?: readonly StateDescriptor[];
   /** Validates everything the operator needs (a model, the state backend) before the first record. */
   open?(context: OperatorContext): Promise<void>;
   /**

@@ -1,18 +1,21 @@
 /**
- * Keyed state, behind one interface with two backends: in-memory with TTL (embedded mode) and Redis (distributed).
+ * Keyed state, behind one interface: in-memory with TTL (embedded mode), the same in-memory store per input partition
+ * with every change logged to a Kafka changelog inside the worker's transaction (distributed mode, ./state/changelog.ts),
+ * and Redis (kept for services that share state across processes outside a transaction).
  *
  * State is declared (a `StateDescriptor`: stable name, TTL, and for the in-memory backend a capacity), and every
- * mutation carries an *owner token*: the `partition:offset` of the record that made it. That makes state replay-safe
- * without checkpoint barriers: when a worker dies after updating state but before committing its offsets, the
- * records it re-reads find state they themselves wrote, recognise their own token, and are classified exactly as the
- * first time. Classification is a pure function of the log, so reruns, restarts and embedded runs agree.
+ * mutation carries an *owner token*: the `partition:offset` of the record that made it. The changelog in the worker's
+ * transaction keeps state and outputs in step across crashes; owner tokens make a batch that is read again (dropped at
+ * a rebalance, with its working state kept) classify exactly as the first time. Classification is a pure function of
+ * the log, so reruns, restarts and embedded runs agree.
  *
  * Keys are confined to one partition's records (the source is keyed by device), so only one worker touches a key at a
- * time; each batch call is still atomic on Redis (one Lua script), so a call is one round trip.
+ * time. Because state is kept per input partition, an event id is recognised as a duplicate within its device's
+ * partition: a copy of an event always comes from the same device, hence the same partition.
  */
 
 export interface StateDescriptor {
-  /** Stable, dotted name: the Redis key prefix and the metrics label. e.g. `dedupe.event_id`. */
+  /** Stable, dotted name: the changelog key prefix and the metrics label. e.g. `dedupe.event_id`. */
   readonly name: string;
   /** How long an entry lives after it was written. */
   readonly ttlMs: number;
@@ -24,6 +27,11 @@ export interface ClaimRequest {
   readonly key: string;
   /** The owner token of the record making the claim. */
   readonly owner: string;
+  /**
+   * The input partition of the record (its origin's): state is kept per input partition, like a Kafka Streams task's
+   * store, so the partitioned backend needs it; the others ignore it.
+   */
+  readonly partition?: number;
 }
 
 /**
@@ -40,6 +48,8 @@ export interface SequenceRequest {
   readonly stream: string;
   readonly sequence: number;
   readonly owner: string;
+  /** The input partition of the record (see `ClaimRequest.partition`). */
+  readonly partition?: number;
 }
 
 /**
@@ -54,8 +64,8 @@ export type SequenceResult =
   | { readonly status: 'too_old'; readonly highest: number };
 
 export interface StateBackend {
-  /** Backend name for logs and metrics: `memory` or `redis`. */
-  readonly kind: 'memory' | 'redis';
+  /** Backend name for logs and metrics. */
+  readonly kind: 'memory' | 'redis' | 'changelog';
   /** Fails with a message that says what to fix when the backend cannot be used (e.g. Redis unreachable). */
   open(): Promise<void>;
   /** Claims keys in order (a later request in the same call sees an earlier one's claim). */

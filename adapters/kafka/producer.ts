@@ -13,7 +13,10 @@ import type { KafkaConsumerClient, TopicPartition } from './consumer.ts';
 
 export interface ProducerRecord {
   readonly topic: string;
-  readonly key: string | null;
+  /** An explicit partition (a state changelog follows its input partition); else the key's hash decides. */
+  readonly partition?: number;
+  /** A string key is sent as a C string (cut at its first NUL): keys that may hold one travel as bytes. */
+  readonly key: string | Buffer | null;
   readonly value: Buffer;
   readonly headers?: readonly Header[];
   readonly timestamp?: number;
@@ -73,7 +76,7 @@ abstract class BaseProducer {
       try {
         this.producer.produce(
           record.topic,
-          null,
+          record.partition ?? null,
           record.value,
           record.key,
           record.timestamp ?? Date.now(),

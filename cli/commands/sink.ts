@@ -4,6 +4,9 @@
  *
  *   vigil sink pipelines/vitals.ts                      embedded ClickHouse (chdb) in --data-dir: one sink process
  *   vigil sink pipelines/vitals.ts --server             the ClickHouse server at CLICKHOUSE_URL (production)
+ *
+ * Kafka, the schema registry or ClickHouse unreachable does not stop it: it backs off, says so (log line,
+ * `vigil_dependency_retries_total`, `vigil_dependency_up`) and resumes from the committed offsets.
  */
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
@@ -20,6 +23,7 @@ import { REPORTED_TABLES, storedCounts } from '../../runtime/runners/embedded-se
 import { loadPipeline } from '../../runtime/runners/load.ts';
 import { serveMetrics } from '../../runtime/runners/metrics-server.ts';
 import { loadReferenceTables } from '../../runtime/runners/reference-tables.ts';
+import { rideThrough } from '../../runtime/runners/ride-through.ts';
 import { RunStats } from '../../runtime/runners/run-stats.ts';
 import { MemoryStateBackend } from '../../runtime/state/memory.ts';
 import { stopSignal } from '../summary.ts';
@@ -63,23 +67,44 @@ export function registerSink(program: Command): void {
           store,
         );
         const stats = new RunStats();
-        const summary = await runClickHouseSink({
-          stats,
-          definition,
-          store,
-          registry: createSchemaRegistry(endpoints.schemaRegistryUrl),
-          repo: loadSchemaRepo(),
-          brokers: endpoints.kafkaBrokers,
-          groupId: flags.group ?? `vigil-sink-${definition.name}`,
-          metrics,
-          log,
-          stopSignal: stopSignal(),
-          maxBatch: flags.batchSize,
-          ...(flags.stopWhenIdle ? { stopWhenIdleMs: flags.stopWhenIdle } : {}),
+        const registry = createSchemaRegistry(endpoints.schemaRegistryUrl);
+        const repo = loadSchemaRepo();
+        const stop = stopSignal();
+        let stopRequested = false;
+        void stop.then(() => {
+          stopRequested = true;
         });
+        // Kafka, the registry or ClickHouse gone: back off and restart from the committed offsets (ride-through.ts).
+        const runs = await rideThrough(
+          (onCommitted) =>
+            runClickHouseSink({
+              stats,
+              definition,
+              store,
+              registry,
+              repo,
+              brokers: endpoints.kafkaBrokers,
+              groupId: flags.group ?? `vigil-sink-${definition.name}`,
+              metrics,
+              log,
+              stopSignal: stop,
+              maxBatch: flags.batchSize,
+              onCommitted,
+              ...(flags.stopWhenIdle ? { stopWhenIdleMs: flags.stopWhenIdle } : {}),
+            }),
+          {
+            what: 'clickhouse sink',
+            log,
+            metrics,
+            uses: ['kafka', 'schema_registry', 'clickhouse'],
+            stopRequested: () => stopRequested,
+          },
+        );
+        const summary = runs[0] ?? { records: {}, batches: 0 };
         const stored = await storedCounts(store);
         const line = {
           pipeline: definition.name,
+          // The final attempt's reads: an attempt that failed and restarted reports nothing (its rows are in `stored`).
           read: summary.records,
           batches: summary.batches,
           stored,

@@ -4,12 +4,14 @@
  *
  * Contracts: `status --json` prints {stackDir, healthy, services: {<name>: {state, endpoint, reachable, pid?, ...}},
  * topics?}; `status` exits 1 unless every service is healthy (or external and reachable). `up --json` prints the
- * start-up result (per-service action and start time, topics). VIGIL_STACK_DIR / VIGIL_STACK_PORT_OFFSET select
+ * start-up result (per-service action and start time, topics). `kill <service> [--signal SIG]` crashes one service
+ * (SIGKILL by default) for a fault drill; the next `up` restarts it on its data. VIGIL_STACK_DIR / VIGIL_STACK_PORT_OFFSET select
  * another, isolated instance.
  */
+import { constants as osConstants } from 'node:os';
 import type { Command } from 'commander';
 import { SERVICE_NAMES, type ServiceName, stackConfig } from '../../infra/local/config.ts';
-import { stackDown, stackStatus, stackUp } from '../../infra/local/stack.ts';
+import { stackDown, stackKill, stackStatus, stackUp } from '../../infra/local/stack.ts';
 import { VigilError } from '../../runtime/errors.ts';
 
 function printJson(value: unknown): void {
@@ -85,6 +87,29 @@ export function registerStack(program: Command): void {
         rows.push([service.name, service.action, service.pid === undefined ? '' : String(service.pid)]);
       }
       process.stdout.write(`${table(rows)}\n`);
+    });
+
+  stack
+    .command('kill')
+    .description('Send one signal (default SIGKILL: a crash) to one service and wait for it to exit; `up` restarts it')
+    .argument('<service>', `one of ${SERVICE_NAMES.join(', ')}`)
+    .option('--signal <name>', 'signal to send, e.g. SIGKILL, SIGTERM, SIGSTOP', 'SIGKILL')
+    .option('--json', 'print the result as JSON')
+    .action(async (service: string, options: { signal: string; json?: boolean }) => {
+      if (!(SERVICE_NAMES as readonly string[]).includes(service)) {
+        throw new VigilError('CONFIG_INVALID', `unknown service: ${service} (known: ${SERVICE_NAMES.join(', ')})`);
+      }
+      const signal = options.signal.toUpperCase().startsWith('SIG')
+        ? options.signal.toUpperCase()
+        : `SIG${options.signal.toUpperCase()}`;
+      if (!(signal in osConstants.signals)) {
+        throw new VigilError('CONFIG_INVALID', `unknown signal: ${options.signal}`);
+      }
+      const result = await stackKill(stackConfig(), service as ServiceName, signal as NodeJS.Signals);
+      if (options.json) return printJson(result);
+      process.stdout.write(
+        `${result.name}: ${result.action}${result.pid ? ` (pid ${result.pid}, ${result.signal})` : ''}\n`,
+      );
     });
 
   stack

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAlive, isOurs, ownedPid, readPidFile, spawnDetached, stopProcess } from './process.ts';
+import { isAlive, isOurs, killProcess, ownedPid, readPidFile, spawnDetached, stopProcess } from './process.ts';
 
 describe('stack processes', () => {
   let dir: string;
@@ -58,6 +58,19 @@ describe('stack processes', () => {
     const result = await stopProcess(pid, 300);
     expect(result.killed).toBe(true);
     expect(isAlive(pid)).toBe(false);
+  });
+
+  it('kills with one signal and no grace (a fault drill crash), even a process that ignores SIGTERM', async () => {
+    const { pid, cwd, pidFile } = start('crash', 'bash', [
+      '-c',
+      'trap "" TERM; touch ready; while true; do sleep 0.1; done',
+    ]);
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(path.join(cwd, 'ready')) && Date.now() < deadline) await sleep(10);
+    expect(await killProcess(pid, 'SIGKILL', 5_000)).toBe(true);
+    expect(isAlive(pid)).toBe(false);
+    // The stack sees it as down (a stale pidfile), so `up` starts it again.
+    expect(ownedPid(pidFile, cwd)).toBeUndefined();
   });
 
   it('never claims a live process that runs elsewhere (a reused pid)', () => {

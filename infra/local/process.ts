@@ -163,3 +163,18 @@ export async function stopProcess(pid: number, graceMs: number): Promise<StopRes
   if (await waitForExit(pid, 10_000)) return { pid, killed: true };
   throw new Error(`process ${pid} did not exit after SIGKILL`);
 }
+
+/**
+ * One signal, no escalation (a fault drill's SIGKILL, or SIGSTOP to freeze a service), to the process group. Waits up
+ * to `waitMs` for the process to exit when the signal is one that ends it; resolves whether it did.
+ *
+ * @example
+ * await killProcess(pid, 'SIGKILL'); // true: gone, its pidfile is stale
+ */
+export async function killProcess(pid: number, sig: NodeJS.Signals, waitMs = 10_000): Promise<boolean> {
+  signal(pid, sig);
+  if (sig === 'SIGSTOP' || sig === 'SIGCONT' || sig === 'SIGHUP' || sig === 'SIGUSR1' || sig === 'SIGUSR2') {
+    return !isAlive(pid);
+  }
+  return waitForExit(pid, waitMs);
+}

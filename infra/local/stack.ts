@@ -25,7 +25,7 @@ import {
 } from './config.ts';
 import { ensureTopics, type TopicResult, topicPartitions } from './create-topics.ts';
 import { probe, tcpOpen, waitUntil } from './health.ts';
-import { isAlive, ownedPid, removePidFile, spawnDetached, stopProcess } from './process.ts';
+import { isAlive, killProcess, ownedPid, removePidFile, spawnDetached, stopProcess } from './process.ts';
 import { fingerprint, type Plan, SERVICES } from './services.ts';
 
 /** Commands the stack promises on the machine even when every service is external. */
@@ -355,5 +355,42 @@ export function stackDown(
       }),
     );
     return Object.fromEntries(results.map((r) => [r.name, r])) as Partial<Record<ServiceName, DownServiceResult>>;
+  });
+}
+
+// ---- kill (fault drills) ------------------------------------------------------------------------------------------
+
+export interface KillResult {
+  readonly name: ServiceName;
+  readonly action: 'killed' | 'signalled' | 'not-running' | 'external';
+  readonly signal: NodeJS.Signals;
+  readonly pid?: number;
+}
+
+/**
+ * Sends one signal (SIGKILL by default: a crash, no shutdown hooks) to one service of this stack, by its recorded pid,
+ * and waits for it to exit. Its pidfile goes stale, so `status` says `down` and `up` starts it again with the same data
+ * directory: what a supervisor restarting a crashed service does. Fault drills use it on an isolated stack.
+ *
+ * @example
+ * await stackKill(stackConfig(), 'kafka');          // SIGKILL, then:
+ * await stackUp(stackConfig());                      // kafka: started; the others: running
+ */
+export function stackKill(
+  config: StackConfig,
+  name: ServiceName,
+  signal: NodeJS.Signals = 'SIGKILL',
+): Promise<KillResult> {
+  return withLock(config, async () => {
+    if (config.external[name]) return { name, action: 'external', signal };
+    const pid = ownedPid(pidFile(config, name), serviceDir(config, name));
+    if (pid === undefined) {
+      forget(config, name);
+      return { name, action: 'not-running', signal };
+    }
+    const exited = await killProcess(pid, signal, SERVICES[name].stopGraceMs);
+    if (!exited) return { name, action: 'signalled', signal, pid };
+    forget(config, name);
+    return { name, action: 'killed', signal, pid };
   });
 }

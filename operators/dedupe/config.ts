@@ -46,8 +46,8 @@ export const dedupeConfigSchema = z
       .default(DEDUPE_DEFAULTS.maxEntries)
       .meta({
         description:
-          'In-memory state backend only: the most entries each state keeps (event ids; sequence keys; device ' +
-          'windows). Beyond it the oldest are evicted first and counted as evictions. Redis is bounded by the TTL.',
+          'The most entries each state keeps in memory (event ids; accepted sequences), per input partition in the ' +
+          'distributed mode. Beyond it the oldest are evicted first and counted as evictions.',
         examples: [1_000_000],
       }),
   })

@@ -1,7 +1,7 @@
 /**
  * `dedupe`: drops second copies of an event — by event_id, and by (device_id, sequence) — and enforces the per-device
  * replay window. A duplicate is an intentional drop: it leaves on the `duplicates` output (counted, recorded with
- * where the first copy was seen), never silently. State goes through the runtime's StateBackend (in-memory or Redis),
+ * where the first copy was seen), never silently. State goes through the runtime's StateBackend (in memory; per partition with a changelog when distributed),
  * declared as `dedupe.event_id` and `dedupe.sequence` with a TTL; see ./operator.ts for the exact rules.
  */
 import type { Operator } from '../../runtime/operator.ts';
@@ -20,7 +20,7 @@ export { DedupeOperator, EVENT_ID_STATE, SEQUENCE_STATE } from './operator.ts';
 
 /**
  * Creates the `dedupe` operator (name `dedupe`, stage `dedupe`). The configuration is checked here (CONFIG_INVALID on
- * a bad option) and the state backend is opened in `open()`, so an unreachable Redis fails before the first record.
+ * a bad option) and the state backend is opened in `open()`, so a backend that cannot be used fails before the first record.
  *
  * @example
  * definePipeline({ name: 'vitals', version: '1', source })

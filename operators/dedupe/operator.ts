@@ -18,7 +18,7 @@ import type { ClaimRequest, SequenceRequest, StateBackend, StateDescriptor } fro
 import type { CheckedEvent } from '../types.ts';
 import type { DedupeConfig } from './config.ts';
 
-/** Stable state names: Redis key prefixes, metric labels, memory-backend counters. */
+/** Stable state names: changelog key prefixes, metric labels, memory-backend counters. */
 export const EVENT_ID_STATE = 'dedupe.event_id';
 export const SEQUENCE_STATE = 'dedupe.sequence';
 
@@ -28,6 +28,7 @@ export class DedupeOperator implements Operator<CheckedEvent, CheckedEvent> {
   readonly config: DedupeConfig;
   readonly eventIds: StateDescriptor;
   readonly sequences: StateDescriptor;
+  readonly states: readonly StateDescriptor[];
   readonly #tooOld: string;
   #state: StateBackend | undefined;
 
@@ -35,10 +36,11 @@ export class DedupeOperator implements Operator<CheckedEvent, CheckedEvent> {
     this.config = config;
     this.eventIds = Object.freeze({ name: EVENT_ID_STATE, ttlMs: config.ttlMs, maxEntries: config.maxEntries });
     this.sequences = Object.freeze({ name: SEQUENCE_STATE, ttlMs: config.ttlMs, maxEntries: config.maxEntries });
+    this.states = [this.eventIds, this.sequences];
     this.#tooOld = `sequence is left of the device's ${config.window}-sequence replay window and was never accepted`;
   }
 
-  /** Opens the state backend (idempotent), so a missing Redis fails here, before the first record. */
+  /** Opens the state backend (idempotent), so a backend that cannot be used fails here, before the first record. */
   async open(context: OperatorContext): Promise<void> {
     await context.state.open();
     this.#state = context.state;
@@ -57,7 +59,7 @@ export class DedupeOperator implements Operator<CheckedEvent, CheckedEvent> {
       const record = batch[i]!;
       const owner = originToken(record.origin);
       owners[i] = owner;
-      claims[i] = { key: record.value.envelope.event_id, owner };
+      claims[i] = { key: record.value.envelope.event_id, owner, partition: record.origin.partition };
     }
     const claimed = await state.claim(this.eventIds, claims);
     expectLength(claimed.length, n, 'claim');
@@ -70,7 +72,12 @@ export class DedupeOperator implements Operator<CheckedEvent, CheckedEvent> {
       const { envelope } = batch[i]!.value;
       if (envelope.sequence == null) continue;
       sequenced.push(i);
-      requests.push({ stream: envelope.device_id, sequence: envelope.sequence, owner: owners[i]! });
+      requests.push({
+        stream: envelope.device_id,
+        sequence: envelope.sequence,
+        owner: owners[i]!,
+        partition: batch[i]!.origin.partition,
+      });
     }
     const windows =
       requests.length === 0 ? [] : await state.advanceSequences(this.sequences, this.config.window, requests);

@@ -65,6 +65,8 @@ export interface SinkConsumerDeps {
    * the commit after its insert (`vigil sink --json`, the benchmarks).
    */
   readonly stats?: RunStats;
+  /** Called after every landed and committed round (ride-through.ts: ends an outage, measures its recovery). */
+  readonly onCommitted?: () => void;
 }
 
 export interface SinkSummary {
@@ -227,6 +229,7 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
       deps.stats?.consumed(lastRecordAt);
       round = landRound(messages);
       await round;
+      deps.onCommitted?.();
     }
   } finally {
     await consumer.disconnect();

@@ -1,9 +1,13 @@
 /**
  * Wires a distributed worker: Kafka (node-rdkafka consumer group + transactional producer), the schema registry,
- * Redis state and the ONNX model store, around the engine. Scale out by starting more workers with the same group id:
+ * keyed state with its changelog (runtime/state/changelog.ts) and the ONNX model store, around the engine. Scale out by starting more workers with the same group id:
  * partitions (keyed by device) spread over them, and each device's records stay in order on one worker.
  *
- * Retriable failures (an aborted transaction, Kafka, Redis or the registry briefly unreachable) restart the worker's
+ * State: each input partition's keyed state is restored from the pipeline's changelog topic when the partition is
+ * assigned, before its first record, and every change is written in the batch's transaction. The changelog topic is
+ * created here when missing (compacted, co-partitioned with the source, retained for twice the longest state TTL).
+ *
+ * Retriable failures (an aborted transaction, Kafka or the registry briefly unreachable) restart the worker's
  * Kafka clients in-process with backoff: it rejoins the group and re-reads from the committed offsets, which is always
  * safe. Non-retriable ones (a fenced producer, a broken configuration, a bug) stop the worker with a message.
  */
@@ -13,20 +17,23 @@ import { hostname } from 'node:os';
 import { ulid } from 'ulid';
 import { createEnvelopeDecoder } from '../../adapters/avro/decoder.ts';
 import { loadSchemaRepo } from '../../adapters/avro/schemas.ts';
+import { ensureOwnTopic, partitionCount } from '../../adapters/kafka/admin.ts';
+import { readChangelogPartition } from '../../adapters/kafka/changelog.ts';
 import { KafkaConsumerClient } from '../../adapters/kafka/consumer.ts';
 import { TransactionalProducer } from '../../adapters/kafka/producer.ts';
 import { OnnxModelStore } from '../../adapters/onnx/index.ts';
-import { RedisStateBackend } from '../../adapters/redis/index.ts';
 import { createSchemaRegistry } from '../../adapters/registry/index.ts';
 import type { Envelope } from '../../schemas/types.ts';
 import { systemClock } from '../clock.ts';
-import { resolveEndpoints } from '../endpoints.ts';
+import { resolveEndpoints, stateChangelogTopic } from '../endpoints.ts';
 import { type Accounting, Engine, emptyAccounting } from '../engine.ts';
 import { describeError, isRetriable, VigilError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { PipelineMetrics } from '../metrics.ts';
 import { STANDARD_OUTPUTS } from '../outputs.ts';
 import type { PipelineDefinition } from '../pipeline.ts';
+import { ChangelogStateBackend, type RestoreCounts } from '../state/changelog.ts';
+import type { StateDescriptor } from '../state.ts';
 import { RegistryValueEncoder } from './encoder.ts';
 import { instrumentModels } from './instrument.ts';
 import { serveMetrics } from './metrics-server.ts';
@@ -71,12 +78,11 @@ export async function runDistributedWorker(
     STANDARD_OUTPUTS.deadLetters.schema,
     STANDARD_OUTPUTS.duplicates.schema,
   ]);
-  // State is scoped to the pipeline and its source topic: owner tokens are partition:offset positions in that topic.
-  const state = new RedisStateBackend({
-    url: endpoints.redisUrl,
-    log,
-    keyPrefix: `vigil:${definition.name}:${definition.source.topic}:`,
-  });
+  // State is scoped to the consumer group (its changelog topic) and kept per partition of its source topic.
+  const states = definition.operators.flatMap((o) => o.states ?? []);
+  const state = new ChangelogStateBackend({ clock: systemClock, states });
+  const changelogTopic = states.length > 0 ? stateChangelogTopic(groupId) : null;
+  let changelogReady = changelogTopic === null;
   await state.open();
   const engine = new Engine(definition, metrics);
   await engine.open({
@@ -102,20 +108,62 @@ export async function runDistributedWorker(
   try {
     for (let attempt = 0; !stopRequested; attempt++) {
       let worker: Worker<Envelope, unknown> | null = null;
-      const consumer = new KafkaConsumerClient({
+      // A (re)start reads from committed offsets: no working state may survive from before it.
+      state.dropAll();
+      const consumer: KafkaConsumerClient = new KafkaConsumerClient({
         brokers: endpoints.kafkaBrokers,
         groupId,
         clientId: `vigil-${definition.name}-${workerId}`,
         topics: [definition.source.topic],
         lingerMs: options.lingerMs ?? 100,
-        onRevoke: () => worker?.onRevoke(),
+        onAssign: async (partitions) => {
+          if (changelogTopic === null) return;
+          // Stable committed offsets: the partitions' previous owners have committed or aborted, so their changelog
+          // partitions hold exactly the state their committed outputs imply.
+          await consumer.committed(partitions, 120_000);
+          for (const { partition } of partitions) {
+            state.drop(partition);
+            const counts: RestoreCounts = { applied: 0, skipped: 0 };
+            const report = await readChangelogPartition(
+              { brokers: endpoints.kafkaBrokers, topic: changelogTopic, partition },
+              (key, value) => state.restore(partition, key, value, counts),
+            );
+            metrics.stateRestoreSeconds.observe({ pipeline: definition.name }, report.ms / 1000);
+            metrics.stateRestoredRecords.inc({ pipeline: definition.name }, report.records);
+            log.info(
+              { partition, records: report.records, applied: counts.applied, skipped: counts.skipped, ms: report.ms },
+              'partition state restored from changelog',
+            );
+          }
+        },
+        onRevoke: async (partitions) => {
+          await worker?.onRevoke();
+          for (const { partition } of partitions) state.drop(partition);
+        },
       });
       const producer = new TransactionalProducer(endpoints.kafkaBrokers, `vigil-${definition.name}-${workerId}`);
       try {
+        if (!changelogReady && changelogTopic !== null) {
+          await ensureChangelogTopic(endpoints.kafkaBrokers, definition.source.topic, changelogTopic, states);
+          changelogReady = true;
+        }
         await producer.connect();
         await consumer.connect();
         worker = new Worker<Envelope, unknown>(
-          { engine, consumer, producer, decoder, encoder, metrics, log, now: () => Date.now(), stats },
+          {
+            engine,
+            consumer,
+            producer,
+            decoder,
+            encoder,
+            metrics,
+            log,
+            now: () => Date.now(),
+            stats,
+            ...(changelogTopic !== null
+              ? { changelog: { topic: changelogTopic, takeChanges: () => state.takeChanges() } }
+              : {}),
+          },
           {
             maxBatch: options.maxBatch ?? 12_000,
             ...(options.stopWhenIdleMs !== undefined ? { stopWhenIdleMs: options.stopWhenIdleMs } : {}),
@@ -149,6 +197,43 @@ export async function runDistributedWorker(
     throw new VigilError('INTERNAL', `accounting does not balance: ${JSON.stringify(total)}`);
   }
   return { ...total, stats: stats.json() };
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Creates the pipeline's changelog when missing: as many partitions as the source (partition p's state is logged to
+ * partition p), compacted (the latest change per key) and deleted past twice the longest state TTL (expired entries
+ * are skipped at restore anyway).
+ */
+async function ensureChangelogTopic(
+  brokers: string,
+  sourceTopic: string,
+  topic: string,
+  states: readonly StateDescriptor[],
+): Promise<void> {
+  const sourcePartitions = await partitionCount(brokers, sourceTopic);
+  if (sourcePartitions === 0) {
+    throw new VigilError('KAFKA_UNAVAILABLE', `source topic ${sourceTopic} does not exist (yet)`);
+  }
+  const longestTtl = Math.max(...states.map((s) => s.ttlMs));
+  const partitions = await ensureOwnTopic(brokers, {
+    name: topic,
+    partitions: sourcePartitions,
+    config: {
+      'cleanup.policy': 'compact,delete',
+      'retention.ms': String(2 * longestTtl),
+      'min.compaction.lag.ms': '0',
+      'segment.ms': String(Math.min(DAY_MS, longestTtl)),
+    },
+  });
+  if (partitions !== sourcePartitions) {
+    throw new VigilError(
+      'CONFIG_INVALID',
+      `state changelog ${topic} has ${partitions} partitions, its source ${sourceTopic} has ${sourcePartitions}: ` +
+        'they must match (partition p of the source logs its state to partition p); recreate the changelog',
+    );
+  }
 }
 
 function addInto(total: Accounting, add: Accounting): void {

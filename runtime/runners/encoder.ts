@@ -11,20 +11,47 @@ import type { SchemaRepo } from '../../adapters/avro/schemas.ts';
 import type { SchemaRegistry } from '../../adapters/registry/types.ts';
 import type { ValueEncoder } from '../codec.ts';
 import { VigilError } from '../errors.ts';
+import { createLogger, type Logger } from '../log.ts';
+
+let startupLog: Logger | null = null;
+const defaultLog = (): Logger => (startupLog ??= createLogger('vigil-encoder'));
 
 export class RegistryValueEncoder implements ValueEncoder {
   readonly #ids = new Map<string, { id: number; type: avsc.Type }>();
 
+  /**
+   * Resolves every schema's id. A registry that does not answer (REGISTRY_UNAVAILABLE) is waited for, with backoff
+   * and a warn line per attempt, up to `waitMs` (default 10 min): a worker started during a registry outage starts
+   * when the registry is back instead of exiting. Any other refusal fails at once.
+   */
   static async create(
     registry: SchemaRegistry,
     repo: SchemaRepo,
     schemas: readonly string[],
+    options: { waitMs?: number; log?: Logger; sleep?: (ms: number) => Promise<void> } = {},
   ): Promise<RegistryValueEncoder> {
     const encoder = new RegistryValueEncoder();
+    const deadline = Date.now() + (options.waitMs ?? 600_000);
+    const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     for (const name of new Set(schemas)) {
       const subject = repo.get(name);
-      const id = await registry.register(subject.spec.subject, subject.newest.schema);
-      encoder.#ids.set(name, { id, type: subject.newest.type });
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const id = await registry.register(subject.spec.subject, subject.newest.schema);
+          encoder.#ids.set(name, { id, type: subject.newest.type });
+          break;
+        } catch (error) {
+          if (!(error instanceof VigilError) || error.code !== 'REGISTRY_UNAVAILABLE' || Date.now() >= deadline) {
+            throw error;
+          }
+          const wait = Math.min(10_000, 500 * 2 ** Math.min(attempt, 5));
+          (options.log ?? defaultLog()).warn(
+            { dependency: 'schema_registry', code: error.code, backoffMs: wait },
+            'schema registry unavailable at start-up: waiting for it',
+          );
+          await sleep(wait);
+        }
+      }
     }
     return encoder;
   }

@@ -5,7 +5,8 @@
  * through the engine, and their outputs (record outputs, side outputs, dead letters, duplicates) are produced in ONE
  * Kafka transaction together with the consumed offsets. Offsets therefore advance only when every output is durably
  * written; a crash or kill -9 anywhere before the commit aborts the transaction, and the next owner re-reads the same
- * records. Keyed state is replay-safe (owner tokens, see runtime/state.ts), so the re-read batch is classified exactly
+ * records. Keyed state changes go into the same transaction (a changelog, runtime/state/changelog.ts), so state
+ * and outputs can never disagree after a crash; owner tokens (runtime/state.ts) make a re-read batch classify exactly
  * as before.
  *
  * Backpressure: while a transaction is in flight the next batch is already being processed; if that one is ready
@@ -21,6 +22,7 @@ import type { Logger } from '../log.ts';
 import type { PipelineMetrics } from '../metrics.ts';
 import { type EmittedBatch, materialise, STANDARD_OUTPUTS } from '../outputs.ts';
 import { byPartition, decodeBatch, type RawRecord } from '../source.ts';
+import type { StateChange } from '../state/changelog.ts';
 import type { RunStats } from './run-stats.ts';
 
 export interface WorkerOptions {
@@ -46,6 +48,12 @@ export interface WorkerDeps<I, O> {
   readonly now: () => number;
   /** Timing, CPU and end-to-end latency of the run (kept across in-process restarts by the caller). */
   readonly stats?: RunStats;
+  /** Where keyed state changes go, in each batch's transaction (absent: the pipeline keeps no keyed state). */
+  readonly changelog?: {
+    readonly topic: string;
+    /** The changes the engine's last batches made, taken once per transaction. */
+    takeChanges(): StateChange[];
+  };
 }
 
 export class Worker<I, O> {
@@ -103,13 +111,16 @@ export class Worker<I, O> {
           addOutcome(counted, outcome);
           emitted.push(materialise(engine.definition, outcome, this.#deps.now()));
         }
+        const changes = this.#deps.changelog?.takeChanges() ?? [];
         metrics.batchSeconds.observe({ pipeline, stage: 'process' }, seconds(processStart));
 
         if (pending) await this.#awaitWithBackpressure(pending);
         if (epoch !== consumer.epoch || consumer.revoking) {
           // A rebalance began while this batch was read or processed: its records are re-read from the committed
-          // offsets by their next owner (maybe this worker), so it is dropped unsent. Sending it could commit offsets
-          // past an earlier batch that was itself dropped. State is replay-safe, so nothing else needs undoing.
+          // offsets by their next owner (maybe this worker), so it is dropped unsent, its state changes too. Sending it
+          // could commit offsets past an earlier batch that was itself dropped. The working state it changed is either
+          // dropped with a revoked partition or, for a kept one, recognises the re-read records by their owner tokens
+          // (which log their changes again).
           this.#deps.log.info(
             { ranges: rangesOf(emitted) },
             'rebalance while this batch was read; left to the next owner',
@@ -120,7 +131,7 @@ export class Worker<I, O> {
           );
           continue;
         }
-        pending = this.#send(emitted, counted);
+        pending = this.#send(emitted, counted, changes);
         this.#inFlight = pending.catch(() => undefined);
         if (
           this.#options.stopAfter !== undefined &&
@@ -168,7 +179,7 @@ export class Worker<I, O> {
     }
   }
 
-  async #send(emitted: readonly EmittedBatch[], counted: Accounting): Promise<void> {
+  async #send(emitted: readonly EmittedBatch[], counted: Accounting, changes: readonly StateChange[]): Promise<void> {
     const { producer, consumer, metrics, engine, encoder, log } = this.#deps;
     const pipeline = engine.definition.name;
     const started = process.hrtime.bigint();
@@ -195,9 +206,21 @@ export class Worker<I, O> {
       }
       offsets.push({ topic: batch.range.topic, partition: batch.range.partition, offset: batch.range.lastOffset + 1 });
     }
+    const changelog = this.#deps.changelog;
+    if (changelog) {
+      for (const change of changes) {
+        records.push({
+          topic: changelog.topic,
+          partition: change.partition,
+          key: Buffer.from(change.key),
+          value: Buffer.from(change.value),
+        });
+      }
+    }
     metrics.sinkQueueDepth.set({ pipeline, sink: 'kafka' }, records.length);
     const outcome = await producer.commit(records, offsets, consumer);
     metrics.transactions.inc({ pipeline, outcome });
+    if (outcome === 'committed' && changes.length > 0) metrics.stateChanges.inc({ pipeline }, changes.length);
     metrics.sinkQueueDepth.set({ pipeline, sink: 'kafka' }, 0);
     metrics.batchSeconds.observe({ pipeline, stage: 'send' }, seconds(started));
     if (outcome === 'aborted') {

@@ -111,6 +111,12 @@ class ClaimState {
     this.#dropOldest(expired);
   }
 
+  /** Sets the owner of a key the state may already hold (a restore meeting a key twice): no second FIFO entry. */
+  restore(key: string, owner: string, expiresAt: number, capacity: number): void {
+    if (this.owners.has(key)) this.owners.set(key, owner);
+    else this.insert(key, owner, expiresAt, capacity);
+  }
+
   insert(key: string, owner: string, expiresAt: number, capacity: number): void {
     this.owners.set(key, owner);
     this.#fifo.push(key);
@@ -248,11 +254,7 @@ export class MemoryStateBackend implements StateBackend {
     this.#assertOpen();
     const now = this.#clock.now();
     const capacity = this.#capacity(state);
-    let claims = this.#claims.get(state.name);
-    if (claims === undefined) {
-      claims = new ClaimState();
-      this.#claims.set(state.name, claims);
-    }
+    const claims = this.#claimState(state.name);
     claims.sweep(now);
     const owners = claims.owners;
     const expiresAt = now + state.ttlMs;
@@ -281,11 +283,7 @@ export class MemoryStateBackend implements StateBackend {
     assertWindow(window);
     const now = this.#clock.now();
     const capacity = this.#capacity(state);
-    let sequences = this.#sequences.get(state.name);
-    if (sequences === undefined) {
-      sequences = new SequenceState();
-      this.#sequences.set(state.name, sequences);
-    }
+    const sequences = this.#sequenceState(state.name);
     sequences.sweep(now);
     const streams = sequences.streams;
     const expiresAt = now + state.ttlMs;
@@ -312,6 +310,33 @@ export class MemoryStateBackend implements StateBackend {
       results[i] = NEW;
     }
     return results;
+  }
+
+  /**
+   * Puts back one claim read from a changelog (see ./changelog.ts): no classification, the log already decided.
+   * An entry whose `expiresAt` has passed is skipped.
+   */
+  restoreClaim(state: StateDescriptor, key: string, owner: string, expiresAt: number): void {
+    this.#assertOpen();
+    if (expiresAt <= this.#clock.now()) return;
+    this.#claimState(state.name).restore(key, owner, expiresAt, this.#capacity(state));
+  }
+
+  /** Puts back one accepted sequence read from a changelog, whatever the window (the log already decided). */
+  restoreSequence(state: StateDescriptor, name: string, sequence: number, owner: string, expiresAt: number): void {
+    this.#assertOpen();
+    assertSequence(sequence);
+    if (expiresAt <= this.#clock.now()) return;
+    const sequences = this.#sequenceState(state.name);
+    let stream = sequences.streams.get(name);
+    if (stream === undefined) {
+      stream = new Stream(name, sequence);
+      sequences.streams.set(name, stream);
+    } else if (stream.owners.has(sequence)) {
+      stream.owners.set(sequence, owner);
+      return;
+    }
+    sequences.accept(stream, sequence, owner, expiresAt, this.#capacity(state));
   }
 
   async getMeta(key: string): Promise<string | null> {
@@ -368,6 +393,24 @@ export class MemoryStateBackend implements StateBackend {
     for (const [stateName, stats] of this.stats())
       if (name === undefined || stateName === name) total += stats.evictions;
     return total;
+  }
+
+  #claimState(name: string): ClaimState {
+    let claims = this.#claims.get(name);
+    if (claims === undefined) {
+      claims = new ClaimState();
+      this.#claims.set(name, claims);
+    }
+    return claims;
+  }
+
+  #sequenceState(name: string): SequenceState {
+    let sequences = this.#sequences.get(name);
+    if (sequences === undefined) {
+      sequences = new SequenceState();
+      this.#sequences.set(name, sequences);
+    }
+    return sequences;
   }
 
   #capacity(state: StateDescriptor): number {

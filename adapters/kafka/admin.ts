@@ -1,0 +1,68 @@
+/**
+ * Topics a process creates for itself (Kafka Streams creates its internal changelog topics the same way): created when
+ * missing, checked when present. Project-wide topics are created by the stack from infra/local/topics.ts instead.
+ */
+import Kafka from 'node-rdkafka';
+import { VigilError } from '../../runtime/errors.ts';
+
+export interface OwnTopicSpec {
+  readonly name: string;
+  readonly partitions: number;
+  readonly config: Readonly<Record<string, string>>;
+}
+
+/**
+ * Creates `spec.name` when it does not exist (the cluster's default replication factor) and returns its partition
+ * count, which may differ from `spec.partitions` when the topic existed already: the caller decides what that means.
+ *
+ * @example
+ * const partitions = await ensureOwnTopic(brokers, { name: 'vigil.state.vitals.changelog', partitions: 6, config });
+ */
+export async function ensureOwnTopic(brokers: string, spec: OwnTopicSpec, timeoutMs = 30_000): Promise<number> {
+  const admin = Kafka.AdminClient.create({ 'metadata.broker.list': brokers, 'client.id': 'vigil-admin', log_level: 0 });
+  try {
+    await new Promise<void>((resolve, reject) =>
+      admin.createTopic(
+        { topic: spec.name, num_partitions: spec.partitions, replication_factor: -1, config: { ...spec.config } },
+        timeoutMs,
+        (error) =>
+          !error || error.code === Kafka.CODES.ERRORS.ERR_TOPIC_ALREADY_EXISTS
+            ? resolve()
+            : reject(
+                new VigilError('KAFKA_UNAVAILABLE', `could not create topic ${spec.name}: ${error.message}`, {
+                  cause: error,
+                }),
+              ),
+      ),
+    );
+  } finally {
+    admin.disconnect();
+  }
+  return partitionCount(brokers, spec.name, timeoutMs);
+}
+
+/** How many partitions `topic` has (KAFKA_UNAVAILABLE when the cluster cannot say; 0 when it does not exist). */
+export async function partitionCount(brokers: string, topic: string, timeoutMs = 30_000): Promise<number> {
+  const producer = new Kafka.Producer({ 'metadata.broker.list': brokers, log_level: 0 } as Kafka.ProducerGlobalConfig);
+  await new Promise<void>((resolve, reject) =>
+    producer.connect({ timeout: timeoutMs }, (error) =>
+      error
+        ? reject(
+            new VigilError('KAFKA_UNAVAILABLE', `cannot reach Kafka at ${brokers}: ${error.message}`, { cause: error }),
+          )
+        : resolve(),
+    ),
+  );
+  try {
+    const metadata = await new Promise<Kafka.Metadata>((resolve, reject) =>
+      producer.getMetadata({ topic, timeout: timeoutMs }, (error, data) =>
+        error
+          ? reject(new VigilError('KAFKA_UNAVAILABLE', `no metadata for ${topic}: ${error.message}`, { cause: error }))
+          : resolve(data),
+      ),
+    );
+    return metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
+  } finally {
+    await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
+  }
+}

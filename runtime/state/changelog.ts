@@ -1,0 +1,251 @@
+/**
+ * Keyed state inside the exactly-once scope, as Kafka Streams and Flink keep it (distributed mode).
+ *
+ * The working copy is in memory, one `MemoryStateBackend` per input partition (a Kafka Streams task's store). Every
+ * change a batch makes is also kept as a *state change* — a key and value for a compacted changelog topic,
+ * co-partitioned with the input — which the worker takes (`takeChanges`) and produces in the SAME Kafka transaction as
+ * the batch's outputs and consumed offsets. So the changelog always says exactly what the committed outputs imply: a
+ * crash of any process (worker, broker) can abort a transaction, but never leave state and outputs disagreeing, and no
+ * external store's restart can lose a claim (the fault that made Redis-held state emit re-sends as new events).
+ *
+ * On assignment the runner drops the partition's copy and restores it from the changelog partition, read committed,
+ * up to its end, before the partition's first record (`restore`). Owner tokens still matter: a batch dropped unsent at a
+ * rebalance leaves its changes in memory; when it is read again, each record finds its own token (`own` / `new`), is
+ * classified as before, and its change is logged again (compaction keeps one copy).
+ *
+ * This module is core: it knows the changelog's records, not Kafka (adapters/kafka/changelog.ts reads and writes them).
+ *
+ * Encoding (UTF-8 strings; `\0` separates fields, the last field is parsed from the right so a key may hold anything):
+ * - claim:    key `c\0<state>\0<key>`                 value `<owner>\0<expiresAt>`
+ * - sequence: key `s\0<state>\0<stream>\0<sequence>`  value `<owner>\0<expiresAt>`
+ */
+import type { Clock } from '../clock.ts';
+import { VigilError } from '../errors.ts';
+import type {
+  ClaimRequest,
+  ClaimResult,
+  SequenceRequest,
+  SequenceResult,
+  StateBackend,
+  StateDescriptor,
+} from '../state.ts';
+import { MemoryStateBackend } from './memory.ts';
+
+/** One state change, for the changelog partition of the input partition that made it. */
+export interface StateChange {
+  readonly partition: number;
+  readonly key: string;
+  readonly value: string;
+}
+
+export interface ChangelogStateOptions {
+  readonly clock: Clock;
+  /** Every state the pipeline's operators declare (`Operator.states`): a changelog entry of another name is skipped. */
+  readonly states: readonly StateDescriptor[];
+  /** Capacity of a state whose descriptor sets no `maxEntries`, per partition. */
+  readonly defaultMaxEntries?: number;
+}
+
+export interface RestoreCounts {
+  /** Changelog records applied. */
+  applied: number;
+  /** Records skipped: expired, of a state no operator declares any more, or unreadable. */
+  skipped: number;
+}
+
+const SEP = '\u0000';
+
+/**
+ * @example
+ * const state = new ChangelogStateBackend({ clock: systemClock, states: [{ name: 'dedupe.event_id', ttlMs: 86_400_000 }] });
+ * // per assignment: state.drop(p); for each changelog record of p: state.restore(p, key, value, counts);
+ * // per batch: outputs + state.takeChanges() + offsets in one transaction
+ */
+export class ChangelogStateBackend implements StateBackend {
+  readonly kind = 'changelog' as const;
+  readonly #clock: Clock;
+  readonly #states: ReadonlyMap<string, StateDescriptor>;
+  readonly #defaultMaxEntries: number | undefined;
+  readonly #partitions = new Map<number, MemoryStateBackend>();
+  /** Meta is not partitioned and not logged: nothing in the worker uses it. */
+  readonly #meta: MemoryStateBackend;
+  #changes: StateChange[] = [];
+
+  constructor(options: ChangelogStateOptions) {
+    this.#clock = options.clock;
+    this.#states = new Map(options.states.map((s) => [s.name, s]));
+    this.#defaultMaxEntries = options.defaultMaxEntries;
+    this.#meta = this.#newStore();
+  }
+
+  async open(): Promise<void> {
+    await this.#meta.open();
+  }
+
+  async claim(state: StateDescriptor, requests: readonly ClaimRequest[]): Promise<ClaimResult[]> {
+    const results: ClaimResult[] = new Array(requests.length);
+    const expiresAt = this.#clock.now() + state.ttlMs;
+    for (const [partition, indexes] of byPartition(requests)) {
+      const store = this.#store(partition);
+      const answers = await store.claim(
+        state,
+        indexes.map((i) => requests[i]!),
+      );
+      for (let j = 0; j < indexes.length; j++) {
+        const i = indexes[j]!;
+        const answer = answers[j]!;
+        results[i] = answer;
+        if (answer.status === 'taken') continue;
+        const { key, owner } = requests[i]!;
+        this.#changes.push({ partition, key: `c${SEP}${state.name}${SEP}${key}`, value: `${owner}${SEP}${expiresAt}` });
+      }
+    }
+    return results;
+  }
+
+  async advanceSequences(
+    state: StateDescriptor,
+    window: number,
+    requests: readonly SequenceRequest[],
+  ): Promise<SequenceResult[]> {
+    const results: SequenceResult[] = new Array(requests.length);
+    const expiresAt = this.#clock.now() + state.ttlMs;
+    for (const [partition, indexes] of byPartition(requests)) {
+      const store = this.#store(partition);
+      const answers = await store.advanceSequences(
+        state,
+        window,
+        indexes.map((i) => requests[i]!),
+      );
+      for (let j = 0; j < indexes.length; j++) {
+        const i = indexes[j]!;
+        const answer = answers[j]!;
+        results[i] = answer;
+        if (answer.status !== 'new') continue;
+        const { stream, sequence, owner } = requests[i]!;
+        this.#changes.push({
+          partition,
+          key: `s${SEP}${state.name}${SEP}${stream}${SEP}${sequence}`,
+          value: `${owner}${SEP}${expiresAt}`,
+        });
+      }
+    }
+    return results;
+  }
+
+  /** The changes made since the last call, in order: the caller writes them in the batch's transaction. */
+  takeChanges(): StateChange[] {
+    const changes = this.#changes;
+    this.#changes = [];
+    return changes;
+  }
+
+  /** Forgets one partition's working copy (its partition was revoked, or is about to be restored). */
+  drop(partition: number): void {
+    void this.#partitions.get(partition)?.close();
+    this.#partitions.delete(partition);
+  }
+
+  /** Forgets every partition's working copy and every change not yet taken (a restart from committed offsets). */
+  dropAll(): void {
+    for (const partition of [...this.#partitions.keys()]) this.drop(partition);
+    this.#changes = [];
+  }
+
+  /** Applies one changelog record of `partition` to its working copy. */
+  restore(partition: number, key: string, value: string | null, counts: RestoreCounts): void {
+    const parsed = value === null ? null : parseChange(key, value);
+    const state = parsed ? this.#states.get(parsed.state) : undefined;
+    if (!parsed || !state || parsed.expiresAt <= this.#clock.now()) {
+      counts.skipped++;
+      return;
+    }
+    const store = this.#store(partition);
+    if (parsed.kind === 'claim') store.restoreClaim(state, parsed.key, parsed.owner, parsed.expiresAt);
+    else store.restoreSequence(state, parsed.stream, parsed.sequence, parsed.owner, parsed.expiresAt);
+    counts.applied++;
+  }
+
+  /** Partitions with a working copy. */
+  get partitions(): readonly number[] {
+    return [...this.#partitions.keys()];
+  }
+
+  /** Entries held per state name, over every partition (metrics). */
+  entries(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const store of this.#partitions.values()) {
+      for (const [name, stats] of store.stats()) out.set(name, (out.get(name) ?? 0) + stats.entries);
+    }
+    return out;
+  }
+
+  getMeta(key: string): Promise<string | null> {
+    return this.#meta.getMeta(key);
+  }
+
+  putMeta(key: string, value: string, ttlMs: number): Promise<void> {
+    return this.#meta.putMeta(key, value, ttlMs);
+  }
+
+  async close(): Promise<void> {
+    this.dropAll();
+    await this.#meta.close();
+  }
+
+  #store(partition: number): MemoryStateBackend {
+    let store = this.#partitions.get(partition);
+    if (store === undefined) {
+      store = this.#newStore();
+      void store.open();
+      this.#partitions.set(partition, store);
+    }
+    return store;
+  }
+
+  #newStore(): MemoryStateBackend {
+    return new MemoryStateBackend({
+      clock: this.#clock,
+      ...(this.#defaultMaxEntries !== undefined ? { defaultMaxEntries: this.#defaultMaxEntries } : {}),
+    });
+  }
+}
+
+/** Request indexes per input partition, in request order (a batch is one partition; embedded sources may mix). */
+function byPartition(requests: readonly { readonly partition?: number }[]): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (let i = 0; i < requests.length; i++) {
+    const partition = requests[i]!.partition;
+    if (partition === undefined) {
+      throw new VigilError('INTERNAL', 'changelog state: a request without its input partition');
+    }
+    const indexes = out.get(partition);
+    if (indexes) indexes.push(i);
+    else out.set(partition, [i]);
+  }
+  return out;
+}
+
+type ParsedChange =
+  | { kind: 'claim'; state: string; key: string; owner: string; expiresAt: number }
+  | { kind: 'sequence'; state: string; stream: string; sequence: number; owner: string; expiresAt: number };
+
+/** Reads a changelog record back; null when it is not one this version writes. */
+export function parseChange(key: string, value: string): ParsedChange | null {
+  const cut = value.lastIndexOf(SEP);
+  if (cut <= 0) return null;
+  const owner = value.slice(0, cut);
+  const expiresAt = Number(value.slice(cut + 1));
+  if (!Number.isFinite(expiresAt)) return null;
+  const stateEnd = key.indexOf(SEP, 2);
+  if (key[1] !== SEP || stateEnd < 0) return null;
+  const state = key.slice(2, stateEnd);
+  const rest = key.slice(stateEnd + 1);
+  if (key[0] === 'c') return { kind: 'claim', state, key: rest, owner, expiresAt };
+  if (key[0] !== 's') return null;
+  const seqAt = rest.lastIndexOf(SEP);
+  if (seqAt < 0) return null;
+  const sequence = Number(rest.slice(seqAt + 1));
+  if (!Number.isSafeInteger(sequence)) return null;
+  return { kind: 'sequence', state, stream: rest.slice(0, seqAt), sequence, owner, expiresAt };
+}
