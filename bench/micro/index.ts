@@ -24,6 +24,7 @@ export const MICRO_BENCHES: readonly MicroBench[] = [
   { name: 'dedupe-memory', file: 'bench/micro/dedupe-memory.bench.ts', nodeArgs: ['--expose-gc'] },
   { name: 'dedupe-redis', file: 'bench/micro/dedupe-redis.bench.ts', stack: true },
   { name: 'redis-state', file: 'bench/micro/redis-state.bench.ts', stack: true },
+  { name: 'state-restore', file: 'bench/micro/state-restore.bench.ts', stack: true, nodeArgs: ['--expose-gc'] },
   { name: 'score', file: 'bench/micro/score.bench.ts' },
   { name: 'drift', file: 'bench/micro/drift.bench.ts' },
   { name: 'outputs', file: 'bench/micro/outputs.bench.ts' },
