@@ -28,6 +28,7 @@ export class PipelineMetrics {
   readonly pausedPartitions: Gauge<'pipeline'>;
   readonly sinkInsertSeconds: Histogram<'table'>;
   readonly sinkRows: Counter<'table'>;
+  readonly sinkQuarantined: Counter<'table' | 'reason'>;
   readonly transactions: Counter<'pipeline' | 'outcome'>;
   readonly endToEndSeconds: Histogram<'pipeline'>;
   readonly stateEvictions: Gauge<'state'>;
@@ -131,6 +132,14 @@ export class PipelineMetrics {
       name: 'vigil_clickhouse_rows_total',
       help: 'Rows inserted into ClickHouse.',
       labelNames: ['table'],
+      registers: r,
+    });
+    this.sinkQuarantined = new Counter({
+      name: 'vigil_clickhouse_quarantined_rows_total',
+      help:
+        'Rows ClickHouse cannot store, set aside in the quarantine table instead of failing their batch, by target ' +
+        'table and reason (ROW_TYPE_MISMATCH: the column checker; ROW_REFUSED_BY_STORE: refused by the engine).',
+      labelNames: ['table', 'reason'],
       registers: r,
     });
     this.transactions = new Counter({
