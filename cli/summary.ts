@@ -35,6 +35,9 @@ export function runJson(definition: PipelineDefinition, result: EmbeddedSessionR
     dlq: sorted(result.deadLetters),
     duplicates_by_kind: sorted(result.duplicates),
     stored: result.stored,
+    // Rows of this run set aside in the quarantine table, by target table: not a fourth fate (each came from a record
+    // counted above), so `balanced` is unchanged; every row emitted for a table is in stored or quarantined.
+    quarantined: sorted(result.quarantined),
     state_evictions: result.stateEvictions,
     clickhouse: location,
     elapsed_ms: result.elapsedMs,
@@ -80,6 +83,12 @@ export async function printEmbeddedSummary({ definition, result, store, truth, i
   const reasons = Object.entries(result.deadLetters).sort((x, y) => y[1] - x[1]);
   if (reasons.length === 0) out.push('  none');
   for (const [reason, n] of reasons) out.push(`  ${reason.padEnd(22)} ${fmt(n).padStart(8)}`);
+  const quarantined = Object.entries(result.quarantined);
+  if (quarantined.length > 0) {
+    out.push('');
+    out.push('Quarantined: rows ClickHouse cannot store, kept in the quarantine table (vigil query: quarantine FINAL)');
+    for (const [table, n] of quarantined) out.push(`  ${table.padEnd(22)} ${fmt(n).padStart(8)}`);
+  }
   out.push('');
   out.push(`Stored in ClickHouse (${store.location}), rows counted with FINAL`);
   out.push(

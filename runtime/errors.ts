@@ -111,6 +111,19 @@ export const CODES = {
     stage: 'score',
     description: 'The model returned no finite score for this record.',
   },
+  // --- record codes: sink (a row set aside into the quarantine table, adapters/clickhouse/guard.ts) ---------------
+  ROW_TYPE_MISMATCH: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'sink',
+    description: "A row does not fit its ClickHouse table's column types (width, range, NaN/Inf, size, symbol, NULL).",
+  },
+  ROW_REFUSED_BY_STORE: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'sink',
+    description: 'ClickHouse refused a row for its content (parse, type or range error); the rest of its batch landed.',
+  },
 
   // --- system codes ----------------------------------------------------------------------------------------------
   CONFIG_INVALID: {

@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../runtime/clock.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import { payloadOf } from '../../schemas/types.ts';
-import { deadLetter, duplicate, inferenceFor, normalisedEvent, origin, T0 } from './fixtures.ts';
+import { deadLetter, duplicate, inferenceFor, normalisedEvent, origin, sha256Hex, T0 } from './fixtures.ts';
+import { checkRow, insertIsolating, RowGuard } from './guard.ts';
 import { loadMigrations, MIGRATIONS_DIR } from './migrations.ts';
 import { batchDedupToken, type ClickHouseStore } from './store.ts';
 import {
@@ -14,6 +15,7 @@ import {
   fromDateTime64,
   inferenceRow,
   normalisedEventRow,
+  quarantineRow,
   rawEventRow,
   TABLE_COLUMNS,
   type TableName,
@@ -373,6 +375,124 @@ export function describeStoreConformance(label: string, open: (dataDir: string) 
         const retried = events.map((e) => normalisedEventRow({ ...e, processed_at: e.processed_at + 60_000 }));
         await store.insert('normalised_events', retried, { dedupToken: 'restart-token' });
         expect(await count('SELECT count() AS n FROM normalised_events')).toBe(2);
+      });
+    });
+
+    describe('rows ClickHouse cannot store', () => {
+      beforeEach(async () => {
+        await store.migrate();
+      });
+
+      const rowsOf = (n: number) =>
+        Array.from({ length: n }, (_, i) => normalisedEventRow(normalisedEvent({ n: i, observedAt: T0 + i })));
+
+      it('the checker passes every row the mappers make, for every table', async () => {
+        const guard = new RowGuard(store);
+        const event = normalisedEvent({ n: 1 });
+        const samples: { [T in TableName]: object[] } = {
+          raw_events: [rawEventRow(origin(1, Buffer.from([0, 1, 2])), { eventId: 'E', deviceId: 'd' })],
+          normalised_events: [
+            normalisedEventRow(event),
+            normalisedEventRow(normalisedEvent({ n: 2, vitals: { respiratory_rate: null, spo2: null } })),
+            normalisedEventRow(normalisedEvent({ n: 3, type: 'device_status' })),
+            normalisedEventRow(normalisedEvent({ n: 4, type: 'alarm' })),
+            normalisedEventRow(normalisedEvent({ n: 5, type: 'config_change', deviceBatch: null })),
+          ],
+          inferences: [
+            inferenceRow({ ...inferenceFor(event, { score: 3 }), features: [1, Number.NaN, Number.POSITIVE_INFINITY] }),
+          ],
+          dead_letters: [deadLetterRow(deadLetter(1, { sequence: 7 }))],
+          duplicates: [duplicateRow(duplicate(event))],
+          quarantine: [
+            quarantineRow({
+              pipeline: 'vitals@1',
+              target_table: 'normalised_events',
+              source_topic: 't',
+              source_partition: 0,
+              source_offset: 1,
+              row_ordinal: 0,
+              reason_code: 'ROW_TYPE_MISMATCH',
+              reason_detail: 'spo2: Int32 out of range',
+              clickhouse_code: null,
+              clickhouse_name: null,
+              record: Buffer.from('x'),
+              record_sha256: sha256Hex('x'),
+              batch_token: 'b',
+              quarantined_at: T0,
+            }),
+          ],
+        };
+        for (const table of Object.keys(TABLE_COLUMNS) as TableName[]) {
+          const checks = await guard.checks(table);
+          for (const row of samples[table]) expect(checkRow(checks, TABLE_COLUMNS[table], row), table).toBeNull();
+        }
+      });
+
+      it('set aside the rows that do not fit their columns, land the rest, and land a re-formed batch once', async () => {
+        const rows = rowsOf(10) as unknown as Record<string, unknown>[];
+        // What reached dead_letters in the bug report (a number far outside Int64, code 27), a value ClickHouse would
+        // silently wrap (Int32), an impossible date and a NaN it would store as NULL.
+        rows[2] = { ...rows[2]!, sequence: 1.5e300 };
+        rows[5] = { ...rows[5]!, spo2: 1e10 };
+        rows[7] = { ...rows[7]!, received_at: '2026-02-30 08:00:00.000' };
+        rows[8] = { ...rows[8]!, temperature_c: Number.NaN };
+        const guard = new RowGuard(store);
+        const first = await guard.land('normalised_events', rows, { dedupToken: 'guard-batch' });
+        expect(first.stored).toBe(6);
+        expect(first.refused).toEqual([
+          expect.objectContaining({
+            index: 2,
+            reason: 'ROW_TYPE_MISMATCH',
+            detail: 'sequence: Int64 beyond ±2^53 or out of range',
+          }),
+          expect.objectContaining({ index: 5, reason: 'ROW_TYPE_MISMATCH', detail: 'spo2: Int32 out of range' }),
+          expect.objectContaining({
+            index: 7,
+            reason: 'ROW_TYPE_MISMATCH',
+            detail: 'received_at: not a calendar DateTime64',
+          }),
+          expect.objectContaining({ index: 8, reason: 'ROW_TYPE_MISMATCH', clickhouseCode: null }),
+        ]);
+        // The same batch re-formed after a crash: processed again (other processed_at), same token.
+        const again = rows.map((r) => ({ ...r, processed_at: '2026-03-10 09:00:00.000' }));
+        const second = await new RowGuard(store).land('normalised_events', again, { dedupToken: 'guard-batch' });
+        expect(second.refused.map((r) => r.index)).toEqual([2, 5, 7, 8]);
+        expect(await count('SELECT count() AS n FROM normalised_events')).toBe(6);
+      });
+
+      it('isolate the rows the engine refuses by bisection, with deterministic sub-batch tokens', async () => {
+        const rows: object[] = rowsOf(9);
+        rows[1] = { ...rows[1]!, spo2: 'ninety' };
+        rows[6] = { ...rows[6]!, sequence: 1.5 };
+        const refused = await insertIsolating(store, 'normalised_events', rows, 'bisect-batch');
+        expect(refused.map((r) => r.index)).toEqual([1, 6]);
+        for (const r of refused) expect(r.code).toBeGreaterThan(0);
+        expect(await count('SELECT count() AS n FROM normalised_events')).toBe(7);
+        // A retry splits the same way under the same tokens: every sub-block that landed is dropped.
+        const retried = await insertIsolating(store, 'normalised_events', rows, 'bisect-batch');
+        expect(retried).toEqual(refused);
+        expect(await count('SELECT count() AS n FROM normalised_events')).toBe(7);
+      });
+
+      it('fall back for types the checker does not know, and never split a batch for a wrong statement', async () => {
+        await store.command(
+          `CREATE TABLE IF NOT EXISTS guard_probe (k String, ip IPv4, n Int32)
+           ENGINE = ReplacingMergeTree ORDER BY k SETTINGS non_replicated_deduplication_window = 100`,
+        );
+        const rows = Array.from({ length: 6 }, (_, i) => ({ k: `k${i}`, ip: '10.0.0.1', n: i }));
+        rows[1] = { ...rows[1]!, ip: 'not-an-ip' }; // IPv4 is not checked: the engine refuses it
+        rows[4] = { ...rows[4]!, n: 2 ** 40 }; // the checker sets it aside
+        const landed = await new RowGuard(store).land('guard_probe', rows, { dedupToken: 'probe' });
+        expect(landed.stored).toBe(4);
+        expect(landed.refused).toEqual([
+          expect.objectContaining({ index: 1, reason: 'ROW_REFUSED_BY_STORE', clickhouseCode: 675 }),
+          expect.objectContaining({ index: 4, reason: 'ROW_TYPE_MISMATCH', detail: 'n: Int32 out of range' }),
+        ]);
+        expect(landed.refused[0]?.detail).not.toContain('not-an-ip');
+        expect(await count('SELECT count() AS n FROM guard_probe')).toBe(4);
+
+        const missing = await insertIsolating(store, 'no_such_table', rowsOf(4), 't').catch((e: unknown) => e);
+        expect(missing).toMatchObject({ code: 'CLICKHOUSE_QUERY_FAILED', clickhouseCode: 60 });
       });
     });
 

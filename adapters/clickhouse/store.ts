@@ -127,15 +127,48 @@ export function describeClickHouseCode(code: number | undefined, name: string | 
   return [code === undefined ? undefined : `code ${code}`, name].filter(Boolean).join(' ');
 }
 
+/**
+ * A VigilError from a ClickHouse refusal, carrying the engine's code and name as fields (never its text), so the insert
+ * path can tell a refused row from a wrong statement (guard.ts `isContentRefusal`) without parsing a message.
+ */
+export class ClickHouseRefusalError extends VigilError {
+  readonly clickhouseCode: number | undefined;
+  readonly clickhouseName: string | undefined;
+
+  constructor(
+    code: 'CLICKHOUSE_UNAVAILABLE' | 'CLICKHOUSE_QUERY_FAILED',
+    message: string,
+    clickhouse: { code: number | undefined; name: string | undefined },
+    cause: unknown,
+  ) {
+    super(code, message, { cause });
+    this.clickhouseCode = clickhouse.code;
+    this.clickhouseName = clickhouse.name;
+  }
+}
+
 /** A refusal by ClickHouse, classified: transient codes are retriable, the rest are not. */
-export function clickhouseRefusal(what: string, code: number | undefined, name: string | undefined, cause: unknown) {
+export function clickhouseRefusal(
+  what: string,
+  code: number | undefined,
+  name: string | undefined,
+  cause: unknown,
+): ClickHouseRefusalError {
   const detail = describeClickHouseCode(code, name);
   if (isTransientClickHouseCode(code)) {
-    return new VigilError('CLICKHOUSE_UNAVAILABLE', `ClickHouse could not run ${what} right now (${detail})`, {
+    return new ClickHouseRefusalError(
+      'CLICKHOUSE_UNAVAILABLE',
+      `ClickHouse could not run ${what} right now (${detail})`,
+      { code, name },
       cause,
-    });
+    );
   }
-  return new VigilError('CLICKHOUSE_QUERY_FAILED', `ClickHouse refused ${what} (${detail})`, { cause });
+  return new ClickHouseRefusalError(
+    'CLICKHOUSE_QUERY_FAILED',
+    `ClickHouse refused ${what} (${detail})`,
+    { code, name },
+    cause,
+  );
 }
 
 /** What a statement is, for error messages: its leading keyword, never its parameters or data. */

@@ -157,6 +157,24 @@ export interface DuplicateRow {
   detected_at: DateTime64String;
 }
 
+export interface QuarantineRow {
+  pipeline: string;
+  target_table: string;
+  source_topic: string;
+  source_partition: number;
+  source_offset: number;
+  row_ordinal: number;
+  reason_code: string;
+  reason_detail: string;
+  clickhouse_code: number | null;
+  clickhouse_name: string | null;
+  record_sha256: string;
+  record_size: number;
+  record_b64: string;
+  batch_token: string;
+  quarantined_at: DateTime64String;
+}
+
 /** The row type of each table Vigil writes through a mapper. */
 export interface TableRows {
   raw_events: RawEventRow;
@@ -164,6 +182,7 @@ export interface TableRows {
   inferences: InferenceRow;
   dead_letters: DeadLetterRow;
   duplicates: DuplicateRow;
+  quarantine: QuarantineRow;
 }
 
 export type TableName = keyof TableRows;
@@ -175,6 +194,31 @@ export interface TableSources {
   inferences: Inference;
   dead_letters: DeadLetter;
   duplicates: Duplicate;
+  quarantine: Quarantined;
+}
+
+/** A row ClickHouse cannot store, set aside by the sink (runtime/sinks/clickhouse.ts) into `quarantine`. */
+export interface Quarantined {
+  /** `name@version`, as in the batch's dedup token. */
+  readonly pipeline: string;
+  readonly target_table: string;
+  readonly source_topic: string;
+  readonly source_partition: number;
+  readonly source_offset: number;
+  /** Numbers the rows a batch sent to target_table from one source position. */
+  readonly row_ordinal: number;
+  /** A record code with stage `sink` (ROW_TYPE_MISMATCH, ROW_REFUSED_BY_STORE). */
+  readonly reason_code: string;
+  /** Column and rule, or the engine's code and name: never a value. */
+  readonly reason_detail: string;
+  readonly clickhouse_code: number | null;
+  readonly clickhouse_name: string | null;
+  /** The record's exact bytes (kept up to QUARANTINE_RECORD_MAX_BYTES). */
+  readonly record: Uint8Array;
+  readonly record_sha256: string;
+  readonly batch_token: string;
+  /** Epoch ms. */
+  readonly quarantined_at: number;
 }
 
 /** Lists every key of a row type exactly once: the compiler fails when a row type and its column list drift. */
@@ -310,6 +354,23 @@ export const TABLE_COLUMNS: { readonly [T in TableName]: readonly (keyof TableRo
     source_offset: true,
     raw_sha256: true,
     detected_at: true,
+  }),
+  quarantine: columnsOf<QuarantineRow>()({
+    pipeline: true,
+    target_table: true,
+    source_topic: true,
+    source_partition: true,
+    source_offset: true,
+    row_ordinal: true,
+    reason_code: true,
+    reason_detail: true,
+    clickhouse_code: true,
+    clickhouse_name: true,
+    record_sha256: true,
+    record_size: true,
+    record_b64: true,
+    batch_token: true,
+    quarantined_at: true,
   }),
 };
 
@@ -547,6 +608,31 @@ export function duplicateRow(duplicate: Duplicate): DuplicateRow {
   };
 }
 
+/** Bytes of a quarantined record kept in `quarantine.record`; beyond, only its size and sha256 are kept. */
+export const QUARANTINE_RECORD_MAX_BYTES = 8 * 1024 * 1024;
+
+/** A quarantined row -> `quarantine`. */
+export function quarantineRow(q: Quarantined): QuarantineRow {
+  const record = bytes(q.record);
+  return {
+    pipeline: q.pipeline,
+    target_table: q.target_table,
+    source_topic: q.source_topic,
+    source_partition: q.source_partition,
+    source_offset: q.source_offset,
+    row_ordinal: q.row_ordinal,
+    reason_code: q.reason_code,
+    reason_detail: q.reason_detail,
+    clickhouse_code: q.clickhouse_code,
+    clickhouse_name: q.clickhouse_name,
+    record_sha256: q.record_sha256,
+    record_size: record.length,
+    record_b64: record.length <= QUARANTINE_RECORD_MAX_BYTES ? record.toString('base64') : '',
+    batch_token: q.batch_token,
+    quarantined_at: toDateTime64(q.quarantined_at, 'quarantined_at'),
+  };
+}
+
 /** Each table's mapper, for sinks that route by table name (`RecordOutput.table`, `STANDARD_OUTPUTS`). */
 export const ROW_MAPPERS: { readonly [T in TableName]: (source: TableSources[T]) => TableRows[T] } = {
   raw_events: (origin) => rawEventRow(origin),
@@ -554,6 +640,7 @@ export const ROW_MAPPERS: { readonly [T in TableName]: (source: TableSources[T])
   inferences: inferenceRow,
   dead_letters: deadLetterRow,
   duplicates: duplicateRow,
+  quarantine: quarantineRow,
 };
 
 /** Maps a batch of records for `table` into its rows. */

@@ -22,7 +22,7 @@ import type { Logger } from '../log.ts';
 import type { PipelineMetrics } from '../metrics.ts';
 import { STANDARD_OUTPUTS } from '../outputs.ts';
 import type { PipelineDefinition } from '../pipeline.ts';
-import { ClickHouseSink, mapRows } from '../sinks/clickhouse.ts';
+import { ClickHouseSink, mapRows, type RowSource, Unmappable } from '../sinks/clickhouse.ts';
 import { byPartition, originOf, sha256Hex } from '../source.ts';
 import type { RunStats } from './run-stats.ts';
 
@@ -72,6 +72,8 @@ export interface SinkConsumerDeps {
 export interface SinkSummary {
   /** Records read per table. */
   readonly records: Record<string, number>;
+  /** Of those, rows set aside in the quarantine table per table (ClickHouse cannot store them); absent when none. */
+  readonly quarantined: Record<string, number>;
   readonly batches: number;
 }
 
@@ -86,8 +88,12 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
       decoders.set(route.topic, new FramedDecoder(deps.registry, deps.repo.get(route.schema).newest.type));
   }
   const rawDecoder = createEnvelopeDecoder(deps.registry);
-  const sink = new ClickHouseSink(store, `${definition.name}@${definition.version}`, deps.metrics);
+  const sink = new ClickHouseSink(store, `${definition.name}@${definition.version}`, {
+    metrics: deps.metrics,
+    log,
+  });
   const records: Record<string, number> = {};
+  const quarantined: Record<string, number> = {};
   let batches = 0;
 
   /** Batches recorded past the committed offset of a partition, oldest first: they must be re-formed exactly. */
@@ -182,9 +188,20 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
     for (const { route, range, batch } of planned) {
       const rows = await rowsOf(route, batch, decoders, rawDecoder);
       const shas = batch.map((m) => sha256Hex(m.value));
+      // A row ClickHouse cannot store is quarantined with the consumed record's position and bytes; the rest lands.
+      const sources: RowSource[] = batch.map((m, i) => ({
+        topic: m.topic,
+        partition: m.partition,
+        offset: m.offset,
+        bytes: m.value,
+        sha256: shas[i] as string,
+      }));
       if (inserting) await inserting;
-      inserting = sink.insert({ table: route.table, rows }, range, shas).then(() => {
+      inserting = sink.insert({ table: route.table, rows, sources }, range, shas).then((landed) => {
         records[route.table] = (records[route.table] ?? 0) + batch.length;
+        if (landed.quarantined > 0) {
+          quarantined[route.table] = (quarantined[route.table] ?? 0) + landed.quarantined;
+        }
         batches++;
         commits.push({ topic: range.topic, partition: range.partition, offset: range.lastOffset + 1 });
       });
@@ -235,7 +252,7 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
     await consumer.disconnect();
   }
   log.info({ batches }, 'clickhouse sink stopped');
-  return { records, batches };
+  return { records, quarantined, batches };
 }
 
 /**
@@ -263,13 +280,18 @@ async function rowsOf(
   batch: readonly ConsumedMessage[],
   decoders: ReadonlyMap<string, FramedDecoder<Record<string, unknown>>>,
   rawDecoder: FramedDecoder<{ event_id?: string; device_id?: string }>,
-): Promise<Record<string, unknown>[]> {
+): Promise<(Record<string, unknown> | Unmappable)[]> {
   if (route.schema === null) {
     const decoded = await rawDecoder.decodeBatch(batch.map((m) => m.value));
     return batch.map((m, i) => {
       const d = decoded[i];
       const known = d?.ok ? { eventId: d.value.event_id ?? null, deviceId: d.value.device_id ?? null } : {};
-      return rawEventRow(originOf(m, m.timestamp), known) as unknown as Record<string, unknown>;
+      try {
+        return rawEventRow(originOf(m, m.timestamp), known) as unknown as Record<string, unknown>;
+      } catch (error) {
+        // A producer timestamp DateTime64 cannot hold: the record is quarantined, never a halted partition.
+        return new Unmappable(error instanceof VigilError ? error.message : 'the record does not map to raw_events');
+      }
     });
   }
   const decoder = decoders.get(route.topic) as FramedDecoder<Record<string, unknown>>;

@@ -33,7 +33,7 @@ export interface EmbeddedSessionResult extends EmbeddedRun {
   readonly stateEvictions: number;
 }
 
-/** Tables whose row counts a run reports. */
+/** Tables whose row counts a run reports (`quarantine`: rows ClickHouse could not store, see runtime/sinks). */
 export const REPORTED_TABLES = [
   'raw_events',
   'normalised_events',
@@ -41,6 +41,7 @@ export const REPORTED_TABLES = [
   'dead_letters',
   'duplicates',
   'drift_histograms',
+  'quarantine',
 ] as const;
 
 export async function withEmbeddedStore<T>(

@@ -18,6 +18,11 @@ export interface EmbeddedRun {
   readonly deadLetters: Record<string, number>;
   /** Duplicates by kind. */
   readonly duplicates: Record<string, number>;
+  /**
+   * Rows set aside in the quarantine table by target table (ClickHouse cannot store them; runtime/sinks/clickhouse.ts).
+   * Not a fourth fate: each came from a record already counted as emitted, dead-lettered or duplicate.
+   */
+  readonly quarantined: Record<string, number>;
   readonly batches: number;
   readonly elapsedMs: number;
 }
@@ -37,10 +42,11 @@ export async function runEmbedded<I, O>(
 ): Promise<EmbeddedRun> {
   const { engine, store, metrics, clock } = deps;
   const definition = engine.definition;
-  const sink = new ClickHouseSink(store, `${definition.name}@${definition.version}`, metrics);
+  const sink = new ClickHouseSink(store, `${definition.name}@${definition.version}`, { metrics, log: deps.log });
   const accounting = emptyAccounting();
   const deadLetters: Record<string, number> = {};
   const duplicates: Record<string, number> = {};
+  const quarantined: Record<string, number> = {};
   const started = Date.now();
   let batches = 0;
 
@@ -56,7 +62,9 @@ export async function runEmbedded<I, O>(
       for (const d of outcome.duplicates) duplicates[d.kind] = (duplicates[d.kind] ?? 0) + 1;
       const emitted = materialise(definition, outcome, clock.now());
       if (writing) await writing;
-      writing = sink.writeEmitted(emitted);
+      writing = sink.writeEmitted(emitted).then((byTable) => {
+        for (const [table, n] of Object.entries(byTable)) quarantined[table] = (quarantined[table] ?? 0) + n;
+      });
       writing.catch(() => undefined); // observed by the next `await writing`; handled meanwhile
       batches++;
     }
@@ -67,5 +75,5 @@ export async function runEmbedded<I, O>(
     await engine.close();
   }
   deps.log.debug({ batches, ...accounting }, 'embedded run finished');
-  return { accounting, deadLetters, duplicates, batches, elapsedMs: Date.now() - started };
+  return { accounting, deadLetters, duplicates, quarantined, batches, elapsedMs: Date.now() - started };
 }

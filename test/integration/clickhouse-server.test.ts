@@ -9,7 +9,9 @@
  */
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertJsonEachRow, openServerStore, serverVersion } from '../../adapters/clickhouse/server.ts';
+import { RowGuard } from '../../adapters/clickhouse/guard.ts';
+import { insertJsonEachRow, mapServerError, openServerStore, serverVersion } from '../../adapters/clickhouse/server.ts';
+import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
 import { resolveEndpoints } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
 
@@ -105,6 +107,52 @@ describe('ClickHouse server over HTTP', () => {
       }
     } finally {
       await store.close();
+    }
+  });
+
+  it('the row guard on this server: the checker and the split isolate unstorable rows, the rest lands', async () => {
+    // The store refuses 18.16, and 18.16 knows no insert_deduplication_token: drive the guard through the adapter's
+    // own insert function without settings, over a table in 18.16 DDL. Decimal is a type the checker leaves to the
+    // engine, so its refusal exercises the split; the Int32 overflow is the checker's.
+    const guarded = `vigil_it_guard_${process.pid}`;
+    await client.command({
+      query: `CREATE TABLE ${guarded} (k String, n Int32, amount Decimal(9, 2), at DateTime) ENGINE = MergeTree ORDER BY k`,
+    });
+    const shim: Pick<ClickHouseStore, 'insert' | 'query'> = {
+      insert: (async (t: string, rows: readonly object[]) => {
+        await insertJsonEachRow(client, { table: t, rows, columns: ['k', 'n', 'amount', 'at'] });
+        return { rows: rows.length };
+      }) as ClickHouseStore['insert'],
+      query: async <T>(sql: string) => {
+        try {
+          return await (await client.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+        } catch (error) {
+          throw mapServerError('a query', error);
+        }
+      },
+    };
+    try {
+      const rows = Array.from({ length: 8 }, (_, i) => ({
+        k: `k${i}`,
+        n: i,
+        amount: i + 0.25,
+        at: '2026-03-10 08:00:00',
+      })) as Record<string, unknown>[];
+      rows[2] = { ...rows[2], n: 1e10 };
+      rows[5] = { ...rows[5], amount: 'not a number' };
+      const landed = await new RowGuard(shim).land(guarded, rows, { dedupToken: 'unused-on-18.16' });
+      expect(landed.stored).toBe(6);
+      expect(landed.refused).toEqual([
+        expect.objectContaining({ index: 2, reason: 'ROW_TYPE_MISMATCH', detail: 'n: Int32 out of range' }),
+        expect.objectContaining({ index: 5, reason: 'ROW_REFUSED_BY_STORE', clickhouseCode: expect.any(Number) }),
+      ]);
+      expect(landed.refused[1]?.detail).not.toContain('not a number');
+      const [row] = await (
+        await client.query({ query: `SELECT count() AS n FROM ${guarded}`, format: 'JSONEachRow' })
+      ).json<{ n: string | number }>();
+      expect(Number(row?.n)).toBe(6);
+    } finally {
+      await client.command({ query: `DROP TABLE IF EXISTS ${guarded}` });
     }
   });
 
