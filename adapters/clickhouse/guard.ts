@@ -178,11 +178,7 @@ export class RowGuard {
     return checks;
   }
 
-  async land(
-    table: string,
-    rows: readonly object[],
-    options: { readonly dedupToken: string },
-  ): Promise<LandedRows> {
+  async land(table: string, rows: readonly object[], options: { readonly dedupToken: string }): Promise<LandedRows> {
     if (rows.length === 0) return { stored: 0, refused: [] };
     const checks = await this.checks(table);
     const columns = isTableName(table) ? TABLE_COLUMNS[table] : Object.keys(rows[0] as object);
