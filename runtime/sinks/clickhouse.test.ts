@@ -12,7 +12,6 @@ import {
   T0,
 } from '../../adapters/clickhouse/fixtures.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
-import { normalisedEventRow } from '../../adapters/clickhouse/tables.ts';
 import { counterValue, PipelineMetrics } from '../metrics.ts';
 import type { EmittedBatch } from '../outputs.ts';
 import { ClickHouseSink, Unmappable } from './clickhouse.ts';
