@@ -27,7 +27,7 @@ import type { Envelope } from '../../schemas/types.ts';
 import { systemClock } from '../clock.ts';
 import { resolveEndpoints, stateChangelogTopic } from '../endpoints.ts';
 import { type Accounting, Engine, emptyAccounting } from '../engine.ts';
-import { describeError, isRetriable, VigilError } from '../errors.ts';
+import { VigilError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { PipelineMetrics } from '../metrics.ts';
 import { STANDARD_OUTPUTS } from '../outputs.ts';
@@ -37,6 +37,7 @@ import type { StateDescriptor } from '../state.ts';
 import { RegistryValueEncoder } from './encoder.ts';
 import { instrumentModels } from './instrument.ts';
 import { serveMetrics } from './metrics-server.ts';
+import { rideThrough } from './ride-through.ts';
 import { RunStats, type RunStatsJson } from './run-stats.ts';
 import { Worker } from './worker.ts';
 
@@ -105,89 +106,104 @@ export async function runDistributedWorker(
     current?.stop();
   });
 
-  try {
-    for (let attempt = 0; !stopRequested; attempt++) {
-      let worker: Worker<Envelope, unknown> | null = null;
-      // A (re)start reads from committed offsets: no working state may survive from before it.
-      state.dropAll();
-      const consumer: KafkaConsumerClient = new KafkaConsumerClient({
-        brokers: endpoints.kafkaBrokers,
-        groupId,
-        clientId: `vigil-${definition.name}-${workerId}`,
-        topics: [definition.source.topic],
-        lingerMs: options.lingerMs ?? 100,
-        onAssign: async (partitions) => {
-          if (changelogTopic === null) return;
-          // Stable committed offsets: the partitions' previous owners have committed or aborted, so their changelog
-          // partitions hold exactly the state their committed outputs imply.
-          await consumer.committed(partitions, 120_000);
-          for (const { partition } of partitions) {
-            state.drop(partition);
-            const counts: RestoreCounts = { applied: 0, skipped: 0 };
-            const report = await readChangelogPartition(
-              { brokers: endpoints.kafkaBrokers, topic: changelogTopic, partition },
-              (key, value) => state.restore(partition, key, value, counts),
-            );
-            metrics.stateRestoreSeconds.observe({ pipeline: definition.name }, report.ms / 1000);
-            metrics.stateRestoredRecords.inc({ pipeline: definition.name }, report.records);
-            log.info(
-              { partition, records: report.records, applied: counts.applied, skipped: counts.skipped, ms: report.ms },
-              'partition state restored from changelog',
-            );
-          }
-        },
-        onRevoke: async (partitions) => {
-          await worker?.onRevoke();
-          for (const { partition } of partitions) state.drop(partition);
-        },
-      });
-      const producer = new TransactionalProducer(endpoints.kafkaBrokers, `vigil-${definition.name}-${workerId}`);
-      try {
-        if (!changelogReady && changelogTopic !== null) {
-          await ensureChangelogTopic(endpoints.kafkaBrokers, definition.source.topic, changelogTopic, states);
-          changelogReady = true;
+  // Each (re)start of the Kafka clients is a generation. Hooks of an older generation's consumer (a restore still
+  // running when its attempt failed, a late revocation) must not touch the state a newer generation works on.
+  let generation = 0;
+  const attempt = async (progressed: () => void): Promise<void> => {
+    const mine = ++generation;
+    const live = () => mine === generation;
+    let worker: Worker<Envelope, unknown> | null = null;
+    // A (re)start reads from committed offsets: no working state may survive from before it.
+    state.dropAll();
+    const consumer: KafkaConsumerClient = new KafkaConsumerClient({
+      brokers: endpoints.kafkaBrokers,
+      groupId,
+      clientId: `vigil-${definition.name}-${workerId}`,
+      topics: [definition.source.topic],
+      lingerMs: options.lingerMs ?? 100,
+      onAssign: async (partitions) => {
+        if (changelogTopic === null) return;
+        // Stable committed offsets: the partitions' previous owners have committed or aborted, so their changelog
+        // partitions hold exactly the state their committed outputs imply.
+        await consumer.committed(partitions, 120_000);
+        for (const { partition } of partitions) {
+          if (!live()) return;
+          state.drop(partition);
+          const counts: RestoreCounts = { applied: 0, skipped: 0 };
+          const report = await readChangelogPartition(
+            { brokers: endpoints.kafkaBrokers, topic: changelogTopic, partition },
+            (key, value) => {
+              if (live()) state.restore(partition, key, value, counts);
+            },
+          );
+          if (!live()) return;
+          metrics.stateRestoreSeconds.observe({ pipeline: definition.name }, report.ms / 1000);
+          metrics.stateRestoredRecords.inc({ pipeline: definition.name }, report.records);
+          log.info(
+            { partition, records: report.records, applied: counts.applied, skipped: counts.skipped, ms: report.ms },
+            'partition state restored from changelog',
+          );
         }
-        await producer.connect();
-        await consumer.connect();
-        worker = new Worker<Envelope, unknown>(
-          {
-            engine,
-            consumer,
-            producer,
-            decoder,
-            encoder,
-            metrics,
-            log,
-            now: () => Date.now(),
-            stats,
-            ...(changelogTopic !== null
-              ? { changelog: { topic: changelogTopic, takeChanges: () => state.takeChanges() } }
-              : {}),
-          },
-          {
-            maxBatch: options.maxBatch ?? 12_000,
-            ...(options.stopWhenIdleMs !== undefined ? { stopWhenIdleMs: options.stopWhenIdleMs } : {}),
-            ...(options.stopAfter !== undefined ? { stopAfter: options.stopAfter - total.consumed } : {}),
-          },
-        );
-        current = worker;
-        if (stopRequested) worker.stop();
-        log.info({ pipeline: definition.name, group: groupId, worker: workerId }, 'worker started');
-        const done = await worker.run();
-        addInto(total, done);
-        break;
-      } catch (error) {
-        if (worker) addInto(total, worker.accounting);
-        if (!isRetriable(error) || stopRequested) throw error;
-        const backoff = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
-        log.warn({ error: describeError(error), backoffMs: backoff }, 'worker restarting from committed offsets');
-        await new Promise((r) => setTimeout(r, backoff));
-      } finally {
-        current = null;
-        await consumer.disconnect().catch(() => undefined);
-        await producer.disconnect().catch(() => undefined);
+      },
+      onRevoke: async (partitions) => {
+        await worker?.onRevoke();
+        if (!live()) return;
+        for (const { partition } of partitions) state.drop(partition);
+      },
+    });
+    const producer = new TransactionalProducer(endpoints.kafkaBrokers, `vigil-${definition.name}-${workerId}`);
+    try {
+      if (!changelogReady && changelogTopic !== null) {
+        await ensureChangelogTopic(endpoints.kafkaBrokers, definition.source.topic, changelogTopic, states);
+        changelogReady = true;
       }
+      await producer.connect();
+      await consumer.connect();
+      worker = new Worker<Envelope, unknown>(
+        {
+          engine,
+          consumer,
+          producer,
+          decoder,
+          encoder,
+          metrics,
+          log,
+          now: () => Date.now(),
+          stats,
+          onCommitted: progressed,
+          ...(changelogTopic !== null
+            ? { changelog: { topic: changelogTopic, takeChanges: () => state.takeChanges() } }
+            : {}),
+        },
+        {
+          maxBatch: options.maxBatch ?? 12_000,
+          ...(options.stopWhenIdleMs !== undefined ? { stopWhenIdleMs: options.stopWhenIdleMs } : {}),
+          ...(options.stopAfter !== undefined ? { stopAfter: options.stopAfter - total.consumed } : {}),
+        },
+      );
+      current = worker;
+      if (stopRequested) worker.stop();
+      log.info({ pipeline: definition.name, group: groupId, worker: workerId }, 'worker started');
+      await worker.run();
+    } finally {
+      // What this attempt committed counts, whether it ended cleanly or not.
+      if (worker) addInto(total, worker.accounting);
+      current = null;
+      await consumer.disconnect().catch(() => undefined);
+      await producer.disconnect().catch(() => undefined);
     }
+  };
+
+  try {
+    // Kafka or the registry gone, or a transaction aborted: back off and restart the clients from the committed
+    // offsets, saying so on /metrics and in a log line (ride-through.ts).
+    await rideThrough(attempt, {
+      what: 'worker',
+      log,
+      metrics,
+      uses: ['kafka', 'schema_registry'],
+      stopRequested: () => stopRequested,
+    });
   } finally {
     await engine.close();
     await state.close();

@@ -48,6 +48,8 @@ export interface WorkerDeps<I, O> {
   readonly now: () => number;
   /** Timing, CPU and end-to-end latency of the run (kept across in-process restarts by the caller). */
   readonly stats?: RunStats;
+  /** Called after every committed transaction (ends an outage for the ride-through loop). */
+  readonly onCommitted?: () => void;
   /** Where keyed state changes go, in each batch's transaction (absent: the pipeline keeps no keyed state). */
   readonly changelog?: {
     readonly topic: string;
@@ -232,6 +234,7 @@ export class Worker<I, O> {
         'transaction aborted; rejoin and re-read from committed offsets',
       );
     }
+    this.#deps.onCommitted?.();
     this.accounting.consumed += counted.consumed;
     this.accounting.emitted += counted.emitted;
     this.accounting.deadLettered += counted.deadLettered;
