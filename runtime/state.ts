@@ -63,6 +63,20 @@ export type SequenceResult =
   | { readonly status: 'duplicate'; readonly heldBy: string }
   | { readonly status: 'too_old'; readonly highest: number };
 
+/** A keyed value to read (operator state such as an alert's state machine). */
+export interface ValueRequest {
+  readonly key: string;
+  /** The input partition of the record (see `ClaimRequest.partition`). */
+  readonly partition?: number;
+}
+
+/** A keyed value to write: `null` deletes it. */
+export interface ValueWrite {
+  readonly key: string;
+  readonly value: string | null;
+  readonly partition?: number;
+}
+
 export interface StateBackend {
   /** Backend name for logs and metrics. */
   readonly kind: 'memory' | 'redis' | 'changelog';
@@ -76,8 +90,9 @@ export interface StateBackend {
     window: number,
     requests: readonly SequenceRequest[],
   ): Promise<SequenceResult[]>;
-  /** A small durable record per key (checkpoint metadata such as a pending batch range). */
-  getMeta(key: string): Promise<string | null>;
-  putMeta(key: string, value: string, ttlMs: number): Promise<void>;
+  /** Reads keyed values, one per request in order: null when absent or expired. */
+  get(state: StateDescriptor, requests: readonly ValueRequest[]): Promise<(string | null)[]>;
+  /** Writes keyed values in order (null deletes); each lives the state's TTL from its write. */
+  put(state: StateDescriptor, writes: readonly ValueWrite[]): Promise<void>;
   close(): Promise<void>;
 }

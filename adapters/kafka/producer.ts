@@ -17,7 +17,8 @@ export interface ProducerRecord {
   readonly partition?: number;
   /** A string key is sent as a C string (cut at its first NUL): keys that may hold one travel as bytes. */
   readonly key: string | Buffer | null;
-  readonly value: Buffer;
+  /** Null: a tombstone (a compacted topic forgets the key). */
+  readonly value: Buffer | null;
   readonly headers?: readonly Header[];
   readonly timestamp?: number;
 }

@@ -42,7 +42,9 @@ describe('Redis state backend without a server', () => {
     await expect(backend.claim({ name: 'x', ttlMs: 1000 }, [{ key: 'k', owner: '0:0' }])).rejects.toMatchObject({
       code: 'INTERNAL',
     });
-    await expect(backend.getMeta('k')).rejects.toMatchObject({ code: 'STATE_UNAVAILABLE' });
+    await expect(backend.get({ name: 's', ttlMs: 1000 }, [{ key: 'k' }])).rejects.toMatchObject({
+      code: 'STATE_UNAVAILABLE',
+    });
     await backend.close();
   });
 

@@ -29,6 +29,8 @@ import type {
   SequenceResult,
   StateBackend,
   StateDescriptor,
+  ValueRequest,
+  ValueWrite,
 } from '../../runtime/state.ts';
 import { CLAIM_LUA, SEQUENCE_LUA } from './scripts.ts';
 
@@ -214,20 +216,34 @@ export class RedisStateBackend implements StateBackend {
     });
   }
 
-  async getMeta(key: string): Promise<string | null> {
+  async get(state: StateDescriptor, requests: readonly ValueRequest[]): Promise<(string | null)[]> {
+    if (requests.length === 0) return [];
     try {
-      return await this.#redis.get(`${this.#prefix}meta:${key}`);
+      return await this.#redis.mget(requests.map((r) => this.#valueKey(state, r.key)));
     } catch (error) {
-      throw this.#unavailable('getMeta', error);
+      throw this.#unavailable('get', error);
     }
   }
 
-  async putMeta(key: string, value: string, ttlMs: number): Promise<void> {
-    try {
-      await this.#redis.set(`${this.#prefix}meta:${key}`, value, 'PX', Math.max(1, Math.ceil(ttlMs)));
-    } catch (error) {
-      throw this.#unavailable('putMeta', error);
+  async put(state: StateDescriptor, writes: readonly ValueWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    const ttl = Math.max(1, Math.ceil(state.ttlMs));
+    const batch = this.#redis.multi();
+    for (const { key, value } of writes) {
+      if (value === null) batch.del(this.#valueKey(state, key));
+      else batch.set(this.#valueKey(state, key), value, 'PX', ttl);
     }
+    try {
+      const replies = await batch.exec();
+      const failed = replies?.find(([error]) => error);
+      if (!replies || failed) throw failed?.[0] ?? new Error('transaction discarded');
+    } catch (error) {
+      throw this.#unavailable('put', error);
+    }
+  }
+
+  #valueKey(state: StateDescriptor, key: string): string {
+    return `${this.#prefix}${state.name}:v:${key}`;
   }
 
   async close(): Promise<void> {

@@ -16,6 +16,8 @@ import type {
   SequenceResult,
   StateBackend,
   StateDescriptor,
+  ValueRequest,
+  ValueWrite,
 } from '../../runtime/state.ts';
 import type { Envelope } from '../../schemas/types.ts';
 import type { CheckedEvent } from '../types.ts';
@@ -52,11 +54,11 @@ class CountingState implements StateBackend {
     this.calls.push(`advanceSequences:${state.name}:${window}:${requests.length}`);
     return this.inner.advanceSequences(state, window, requests) as Promise<SequenceResult[]>;
   }
-  getMeta(key: string) {
-    return this.inner.getMeta(key);
+  get(state: StateDescriptor, requests: readonly ValueRequest[]) {
+    return this.inner.get(state, requests);
   }
-  putMeta(key: string, value: string, ttlMs: number) {
-    return this.inner.putMeta(key, value, ttlMs);
+  put(state: StateDescriptor, writes: readonly ValueWrite[]) {
+    return this.inner.put(state, writes);
   }
   close() {
     return this.inner.close();

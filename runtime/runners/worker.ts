@@ -1,7 +1,8 @@
 /**
  * The distributed worker: one member of a Kafka consumer group running a pipeline.
  *
- * Per poll: records are grouped into per-partition micro-batches (size and linger configurable), decoded, run
+ * Per poll: records are grouped into per-partition micro-batches (size and linger configurable), decoded with their
+ * source topic's decoder, run
  * through the engine, and their outputs (record outputs, side outputs, dead letters, duplicates) are produced in ONE
  * Kafka transaction together with the consumed offsets. Offsets therefore advance only when every output is durably
  * written; a crash or kill -9 anywhere before the commit aborts the transaction, and the next owner re-reads the same
@@ -23,6 +24,7 @@ import type { PipelineMetrics } from '../metrics.ts';
 import { type EmittedBatch, materialise, STANDARD_OUTPUTS } from '../outputs.ts';
 import { byPartition, decodeBatch, type RawRecord } from '../source.ts';
 import type { StateChange } from '../state/changelog.ts';
+import { decoderOf } from './pipeline-schemas.ts';
 import type { RunStats } from './run-stats.ts';
 
 export interface WorkerOptions {
@@ -41,7 +43,8 @@ export interface WorkerDeps<I, O> {
   readonly engine: Engine<I, O>;
   readonly consumer: KafkaConsumerClient;
   readonly producer: TransactionalProducer;
-  readonly decoder: BatchDecoder<I>;
+  /** One decoder per source topic (each source's own schema: ./pipeline-schemas.ts). */
+  readonly decoders: ReadonlyMap<string, BatchDecoder<I>>;
   readonly encoder: ValueEncoder;
   readonly metrics: PipelineMetrics;
   readonly log: Logger;
@@ -101,7 +104,9 @@ export class Worker<I, O> {
         const consumedAt = this.#deps.now();
         this.#deps.stats?.consumed(consumedAt);
         const batches = await Promise.all(
-          byPartition<RawRecord>(messages).map((g) => decodeBatch(g, this.#deps.decoder, consumedAt)),
+          byPartition<RawRecord>(messages).map((g) =>
+            decodeBatch(g, decoderOf(this.#deps.decoders, (g[0] as RawRecord).topic), consumedAt),
+          ),
         );
         metrics.batchSeconds.observe({ pipeline, stage: 'receive' }, seconds(receiveStart));
 
@@ -215,7 +220,7 @@ export class Worker<I, O> {
           topic: changelog.topic,
           partition: change.partition,
           key: Buffer.from(change.key),
-          value: Buffer.from(change.value),
+          value: change.value === null ? null : Buffer.from(change.value),
         });
       }
     }

@@ -8,7 +8,8 @@ import { stateBackendConformance } from './conformance.ts';
 
 const EVENT_IDS: StateDescriptor = { name: 'dedupe.event_id', ttlMs: 60_000 };
 const SEQUENCES: StateDescriptor = { name: 'dedupe.sequence', ttlMs: 60_000 };
-const STATES = [EVENT_IDS, SEQUENCES];
+const ALERTS: StateDescriptor = { name: 'raise-alerts.episode', ttlMs: 60_000 };
+const STATES = [EVENT_IDS, SEQUENCES, ALERTS];
 
 /** The conformance suite's requests carry no partition: this view puts them all on partition 0. */
 function onPartitionZero(backend: ChangelogStateBackend): StateBackend {
@@ -26,8 +27,16 @@ function onPartitionZero(backend: ChangelogStateBackend): StateBackend {
         window,
         requests.map((r) => ({ ...r, partition: 0 })),
       ),
-    getMeta: (key) => backend.getMeta(key),
-    putMeta: (key, value, ttl) => backend.putMeta(key, value, ttl),
+    get: (s, requests) =>
+      backend.get(
+        s,
+        requests.map((r) => ({ ...r, partition: 0 })),
+      ),
+    put: (s, writes) =>
+      backend.put(
+        s,
+        writes.map((w) => ({ ...w, partition: 0 })),
+      ),
     close: () => backend.close(),
   };
 }
@@ -145,6 +154,53 @@ describe('ChangelogStateBackend', () => {
     expect(await restored.claim(EVENT_IDS, [claim('old', '0:9')])).toEqual([{ status: 'claimed' }]);
   });
 
+  it('logs keyed values and their deletions (tombstones), and a restored copy holds the same values', async () => {
+    const { clock, backend } = fresh();
+    await backend.put(ALERTS, [
+      { key: 'psn-1|news2', value: '{"state":"open"}', partition: 2 },
+      { key: 'psn-2|news2', value: 'x\u0000y', partition: 2 },
+      { key: 'psn-1|news2', value: '{"state":"escalated"}', partition: 2 },
+      { key: 'psn-2|news2', value: null, partition: 2 },
+    ]);
+    const changes = backend.takeChanges();
+    expect(changes.map((c) => [c.partition, parseChange(c.key, c.value)])).toEqual([
+      [
+        2,
+        {
+          kind: 'value',
+          state: ALERTS.name,
+          key: 'psn-1|news2',
+          value: '{"state":"open"}',
+          expiresAt: clock.now() + 60_000,
+        },
+      ],
+      [
+        2,
+        { kind: 'value', state: ALERTS.name, key: 'psn-2|news2', value: 'x\u0000y', expiresAt: clock.now() + 60_000 },
+      ],
+      [
+        2,
+        {
+          kind: 'value',
+          state: ALERTS.name,
+          key: 'psn-1|news2',
+          value: '{"state":"escalated"}',
+          expiresAt: clock.now() + 60_000,
+        },
+      ],
+      [2, { kind: 'value', state: ALERTS.name, key: 'psn-2|news2', value: null, expiresAt: 0 }],
+    ]);
+    const restored = fresh(clock).backend;
+    expect(restoreInto(restored, changes)).toEqual({ applied: 4, skipped: 0 });
+    const keys = [
+      { key: 'psn-1|news2', partition: 2 },
+      { key: 'psn-2|news2', partition: 2 },
+      { key: 'psn-1|news2', partition: 0 },
+    ];
+    expect(await restored.get(ALERTS, keys)).toEqual(['{"state":"escalated"}', null, null]);
+    expect(await restored.get(ALERTS, keys)).toEqual(await backend.get(ALERTS, keys));
+  });
+
   it('reads back keys and streams holding the separator', () => {
     const key = 's\u0000dedupe.sequence\u0000dev\u0000odd\u000042';
     expect(parseChange(key, '3:7\u0000100')).toEqual({
@@ -161,7 +217,8 @@ describe('ChangelogStateBackend', () => {
 
   it('property: after any prefix of requests, a copy restored from the changelog answers the rest identically', async () => {
     const request = fc.record({
-      kind: fc.constantFrom('claim', 'sequence'),
+      kind: fc.constantFrom('claim', 'sequence', 'value'),
+      value: fc.option(fc.constantFrom('open', 'escalated', 'a\u0000b'), { nil: null }),
       key: fc.constantFrom('e1', 'e2', 'e3', 'e4', 'e5'),
       stream: fc.constantFrom('d1', 'd2'),
       sequence: fc.integer({ min: 0, max: 40 }),
@@ -177,9 +234,15 @@ describe('ChangelogStateBackend', () => {
         const log: StateChange[] = [];
         const step = async (backend: ChangelogStateBackend, r: (typeof requests)[number]) => {
           const owner = `${r.partition}:${r.offset}`;
-          return r.kind === 'claim'
-            ? backend.claim(EVENT_IDS, [claim(r.key, owner, r.partition)])
-            : backend.advanceSequences(SEQUENCES, 8, [seq(r.stream, r.sequence, owner, r.partition)]);
+          if (r.kind === 'claim') return backend.claim(EVENT_IDS, [claim(r.key, owner, r.partition)]);
+          if (r.kind === 'sequence') {
+            return backend.advanceSequences(SEQUENCES, 8, [seq(r.stream, r.sequence, owner, r.partition)]);
+          }
+          await backend.put(ALERTS, [{ key: r.key, value: r.value, partition: r.partition }]);
+          return backend.get(ALERTS, [
+            { key: r.key, partition: r.partition },
+            { key: 'e1', partition: r.partition },
+          ]);
         };
         for (const r of requests.slice(0, cut)) {
           clock.advance(r.advanceMs);

@@ -18,6 +18,7 @@
  * Encoding (UTF-8 strings; `\0` separates fields, the last field is parsed from the right so a key may hold anything):
  * - claim:    key `c\0<state>\0<key>`                 value `<owner>\0<expiresAt>`
  * - sequence: key `s\0<state>\0<stream>\0<sequence>`  value `<owner>\0<expiresAt>`
+ * - value:    key `v\0<state>\0<key>`                 value `<expiresAt>\0<value>`, or a tombstone (null) for a delete
  */
 import type { Clock } from '../clock.ts';
 import { VigilError } from '../errors.ts';
@@ -28,14 +29,16 @@ import type {
   SequenceResult,
   StateBackend,
   StateDescriptor,
+  ValueRequest,
+  ValueWrite,
 } from '../state.ts';
 import { MemoryStateBackend } from './memory.ts';
 
-/** One state change, for the changelog partition of the input partition that made it. */
+/** One state change, for the changelog partition of the input partition that made it (value null: a tombstone). */
 export interface StateChange {
   readonly partition: number;
   readonly key: string;
-  readonly value: string;
+  readonly value: string | null;
 }
 
 export interface ChangelogStateOptions {
@@ -67,20 +70,15 @@ export class ChangelogStateBackend implements StateBackend {
   readonly #states: ReadonlyMap<string, StateDescriptor>;
   readonly #defaultMaxEntries: number | undefined;
   readonly #partitions = new Map<number, MemoryStateBackend>();
-  /** Meta is not partitioned and not logged: nothing in the worker uses it. */
-  readonly #meta: MemoryStateBackend;
   #changes: StateChange[] = [];
 
   constructor(options: ChangelogStateOptions) {
     this.#clock = options.clock;
     this.#states = new Map(options.states.map((s) => [s.name, s]));
     this.#defaultMaxEntries = options.defaultMaxEntries;
-    this.#meta = this.#newStore();
   }
 
-  async open(): Promise<void> {
-    await this.#meta.open();
-  }
+  async open(): Promise<void> {}
 
   async claim(state: StateDescriptor, requests: readonly ClaimRequest[]): Promise<ClaimResult[]> {
     const results: ClaimResult[] = new Array(requests.length);
@@ -133,6 +131,33 @@ export class ChangelogStateBackend implements StateBackend {
     return results;
   }
 
+  async get(state: StateDescriptor, requests: readonly ValueRequest[]): Promise<(string | null)[]> {
+    const results: (string | null)[] = new Array(requests.length);
+    for (const [partition, indexes] of byPartition(requests)) {
+      const answers = await this.#store(partition).get(
+        state,
+        indexes.map((i) => requests[i]!),
+      );
+      for (let j = 0; j < indexes.length; j++) results[indexes[j]!] = answers[j]!;
+    }
+    return results;
+  }
+
+  async put(state: StateDescriptor, writes: readonly ValueWrite[]): Promise<void> {
+    const expiresAt = this.#clock.now() + state.ttlMs;
+    for (const [partition, indexes] of byPartition(writes)) {
+      const mine = indexes.map((i) => writes[i]!);
+      await this.#store(partition).put(state, mine);
+      for (const { key, value } of mine) {
+        this.#changes.push({
+          partition,
+          key: `v${SEP}${state.name}${SEP}${key}`,
+          value: value === null ? null : `${expiresAt}${SEP}${value}`,
+        });
+      }
+    }
+  }
+
   /** The changes made since the last call, in order: the caller writes them in the batch's transaction. */
   takeChanges(): StateChange[] {
     const changes = this.#changes;
@@ -154,15 +179,20 @@ export class ChangelogStateBackend implements StateBackend {
 
   /** Applies one changelog record of `partition` to its working copy. */
   restore(partition: number, key: string, value: string | null, counts: RestoreCounts): void {
-    const parsed = value === null ? null : parseChange(key, value);
+    const parsed = parseChange(key, value);
     const state = parsed ? this.#states.get(parsed.state) : undefined;
-    if (!parsed || !state || parsed.expiresAt <= this.#clock.now()) {
+    const live =
+      parsed !== null &&
+      (parsed.kind === 'value' && parsed.value === null ? true : parsed.expiresAt > this.#clock.now());
+    if (!parsed || !state || !live) {
       counts.skipped++;
       return;
     }
     const store = this.#store(partition);
     if (parsed.kind === 'claim') store.restoreClaim(state, parsed.key, parsed.owner, parsed.expiresAt);
-    else store.restoreSequence(state, parsed.stream, parsed.sequence, parsed.owner, parsed.expiresAt);
+    else if (parsed.kind === 'sequence')
+      store.restoreSequence(state, parsed.stream, parsed.sequence, parsed.owner, parsed.expiresAt);
+    else store.restoreValue(state, parsed.key, parsed.value, parsed.expiresAt);
     counts.applied++;
   }
 
@@ -180,17 +210,8 @@ export class ChangelogStateBackend implements StateBackend {
     return out;
   }
 
-  getMeta(key: string): Promise<string | null> {
-    return this.#meta.getMeta(key);
-  }
-
-  putMeta(key: string, value: string, ttlMs: number): Promise<void> {
-    return this.#meta.putMeta(key, value, ttlMs);
-  }
-
   async close(): Promise<void> {
     this.dropAll();
-    await this.#meta.close();
   }
 
   #store(partition: number): MemoryStateBackend {
@@ -228,19 +249,28 @@ function byPartition(requests: readonly { readonly partition?: number }[]): Map<
 
 type ParsedChange =
   | { kind: 'claim'; state: string; key: string; owner: string; expiresAt: number }
-  | { kind: 'sequence'; state: string; stream: string; sequence: number; owner: string; expiresAt: number };
+  | { kind: 'sequence'; state: string; stream: string; sequence: number; owner: string; expiresAt: number }
+  | { kind: 'value'; state: string; key: string; value: string | null; expiresAt: number };
 
-/** Reads a changelog record back; null when it is not one this version writes. */
-export function parseChange(key: string, value: string): ParsedChange | null {
+/** Reads a changelog record back (value null: a tombstone); null when it is not one this version writes. */
+export function parseChange(key: string, value: string | null): ParsedChange | null {
+  const stateEnd = key.indexOf(SEP, 2);
+  if (key[1] !== SEP || stateEnd < 0) return null;
+  const state = key.slice(2, stateEnd);
+  const rest = key.slice(stateEnd + 1);
+  if (key[0] === 'v') {
+    if (value === null) return { kind: 'value', state, key: rest, value: null, expiresAt: 0 };
+    const cut = value.indexOf(SEP);
+    const expiresAt = Number(value.slice(0, cut));
+    if (cut <= 0 || !Number.isFinite(expiresAt)) return null;
+    return { kind: 'value', state, key: rest, value: value.slice(cut + 1), expiresAt };
+  }
+  if (value === null) return null;
   const cut = value.lastIndexOf(SEP);
   if (cut <= 0) return null;
   const owner = value.slice(0, cut);
   const expiresAt = Number(value.slice(cut + 1));
   if (!Number.isFinite(expiresAt)) return null;
-  const stateEnd = key.indexOf(SEP, 2);
-  if (key[1] !== SEP || stateEnd < 0) return null;
-  const state = key.slice(2, stateEnd);
-  const rest = key.slice(stateEnd + 1);
   if (key[0] === 'c') return { kind: 'claim', state, key: rest, owner, expiresAt };
   if (key[0] !== 's') return null;
   const seqAt = rest.lastIndexOf(SEP);

@@ -268,16 +268,38 @@ export function stateBackendConformance(label: string, harness: ConformanceHarne
       });
     });
 
-    describe('meta', () => {
-      it('round-trips, overwrites and expires a value', async () => {
-        const key = `${harness.namespace}.meta.partition-0`;
-        expect(await backend.getMeta(key)).toBeNull();
-        await backend.putMeta(key, '{"first":0,"last":99}', LONG_TTL);
-        expect(await backend.getMeta(key)).toBe('{"first":0,"last":99}');
-        await backend.putMeta(key, 'second ✓', harness.ttlMs);
-        expect(await backend.getMeta(key)).toBe('second ✓');
-        await harness.elapse(harness.ttlMs + Math.floor(harness.ttlMs / 4));
-        expect(await backend.getMeta(key)).toBeNull();
+    describe('keyed values', () => {
+      it('round-trips, overwrites and deletes values, in order within one call', async () => {
+        const s = state();
+        expect(await backend.get(s, [{ key: 'p1' }, { key: 'p2' }])).toEqual([null, null]);
+        await backend.put(s, [
+          { key: 'p1', value: '{"state":"open","band":"urgent"}' },
+          { key: 'p2', value: 'first' },
+          { key: 'p2', value: 'second ✓' },
+        ]);
+        expect(await backend.get(s, [{ key: 'p1' }, { key: 'p2' }, { key: 'p3' }])).toEqual([
+          '{"state":"open","band":"urgent"}',
+          'second ✓',
+          null,
+        ]);
+        await backend.put(s, [{ key: 'p1', value: null }]);
+        expect(await backend.get(s, [{ key: 'p1' }, { key: 'p2' }])).toEqual([null, 'second ✓']);
+        expect(await backend.get(s, [])).toEqual([]);
+        await backend.put(s, []);
+      });
+
+      it('expires a value its TTL after its last write, and keeps states apart', async () => {
+        const s = state(harness.ttlMs);
+        const other = state();
+        await backend.put(s, [{ key: 'k', value: 'v1' }]);
+        await backend.put(other, [{ key: 'k', value: 'elsewhere' }]);
+        await harness.elapse(Math.floor(harness.ttlMs / 2));
+        await backend.put(s, [{ key: 'k', value: 'v2' }]);
+        await harness.elapse(Math.floor((harness.ttlMs * 3) / 4));
+        expect(await backend.get(s, [{ key: 'k' }])).toEqual(['v2']);
+        await harness.elapse(harness.ttlMs);
+        expect(await backend.get(s, [{ key: 'k' }])).toEqual([null]);
+        expect(await backend.get(other, [{ key: 'k' }])).toEqual(['elsewhere']);
       });
     });
   });

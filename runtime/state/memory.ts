@@ -12,6 +12,9 @@
  *   plus one FIFO of (stream, sequence) in acceptance order with the same expiry segments. A stream lives exactly as
  *   long as its newest accepted sequence, as on Redis (where the high key's TTL is refreshed on every acceptance).
  *
+ * - keyed values (operator state such as an alert's state machine): one `Map<key, {value, expiresAt}>` per state,
+ *   in write order (a write moves its key to the back), so with one TTL per state its front holds the first to expire.
+ *
  * Memory is bounded twice: by the TTL (measured on the injected Clock) and by a capacity per state
  * (`descriptor.maxEntries`, else the backend's `defaultMaxEntries`). Beyond the capacity the oldest entries are evicted
  * first and counted (`evictions()`), so a 10M-event run holds at most `maxEntries` event ids and `maxEntries` accepted
@@ -34,6 +37,8 @@ import type {
   SequenceResult,
   StateBackend,
   StateDescriptor,
+  ValueRequest,
+  ValueWrite,
 } from '../state.ts';
 import { assertSequence, assertWindow } from './args.ts';
 
@@ -203,6 +208,34 @@ class SequenceState {
   }
 }
 
+/**
+ * Keyed values of one state. A write moves its key to the back of the Map, so with one TTL per state (the normal
+ * case) the Map's order is expiry order: expired entries are swept from the front, the oldest evicted for capacity.
+ */
+class ValueState {
+  readonly values = new Map<string, { value: string; expiresAt: number }>();
+  evictions = 0;
+  expirations = 0;
+
+  sweep(now: number): void {
+    for (const [key, entry] of this.values) {
+      if (entry.expiresAt > now) return;
+      this.values.delete(key);
+      this.expirations++;
+    }
+  }
+
+  set(key: string, value: string | null, expiresAt: number, capacity: number): void {
+    this.values.delete(key);
+    if (value === null) return;
+    this.values.set(key, { value, expiresAt });
+    if (this.values.size <= capacity) return;
+    const oldest = this.values.keys().next().value as string;
+    this.values.delete(oldest);
+    this.evictions++;
+  }
+}
+
 export interface MemoryStateOptions {
   /** Measures TTLs; inject a ManualClock in tests. */
   readonly clock: Clock;
@@ -234,7 +267,7 @@ export class MemoryStateBackend implements StateBackend {
   readonly #defaultMaxEntries: number;
   readonly #claims = new Map<string, ClaimState>();
   readonly #sequences = new Map<string, SequenceState>();
-  readonly #meta = new Map<string, { value: string; expiresAt: number }>();
+  readonly #values = new Map<string, ValueState>();
   #closed = false;
 
   constructor(options: MemoryStateOptions) {
@@ -339,31 +372,39 @@ export class MemoryStateBackend implements StateBackend {
     sequences.accept(stream, sequence, owner, expiresAt, this.#capacity(state));
   }
 
-  async getMeta(key: string): Promise<string | null> {
-    this.#assertOpen();
-    const entry = this.#meta.get(key);
-    if (entry === undefined) return null;
-    if (entry.expiresAt > this.#clock.now()) return entry.value;
-    this.#meta.delete(key);
-    return null;
-  }
-
-  async putMeta(key: string, value: string, ttlMs: number): Promise<void> {
+  async get(state: StateDescriptor, requests: readonly ValueRequest[]): Promise<(string | null)[]> {
     this.#assertOpen();
     const now = this.#clock.now();
-    // Meta TTLs differ per key, so expiry order is not insertion order: meta is small (a few keys per partition), and
-    // a full sweep every 1,024 distinct keys keeps it bounded all the same.
-    if (this.#meta.size >= 1024 && !this.#meta.has(key)) {
-      for (const [k, entry] of this.#meta) if (entry.expiresAt <= now) this.#meta.delete(k);
-    }
-    this.#meta.set(key, { value, expiresAt: now + ttlMs });
+    const values = this.#values.get(state.name);
+    if (values === undefined) return requests.map(() => null);
+    values.sweep(now);
+    return requests.map(({ key }) => {
+      const entry = values.values.get(key);
+      return entry !== undefined && entry.expiresAt > now ? entry.value : null;
+    });
+  }
+
+  async put(state: StateDescriptor, writes: readonly ValueWrite[]): Promise<void> {
+    this.#assertOpen();
+    const now = this.#clock.now();
+    const values = this.#valueState(state.name);
+    values.sweep(now);
+    const capacity = this.#capacity(state);
+    for (const { key, value } of writes) values.set(key, value, now + state.ttlMs, capacity);
+  }
+
+  /** Puts back one keyed value read from a changelog (null: its deletion). An expired one is skipped. */
+  restoreValue(state: StateDescriptor, key: string, value: string | null, expiresAt: number): void {
+    this.#assertOpen();
+    if (value !== null && expiresAt <= this.#clock.now()) return;
+    this.#valueState(state.name).set(key, value, expiresAt, this.#capacity(state));
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     this.#claims.clear();
     this.#sequences.clear();
-    this.#meta.clear();
+    this.#values.clear();
   }
 
   /** Counters per state name (event ids held; or accepted sequences held, streams aside). */
@@ -379,6 +420,7 @@ export class MemoryStateBackend implements StateBackend {
     };
     for (const [name, c] of this.#claims) add(name, c.owners.size, c.evictions, c.expirations);
     for (const [name, q] of this.#sequences) add(name, q.entries, q.evictions, q.expirations);
+    for (const [name, v] of this.#values) add(name, v.values.size, v.evictions, v.expirations);
     return out;
   }
 
@@ -402,6 +444,15 @@ export class MemoryStateBackend implements StateBackend {
       this.#claims.set(name, claims);
     }
     return claims;
+  }
+
+  #valueState(name: string): ValueState {
+    let values = this.#values.get(name);
+    if (values === undefined) {
+      values = new ValueState();
+      this.#values.set(name, values);
+    }
+    return values;
   }
 
   #sequenceState(name: string): SequenceState {

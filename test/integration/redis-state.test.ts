@@ -99,17 +99,17 @@ describe('Redis state backend specifics', () => {
     // The same owner token in another log is a different record: with its own prefix it claims afresh.
     expect(await other.claim(state, [{ key: 'k', owner: '0:2' }])).toEqual([{ status: 'claimed' }]);
     await other.advanceSequences(state, 64, [{ stream: 'd', sequence: 1, owner: '0:2' }]);
-    await other.putMeta('m', 'x', 10_000);
+    await other.put(state, [{ key: 'm', value: 'x' }]);
     expect(await admin.get(`vigil:${namespace}.other:${namespace}.prefixed:k`)).toBe('0:2');
     expect(await admin.get(`vigil:${namespace}.other:${namespace}.prefixed:seq:d:1`)).toBe('0:2');
-    expect(await admin.get(`vigil:${namespace}.other:meta:m`)).toBe('x');
+    expect(await admin.get(`vigil:${namespace}.other:${namespace}.prefixed:v:m`)).toBe('x');
     await other.close();
   });
 
-  it('round-trips meta under vigil:meta:<key> with its TTL', async () => {
-    await backend.putMeta(`${namespace}.m`, 'v', 30_000);
-    expect(await admin.get(`vigil:meta:${namespace}.m`)).toBe('v');
-    expect(await admin.pttl(`vigil:meta:${namespace}.m`)).toBeGreaterThan(25_000);
+  it('keeps keyed values under vigil:<state>:v:<key> with the state TTL', async () => {
+    await backend.put({ name: `${namespace}.values`, ttlMs: 30_000 }, [{ key: 'm', value: 'v' }]);
+    expect(await admin.get(`vigil:${namespace}.values:v:m`)).toBe('v');
+    expect(await admin.pttl(`vigil:${namespace}.values:v:m`)).toBeGreaterThan(25_000);
   });
 
   it('sends one EVALSHA per call, and one per chunk (pipelined) when a batch exceeds maxKeysPerScript', async () => {
