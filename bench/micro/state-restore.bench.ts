@@ -49,14 +49,12 @@ try {
     await writer.claim(STATES[0]!, claims);
     await writer.advanceSequences(STATES[1]!, 64, sequences);
     await producer.send(
-      writer
-        .takeChanges()
-        .map((c) => ({
-          topic,
-          partition: 0,
-          key: Buffer.from(c.key),
-          value: c.value === null ? null : Buffer.from(c.value),
-        })),
+      writer.takeChanges().map((c) => ({
+        topic,
+        partition: 0,
+        key: Buffer.from(c.key),
+        value: c.value === null ? null : Buffer.from(c.value),
+      })),
     );
   }
   await producer.disconnect();
