@@ -6,8 +6,16 @@ import { score } from '../operators/score/index.ts';
 import type { CheckedEvent, ScoredEvent } from '../operators/types.ts';
 import { validate } from '../operators/validate/index.ts';
 import { driftHistogramSink, inferenceOutput, normalisedOutput } from '../pipelines/outputs.ts';
-import type { Envelope } from '../schemas/types.ts';
-import { definePipeline, type PipelineBuilder, type PipelineDefinition } from './pipeline.ts';
+import type { Envelope, Inference, NormalisedEvent } from '../schemas/types.ts';
+import type { Operator } from './operator.ts';
+import {
+  definePipeline,
+  fromSource,
+  type PipelineBuilder,
+  type PipelineDefinition,
+  type SourceSpec,
+} from './pipeline.ts';
+import type { InFlight } from './record.ts';
 
 const source = { topic: 'raw', schema: 'envelope' } as { topic: string; schema: string; __type?: Envelope };
 const model = { model: 'news2', version: '1.0.0' };
@@ -44,5 +52,29 @@ describe('pipeline DSL', () => {
       .pipe(detectDrift(model));
     // @ts-expect-error driftHistograms has no sink
     chain.outputs({ records: [inferenceOutput()], side: {} });
+  });
+});
+
+describe('pipeline DSL, several sources', () => {
+  const inferences = { topic: 'inf', schema: 'inference' } as SourceSpec<Inference>;
+  const events = { topic: 'norm', schema: 'normalised' } as SourceSpec<NormalisedEvent>;
+
+  it('reads the union of its sources’ record types', () => {
+    const head = definePipeline({ name: 'alerts', version: '1', sources: [inferences, events] });
+    expectTypeOf(head).toEqualTypeOf<
+      PipelineBuilder<Inference | NormalisedEvent, Inference | NormalisedEvent, Record<never, never>>
+    >();
+  });
+
+  it('rejects an operator that accepts only one of the sources', () => {
+    const head = definePipeline({ name: 'alerts', version: '1', sources: [inferences, events] });
+    const onlyInferences = {} as Operator<Inference, Inference>;
+    // @ts-expect-error the chain also carries normalised events
+    head.pipe(onlyInferences);
+  });
+
+  it('fromSource narrows a record to its source’s type', () => {
+    const record = {} as InFlight<Inference | NormalisedEvent>;
+    if (fromSource(inferences, record)) expectTypeOf(record.value).toEqualTypeOf<Inference>();
   });
 });

@@ -1,7 +1,10 @@
 /**
- * The typed pipeline DSL a data engineer writes in `pipelines/`:
+ * The typed pipeline DSL a data engineer writes in `pipelines/`. The definition is the single source of truth for
+ * the runners: which topics it reads and as which schema, what it writes (topics, schemas, ClickHouse tables), which
+ * extra schema trees it brings. Nothing below `pipelines/` names a pipeline.
  *
  * @example
+ * // One source: `source`.
  * export default definePipeline({ name: 'vitals', version: '1', source: envelopeSource(TOPICS.raw) })
  *   .pipe(validate())
  *   .pipe(dedupe())
@@ -9,13 +12,34 @@
  *   .pipe(detectDrift({ model: 'news2', version: '1.0.0' }))
  *   .outputs({ records: [normalisedOutput(), inferenceOutput()], side: { driftHistograms: driftHistogramSink } });
  *
+ * @example
+ * // Several sources, each topic with its own schema: the chain's input is the union of their record types, and
+ * // `fromSource` tells an operator which source a record came from (a type guard on the record's origin topic).
+ * const inferences: SourceSpec<Inference> = { topic: TOPICS.inferences, schema: 'inference' };
+ * const events: SourceSpec<NormalisedEvent> = { topic: TOPICS.normalised, schema: 'normalised' };
+ * export default definePipeline({ name: 'alerts', version: '1', sources: [inferences, events] })
+ *   .pipe(raiseAlerts({ inferences, events })) // an Operator<Inference | NormalisedEvent, Alert>
+ *   .outputs({ records: [alertOutput()], side: {} });
+ * // inside the operator: if (fromSource(inferences, record)) { record.value.score ... }
+ *
+ * Several sources must be CO-PARTITIONED: the same partition count and the same key (the device id, so a patient's
+ * records share a partition number on every topic). Keyed state is kept per input partition number
+ * (runtime/state/changelog.ts) and the worker's consumer uses the range assignor, which hands partition p of every
+ * source topic to the same worker; partition p's state (and its changelog partition p) therefore covers partition p of
+ * every source. The distributed worker refuses to start when the source topics' partition counts differ.
+ *
  * Each `.pipe` checks at compile time that the operator accepts what the chain so far produces, and `.outputs`
  * requires a sink for every side output the chain declares, so a wrong chain fails to compile rather than at run time.
  * The definition is pure data: the runner binds it to Kafka/Redis/ClickHouse (distributed) or to in-process
- * equivalents (embedded), so the same definition runs in both modes.
+ * equivalents (embedded), so the same definition runs in both modes. Records of each source are decoded with that
+ * source's schema (reader: the newest `schemas/avro/<schema>/v<N>.avsc`, or one of the definition's `schemaDirs`;
+ * writer: the registry id in the record's frame).
  */
 import type { AnyOperator, NoSideOutputs, Operator, SideOutputs } from './operator.ts';
 import type { InFlight } from './record.ts';
+
+/** The record type a source (or a union of sources) yields. */
+export type SourceRecord<S> = S extends SourceSpec<infer T> ? T : never;
 
 /** Where a pipeline reads from. Decoding (Confluent framing + registry, NDJSON, Avro files) belongs to the adapter. */
 export interface SourceSpec<T> {
@@ -63,15 +87,39 @@ export interface PipelineDefinition<I = unknown, O = unknown, S extends SideOutp
   readonly name: string;
   /** Part of every record's transformation_version: bump it when the chain's behaviour changes. */
   readonly version: string;
+  /** Every topic the pipeline reads, each with its schema (co-partitioned: see the header). Never empty. */
+  readonly sources: readonly SourceSpec<I>[];
+  /** The first of `sources` (what a single-source pipeline declared as `source`). */
   readonly source: SourceSpec<I>;
+  /**
+   * Schema trees beyond this checkout's `schemas/avro` (absolute paths, each with its own subjects.json), for schemas
+   * a pipeline brings along (e.g. a pipeline defined outside `pipelines/`). Empty for most pipelines.
+   */
+  readonly schemaDirs: readonly string[];
   readonly operators: readonly AnyOperator[];
   readonly outputs: PipelineOutputs<O, S>;
 }
 
+/** What `definePipeline` normalises its head to. */
+interface PipelineHead<I> {
+  readonly name: string;
+  readonly version: string;
+  readonly sources: readonly SourceSpec<I>[];
+  readonly source: SourceSpec<I>;
+  readonly schemaDirs: readonly string[];
+}
+
+interface HeadCommon {
+  readonly name: string;
+  readonly version: string;
+  /** Extra schema trees (absolute paths, each with a subjects.json): see `PipelineDefinition.schemaDirs`. */
+  readonly schemaDirs?: readonly string[];
+}
+
 export class PipelineBuilder<I, O, S extends SideOutputs> {
-  readonly #head: { name: string; version: string; source: SourceSpec<I> };
+  readonly #head: PipelineHead<I>;
   readonly #operators: readonly AnyOperator[];
-  constructor(head: { name: string; version: string; source: SourceSpec<I> }, operators: readonly AnyOperator[]) {
+  constructor(head: PipelineHead<I>, operators: readonly AnyOperator[]) {
     this.#head = head;
     this.#operators = operators;
   }
@@ -92,13 +140,35 @@ export class PipelineBuilder<I, O, S extends SideOutputs> {
   }
 }
 
-export function definePipeline<I>(head: {
-  name: string;
-  version: string;
-  source: SourceSpec<I>;
-}): PipelineBuilder<I, I, NoSideOutputs> {
+/** Starts a pipeline on one source (`source`) or several co-partitioned ones (`sources`; see the header). */
+export function definePipeline<I>(head: HeadCommon & { source: SourceSpec<I> }): PipelineBuilder<I, I, NoSideOutputs>;
+export function definePipeline<const L extends readonly [SourceSpec<unknown>, ...SourceSpec<unknown>[]]>(
+  head: HeadCommon & { sources: L },
+): PipelineBuilder<SourceRecord<L[number]>, SourceRecord<L[number]>, NoSideOutputs>;
+export function definePipeline(
+  head: HeadCommon & { source?: SourceSpec<unknown>; sources?: readonly SourceSpec<unknown>[] },
+): PipelineBuilder<unknown, unknown, NoSideOutputs> {
   if (!/^[a-z][a-z0-9-]*$/.test(head.name)) throw new Error(`pipeline name "${head.name}" must be lower-case kebab`);
-  return new PipelineBuilder<I, I, NoSideOutputs>(head, []);
+  if (head.source && head.sources) throw new Error(`pipeline ${head.name}: give either source or sources, not both`);
+  const sources = head.sources ?? (head.source ? [head.source] : []);
+  const first = sources[0];
+  if (!first) throw new Error(`pipeline ${head.name}: needs a source`);
+  const topics = new Set(sources.map((s) => s.topic));
+  if (topics.size !== sources.length) throw new Error(`pipeline ${head.name}: a source topic is listed twice`);
+  return new PipelineBuilder<unknown, unknown, NoSideOutputs>(
+    { name: head.name, version: head.version, sources, source: first, schemaDirs: head.schemaDirs ?? [] },
+    [],
+  );
+}
+
+/**
+ * Whether a record came from `source` (by its origin topic): narrows a multi-source pipeline's input union.
+ *
+ * @example
+ * for (const record of batch) if (fromSource(inferences, record)) escalate(record.value.score);
+ */
+export function fromSource<T>(source: SourceSpec<T>, record: InFlight<unknown>): record is InFlight<T> {
+  return record.origin.topic === source.topic;
 }
 
 /** The transformation_version derived records carry: pipeline@version/operator/operator/... */

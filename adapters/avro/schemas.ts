@@ -73,8 +73,10 @@ export interface SubjectSchemas {
 }
 
 export interface SchemaRepo {
-  /** The schema tree this was loaded from (absolute). */
+  /** The (first) schema tree this was loaded from (absolute). */
   readonly dir: string;
+  /** Every schema tree this was loaded from (absolute), `dir` first. */
+  readonly dirs: readonly string[];
   /** In subjects.json order. */
   readonly subjects: readonly SubjectSchemas[];
   /** A subject by folder name (`envelope`) or registry subject (`vigil.telemetry.raw-value`). */
@@ -164,32 +166,44 @@ export function readSubjects(dir: string): SubjectSpec[] {
 }
 
 /**
- * Loads a schema tree (default: this checkout's `schemas/avro`). Cheap to call again: parsed Types are cached per file
- * and reused while the file is unchanged.
+ * Loads a schema tree (default: this checkout's `schemas/avro`), or several merged (`[DEFAULT_SCHEMA_DIR, extra]`: a
+ * pipeline that brings its own schemas, see `PipelineDefinition.schemaDirs`); a folder or subject named by two trees
+ * is an error. Cheap to call again: parsed Types are cached per file and reused while the file is unchanged.
  *
  * @example
  * const repo = loadSchemaRepo();
  * const reader = repo.get('envelope').newest.type; // telemetry-envelope-v2
+ * const withTests = loadSchemaRepo([DEFAULT_SCHEMA_DIR, '/abs/test/third-pipeline/schemas']);
  */
-export function loadSchemaRepo(dir: string = DEFAULT_SCHEMA_DIR): SchemaRepo {
-  const root = resolve(dir);
-  const subjects = readSubjects(root).map((spec): SubjectSchemas => {
-    const versions = listVersionFiles(join(root, spec.name)).map(({ version, file }) =>
-      loadVersion(spec.name, version, file),
-    );
-    return { spec, versions, newest: versions.at(-1)! };
-  });
+export function loadSchemaRepo(dir: string | readonly string[] = DEFAULT_SCHEMA_DIR): SchemaRepo {
+  const roots = [...new Set((typeof dir === 'string' ? [dir] : dir).map((d) => resolve(d)))];
+  const first = roots[0];
+  if (first === undefined) throw new VigilError('CONFIG_INVALID', 'loadSchemaRepo needs at least one schema tree');
+  const subjects = roots.flatMap((root) =>
+    readSubjects(root).map((spec): SubjectSchemas => {
+      const versions = listVersionFiles(join(root, spec.name)).map(({ version, file }) =>
+        loadVersion(spec.name, version, file),
+      );
+      return { spec, versions, newest: versions.at(-1)! };
+    }),
+  );
   const byKey = new Map<string, SubjectSchemas>();
   for (const s of subjects) {
-    byKey.set(s.spec.name, s);
-    byKey.set(s.spec.subject, s);
+    for (const key of [s.spec.name, s.spec.subject]) {
+      if (byKey.has(key)) {
+        throw new VigilError('CONFIG_INVALID', `schema ${key} is defined twice across ${roots.join(', ')}`);
+      }
+      byKey.set(key, s);
+    }
   }
+  const where = roots.length === 1 ? `${first}/subjects.json` : roots.map((r) => `${r}/subjects.json`).join(', ');
   return {
-    dir: root,
+    dir: first,
+    dirs: roots,
     subjects,
     get(nameOrSubject: string): SubjectSchemas {
       const found = byKey.get(nameOrSubject);
-      if (!found) throw new VigilError('CONFIG_INVALID', `no schema subject ${nameOrSubject} in ${root}/subjects.json`);
+      if (!found) throw new VigilError('CONFIG_INVALID', `no schema subject ${nameOrSubject} in ${where}`);
       return found;
     },
   };

@@ -1,6 +1,7 @@
 /**
- * `vigil sink <pipeline>`: the distributed ClickHouse sink. Reads the pipeline's topics (raw, normalised, clinical,
- * side outputs, dead letters, duplicates) with read_committed and lands each in its table, effectively once.
+ * `vigil sink <pipeline>`: the distributed ClickHouse sink. Reads the pipeline's topics (its sources into the raw
+ * plane, its record and side outputs, dead letters, duplicates: all from the definition, runtime/runners/
+ * clickhouse-sink.ts `sinkRoutes`) with read_committed and lands each in its table, effectively once.
  *
  *   vigil sink pipelines/vitals.ts                      embedded ClickHouse (chdb) in --data-dir: one sink process
  *   vigil sink pipelines/vitals.ts --server             the ClickHouse server at CLICKHOUSE_URL (production)
@@ -10,7 +11,6 @@
  */
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import { loadSchemaRepo } from '../../adapters/avro/schemas.ts';
 import { openClickHouseStore } from '../../adapters/clickhouse/index.ts';
 import { OnnxModelStore } from '../../adapters/onnx/index.ts';
 import { createSchemaRegistry } from '../../adapters/registry/index.ts';
@@ -18,10 +18,11 @@ import { systemClock } from '../../runtime/clock.ts';
 import { resolveEndpoints } from '../../runtime/endpoints.ts';
 import { createLogger } from '../../runtime/log.ts';
 import { PipelineMetrics } from '../../runtime/metrics.ts';
-import { runClickHouseSink } from '../../runtime/runners/clickhouse-sink.ts';
-import { REPORTED_TABLES, storedCounts } from '../../runtime/runners/embedded-session.ts';
+import { pipelineTables, runClickHouseSink } from '../../runtime/runners/clickhouse-sink.ts';
+import { storedCounts } from '../../runtime/runners/embedded-session.ts';
 import { loadPipeline } from '../../runtime/runners/load.ts';
 import { serveMetrics } from '../../runtime/runners/metrics-server.ts';
+import { pipelineSchemaRepo } from '../../runtime/runners/pipeline-schemas.ts';
 import { loadReferenceTables } from '../../runtime/runners/reference-tables.ts';
 import { rideThrough } from '../../runtime/runners/ride-through.ts';
 import { RunStats } from '../../runtime/runners/run-stats.ts';
@@ -68,7 +69,7 @@ export function registerSink(program: Command): void {
         );
         const stats = new RunStats();
         const registry = createSchemaRegistry(endpoints.schemaRegistryUrl);
-        const repo = loadSchemaRepo();
+        const repo = pipelineSchemaRepo(definition);
         const stop = stopSignal();
         let stopRequested = false;
         void stop.then(() => {
@@ -101,14 +102,15 @@ export function registerSink(program: Command): void {
           },
         );
         const summary = runs[0] ?? { records: {}, batches: 0 };
-        const stored = await storedCounts(store);
+        const tables = pipelineTables(definition);
+        const stored = await storedCounts(store, tables);
         const line = {
           pipeline: definition.name,
           // The final attempt's reads: an attempt that failed and restarted reports nothing (its rows are in `stored`).
           read: summary.records,
           batches: summary.batches,
           stored,
-          tables: REPORTED_TABLES.length,
+          tables: tables.length,
           ...stats.json(),
         };
         if (flags.json) process.stdout.write(`${JSON.stringify(line)}\n`);

@@ -9,7 +9,7 @@
  * committed only after the inserts returned. ReplacingMergeTree keyed by the record id is the second line of defence.
  */
 
-import { createEnvelopeDecoder, FramedDecoder } from '../../adapters/avro/decoder.ts';
+import { FramedDecoder } from '../../adapters/avro/decoder.ts';
 import type { SchemaRepo } from '../../adapters/avro/schemas.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
 import { rawEventRow } from '../../adapters/clickhouse/tables.ts';
@@ -22,28 +22,67 @@ import type { Logger } from '../log.ts';
 import type { PipelineMetrics } from '../metrics.ts';
 import { STANDARD_OUTPUTS } from '../outputs.ts';
 import type { PipelineDefinition } from '../pipeline.ts';
-import { ClickHouseSink, mapRows, type RowSource, Unmappable } from '../sinks/clickhouse.ts';
+import { ClickHouseSink, mapRows, QUARANTINE_TABLE, type RowSource, Unmappable } from '../sinks/clickhouse.ts';
 import { byPartition, originOf, sha256Hex } from '../source.ts';
+import { decoderOf, sourceDecoders } from './pipeline-schemas.ts';
 import type { RunStats } from './run-stats.ts';
 
-/** One topic the sink reads and the table it lands in (`schema` null: the raw plane, stored as bytes). */
+/**
+ * One topic the sink reads, the schema its records are read as, and the table it lands in. `raw`: a source topic of
+ * the pipeline, landed in the raw plane as bytes (its schema only tells the ids the record carries, when it decodes).
+ */
 export interface SinkRoute {
   readonly topic: string;
   readonly table: string;
-  readonly schema: string | null;
+  readonly schema: string;
+  readonly raw: boolean;
 }
 
+/** Every topic the sink lands, from the definition: each source (raw plane), each output, dead letters, duplicates. */
 export function sinkRoutes(definition: PipelineDefinition): SinkRoute[] {
   return [
-    { topic: definition.source.topic, table: STANDARD_OUTPUTS.raw.table, schema: null },
-    ...definition.outputs.records.map((o) => ({ topic: o.topic, table: o.table, schema: o.schema })),
-    ...Object.values(definition.outputs.side).map((s) => ({ topic: s.topic, table: s.table, schema: s.schema })),
+    ...definition.sources.map((s) => ({
+      topic: s.topic,
+      table: STANDARD_OUTPUTS.raw.table,
+      schema: s.schema,
+      raw: true,
+    })),
+    ...definition.outputs.records.map((o) => ({ topic: o.topic, table: o.table, schema: o.schema, raw: false })),
+    ...Object.values(definition.outputs.side).map((s) => ({
+      topic: s.topic,
+      table: s.table,
+      schema: s.schema,
+      raw: false,
+    })),
     {
       topic: TOPICS.deadLetter,
       table: STANDARD_OUTPUTS.deadLetters.table,
       schema: STANDARD_OUTPUTS.deadLetters.schema,
+      raw: false,
     },
-    { topic: TOPICS.duplicates, table: STANDARD_OUTPUTS.duplicates.table, schema: STANDARD_OUTPUTS.duplicates.schema },
+    {
+      topic: TOPICS.duplicates,
+      table: STANDARD_OUTPUTS.duplicates.table,
+      schema: STANDARD_OUTPUTS.duplicates.schema,
+      raw: false,
+    },
+  ];
+}
+
+/**
+ * The tables a run of this pipeline lands rows in, from its definition: the raw plane, its record outputs' tables,
+ * dead letters, duplicates, its side outputs' tables, and `quarantine` (rows ClickHouse could not store).
+ */
+export function pipelineTables(definition: PipelineDefinition): string[] {
+  return [
+    ...new Set([
+      STANDARD_OUTPUTS.raw.table,
+      ...definition.outputs.records.map((o) => o.table),
+      STANDARD_OUTPUTS.deadLetters.table,
+      STANDARD_OUTPUTS.duplicates.table,
+      ...Object.values(definition.outputs.side).map((s) => s.table),
+      QUARANTINE_TABLE,
+    ]),
   ];
 }
 
@@ -82,12 +121,18 @@ const INTENT_TABLE = 'sink_batches';
 export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSummary> {
   const { definition, store, log } = deps;
   const routes = new Map(sinkRoutes(definition).map((r) => [r.topic, r]));
-  const decoders = new Map<string, FramedDecoder<Record<string, unknown>>>();
+  // Sources are read as their own schemas (with their limits, as the workers read them); outputs as theirs.
+  const decoders = new Map<string, FramedDecoder<Record<string, unknown>>>([
+    ...sourceDecoders<Record<string, unknown>>(
+      definition as PipelineDefinition<Record<string, unknown>>,
+      deps.registry,
+      deps.repo,
+    ),
+  ]);
   for (const route of routes.values()) {
-    if (route.schema)
+    if (!route.raw)
       decoders.set(route.topic, new FramedDecoder(deps.registry, deps.repo.get(route.schema).newest.type));
   }
-  const rawDecoder = createEnvelopeDecoder(deps.registry);
   const sink = new ClickHouseSink(store, `${definition.name}@${definition.version}`, {
     metrics: deps.metrics,
     log,
@@ -186,7 +231,7 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
     // previous insert runs in the ClickHouse engine's threads.
     let inserting: Promise<void> | null = null;
     for (const { route, range, batch } of planned) {
-      const rows = await rowsOf(route, batch, decoders, rawDecoder);
+      const rows = await rowsOf(route, batch, decoderOf(decoders, route.topic));
       const shas = batch.map((m) => sha256Hex(m.value));
       // A row ClickHouse cannot store is quarantined with the consumed record's position and bytes; the rest lands.
       const sources: RowSource[] = batch.map((m, i) => ({
@@ -215,10 +260,11 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
     if (stats) {
       const now = Date.now();
       stats.committed(now);
-      for (const m of messages) if (m.topic === rawTopic && m.timestamp > 0) stats.latency.observe(now - m.timestamp);
+      for (const m of messages)
+        if (sourceTopics.has(m.topic) && m.timestamp > 0) stats.latency.observe(now - m.timestamp);
     }
   };
-  const rawTopic = definition.source.topic;
+  const sourceTopics = new Set(definition.sources.map((s) => s.topic));
   let round: Promise<void> = Promise.resolve();
 
   let stopping = false;
@@ -278,14 +324,14 @@ async function recordIntents(store: ClickHouseStore, pipeline: string, ranges: r
 async function rowsOf(
   route: SinkRoute,
   batch: readonly ConsumedMessage[],
-  decoders: ReadonlyMap<string, FramedDecoder<Record<string, unknown>>>,
-  rawDecoder: FramedDecoder<{ event_id?: string; device_id?: string }>,
+  decoder: FramedDecoder<Record<string, unknown>>,
 ): Promise<(Record<string, unknown> | Unmappable)[]> {
-  if (route.schema === null) {
-    const decoded = await rawDecoder.decodeBatch(batch.map((m) => m.value));
+  const decoded = await decoder.decodeBatch(batch.map((m) => m.value));
+  if (route.raw) {
+    // The raw plane keeps every consumed record's bytes, whatever it holds; the ids it names are kept when it decodes.
     return batch.map((m, i) => {
       const d = decoded[i];
-      const known = d?.ok ? { eventId: d.value.event_id ?? null, deviceId: d.value.device_id ?? null } : {};
+      const known = d?.ok ? { eventId: idOf(d.value.event_id), deviceId: idOf(d.value.device_id) } : {};
       try {
         return rawEventRow(originOf(m, m.timestamp), known) as unknown as Record<string, unknown>;
       } catch (error) {
@@ -294,8 +340,6 @@ async function rowsOf(
       }
     });
   }
-  const decoder = decoders.get(route.topic) as FramedDecoder<Record<string, unknown>>;
-  const decoded = await decoder.decodeBatch(batch.map((m) => m.value));
   const values = decoded.map((d, i) => {
     if (!d.ok) {
       // Our own outputs failing to decode is a bug or a foreign producer on our topic: stop rather than guess.
@@ -308,6 +352,11 @@ async function rowsOf(
     return d.value;
   });
   return mapRows(route.table, values);
+}
+
+/** An id field of a decoded source record, when the record has one. */
+function idOf(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
 }
 
 function latestPerPartition(

@@ -15,28 +15,25 @@
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { ulid } from 'ulid';
-import { createEnvelopeDecoder } from '../../adapters/avro/decoder.ts';
-import { loadSchemaRepo } from '../../adapters/avro/schemas.ts';
 import { ensureOwnTopic, partitionCount } from '../../adapters/kafka/admin.ts';
 import { readChangelogPartition } from '../../adapters/kafka/changelog.ts';
 import { KafkaConsumerClient } from '../../adapters/kafka/consumer.ts';
 import { TransactionalProducer } from '../../adapters/kafka/producer.ts';
 import { OnnxModelStore } from '../../adapters/onnx/index.ts';
 import { createSchemaRegistry } from '../../adapters/registry/index.ts';
-import type { Envelope } from '../../schemas/types.ts';
 import { systemClock } from '../clock.ts';
 import { resolveEndpoints, stateChangelogTopic } from '../endpoints.ts';
 import { type Accounting, Engine, emptyAccounting } from '../engine.ts';
 import { VigilError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { PipelineMetrics } from '../metrics.ts';
-import { STANDARD_OUTPUTS } from '../outputs.ts';
-import type { PipelineDefinition } from '../pipeline.ts';
+import type { PipelineDefinition, SourceSpec } from '../pipeline.ts';
 import { ChangelogStateBackend, type RestoreCounts } from '../state/changelog.ts';
 import type { StateDescriptor } from '../state.ts';
 import { RegistryValueEncoder } from './encoder.ts';
 import { instrumentModels } from './instrument.ts';
 import { serveMetrics } from './metrics-server.ts';
+import { outputSchemas, pipelineSchemaRepo, sourceDecoders } from './pipeline-schemas.ts';
 import { rideThrough } from './ride-through.ts';
 import { RunStats, type RunStatsJson } from './run-stats.ts';
 import { Worker } from './worker.ts';
@@ -60,8 +57,8 @@ export interface DistributedRunResult extends Accounting {
   readonly stats: RunStatsJson;
 }
 
-export async function runDistributedWorker(
-  definition: PipelineDefinition<Envelope, unknown>,
+export async function runDistributedWorker<I>(
+  definition: PipelineDefinition<I, unknown>,
   options: DistributedWorkerOptions,
 ): Promise<DistributedRunResult> {
   const endpoints = resolveEndpoints();
@@ -71,15 +68,12 @@ export async function runDistributedWorker(
   const groupId = options.groupId ?? `vigil-${definition.name}`;
 
   const registry = createSchemaRegistry(endpoints.schemaRegistryUrl);
-  const repo = loadSchemaRepo();
-  const decoder = createEnvelopeDecoder(registry);
-  const encoder = await RegistryValueEncoder.create(registry, repo, [
-    ...definition.outputs.records.map((o) => o.schema),
-    ...Object.values(definition.outputs.side).map((s) => s.schema),
-    STANDARD_OUTPUTS.deadLetters.schema,
-    STANDARD_OUTPUTS.duplicates.schema,
-  ]);
-  // State is scoped to the consumer group (its changelog topic) and kept per partition of its source topic.
+  const repo = pipelineSchemaRepo(definition);
+  // Each source topic's records are decoded as that source's schema.
+  const decoders = sourceDecoders(definition, registry, repo);
+  const encoder = await RegistryValueEncoder.create(registry, repo, outputSchemas(definition));
+  // State is scoped to the consumer group (its changelog topic) and kept per input partition NUMBER: with several
+  // sources, partition p of each (co-partitioned, range-assigned to one worker) shares partition p's state.
   const states = definition.operators.flatMap((o) => o.states ?? []);
   const state = new ChangelogStateBackend({ clock: systemClock, states });
   const changelogTopic = states.length > 0 ? stateChangelogTopic(groupId) : null;
@@ -100,7 +94,7 @@ export async function runDistributedWorker(
   const total = emptyAccounting();
   const stats = new RunStats();
   let stopRequested = false;
-  let current: Worker<Envelope, unknown> | null = null;
+  let current: Worker<I, unknown> | null = null;
   void options.stopSignal?.then(() => {
     stopRequested = true;
     current?.stop();
@@ -112,21 +106,22 @@ export async function runDistributedWorker(
   const attempt = async (progressed: () => void): Promise<void> => {
     const mine = ++generation;
     const live = () => mine === generation;
-    let worker: Worker<Envelope, unknown> | null = null;
+    let worker: Worker<I, unknown> | null = null;
     // A (re)start reads from committed offsets: no working state may survive from before it.
     state.dropAll();
     const consumer: KafkaConsumerClient = new KafkaConsumerClient({
       brokers: endpoints.kafkaBrokers,
       groupId,
       clientId: `vigil-${definition.name}-${workerId}`,
-      topics: [definition.source.topic],
+      topics: definition.sources.map((s) => s.topic),
       lingerMs: options.lingerMs ?? 100,
       onAssign: async (partitions) => {
         if (changelogTopic === null) return;
         // Stable committed offsets: the partitions' previous owners have committed or aborted, so their changelog
         // partitions hold exactly the state their committed outputs imply.
         await consumer.committed(partitions, 120_000);
-        for (const { partition } of partitions) {
+        // Co-partitioned sources: partition p of every source topic comes together and shares one state partition.
+        for (const partition of new Set(partitions.map((p) => p.partition))) {
           if (!live()) return;
           state.drop(partition);
           const counts: RestoreCounts = { applied: 0, skipped: 0 };
@@ -148,23 +143,23 @@ export async function runDistributedWorker(
       onRevoke: async (partitions) => {
         await worker?.onRevoke();
         if (!live()) return;
-        for (const { partition } of partitions) state.drop(partition);
+        for (const partition of new Set(partitions.map((p) => p.partition))) state.drop(partition);
       },
     });
     const producer = new TransactionalProducer(endpoints.kafkaBrokers, `vigil-${definition.name}-${workerId}`);
     try {
       if (!changelogReady && changelogTopic !== null) {
-        await ensureChangelogTopic(endpoints.kafkaBrokers, definition.source.topic, changelogTopic, states);
+        await ensureChangelogTopic(endpoints.kafkaBrokers, definition.sources, changelogTopic, states);
         changelogReady = true;
       }
       await producer.connect();
       await consumer.connect();
-      worker = new Worker<Envelope, unknown>(
+      worker = new Worker<I, unknown>(
         {
           engine,
           consumer,
           producer,
-          decoder,
+          decoders,
           encoder,
           metrics,
           log,
@@ -220,17 +215,30 @@ const DAY_MS = 86_400_000;
 /**
  * Creates the pipeline's changelog when missing: as many partitions as the source (partition p's state is logged to
  * partition p), compacted (the latest change per key) and deleted past twice the longest state TTL (expired entries
- * are skipped at restore anyway).
+ * are skipped at restore anyway). Several sources must be co-partitioned (runtime/pipeline.ts): a different partition
+ * count on any source is refused before the first record.
  */
 async function ensureChangelogTopic(
   brokers: string,
-  sourceTopic: string,
+  sources: readonly SourceSpec<unknown>[],
   topic: string,
   states: readonly StateDescriptor[],
 ): Promise<void> {
-  const sourcePartitions = await partitionCount(brokers, sourceTopic);
-  if (sourcePartitions === 0) {
-    throw new VigilError('KAFKA_UNAVAILABLE', `source topic ${sourceTopic} does not exist (yet)`);
+  const counts = await Promise.all(
+    sources.map(async (s) => ({ topic: s.topic, n: await partitionCount(brokers, s.topic) })),
+  );
+  for (const c of counts) {
+    if (c.n === 0) throw new VigilError('KAFKA_UNAVAILABLE', `source topic ${c.topic} does not exist (yet)`);
+  }
+  const sourceTopic = (counts[0] as { topic: string }).topic;
+  const sourcePartitions = (counts[0] as { n: number }).n;
+  const odd = counts.find((c) => c.n !== sourcePartitions);
+  if (odd) {
+    throw new VigilError(
+      'CONFIG_INVALID',
+      `source topics ${sourceTopic} (${sourcePartitions} partitions) and ${odd.topic} (${odd.n}) are not ` +
+        'co-partitioned: a pipeline with keyed state needs the same partition count (and key) on every source',
+    );
   }
   const longestTtl = Math.max(...states.map((s) => s.ttlMs));
   const partitions = await ensureOwnTopic(brokers, {

@@ -14,6 +14,7 @@ import { PipelineMetrics } from '../metrics.ts';
 import type { OperatorContext } from '../operator.ts';
 import type { PipelineDefinition } from '../pipeline.ts';
 import { MemoryStateBackend } from '../state/memory.ts';
+import { pipelineTables } from './clickhouse-sink.ts';
 import { type EmbeddedRun, runEmbedded } from './embedded.ts';
 import { instrumentModels } from './instrument.ts';
 import { loadReferenceTables } from './reference-tables.ts';
@@ -27,22 +28,11 @@ export interface EmbeddedSessionOptions {
 }
 
 export interface EmbeddedSessionResult extends EmbeddedRun {
-  /** Rows per table after the run, counted with FINAL. */
+  /** Rows per table the pipeline lands in (`pipelineTables`: from its definition) after the run, counted with FINAL. */
   readonly stored: Record<string, number>;
   /** Keyed-state entries dropped for capacity before their TTL (dedupe protection weakened when > 0). */
   readonly stateEvictions: number;
 }
-
-/** Tables whose row counts a run reports (`quarantine`: rows ClickHouse could not store, see runtime/sinks). */
-export const REPORTED_TABLES = [
-  'raw_events',
-  'normalised_events',
-  'inferences',
-  'dead_letters',
-  'duplicates',
-  'drift_histograms',
-  'quarantine',
-] as const;
 
 export async function withEmbeddedStore<T>(
   options: EmbeddedSessionOptions,
@@ -81,7 +71,7 @@ export async function runEmbeddedSession<I, O>(
   );
   const stateEvictions = state.evictions();
   await state.close();
-  return { ...run, stored: await storedCounts(store), stateEvictions };
+  return { ...run, stored: await storedCounts(store, pipelineTables(definition)), stateEvictions };
 }
 
 /** Lands the operators' reference data (e.g. drift reference bins) once the engine has opened them. */
@@ -95,9 +85,10 @@ async function* withReferenceTables<I>(
   yield* source;
 }
 
-export async function storedCounts(store: ClickHouseStore): Promise<Record<string, number>> {
+/** Rows per table, counted with FINAL (`tables`: a pipeline's, `pipelineTables(definition)`). */
+export async function storedCounts(store: ClickHouseStore, tables: readonly string[]): Promise<Record<string, number>> {
   const stored: Record<string, number> = {};
-  for (const table of REPORTED_TABLES) {
+  for (const table of tables) {
     const [row] = await store.query<{ n: number | string }>(`SELECT count() AS n FROM ${table} FINAL`);
     stored[table] = Number(row?.n ?? 0);
   }
