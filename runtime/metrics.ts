@@ -32,6 +32,9 @@ export class PipelineMetrics {
   readonly transactions: Counter<'pipeline' | 'outcome'>;
   readonly endToEndSeconds: Histogram<'pipeline'>;
   readonly stateEvictions: Gauge<'state'>;
+  readonly stateRestoreSeconds: Histogram<'pipeline'>;
+  readonly stateRestoredRecords: Counter<'pipeline'>;
+  readonly stateChanges: Counter<'pipeline'>;
   readonly accountingViolations: Counter<'pipeline'>;
   readonly dependencyRetries: Counter<'dependency'>;
   readonly dependencyUp: Gauge<'dependency'>;
@@ -161,6 +164,25 @@ export class PipelineMetrics {
       name: 'vigil_state_evictions',
       help: 'Entries the in-memory state backend evicted for capacity before their TTL.',
       labelNames: ['state'],
+      registers: r,
+    });
+    this.stateRestoreSeconds = new Histogram({
+      name: 'vigil_state_restore_seconds',
+      help: "Time to restore one input partition's keyed state from its changelog before its first record.",
+      labelNames: ['pipeline'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers: r,
+    });
+    this.stateRestoredRecords = new Counter({
+      name: 'vigil_state_restored_records_total',
+      help: 'Changelog records read back while restoring keyed state.',
+      labelNames: ['pipeline'],
+      registers: r,
+    });
+    this.stateChanges = new Counter({
+      name: 'vigil_state_changelog_records_total',
+      help: 'State changes written to the changelog, inside the same transactions as the outputs.',
+      labelNames: ['pipeline'],
       registers: r,
     });
     this.accountingViolations = new Counter({
