@@ -165,7 +165,11 @@ export async function runDistributedWorker<I>(
           log,
           now: () => Date.now(),
           stats,
-          onCommitted: progressed,
+          onCommitted: () => {
+            progressed();
+            // Evictions weaken duplicate protection: on-call sees them (a partition's count leaves with it).
+            for (const [name, { evictions }] of state.stats()) metrics.stateEvictions.set({ state: name }, evictions);
+          },
           ...(changelogTopic !== null
             ? { changelog: { topic: changelogTopic, takeChanges: () => state.takeChanges() } }
             : {}),

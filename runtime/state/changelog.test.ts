@@ -105,6 +105,7 @@ describe('ChangelogStateBackend', () => {
     const { backend } = fresh();
     await backend.claim(EVENT_IDS, [claim('a', '0:1', 0), claim('a', '1:1', 1)]);
     expect(backend.takeChanges().map((c) => c.partition)).toEqual([0, 1]);
+    expect(backend.stats().get(EVENT_IDS.name)).toEqual({ entries: 2, evictions: 0 });
     backend.drop(1);
     const again = await backend.claim(EVENT_IDS, [claim('a', '0:9', 0), claim('a', '1:9', 1)]);
     expect(again).toEqual([{ status: 'taken', heldBy: '0:1' }, { status: 'claimed' }]);

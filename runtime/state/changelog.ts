@@ -201,11 +201,16 @@ export class ChangelogStateBackend implements StateBackend {
     return [...this.#partitions.keys()];
   }
 
-  /** Entries held per state name, over every partition (metrics). */
-  entries(): Map<string, number> {
-    const out = new Map<string, number>();
+  /** Entries held and capacity evictions per state name, over the partitions held now (metrics). */
+  stats(): Map<string, { entries: number; evictions: number }> {
+    const out = new Map<string, { entries: number; evictions: number }>();
     for (const store of this.#partitions.values()) {
-      for (const [name, stats] of store.stats()) out.set(name, (out.get(name) ?? 0) + stats.entries);
+      for (const [name, stats] of store.stats()) {
+        const sum = out.get(name) ?? { entries: 0, evictions: 0 };
+        sum.entries += stats.entries;
+        sum.evictions += stats.evictions;
+        out.set(name, sum);
+      }
     }
     return out;
   }
