@@ -134,8 +134,9 @@ class Drill {
       240_000,
     );
     await Promise.all(workers.map((w) => w.child.kill('SIGTERM')));
-    for (const w of workers) {
+    for (const [i, w] of workers.entries()) {
       const done = await w.done;
+      if (process.env.VIGIL_DRILL_LOGS) writeFileSync(`${process.env.VIGIL_DRILL_LOGS}-worker-${i}.log`, done.stderr);
       expect(done.code, done.stderr.slice(-4000)).toBe(0);
       const line = lastJsonLine<{ consumed: number; emitted: number; dead_lettered: number; duplicates: number }>(
         done.stdout,
@@ -264,7 +265,9 @@ describe.sequential('fault drills (isolated stack)', () => {
             run: async () => {
               const before = { workers: (await d.workersProgress.sum()) ?? 0, sink: (await d.sinkProgress.sum()) ?? 0 };
               const killedAt = await crash('kafka');
-              await sleep(8_000);
+              // Longer than the transaction timeout (30 s) when asked: in-flight transactions then abort, and the
+              // workers restart their clients (and restore their state) instead of riding through inside librdkafka.
+              await sleep(Number(process.env.VIGIL_DRILL_BROKER_DOWN_MS ?? 8_000));
               const { backAt, startMs } = await restart('kafka');
               report.notes.push(`broker down ${seconds(backAt - killedAt)} (restart ${seconds(startMs)})`);
               recovery = (async () => {
