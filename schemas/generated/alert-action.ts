@@ -6,7 +6,7 @@ export namespace VigilClinicalAlert {
     export const AlertActionKindSchema = "{\"type\":\"enum\",\"name\":\"AlertActionKind\",\"symbols\":[\"ack\",\"escalate\"]}";
     export const AlertActionKindName = "vigil.clinical.alert.AlertActionKind";
     export type AlertActionKind = "ack" | "escalate";
-    export const AlertActionSchema = "{\"type\":\"record\",\"name\":\"AlertAction\",\"namespace\":\"vigil.clinical.alert\",\"doc\":\"alert-action-v1: a person acting on a clinical alert (acknowledge, escalate). Every action is a record of its own, never an overwrite of the alert.\",\"fields\":[{\"name\":\"action_id\",\"type\":\"string\",\"doc\":\"ULID of the action.\"},{\"name\":\"alert_id\",\"type\":\"string\"},{\"name\":\"patient_ref\",\"type\":\"string\",\"doc\":\"Pseudonym of the patient (copied from the alert).\"},{\"name\":\"device_id\",\"type\":\"string\",\"doc\":\"Copied from the alert: the Kafka key, so an action lands on the partition that holds its alert's state.\"},{\"name\":\"rule_id\",\"type\":\"string\"},{\"name\":\"action\",\"type\":{\"type\":\"enum\",\"name\":\"AlertActionKind\",\"symbols\":[\"ack\",\"escalate\"]}},{\"name\":\"principal\",\"type\":\"string\",\"doc\":\"Who acted: a staff pseudonym or role id, never a name.\"},{\"name\":\"reason\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"Why, in the actor's words (kept with the action, never logged).\"},{\"name\":\"at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"When the action was taken.\"}]}";
+    export const AlertActionSchema = "{\"type\":\"record\",\"name\":\"AlertAction\",\"namespace\":\"vigil.clinical.alert\",\"doc\":\"alert-action-v1: a person acting on a clinical alert (acknowledge, escalate). Every action is a record of its own, never an overwrite of the alert.\",\"fields\":[{\"name\":\"action_id\",\"type\":\"string\",\"doc\":\"ULID of the action.\"},{\"name\":\"alert_id\",\"type\":\"string\"},{\"name\":\"patient_ref\",\"type\":\"string\",\"doc\":\"Pseudonym of the patient (copied from the alert).\"},{\"name\":\"device_id\",\"type\":\"string\",\"doc\":\"Copied from the alert: the Kafka key, so an action lands on the partition that holds its alert's state.\"},{\"name\":\"rule_id\",\"type\":\"string\"},{\"name\":\"alarm_code\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"device.alarm: the alarm code the alert is about (its state is kept per code).\"},{\"name\":\"action\",\"type\":{\"type\":\"enum\",\"name\":\"AlertActionKind\",\"symbols\":[\"ack\",\"escalate\"]}},{\"name\":\"principal\",\"type\":\"string\",\"doc\":\"Who acted: a staff pseudonym or role id, never a name.\"},{\"name\":\"reason\",\"type\":[\"null\",\"string\"],\"default\":null,\"doc\":\"Why, in the actor's words (kept with the action, never logged).\"},{\"name\":\"at\",\"type\":{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"},\"doc\":\"When the action was taken.\"}]}";
     export const AlertActionName = "vigil.clinical.alert.AlertAction";
     /**
      * alert-action-v1: a person acting on a clinical alert (acknowledge, escalate). Every action is a record of its own, never an overwrite of the alert.
@@ -26,6 +26,12 @@ export namespace VigilClinicalAlert {
          */
         device_id: string;
         rule_id: string;
+        /**
+         * device.alarm: the alarm code the alert is about (its state is kept per code).
+         *
+         * Default: null
+         */
+        alarm_code: null | string;
         action: VigilClinicalAlert.AlertActionKind;
         /**
          * Who acted: a staff pseudonym or role id, never a name.
