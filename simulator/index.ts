@@ -1,5 +1,17 @@
 /** The simulated hospital-at-home fleet: see ./README.md for the model and ./simulate.ts for the API. */
 
+export {
+  ALERT_SCENARIO_DEFAULTS,
+  type AlertCohort,
+  type AlertScenarioOptions,
+  type AlertScenarioRecord,
+  type AlertTruthSummary,
+  alertScenarioTruth,
+  type ExpectedAlert,
+  expectedAlerts,
+  SCRIPTED_VITALS,
+  simulateAlertScenario,
+} from './alerts.ts';
 export { FAULT_REASONS, RAW_FAULTS, type RawFault, SEMANTIC_FAULTS, type SemanticFault } from './faults.ts';
 export {
   DEFAULT_BIASED_FIRMWARE,
