@@ -1,6 +1,7 @@
 /**
- * What a run tells its user: the accounting identity, dead letters by reason, what ClickHouse holds, the worst drift
- * findings and one surveillance query — as a short human summary, or as one JSON line (`--json`, a contract).
+ * What a run tells its user: the accounting identity, dead letters by reason, what ClickHouse holds (the pipeline's
+ * own tables, from its definition), and, for a pipeline that has them, the worst drift findings and one surveillance
+ * query — as a short human summary, or as one JSON line (`--json`, a contract: its keys are never renamed).
  */
 import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
 import { driftFindingsQuery } from '../operators/detect-drift/index.ts';
@@ -97,10 +98,21 @@ export async function printEmbeddedSummary({ definition, result, store, truth, i
       .join(' · ')}`,
   );
 
-  const drift = definition.operators.find((op) => op.name === 'detect-drift') as
-    | { config?: { model: string; version: string } }
+  await driftSection(out, definition, store);
+  await surveillanceSection(out, definition, store);
+  out.push('');
+  out.push(`Explore: vigil query list · vigil query run <name> --data-dir ${store.location}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** The worst drift findings, when the pipeline runs a drift detector (an operator with a model and a window). */
+async function driftSection(out: string[], definition: PipelineDefinition, store: ClickHouseStore): Promise<void> {
+  const model = definition.operators
+    .map((op) => (op as { config?: { model?: unknown; version?: unknown; windowMs?: unknown } }).config)
+    .find((c) => typeof c?.model === 'string' && typeof c.version === 'string' && typeof c.windowMs === 'number') as
+    | { model: string; version: string }
     | undefined;
-  const model = drift?.config ?? { model: 'news2', version: '1.0.0' };
+  if (!model) return;
   const findings = driftFindingsQuery({
     model: model.model,
     version: model.version,
@@ -120,7 +132,15 @@ export async function printEmbeddedSummary({ definition, result, store, truth, i
       `  firmware ${String(r.firmware_version).padEnd(12)} ${String(r.feature).padEnd(16)} JS ${r.js_distance?.toFixed(3) ?? '—'}  PSI ${r.psi?.toFixed(3) ?? '—'}  n ${fmt(r.n)}  ${r.drifted ? 'DRIFT' : 'ok'}`,
     );
   }
+}
 
+/** One surveillance query over the clinical plane, when the pipeline lands inferences. */
+async function surveillanceSection(
+  out: string[],
+  definition: PipelineDefinition,
+  store: ClickHouseStore,
+): Promise<void> {
+  if (!definition.outputs.records.some((o) => o.table === 'inferences')) return;
   const news2 = await runSavedQuery<Record<string, number | string>>(store, 'news2-by-firmware');
   out.push('');
   out.push('Surveillance — NEWS2 by firmware (vigil query run news2-by-firmware)');
@@ -133,7 +153,4 @@ export async function printEmbeddedSummary({ definition, result, store, truth, i
       `  ${String(r.firmware_version).padEnd(12)} ${fmt(Number(r.inferences)).padStart(8)} ${Number(r.mean_score).toFixed(2).padStart(6)} ${String(r.p90).padStart(4)} ${`${(mh * 100).toFixed(1)}%`.padStart(12)}`,
     );
   }
-  out.push('');
-  out.push(`Explore: vigil query list · vigil query run <name> --data-dir ${store.location}`);
-  process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -22,7 +22,6 @@ import { runDistributedWorker } from '../../runtime/runners/distributed.ts';
 import { runEmbeddedSession, withEmbeddedStore } from '../../runtime/runners/embedded-session.ts';
 import { fileSource, simulatorSource } from '../../runtime/runners/embedded-sources.ts';
 import { loadPipeline } from '../../runtime/runners/load.ts';
-import type { Envelope } from '../../schemas/types.ts';
 import type { TruthSummary } from '../../simulator/simulate.ts';
 import { printEmbeddedSummary, runJson, stopSignal } from '../summary.ts';
 
@@ -79,6 +78,16 @@ export async function embeddedRun(
   },
 ): Promise<void> {
   const log = createLogger(`vigil-${definition.name}`);
+  const [only, ...more] = definition.sources;
+  if (more.length > 0 || only?.schema !== 'envelope') {
+    // The simulator and the file readers make telemetry envelopes; other inputs come through `framedSource`.
+    throw new VigilError(
+      'CONFIG_INVALID',
+      `${definition.name} reads ${definition.sources.map((s) => `${s.topic} (${s.schema})`).join(', ')}: ` +
+        '`vigil run --embedded` feeds envelopes only (the simulator, --input); run it distributed, or embedded from ' +
+        'code with runtime/runners/embedded-sources.ts framedSource',
+    );
+  }
   let truth: TruthSummary | null = null;
   const source = options.input
     ? fileSource(resolve(options.input), { batchSize: options.batchSize })
@@ -91,7 +100,7 @@ export async function embeddedRun(
         },
       });
   await withEmbeddedStore({ dataDir: options.dataDir, append: options.append, log }, async (store) => {
-    const result = await runEmbeddedSession(definition as PipelineDefinition<Envelope, unknown>, source, store, log);
+    const result = await runEmbeddedSession(definition, source, store, log);
     if (options.json) process.stdout.write(`${JSON.stringify(runJson(definition, result, store.location))}\n`);
     else await printEmbeddedSummary({ definition, result, store, truth, input: options.input ?? null });
   });
@@ -150,7 +159,7 @@ export function registerRun(program: Command): void {
     if (flags.input)
       throw new VigilError('CONFIG_INVALID', '--input needs --embedded (a distributed worker reads Kafka)');
     const log = createLogger(`vigil-${definition.name}`);
-    const accounting = await runDistributedWorker(definition as PipelineDefinition<Envelope, unknown>, {
+    const accounting = await runDistributedWorker(definition, {
       log,
       maxBatch: flags.batchSize ?? 12_000,
       lingerMs: flags.lingerMs,
