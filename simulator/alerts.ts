@@ -123,8 +123,8 @@ function statusOf(cohort: AlertCohort, minute: number, start: number): DeviceSta
   const stale = minute < 270;
   return {
     state: minute >= 60 && minute < 90 ? 'fault' : 'ok',
-    // Drains from 64% by 10 points an hour (4% at 180), charged to 50% at 240.
-    battery_pct: minute < 240 ? Math.max(0, 64 - Math.floor(minute / 6)) : 50,
+    // Drains from 64% by 20 points an hour (14% at 150, 4% at 180), charged to 50% at 240.
+    battery_pct: minute < 240 ? Math.max(0, 64 - Math.floor(minute / 3)) : 50,
     signal_dbm: -70,
     calibration_state: stale ? 'stale' : 'current',
     last_calibrated_at: stale ? start - 400 * 86_400_000 : start + 270 * MIN,

@@ -1,0 +1,77 @@
+/**
+ * The clinical alerts pipeline: NEWS2 inferences (the clinical inference topic), validated device events (the
+ * normalised topic: alarms and device status) and people's actions on alerts (ack / escalate) -> raise-alerts -> the
+ * clinical alerts topic and `clinical_alerts`. A path of its own: clinical alerts never go through the operational
+ * (Prometheus) alert manager.
+ *
+ * The rules are declared here, with their versions (copied onto every alert as rule_version: bump a rule's version
+ * when its thresholds change, and this pipeline's VERSION when the chain does):
+ * - news2.response v1 (physiological): the NEWS2 chart's response band of each LIVE inference: >= 7 high
+ *   (emergency), 5-6 medium (urgent), a 3 in any single parameter low_medium. Shadow and canary inferences never alert.
+ * - device.alarm v1 (device_alarm, or technical for technical-category alarms): a device's own alarm, per code, at
+ *   its priority (every priority alerts).
+ * - technical.sensor_off / battery_critical (<= 5%, cleared at >= 10%) / calibration_stale v1 (technical), from
+ *   device status, kept apart from the physiological rules by rule id and kind.
+ * Timing: a repeat within 15 minutes of the last notification is suppressed (counted); unacknowledged alerts escalate
+ * once, 15 minutes after opening (or rising) at high, 30 at medium, 60 at low_medium, 4 hours at low.
+ *
+ * The three sources are co-partitioned: keyed by device id with the same partition count, so partition p's alert
+ * state sees every record of its patients (runtime/pipeline.ts). Each rule has its own record output (a record raises
+ * at most one transition per rule), all to the one alerts topic and table.
+ *
+ *   vigil run pipelines/alerts.ts     a worker (distributed)
+ *   vigil sink pipelines/alerts.ts    its ClickHouse sink
+ */
+import { type AlertEvaluation, RULE_IDS, type RuleId, raiseAlerts } from '../operators/raise-alerts/index.ts';
+import { TOPICS } from '../runtime/endpoints.ts';
+import { definePipeline, type RecordOutput, type SourceSpec } from '../runtime/pipeline.ts';
+import type { AlertAction } from '../schemas/generated/alert-action.ts';
+import type { Inference, NormalisedEvent } from '../schemas/types.ts';
+
+const NAME = 'alerts';
+/** Bump when the chain's behaviour changes: it is part of every alert's transformation_version. */
+const VERSION = '1';
+
+const prefix = process.env.VIGIL_TOPIC_PREFIX?.trim() ?? '';
+/** Where `vigil alerts ack|escalate` writes (until runtime/endpoints.ts's TOPICS names it). */
+export const ALERT_ACTIONS_TOPIC = prefix ? `${prefix}.vigil.clinical.alert-actions` : 'vigil.clinical.alert-actions';
+export const ALERTS_TABLE = 'clinical_alerts';
+
+export const inferences: SourceSpec<Inference> = { topic: TOPICS.inferences, schema: 'inference' };
+export const events: SourceSpec<NormalisedEvent> = { topic: TOPICS.normalised, schema: 'normalised' };
+export const actions: SourceSpec<AlertAction> = { topic: ALERT_ACTIONS_TOPIC, schema: 'alert-action' };
+
+/** The rules this pipeline raises, as raise-alerts declares them. */
+export const RULES = {
+  news2: { version: '1', model: 'news2' },
+  deviceAlarm: { version: '1', minPriority: 'low' },
+  sensorOff: { version: '1' },
+  batteryCritical: { version: '1', belowPct: 5, recoveredPct: 10 },
+  calibrationStale: { version: '1' },
+} as const;
+
+export const TIMING = {
+  suppressWindowMs: 15 * 60_000,
+  escalateAfterMs: { low: 4 * 3_600_000, low_medium: 60 * 60_000, medium: 30 * 60_000, high: 15 * 60_000 },
+} as const;
+
+/** The alert records one rule raised, to the clinical alerts topic (keyed by device: actions follow the same key). */
+export function alertOutput(rule: RuleId): RecordOutput<AlertEvaluation> {
+  return {
+    name: `alerts.${rule}`,
+    topic: TOPICS.clinicalAlerts,
+    schema: 'clinical-alert',
+    table: ALERTS_TABLE,
+    select: (record) => {
+      const alert = record.value.alerts.find((a) => a.rule_id === rule);
+      return alert ? { key: alert.device_id, value: alert as unknown as Record<string, unknown> } : null;
+    },
+  };
+}
+
+export default definePipeline({ name: NAME, version: VERSION, sources: [inferences, events, actions] })
+  .pipe(raiseAlerts({ rules: RULES, ...TIMING }))
+  .outputs({
+    records: Object.values(RULE_IDS).map(alertOutput),
+    side: {},
+  });
