@@ -1,8 +1,10 @@
 /**
  * Outputs shared by envelope pipelines: the normalised plane (every event that completed the chain) and the clinical
- * plane (every inference). Each is a child record of the raw one: it names the raw bytes' hash and log position, and
+ * plane (every inference), each with its topic, schema and table (`rows.columns`: checked against the migrated table by
+ * `npm run check`, scripts/check-tables.ts). Each is a child record of the raw one: it names the raw bytes' hash and log position, and
  * the transformation that produced it; nothing in the raw plane is ever overwritten.
  */
+import { TABLE_COLUMNS } from '../adapters/clickhouse/tables.ts';
 import type { CheckedEvent, ScoredEvent } from '../operators/types.ts';
 import { TOPICS } from '../runtime/endpoints.ts';
 import type { RecordOutput, SideOutputSink } from '../runtime/pipeline.ts';
@@ -58,6 +60,8 @@ export function normalisedOutput(transformation: string): RecordOutput<CheckedEv
     topic: TOPICS.normalised,
     schema: 'normalised',
     table: 'normalised_events',
+    // Row mapping: adapters/clickhouse/tables.ts normalisedEventRow (its chdb fast path and conformance suite use it).
+    rows: { columns: TABLE_COLUMNS.normalised_events },
     select: (record, processedAt) => ({
       key: record.value.envelope.device_id,
       value: toNormalisedEvent(record, processedAt, transformation) as unknown as Record<string, unknown>,
@@ -72,6 +76,8 @@ export function inferenceOutput(): RecordOutput<ScoredEvent> {
     topic: TOPICS.inferences,
     schema: 'inference',
     table: 'inferences',
+    // Row mapping: adapters/clickhouse/tables.ts inferenceRow.
+    rows: { columns: TABLE_COLUMNS.inferences },
     select: (record) => {
       const { inference } = record.value;
       return inference ? { key: inference.device_id, value: inference as unknown as Record<string, unknown> } : null;
@@ -84,5 +90,26 @@ export const driftHistogramSink: SideOutputSink<DriftHistogram> = {
   topic: TOPICS.driftHistograms,
   schema: 'drift-histogram',
   table: 'drift_histograms',
+  // Each histogram is its row.
+  rows: {
+    columns: [
+      'pipeline',
+      'model_name',
+      'model_version',
+      'site_id',
+      'firmware_version',
+      'window_start',
+      'window_end',
+      'feature',
+      'bin_counts',
+      'n',
+      'missing',
+      'out_of_range',
+      'source_topic',
+      'source_partition',
+      'first_offset',
+      'last_offset',
+    ],
+  },
   key: (row) => `${row.model_name}@${row.model_version}/${row.site_id}`,
 };

@@ -50,6 +50,25 @@ export interface SourceSpec<T> {
   readonly __type?: T;
 }
 
+/**
+ * How an output's values become rows of its ClickHouse table, declared beside the output (its topic and schema), so
+ * a table's knowledge is in one place. The table itself comes from a reviewed migration; `npm run check`
+ * (scripts/check-tables.ts) fails when `columns` and the migrated table's insertable columns differ.
+ *
+ * @example
+ * rows: { columns: ['reading_id', 'device_id', 'celsius'], row: (v) => ({ ...v, celsius: Number(v.celsius) }) }
+ */
+export interface TableRows {
+  /** Every column the inserts send (EPHEMERAL ones included; MATERIALIZED and ALIAS ones never). */
+  readonly columns: readonly string[];
+  /**
+   * One output value (as on its topic: both modes land the same) -> one row. Throw a VigilError naming the field for
+   * a value the table cannot hold: the row is quarantined, never a failed batch. Default: the value is the row (or,
+   * for the tables adapters/clickhouse/tables.ts still maps, its mapper).
+   */
+  readonly row?: (value: Record<string, unknown>) => Record<string, unknown>;
+}
+
 /** One fan-out of every record that completes the chain. */
 export interface RecordOutput<O> {
   readonly name: string;
@@ -57,8 +76,10 @@ export interface RecordOutput<O> {
   readonly topic: string;
   /** The schema folder (schemas/avro/<name>) the selected value is encoded with. */
   readonly schema: string;
-  /** ClickHouse table the value also lands in (see adapters/clickhouse/tables.ts for the row mapping). */
+  /** ClickHouse table the value also lands in. */
   readonly table: string;
+  /** The table's columns and row mapping (see `TableRows`). */
+  readonly rows?: TableRows;
   /** Maps a completed record to this output's value, or null when this output does not apply to it. */
   select(record: InFlight<O>, processedAt: number): OutputValue | null;
 }
@@ -74,6 +95,8 @@ export interface SideOutputSink<R> {
   readonly topic: string;
   readonly schema: string;
   readonly table: string;
+  /** The table's columns and row mapping (see `TableRows`). */
+  readonly rows?: TableRows;
   /** Kafka key of a row (rows of one group share a partition downstream). */
   key(row: R): string;
 }
@@ -174,4 +197,13 @@ export function fromSource<T>(source: SourceSpec<T>, record: InFlight<unknown>):
 /** The transformation_version derived records carry: pipeline@version/operator/operator/... */
 export function transformationVersion(definition: Pick<PipelineDefinition, 'name' | 'version' | 'operators'>): string {
   return [`${definition.name}@${definition.version}`, ...definition.operators.map((op) => op.name)].join('/');
+}
+
+/** Every table a definition's outputs declare (`rows`), by table name. */
+export function declaredTables(definition: Pick<PipelineDefinition, 'outputs'>): Map<string, TableRows> {
+  const tables = new Map<string, TableRows>();
+  for (const o of [...definition.outputs.records, ...Object.values(definition.outputs.side)]) {
+    if (o.rows) tables.set(o.table, o.rows);
+  }
+  return tables;
 }

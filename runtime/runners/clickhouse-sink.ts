@@ -21,10 +21,10 @@ import { VigilError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { PipelineMetrics } from '../metrics.ts';
 import { STANDARD_OUTPUTS } from '../outputs.ts';
-import type { PipelineDefinition } from '../pipeline.ts';
+import type { PipelineDefinition, TableRows } from '../pipeline.ts';
 import { ClickHouseSink, mapRows, QUARANTINE_TABLE, type RowSource, Unmappable } from '../sinks/clickhouse.ts';
 import { byPartition, originOf, sha256Hex } from '../source.ts';
-import { decoderOf, sourceDecoders } from './pipeline-schemas.ts';
+import { decoderOf, mapDeclared, sourceDecoders } from './pipeline-schemas.ts';
 import type { RunStats } from './run-stats.ts';
 
 /**
@@ -36,6 +36,8 @@ export interface SinkRoute {
   readonly table: string;
   readonly schema: string;
   readonly raw: boolean;
+  /** The output's declared row mapping, when it declares one. */
+  readonly row?: TableRows['row'];
 }
 
 /** Every topic the sink lands, from the definition: each source (raw plane), each output, dead letters, duplicates. */
@@ -47,12 +49,12 @@ export function sinkRoutes(definition: PipelineDefinition): SinkRoute[] {
       schema: s.schema,
       raw: true,
     })),
-    ...definition.outputs.records.map((o) => ({ topic: o.topic, table: o.table, schema: o.schema, raw: false })),
-    ...Object.values(definition.outputs.side).map((s) => ({
-      topic: s.topic,
-      table: s.table,
-      schema: s.schema,
+    ...[...definition.outputs.records, ...Object.values(definition.outputs.side)].map((o) => ({
+      topic: o.topic,
+      table: o.table,
+      schema: o.schema,
       raw: false,
+      ...(o.rows?.row ? { row: o.rows.row } : {}),
     })),
     {
       topic: TOPICS.deadLetter,
@@ -351,7 +353,7 @@ async function rowsOf(
     }
     return d.value;
   });
-  return mapRows(route.table, values);
+  return route.row ? mapDeclared(route.table, route.row, values) : mapRows(route.table, values);
 }
 
 /** An id field of a decoded source record, when the record has one. */

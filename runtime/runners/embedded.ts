@@ -11,6 +11,7 @@ import type { PipelineMetrics } from '../metrics.ts';
 import type { OperatorContext } from '../operator.ts';
 import { materialise } from '../outputs.ts';
 import { ClickHouseSink } from '../sinks/clickhouse.ts';
+import { withDeclaredRows } from './pipeline-schemas.ts';
 
 export interface EmbeddedRun {
   readonly accounting: Accounting;
@@ -43,6 +44,7 @@ export async function runEmbedded<I, O>(
   const { engine, store, metrics, clock } = deps;
   const definition = engine.definition;
   const sink = new ClickHouseSink(store, `${definition.name}@${definition.version}`, { metrics, log: deps.log });
+  const toRows = withDeclaredRows(definition);
   const accounting = emptyAccounting();
   const deadLetters: Record<string, number> = {};
   const duplicates: Record<string, number> = {};
@@ -60,7 +62,7 @@ export async function runEmbedded<I, O>(
       addOutcome(accounting, outcome);
       for (const r of outcome.rejected) deadLetters[r.code] = (deadLetters[r.code] ?? 0) + 1;
       for (const d of outcome.duplicates) duplicates[d.kind] = (duplicates[d.kind] ?? 0) + 1;
-      const emitted = materialise(definition, outcome, clock.now());
+      const emitted = toRows(materialise(definition, outcome, clock.now()));
       if (writing) await writing;
       writing = sink.writeEmitted(emitted).then((byTable) => {
         for (const [table, n] of Object.entries(byTable)) quarantined[table] = (quarantined[table] ?? 0) + n;

@@ -9,8 +9,9 @@ import { compileLimits } from '../../adapters/avro/limits.ts';
 import { DEFAULT_SCHEMA_DIR, loadSchemaRepo, type SchemaRepo } from '../../adapters/avro/schemas.ts';
 import type { SchemaRegistry } from '../../adapters/registry/types.ts';
 import { VigilError } from '../errors.ts';
-import { STANDARD_OUTPUTS } from '../outputs.ts';
-import type { PipelineDefinition } from '../pipeline.ts';
+import { type EmittedBatch, STANDARD_OUTPUTS } from '../outputs.ts';
+import { declaredTables, type PipelineDefinition, type TableRows } from '../pipeline.ts';
+import { Unmappable } from '../sinks/clickhouse.ts';
 
 /** This checkout's schema tree merged with the trees the definition brings (`schemaDirs`). */
 export function pipelineSchemaRepo(definition: Pick<PipelineDefinition, 'schemaDirs'>): SchemaRepo {
@@ -55,4 +56,49 @@ export function outputSchemas(definition: Pick<PipelineDefinition, 'outputs'>): 
       STANDARD_OUTPUTS.duplicates.schema,
     ]),
   ];
+}
+
+/**
+ * Maps values to rows with an output's declared mapping (`TableRows.row`); a value it cannot map becomes an
+ * `Unmappable` (quarantined by the sink, ROW_TYPE_MISMATCH), never a failed batch.
+ */
+export function mapDeclared(
+  table: string,
+  row: NonNullable<TableRows['row']>,
+  values: readonly unknown[],
+): (Record<string, unknown> | Unmappable)[] {
+  return values.map((v) => {
+    try {
+      return row(v as Record<string, unknown>);
+    } catch (error) {
+      // VigilError messages name fields and bounds, never values; any other error's text is not ours to repeat.
+      return new Unmappable(
+        error instanceof VigilError ? error.message : `the record does not map to a row of ${table}`,
+      );
+    }
+  });
+}
+
+/**
+ * An emitted batch whose outputs with a declared mapping carry rows instead of values (the embedded mode lands what
+ * the distributed sink would). Rows keep their lineage columns, which the sink uses to attribute a quarantined row.
+ */
+export function withDeclaredRows(
+  definition: Pick<PipelineDefinition, 'outputs'>,
+): (batch: EmittedBatch) => EmittedBatch {
+  const tables = declaredTables(definition);
+  if (![...tables.values()].some((t) => t.row)) return (batch) => batch;
+  return (batch) => ({
+    ...batch,
+    outputs: batch.outputs.map((o) => {
+      const row = tables.get(o.table)?.row;
+      if (!row) return o;
+      const rows = mapDeclared(
+        o.table,
+        row,
+        o.values.map((v) => v.value),
+      );
+      return { ...o, values: o.values.map((v, i) => ({ key: v.key, value: rows[i] as Record<string, unknown> })) };
+    }),
+  });
 }
