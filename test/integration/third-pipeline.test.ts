@@ -21,6 +21,7 @@ import { resolveEndpoints } from '../../runtime/endpoints.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import { runEmbeddedSession, withEmbeddedStore } from '../../runtime/runners/embedded-session.ts';
 import { framedSource, type SourceInput } from '../../runtime/runners/embedded-sources.ts';
+import { checkDeclaredTables, migratedStore } from '../../scripts/check-tables.ts';
 import third, {
   MIGRATIONS_DIR,
   RANGE_C,
@@ -65,7 +66,13 @@ afterAll(() => {
 });
 
 describe('a third pipeline defined in the test tree', () => {
-  it('the definition brings its own schemas and table', () => {
+  it('the definition brings its own schemas and table; the declared columns match its migration', async () => {
+    const store = await migratedStore(tempDir('check'), [MIGRATIONS_DIR]);
+    try {
+      expect(await checkDeclaredTables(store, [third])).toEqual({ problems: [], undeclared: [], checked: 1 });
+    } finally {
+      await store.close();
+    }
     expect(third.sources.map((s) => s.schema)).toEqual(['third-reading']);
     expect(third.schemaDirs).toEqual([SCHEMA_DIR]);
     expect(loadSchemaRepo([DEFAULT_SCHEMA_DIR, SCHEMA_DIR]).get('third-converted').newest.version).toBe(1);
@@ -94,7 +101,11 @@ describe('a third pipeline defined in the test tree', () => {
       const [row] = await store.query<{ f: number }>(
         `SELECT fahrenheit AS f FROM ${TABLE} FINAL WHERE reading_id = 'r-0'`,
       );
-      expect(Number(row?.f)).toBeCloseTo(23);
+      expect(Number(row?.f)).toBe(23); // -5 °C, through the declared row mapping
+      const [odd] = await store.query<{ f: number }>(
+        `SELECT fahrenheit AS f FROM ${TABLE} FINAL WHERE reading_id = 'r-1'`,
+      );
+      expect(Number(odd?.f)).toBe(25); // -4 °C = 24.8 °F, rounded by the declared row
       const json = runJson(third, result, store.location);
       for (const key of [
         'consumed',
@@ -188,6 +199,15 @@ describe('a third pipeline defined in the test tree', () => {
     ).done;
     expect(sink.code, sink.stderr).toBe(0);
     const landed = lastJsonLine<{ stored: Record<string, number>; tables: number }>(sink.stdout);
+    const check = openChdbStore({ path: sinkDir });
+    try {
+      const [row] = await check.query<{ f: number }>(
+        `SELECT fahrenheit AS f FROM ${TABLE} FINAL WHERE reading_id = 'r-1'`,
+      );
+      expect(Number(row?.f)).toBe(25); // the sink applies the declared row too
+    } finally {
+      await check.close();
+    }
     expect(landed.stored).toEqual({
       raw_events: N,
       [TABLE]: valid,

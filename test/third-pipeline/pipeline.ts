@@ -1,7 +1,8 @@
 /**
  * A third pipeline, defined entirely in the test tree (issue 9: a runtime that runs any pipeline): its own Avro
  * schemas (./schemas, brought along with `schemaDirs`), one operator (`convert`: Celsius -> Fahrenheit, refusing
- * readings outside what a thermometer can read), its own table (./migrations, applied by the test). Nothing in
+ * readings outside what a thermometer can read), its own table (declared beside its output: columns and row; created by
+ * ./migrations, applied by the test and checked against the declaration). Nothing in
  * runtime/ or adapters/ knows it: the runners read everything from this definition.
  *
  *   node bin/vigil.js run test/third-pipeline/pipeline.ts      a worker (topics under VIGIL_TOPIC_PREFIX)
@@ -9,7 +10,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { type Operator, ResultsBuilder } from '../../runtime/operator.ts';
-import { definePipeline, type RecordOutput, type SourceSpec } from '../../runtime/pipeline.ts';
+import { definePipeline, type RecordOutput, type SourceSpec, type TableRows } from '../../runtime/pipeline.ts';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('./schemas', import.meta.url));
 export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url));
@@ -56,11 +57,27 @@ export function convert(): Operator<Reading, Converted> {
 const topics = thirdTopics(process.env.VIGIL_TOPIC_PREFIX?.trim() ?? '');
 const readings: SourceSpec<Reading> = { topic: topics.readings, schema: 'third-reading' };
 
+/** The table's knowledge, beside the output: its columns (checked against ./migrations) and the row of a value. */
+export const convertedRows: TableRows = {
+  columns: ['reading_id', 'device_id', 'celsius', 'fahrenheit', 'source_topic', 'source_partition', 'source_offset'],
+  row: (v) => ({
+    reading_id: v.reading_id,
+    device_id: v.device_id,
+    celsius: v.celsius,
+    // Stored to the whole degree, whichever mode landed it (the topic keeps the exact value).
+    fahrenheit: Math.round(Number(v.fahrenheit)),
+    source_topic: v.source_topic,
+    source_partition: v.source_partition,
+    source_offset: v.source_offset,
+  }),
+};
+
 const convertedOutput: RecordOutput<Converted> = {
   name: 'converted',
   topic: topics.converted,
   schema: 'third-converted',
   table: TABLE,
+  rows: convertedRows,
   select: ({ value, origin }) => ({
     key: value.device_id,
     value: {
