@@ -139,15 +139,8 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
     metrics: deps.metrics,
     log,
   });
-  const records: Record<string, number> = {};
-  const quarantined: Record<string, number> = {};
-  let batches = 0;
-
-  /** Batches recorded past the committed offset of a partition, oldest first: they must be re-formed exactly. */
-  const pending = new Map<string, { first: number; last: number }[]>();
-  /** Records held for a partition until its pending batch is complete. */
-  const held = new Map<string, ConsumedMessage[]>();
-  const key = (tp: TopicPartition) => `${tp.topic}:${tp.partition}`;
+  const tally = new SinkTally();
+  const planner = new BatchPlanner(routes);
 
   const consumer = new KafkaConsumerClient({
     brokers: deps.brokers,
@@ -157,107 +150,21 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
     lingerMs: deps.lingerMs ?? 200,
     config: { 'isolation.level': 'read_committed' },
     onAssign: async (partitions) => {
-      const committed = await consumer.committed(partitions);
-      for (const c of committed) {
-        const rows = await store.query<{ first_offset: number; last_offset: number }>(
-          `SELECT first_offset, last_offset FROM ${INTENT_TABLE} FINAL
-           WHERE pipeline = {pipeline:String} AND topic = {topic:String} AND partition = {partition:Int32}
-             AND first_offset >= {from:Int64} ORDER BY first_offset`,
-          { pipeline: definition.name, topic: c.topic, partition: c.partition, from: Math.max(0, c.offset) },
-        );
-        pending.set(
-          key(c),
-          rows.map((r) => ({ first: Number(r.first_offset), last: Number(r.last_offset) })),
-        );
-        held.delete(key(c));
+      for (const c of await consumer.committed(partitions)) {
+        planner.assigned(c, await recordedRanges(store, definition.name, c));
       }
     },
     onRevoke: async () => {
       // The round in flight inserts and commits while the partitions are still ours; then forget their state.
       await round;
-      pending.clear();
-      held.clear();
+      planner.clear();
     },
   });
 
-  /** Cuts a partition's records into batches: pending ranges first (exactly), then one batch of the rest. */
-  const cut = (tp: TopicPartition, incoming: ConsumedMessage[]): ConsumedMessage[][] => {
-    const k = key(tp);
-    const queue = [...(held.get(k) ?? []), ...incoming];
-    held.delete(k);
-    const out: ConsumedMessage[][] = [];
-    const ranges = pending.get(k) ?? [];
-    while (ranges.length > 0 && queue.length > 0) {
-      const range = ranges[0] as { first: number; last: number };
-      const lastHere = queue.at(-1) as ConsumedMessage;
-      if (lastHere.offset < range.last) {
-        held.set(k, queue); // wait for the rest of the recorded batch
-        return out;
-      }
-      const n = queue.findIndex((m) => m.offset > range.last);
-      out.push(queue.splice(0, n === -1 ? queue.length : n));
-      ranges.shift();
-    }
-    if (queue.length > 0) out.push(queue);
-    return out;
-  };
-
-  /**
-   * Lands one poll's records and commits what it landed. Every batch of the round is cut first and ALL their ranges
-   * are recorded in one intent insert before any data insert: each range is still recorded before its rows land (a
-   * restart re-forms exactly the recorded ranges), at one insert per round instead of one per batch.
-   */
-  const landRound = async (messages: readonly ConsumedMessage[]): Promise<void> => {
-    const planned: { route: SinkRoute; range: BatchRange; batch: ConsumedMessage[] }[] = [];
-    for (const group of byPartition(messages)) {
-      const first = group[0] as ConsumedMessage;
-      const route = routes.get(first.topic);
-      if (!route) throw new VigilError('INTERNAL', `sink got a record from unrouted topic ${first.topic}`);
-      for (const batch of cut(first, group)) {
-        const range: BatchRange = {
-          topic: route.topic,
-          partition: first.partition,
-          firstOffset: (batch[0] as ConsumedMessage).offset,
-          lastOffset: (batch.at(-1) as ConsumedMessage).offset,
-        };
-        planned.push({ route, range, batch });
-      }
-    }
-    await recordIntents(
-      store,
-      definition.name,
-      planned.map((p) => p.range),
-    );
-    const commits: (TopicPartition & { offset: number })[] = [];
-    // Inserts run one at a time, in order; the next batch's rows are decoded and mapped (JavaScript) while the
-    // previous insert runs in the ClickHouse engine's threads.
-    let inserting: Promise<void> | null = null;
-    for (const { route, range, batch } of planned) {
-      const rows = await rowsOf(route, batch, decoderOf(decoders, route.topic));
-      const shas = batch.map((m) => sha256Hex(m.value));
-      // A row ClickHouse cannot store is quarantined with the consumed record's position and bytes; the rest lands.
-      const sources: RowSource[] = batch.map((m, i) => ({
-        topic: m.topic,
-        partition: m.partition,
-        offset: m.offset,
-        bytes: m.value,
-        sha256: shas[i] as string,
-      }));
-      if (inserting) await inserting;
-      inserting = sink.insert({ table: route.table, rows, sources }, range, shas).then((landed) => {
-        records[route.table] = (records[route.table] ?? 0) + batch.length;
-        if (landed.quarantined > 0) {
-          quarantined[route.table] = (quarantined[route.table] ?? 0) + landed.quarantined;
-        }
-        batches++;
-        commits.push({ topic: range.topic, partition: range.partition, offset: range.lastOffset + 1 });
-      });
-      // Observed below (`await inserting`); marked handled so a failure while the next rows are prepared is not an
-      // unhandled rejection.
-      inserting.catch(() => undefined);
-    }
-    if (inserting) await inserting;
-    consumer.commit(latestPerPartition(commits));
+  /** Lands one poll's records (planned into batches), then commits what landed and notes its latency. */
+  const landAndCommit = async (messages: readonly ConsumedMessage[]): Promise<void> => {
+    const landed = await landRound(planner.plan(messages), { store, sink, pipeline: definition.name, decoders, tally });
+    consumer.commit(latestPerPartition(landed));
     const stats = deps.stats;
     if (stats) {
       const now = Date.now();
@@ -287,20 +194,194 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
       }
       if (messages.length === 0) {
         const idle = consumer.idleFor(lastRecordAt);
-        if (deps.stopWhenIdleMs !== undefined && idle >= deps.stopWhenIdleMs && held.size === 0) break;
+        if (deps.stopWhenIdleMs !== undefined && idle >= deps.stopWhenIdleMs && !planner.holding) break;
         continue;
       }
       lastRecordAt = Date.now();
       deps.stats?.consumed(lastRecordAt);
-      round = landRound(messages);
+      round = landAndCommit(messages);
       await round;
       deps.onCommitted?.();
     }
   } finally {
     await consumer.disconnect();
   }
-  log.info({ batches }, 'clickhouse sink stopped');
-  return { records, quarantined, batches };
+  const summary = tally.summary();
+  log.info({ batches: summary.batches }, 'clickhouse sink stopped');
+  return summary;
+}
+
+/** A batch to land: the records of one (topic, partition, first..last offset), and the route of its topic. */
+export interface PlannedBatch {
+  readonly route: SinkRoute;
+  readonly range: BatchRange;
+  readonly batch: readonly ConsumedMessage[];
+}
+
+interface OffsetRange {
+  readonly first: number;
+  readonly last: number;
+}
+
+/**
+ * Batch planning, apart from landing: which records form which batch. After a restart, the ranges recorded past a
+ * partition's committed offset (`sink_batches`) must be re-formed exactly, so a retried insert is identical and
+ * ClickHouse drops it; records that arrive before such a range is complete are held until it is.
+ */
+export class BatchPlanner {
+  readonly #routes: ReadonlyMap<string, SinkRoute>;
+  /** Ranges recorded past the committed offset of a partition, oldest first: they must be re-formed exactly. */
+  readonly #pending = new Map<string, OffsetRange[]>();
+  /** Records held for a partition until its pending range is complete. */
+  readonly #held = new Map<string, ConsumedMessage[]>();
+
+  constructor(routes: ReadonlyMap<string, SinkRoute>) {
+    this.#routes = routes;
+  }
+
+  /** A partition was assigned: the ranges recorded past its committed offset, oldest first. */
+  assigned(tp: TopicPartition, ranges: readonly OffsetRange[]): void {
+    this.#pending.set(keyOf(tp), [...ranges]);
+    this.#held.delete(keyOf(tp));
+  }
+
+  /** The partitions were revoked: forget what was planned for them. */
+  clear(): void {
+    this.#pending.clear();
+    this.#held.clear();
+  }
+
+  /** Whether records are held waiting for the rest of a recorded range (the sink must not stop idle then). */
+  get holding(): boolean {
+    return this.#held.size > 0;
+  }
+
+  /** One poll's records -> the batches to land, per partition in offset order. */
+  plan(messages: readonly ConsumedMessage[]): PlannedBatch[] {
+    const planned: PlannedBatch[] = [];
+    for (const group of byPartition(messages)) {
+      const first = group[0] as ConsumedMessage;
+      const route = this.#routes.get(first.topic);
+      if (!route) throw new VigilError('INTERNAL', `sink got a record from unrouted topic ${first.topic}`);
+      for (const batch of this.cut(first, group)) {
+        const range: BatchRange = {
+          topic: route.topic,
+          partition: first.partition,
+          firstOffset: (batch[0] as ConsumedMessage).offset,
+          lastOffset: (batch.at(-1) as ConsumedMessage).offset,
+        };
+        planned.push({ route, range, batch });
+      }
+    }
+    return planned;
+  }
+
+  /** Cuts a partition's records into batches: pending ranges first (exactly), then one batch of the rest. */
+  cut(tp: TopicPartition, incoming: readonly ConsumedMessage[]): ConsumedMessage[][] {
+    const k = keyOf(tp);
+    const queue = [...(this.#held.get(k) ?? []), ...incoming];
+    this.#held.delete(k);
+    const out: ConsumedMessage[][] = [];
+    const ranges = this.#pending.get(k) ?? [];
+    while (ranges.length > 0 && queue.length > 0) {
+      const range = ranges[0] as OffsetRange;
+      const lastHere = queue.at(-1) as ConsumedMessage;
+      if (lastHere.offset < range.last) {
+        this.#held.set(k, queue); // wait for the rest of the recorded batch
+        return out;
+      }
+      const n = queue.findIndex((m) => m.offset > range.last);
+      out.push(queue.splice(0, n === -1 ? queue.length : n));
+      ranges.shift();
+    }
+    if (queue.length > 0) out.push(queue);
+    return out;
+  }
+}
+
+function keyOf(tp: TopicPartition): string {
+  return `${tp.topic}:${tp.partition}`;
+}
+
+/** The ranges recorded for a partition from its committed offset on, oldest first. */
+async function recordedRanges(
+  store: ClickHouseStore,
+  pipeline: string,
+  committed: TopicPartition & { offset: number },
+): Promise<OffsetRange[]> {
+  const rows = await store.query<{ first_offset: number; last_offset: number }>(
+    `SELECT first_offset, last_offset FROM ${INTENT_TABLE} FINAL
+     WHERE pipeline = {pipeline:String} AND topic = {topic:String} AND partition = {partition:Int32}
+       AND first_offset >= {from:Int64} ORDER BY first_offset`,
+    { pipeline, topic: committed.topic, partition: committed.partition, from: Math.max(0, committed.offset) },
+  );
+  return rows.map((r) => ({ first: Number(r.first_offset), last: Number(r.last_offset) }));
+}
+
+/** What the sink read per table, set aside in quarantine per table, and the batches it landed. */
+class SinkTally {
+  readonly #records: Record<string, number> = {};
+  readonly #quarantined: Record<string, number> = {};
+  #batches = 0;
+
+  landed(table: string, records: number, quarantined: number): void {
+    this.#records[table] = (this.#records[table] ?? 0) + records;
+    if (quarantined > 0) this.#quarantined[table] = (this.#quarantined[table] ?? 0) + quarantined;
+    this.#batches++;
+  }
+
+  summary(): SinkSummary {
+    return { records: { ...this.#records }, quarantined: { ...this.#quarantined }, batches: this.#batches };
+  }
+}
+
+interface LandingDeps {
+  readonly store: ClickHouseStore;
+  readonly sink: ClickHouseSink;
+  readonly pipeline: string;
+  readonly decoders: ReadonlyMap<string, FramedDecoder<Record<string, unknown>>>;
+  readonly tally: SinkTally;
+}
+
+/**
+ * Lands a round's batches and returns the offsets to commit. ALL their ranges are recorded in one intent insert before
+ * any data insert: each range is still recorded before its rows land (a restart re-forms exactly the recorded ranges),
+ * at one insert per round instead of one per batch. Inserts run one at a time, in order; the next batch's rows are
+ * decoded and mapped (JavaScript) while the previous insert runs in the ClickHouse engine's threads.
+ */
+async function landRound(
+  planned: readonly PlannedBatch[],
+  deps: LandingDeps,
+): Promise<(TopicPartition & { offset: number })[]> {
+  await recordIntents(
+    deps.store,
+    deps.pipeline,
+    planned.map((p) => p.range),
+  );
+  const commits: (TopicPartition & { offset: number })[] = [];
+  let inserting: Promise<void> | null = null;
+  for (const { route, range, batch } of planned) {
+    const rows = await rowsOf(route, batch, decoderOf(deps.decoders, route.topic));
+    const shas = batch.map((m) => sha256Hex(m.value));
+    // A row ClickHouse cannot store is quarantined with the consumed record's position and bytes; the rest lands.
+    const sources: RowSource[] = batch.map((m, i) => ({
+      topic: m.topic,
+      partition: m.partition,
+      offset: m.offset,
+      bytes: m.value,
+      sha256: shas[i] as string,
+    }));
+    if (inserting) await inserting;
+    inserting = deps.sink.insert({ table: route.table, rows, sources }, range, shas).then((landed) => {
+      deps.tally.landed(route.table, batch.length, landed.quarantined);
+      commits.push({ topic: range.topic, partition: range.partition, offset: range.lastOffset + 1 });
+    });
+    // Observed below (`await inserting`); marked handled so a failure while the next rows are prepared is not an
+    // unhandled rejection.
+    inserting.catch(() => undefined);
+  }
+  if (inserting) await inserting;
+  return commits;
 }
 
 /**
