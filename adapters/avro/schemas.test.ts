@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REASON_CODES } from '../../runtime/errors.ts';
 import { PAYLOAD_RECORD } from '../../schemas/types.ts';
-import { envelopeReaderType, loadSchemaRepo } from './schemas.ts';
+import { DEFAULT_SCHEMA_DIR, envelopeReaderType, loadSchemaRepo } from './schemas.ts';
 
 const dirs: string[] = [];
 function tree(files: Record<string, string>): string {
@@ -33,6 +33,17 @@ describe('schema repo', () => {
     expect(repo.get('vigil.telemetry.raw-value')).toBe(envelope);
     expect(envelopeReaderType()).toBe(envelope.newest.type);
     expect(() => repo.get('nope')).toThrow(/no schema subject nope/);
+  });
+
+  it('merges extra schema trees (a pipeline that brings its own schemas) and refuses a name defined twice', () => {
+    const extra = tree({ 'subjects.json': subjects(), 'thing/v1.avsc': schema });
+    const repo = loadSchemaRepo([DEFAULT_SCHEMA_DIR, extra]);
+    expect(repo.dirs).toEqual([DEFAULT_SCHEMA_DIR, extra]);
+    expect(repo.get('thing').newest.version).toBe(1);
+    expect(repo.get('envelope').newest.type).toBe(loadSchemaRepo().get('envelope').newest.type);
+    expect(repo.subjects.at(-1)?.spec.name).toBe('thing');
+    const again = tree({ 'subjects.json': subjects(), 'thing/v1.avsc': schema });
+    expect(() => loadSchemaRepo([extra, again])).toThrow(/schema thing is defined twice/);
   });
 
   it('caches parsed Types per file', () => {
