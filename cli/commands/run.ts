@@ -10,19 +10,18 @@
  * `cpu_system_us` (from the first consumed record to the last commit), `peak_rss_mb`, `first_consumed_at`,
  * `first_commit_at`, `last_commit_at` (epoch ms) and `end_to_end_ms` {count, p50, p99, max}: producer timestamp to
  * transaction commit, per record.
+ *
+ * This command parses flags and calls a runner: runtime/runners/embedded-run.ts or distributed.ts.
  */
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_EMBEDDED_DIR } from '../../adapters/clickhouse/index.ts';
-import { systemClock } from '../../runtime/clock.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import { createLogger } from '../../runtime/log.ts';
 import type { PipelineDefinition } from '../../runtime/pipeline.ts';
 import { runDistributedWorker } from '../../runtime/runners/distributed.ts';
-import { runEmbeddedSession, withEmbeddedStore } from '../../runtime/runners/embedded-session.ts';
-import { fileSource, simulatorSource } from '../../runtime/runners/embedded-sources.ts';
+import { runEmbeddedPipeline } from '../../runtime/runners/embedded-run.ts';
 import { loadPipeline } from '../../runtime/runners/load.ts';
-import type { TruthSummary } from '../../simulator/simulate.ts';
 import { printEmbeddedSummary, runJson, stopSignal } from '../summary.ts';
 
 export function positiveInt(value: string): number {
@@ -66,6 +65,7 @@ export function simulationOf(flags: SimulationFlags) {
   };
 }
 
+/** `vigil run --embedded` and `vigil demo`: runs the pipeline (runtime/runners/embedded-run.ts) and prints its summary. */
 export async function embeddedRun(
   definition: PipelineDefinition,
   options: {
@@ -78,32 +78,21 @@ export async function embeddedRun(
   },
 ): Promise<void> {
   const log = createLogger(`vigil-${definition.name}`);
-  const [only, ...more] = definition.sources;
-  if (more.length > 0 || only?.schema !== 'envelope') {
-    // The simulator and the file readers make telemetry envelopes; other inputs come through `framedSource`.
-    throw new VigilError(
-      'CONFIG_INVALID',
-      `${definition.name} reads ${definition.sources.map((s) => `${s.topic} (${s.schema})`).join(', ')}: ` +
-        '`vigil run --embedded` feeds envelopes only (the simulator, --input); run it distributed, or embedded from ' +
-        'code with runtime/runners/embedded-sources.ts framedSource',
-    );
-  }
-  let truth: TruthSummary | null = null;
-  const source = options.input
-    ? fileSource(resolve(options.input), { batchSize: options.batchSize })
-    : simulatorSource({
-        simulation: simulationOf(options.simulation),
-        batchSize: options.batchSize,
-        clock: systemClock,
-        onTruth: (t) => {
-          truth = t;
-        },
-      });
-  await withEmbeddedStore({ dataDir: options.dataDir, append: options.append, log }, async (store) => {
-    const result = await runEmbeddedSession(definition, source, store, log);
-    if (options.json) process.stdout.write(`${JSON.stringify(runJson(definition, result, store.location))}\n`);
-    else await printEmbeddedSummary({ definition, result, store, truth, input: options.input ?? null });
-  });
+  await runEmbeddedPipeline(
+    definition,
+    {
+      ...(options.input ? { input: options.input } : {}),
+      dataDir: options.dataDir,
+      append: options.append,
+      batchSize: options.batchSize,
+      simulation: simulationOf(options.simulation),
+      log,
+    },
+    async ({ result, store, truth }) => {
+      if (options.json) process.stdout.write(`${JSON.stringify(runJson(definition, result, store.location))}\n`);
+      else await printEmbeddedSummary({ definition, result, store, truth, input: options.input ?? null });
+    },
+  );
 }
 
 export function registerRun(program: Command): void {
