@@ -159,6 +159,12 @@ export class PipelineBuilder<I, O, S extends SideOutputs> {
 
   outputs(outputs: PipelineOutputs<O, S>): PipelineDefinition<I, O, S> {
     if (outputs.records.length === 0) throw new Error(`pipeline ${this.#head.name}: needs at least one record output`);
+    const sources = new Set(this.#head.sources.map((s) => s.topic));
+    for (const o of [...outputs.records, ...Object.values(outputs.side)]) {
+      if (sources.has(o.topic)) {
+        throw new Error(`pipeline ${this.#head.name}: output topic ${o.topic} is also a source (a loop)`);
+      }
+    }
     return { ...this.#head, operators: this.#operators, outputs };
   }
 }
