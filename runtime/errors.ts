@@ -9,7 +9,7 @@
  *   whether to retry (with backoff) or to stop and say what to fix.
  */
 
-export type Stage = 'decode' | 'validate' | 'dedupe' | 'score' | 'detect_drift' | 'sink';
+export type Stage = 'decode' | 'validate' | 'dedupe' | 'score' | 'detect_drift' | 'raise_alerts' | 'sink';
 
 interface CodeSpec {
   readonly deadLetter: boolean;

@@ -56,7 +56,7 @@ export interface Operator<I, O, S extends SideOutputs = NoSideOutputs> {
   /** Stable name: metrics, lineage, dead letters and checkpoints use it. */
   readonly name: string;
   /** The stage this operator's dead letters are filed under. */
-  readonly stage: 'validate' | 'dedupe' | 'score' | 'detect_drift';
+  readonly stage: 'validate' | 'dedupe' | 'score' | 'detect_drift' | 'raise_alerts';
   /**
    * The keyed state this operator keeps, declared up front (Flink's state descriptors): the distributed runner sizes
    * and retains the state changelog by these, and restores each input partition's entries before its first record.

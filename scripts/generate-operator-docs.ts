@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { dedupeConfigSchema } from '../operators/dedupe/config.ts';
 import { detectDriftConfigSchema } from '../operators/detect-drift/config.ts';
+import { raiseAlertsConfigSchema } from '../operators/raise-alerts/config.ts';
 import { scoreConfigSchema } from '../operators/score/config.ts';
 import { validateConfigSchema } from '../operators/validate/config.ts';
 
@@ -17,6 +18,7 @@ const OPERATORS = [
   { name: 'dedupe', factory: 'dedupe(config?)', stage: 'dedupe', schema: dedupeConfigSchema },
   { name: 'score', factory: 'score(config)', stage: 'score', schema: scoreConfigSchema },
   { name: 'detect-drift', factory: 'detectDrift(config)', stage: 'detect_drift', schema: detectDriftConfigSchema },
+  { name: 'raise-alerts', factory: 'raiseAlerts(config)', stage: 'raise_alerts', schema: raiseAlertsConfigSchema },
 ] as const;
 
 interface JsonSchema {

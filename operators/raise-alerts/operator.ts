@@ -82,11 +82,8 @@ const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 export class RaiseAlertsOperator implements Operator<AlertInput, AlertEvaluation> {
   readonly name = 'raise-alerts';
-  /**
-   * Stage names are a fixed list in runtime/operator.ts; `raise-alerts` never rejects a record, so the stage is never
-   * filed. Until the list takes operator-declared stages this borrows the nearest clinical one.
-   */
-  readonly stage = 'score' as const;
+  /** A stage of its own: the dead letters and metrics of alerting are never mistaken for scoring's. */
+  readonly stage = 'raise_alerts' as const;
   readonly config: RaiseAlertsConfig;
   readonly alerts: StateDescriptor;
   readonly states: readonly StateDescriptor[];
