@@ -9,12 +9,14 @@ import { describe, expect, it } from 'vitest';
 import { loadSchemaRepo } from '../adapters/avro/schemas.ts';
 import type { AlertEvaluation } from '../operators/raise-alerts/index.ts';
 import { ManualClock } from '../runtime/clock.ts';
+import { TOPICS } from '../runtime/endpoints.ts';
 import { addOutcome, balanced, Engine, emptyAccounting, type SourceBatch } from '../runtime/engine.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { PipelineMetrics } from '../runtime/metrics.ts';
 import type { ModelStore } from '../runtime/models.ts';
 import { materialise } from '../runtime/outputs.ts';
 import type { InFlight } from '../runtime/record.ts';
+import { sinkRoutes } from '../runtime/runners/clickhouse-sink.ts';
 import { MemoryStateBackend } from '../runtime/state/memory.ts';
 import type { AlertAction } from '../schemas/generated/alert-action.ts';
 import type { ClinicalAlert } from '../schemas/generated/clinical-alert.ts';
@@ -127,8 +129,23 @@ describe('pipelines/alerts.ts', () => {
       [events.topic, 'normalised'],
       [ALERT_ACTIONS_TOPIC, 'alert-action'],
     ]);
-    expect(new Set(alerts.outputs.records.map((o) => `${o.topic}|${o.schema}|${o.table}`)).size).toBe(1);
+    expect(alerts.outputs.records.map((o) => [o.topic, o.schema, o.table])).toEqual([
+      [TOPICS.clinicalAlerts, 'clinical-alert', 'clinical_alerts'],
+    ]);
   });
+
+  it('lands through one sink route per topic, and a record raising several alerts yields them all', async () => {
+    const topics = sinkRoutes(alerts).map((r) => r.topic);
+    expect(new Set(topics).size).toBe(topics.length);
+    expect(topics).toContain(TOPICS.clinicalAlerts);
+    const result = await run();
+    // The device cohort's first status opens calibration_stale; at 60 the fault opens sensor_off: one record each.
+    // A record that raises for two rules at once (e.g. a status both stale and faulted) carries both in one output.
+    const perRecord = result.evaluations.map((e) => e.alerts.length);
+    const emitted = result.alerts.length;
+    expect(emitted).toBe(perRecord.reduce((n, k) => n + k, 0));
+    expect(Math.max(...perRecord)).toBeGreaterThan(1);
+  }, 30_000);
 
   it('raises the alerts the scenario expects, per rule and band, and none from shadow inferences', async () => {
     const truth = alertScenarioTruth();

@@ -16,13 +16,15 @@
  * once, 15 minutes after opening (or rising) at high, 30 at medium, 60 at low_medium, 4 hours at low.
  *
  * The three sources are co-partitioned: keyed by device id with the same partition count, so partition p's alert
- * state sees every record of its patients (runtime/pipeline.ts). Each rule has its own record output (a record raises
- * at most one transition per rule), all to the one alerts topic and table.
+ * state sees every record of its patients (runtime/pipeline.ts). One record output: a record raises at most one
+ * transition per rule, each a message on the clinical alerts topic and a row of `clinical_alerts` (an append-only
+ * plane: infra/clickhouse/migrations/0006_clinical_alerts.sql; its columns are declared below and checked against the
+ * migration by `npm run check`).
  *
  *   vigil run pipelines/alerts.ts     a worker (distributed)
  *   vigil sink pipelines/alerts.ts    its ClickHouse sink
  */
-import { type AlertEvaluation, RULE_IDS, type RuleId, raiseAlerts } from '../operators/raise-alerts/index.ts';
+import { type AlertEvaluation, raiseAlerts } from '../operators/raise-alerts/index.ts';
 import { TOPICS } from '../runtime/endpoints.ts';
 import { definePipeline, type RecordOutput, type SourceSpec } from '../runtime/pipeline.ts';
 import type { AlertAction } from '../schemas/generated/alert-action.ts';
@@ -32,10 +34,39 @@ const NAME = 'alerts';
 /** Bump when the chain's behaviour changes: it is part of every alert's transformation_version. */
 const VERSION = '1';
 
-const prefix = process.env.VIGIL_TOPIC_PREFIX?.trim() ?? '';
-/** Where `vigil alerts ack|escalate` writes (until runtime/endpoints.ts's TOPICS names it). */
-export const ALERT_ACTIONS_TOPIC = prefix ? `${prefix}.vigil.clinical.alert-actions` : 'vigil.clinical.alert-actions';
+/** Where `vigil alerts ack|escalate` writes and this pipeline reads people's actions. */
+export const ALERT_ACTIONS_TOPIC = TOPICS.alertActions;
 export const ALERTS_TABLE = 'clinical_alerts';
+
+/** The columns of `clinical_alerts`: the clinical-alert record's fields, each as it is (the value is the row). */
+export const ALERT_COLUMNS = [
+  'record_id',
+  'alert_id',
+  'patient_ref',
+  'site_id',
+  'device_id',
+  'rule_id',
+  'rule_version',
+  'kind',
+  'band',
+  'transition',
+  'opened_at',
+  'observed_at',
+  'received_at',
+  'raised_at',
+  'suppressed',
+  'inference_ids',
+  'event_ids',
+  'model_name',
+  'model_version',
+  'rollout',
+  'score',
+  'parameter',
+  'alarm_code',
+  'action_id',
+  'principal',
+  'transformation_version',
+] as const;
 
 export const inferences: SourceSpec<Inference> = { topic: TOPICS.inferences, schema: 'inference' };
 export const events: SourceSpec<NormalisedEvent> = { topic: TOPICS.normalised, schema: 'normalised' };
@@ -55,23 +86,20 @@ export const TIMING = {
   escalateAfterMs: { low: 4 * 3_600_000, low_medium: 60 * 60_000, medium: 30 * 60_000, high: 15 * 60_000 },
 } as const;
 
-/** The alert records one rule raised, to the clinical alerts topic (keyed by device: actions follow the same key). */
-export function alertOutput(rule: RuleId): RecordOutput<AlertEvaluation> {
-  return {
-    name: `alerts.${rule}`,
-    topic: TOPICS.clinicalAlerts,
-    schema: 'clinical-alert',
-    table: ALERTS_TABLE,
-    select: (record) => {
-      const alert = record.value.alerts.find((a) => a.rule_id === rule);
-      return alert ? { key: alert.device_id, value: alert as unknown as Record<string, unknown> } : null;
-    },
-  };
-}
+/**
+ * Every alert transition a record raised (one per rule at most), to the clinical alerts topic keyed by device (actions
+ * follow the same key) and to `clinical_alerts`, in rule order.
+ */
+export const alertOutput: RecordOutput<AlertEvaluation> = {
+  name: 'alerts',
+  topic: TOPICS.clinicalAlerts,
+  schema: 'clinical-alert',
+  table: ALERTS_TABLE,
+  rows: { columns: ALERT_COLUMNS },
+  select: (record) =>
+    record.value.alerts.map((alert) => ({ key: alert.device_id, value: alert as unknown as Record<string, unknown> })),
+};
 
 export default definePipeline({ name: NAME, version: VERSION, sources: [inferences, events, actions] })
   .pipe(raiseAlerts({ rules: RULES, ...TIMING }))
-  .outputs({
-    records: Object.values(RULE_IDS).map(alertOutput),
-    side: {},
-  });
+  .outputs({ records: [alertOutput], side: {} });

@@ -94,6 +94,7 @@ export const TOPICS = {
   normalised: topic('vigil.telemetry.normalised'),
   inferences: topic('vigil.clinical.inferences'),
   clinicalAlerts: topic('vigil.clinical.alerts'),
+  alertActions: topic('vigil.clinical.alert-actions'),
   deadLetter: topic('vigil.ops.dead-letter'),
   duplicates: topic('vigil.ops.duplicates'),
   driftHistograms: topic('vigil.ml.drift-histograms'),

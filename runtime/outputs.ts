@@ -50,8 +50,10 @@ export function materialise<O>(
   for (const output of definition.outputs.records) {
     const values: OutputValue[] = [];
     for (const record of outcome.completed) {
-      const value = output.select(record, processedAt);
-      if (value) values.push(value);
+      const selected = output.select(record, processedAt);
+      if (selected === null) continue;
+      if (isMany(selected)) values.push(...selected);
+      else values.push(selected);
     }
     outputs.push({ name: output.name, topic: output.topic, schema: output.schema, table: output.table, values });
   }
@@ -81,6 +83,10 @@ export function materialise<O>(
     }),
     raw: rawSeen(outcome),
   };
+}
+
+function isMany(selected: OutputValue | readonly OutputValue[]): selected is readonly OutputValue[] {
+  return Array.isArray(selected);
 }
 
 /** Each consumed record with the event and device ids its decoded value carried, in offset order. */

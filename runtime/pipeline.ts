@@ -19,7 +19,7 @@
  * const events: SourceSpec<NormalisedEvent> = { topic: TOPICS.normalised, schema: 'normalised' };
  * export default definePipeline({ name: 'alerts', version: '1', sources: [inferences, events] })
  *   .pipe(raiseAlerts({ inferences, events })) // an Operator<Inference | NormalisedEvent, Alert>
- *   .outputs({ records: [alertOutput()], side: {} });
+ *   .outputs({ records: [alertOutput], side: {} }); // its select may return several values (one alert per rule)
  * // inside the operator: if (fromSource(inferences, record)) { record.value.score ... }
  *
  * Several sources must be CO-PARTITIONED: the same partition count and the same key (the device id, so a patient's
@@ -80,8 +80,11 @@ export interface RecordOutput<O> {
   readonly table: string;
   /** The table's columns and row mapping (see `TableRows`). */
   readonly rows?: TableRows;
-  /** Maps a completed record to this output's value, or null when this output does not apply to it. */
-  select(record: InFlight<O>, processedAt: number): OutputValue | null;
+  /**
+   * Maps a completed record to this output's value, to several (a record that raises one alert per rule: each value
+   * is a message on the topic and a row of the table, in order), or null / none when this output does not apply.
+   */
+  select(record: InFlight<O>, processedAt: number): OutputValue | readonly OutputValue[] | null;
 }
 
 export interface OutputValue {

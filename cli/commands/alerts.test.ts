@@ -15,7 +15,6 @@ import type { ModelStore } from '../../runtime/models.ts';
 import { MemoryStateBackend } from '../../runtime/state/memory.ts';
 import type { ClinicalAlert } from '../../schemas/generated/clinical-alert.ts';
 import { consumed, inferenceOf } from '../../test/helpers/alerts.ts';
-import { ALERT_TABLE_DDL } from '../../test/helpers/alerts-table.ts';
 import { type AlertSummary, actionFor, listSql } from './alerts.ts';
 
 const MIN = 60_000;
@@ -61,7 +60,7 @@ beforeAll(async () => {
   alerts = await raised();
   dir = await mkdtemp(path.join(tmpdir(), 'vigil-alerts-cli-'));
   store = openChdbStore({ path: dir });
-  await store.command(ALERT_TABLE_DDL);
+  await store.migrate(); // clinical_alerts as infra/clickhouse/migrations creates it
   const rows = [...alerts, alerts[0]!]; // the open stored twice: counted once
   await store.command(
     `INSERT INTO clinical_alerts FORMAT JSONEachRow ${rows.map((r) => JSON.stringify(r)).join('\n')}`,

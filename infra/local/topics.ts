@@ -63,6 +63,15 @@ export const TOPIC_SPECS: Readonly<Record<TopicKey, TopicSpec>> = {
     config: stream(30),
     description: 'Alerts raised for clinicians.',
   },
+  alertActions: {
+    name: TOPICS.alertActions,
+    // Co-partitioned with the inference and normalised topics (6, keyed by device): the alerts pipeline reads all
+    // three, and an alert's state on partition p must see the actions on its patient's device too.
+    partitions: 6,
+    config: stream(30),
+    description:
+      'Acknowledgements and escalations of clinical alerts by people (vigil alerts ack|escalate), keyed by device.',
+  },
   deadLetter: {
     name: TOPICS.deadLetter,
     partitions: 3,
