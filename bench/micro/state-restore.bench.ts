@@ -4,7 +4,8 @@
  *
  * What a worker does when a partition is assigned: read the partition's changelog (read committed) to its end and put
  * every entry back into the in-memory working copy. The changelog here is what `dedupe` writes for `keys / 2` events:
- * one event-id claim and one accepted sequence each (devices cycling over 1,000), produced once into a one-partition
+ * one event-id claim and one accepted sequence each (devices cycling over 1,000; a key is one entry, and entries travel
+ * in batch records of up to 4,000, as the worker writes them), produced once into a one-partition
  * topic that is deleted afterwards. Reports wall time and CPU of the restore alone, and the heap the restored state
  * holds. Not a test: numbers depend on the machine.
  */
@@ -73,21 +74,23 @@ try {
   const used = process.cpuUsage(cpu);
   globalThis.gc?.();
   const heapAfter = process.memoryUsage().heapUsed;
-  if (counts.applied !== report.records || report.records !== events * 2) {
-    throw new Error(`restore read ${report.records} records and applied ${counts.applied}, expected ${events * 2}`);
+  // Claims and sequences travel in batch records (runtime/state/changelog.ts): records read < entries applied.
+  if (counts.applied !== events * 2 || counts.skipped !== 0) {
+    throw new Error(`restore applied ${counts.applied} entries (${counts.skipped} skipped), expected ${events * 2}`);
   }
   const round = (x: number) => Math.round(x * 10) / 10;
   console.log(
     JSON.stringify({
       bench: 'state restore',
       case: `changelog of ${events.toLocaleString('en-GB')} events (claim + sequence each), one partition`,
-      batch: report.records,
-      records: report.records,
-      records_per_s: Math.round(report.records / (ms / 1000)),
-      ns_per_record: Math.round((ms * 1e6) / report.records),
-      cpu_ns_per_record: Math.round(((used.user + used.system) * 1e3) / report.records),
+      batch: counts.applied,
+      records: counts.applied,
+      changelog_records: report.records,
+      records_per_s: Math.round(counts.applied / (ms / 1000)),
+      ns_per_record: Math.round((ms * 1e6) / counts.applied),
+      cpu_ns_per_record: Math.round(((used.user + used.system) * 1e3) / counts.applied),
       restore_ms: round(ms),
-      restore_s_per_million_keys: round(ms / 1000 / (report.records / 1e6)),
+      restore_s_per_million_keys: round(ms / 1000 / (counts.applied / 1e6)),
       heap_mb_restored: round((heapAfter - heapBefore) / 1e6),
     }),
   );

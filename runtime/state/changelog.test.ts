@@ -3,7 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../clock.ts';
 import { VigilError } from '../errors.ts';
 import type { ClaimRequest, SequenceRequest, StateBackend, StateDescriptor } from '../state.ts';
-import { ChangelogStateBackend, parseChange, type RestoreCounts, type StateChange } from './changelog.ts';
+import {
+  ChangelogStateBackend,
+  MAX_BATCH_ENTRIES,
+  parseChange,
+  type RestoreCounts,
+  type StateChange,
+} from './changelog.ts';
 import { stateBackendConformance } from './conformance.ts';
 
 const EVENT_IDS: StateDescriptor = { name: 'dedupe.event_id', ttlMs: 60_000 };
@@ -63,6 +69,17 @@ function restoreInto(backend: ChangelogStateBackend, changes: readonly StateChan
   return counts;
 }
 
+/** The entries of a take, batch records unpacked, parsed. */
+function entriesOf(changes: readonly StateChange[]) {
+  return changes.flatMap((c) => {
+    if (!c.key.startsWith('b\u0000')) return [parseChange(c.key, c.value)];
+    const flat = JSON.parse(c.value ?? '[]') as string[];
+    const out = [];
+    for (let i = 0; i < flat.length; i += 2) out.push(parseChange(flat[i]!, flat[i + 1]!));
+    return out;
+  });
+}
+
 const claim = (key: string, owner: string, partition = 0): ClaimRequest => ({ key, owner, partition });
 const seq = (stream: string, sequence: number, owner: string, partition = 0): SequenceRequest => ({
   stream,
@@ -77,7 +94,8 @@ describe('ChangelogStateBackend', () => {
     const expiresAt = clock.now() + 60_000;
     await backend.claim(EVENT_IDS, [claim('a', '0:1'), claim('a', '0:2'), claim('a', '0:1'), claim('b', '0:3')]);
     const changes = backend.takeChanges();
-    expect(changes.map((c) => parseChange(c.key, c.value))).toEqual([
+    expect(changes).toHaveLength(1); // one batch record for the partition
+    expect(entriesOf(changes)).toEqual([
       { kind: 'claim', state: 'dedupe.event_id', key: 'a', owner: '0:1', expiresAt },
       { kind: 'claim', state: 'dedupe.event_id', key: 'a', owner: '0:1', expiresAt },
       { kind: 'claim', state: 'dedupe.event_id', key: 'b', owner: '0:3', expiresAt },
@@ -95,7 +113,7 @@ describe('ChangelogStateBackend', () => {
       seq('dev-1', 8, '0:4'),
     ]);
     expect(results.map((r) => r.status)).toEqual(['new', 'duplicate', 'too_old', 'new']);
-    expect(backend.takeChanges().map((c) => parseChange(c.key, c.value))).toEqual([
+    expect(entriesOf(backend.takeChanges())).toEqual([
       { kind: 'sequence', state: 'dedupe.sequence', stream: 'dev-1', sequence: 10, owner: '0:1', expiresAt },
       { kind: 'sequence', state: 'dedupe.sequence', stream: 'dev-1', sequence: 8, owner: '0:4', expiresAt },
     ]);
@@ -200,6 +218,27 @@ describe('ChangelogStateBackend', () => {
     ];
     expect(await restored.get(ALERTS, keys)).toEqual(['{"state":"escalated"}', null, null]);
     expect(await restored.get(ALERTS, keys)).toEqual(await backend.get(ALERTS, keys));
+  });
+
+  it('cuts a large batch into records of at most MAX_BATCH_ENTRIES entries, each with its own key, all restored', async () => {
+    const { clock, backend } = fresh();
+    const n = MAX_BATCH_ENTRIES + 10;
+    await backend.claim(
+      EVENT_IDS,
+      Array.from({ length: n }, (_, i) => claim(`e${i}`, `0:${i}`)),
+    );
+    const changes = backend.takeChanges();
+    expect(changes.map((c) => JSON.parse(c.value ?? '[]').length / 2)).toEqual([MAX_BATCH_ENTRIES, 10]);
+    expect(new Set(changes.map((c) => c.key)).size).toBe(2);
+    const restored = fresh(clock).backend;
+    expect(restoreInto(restored, changes)).toEqual({ applied: n, skipped: 0 });
+    expect(await restored.claim(EVENT_IDS, [claim('e0', '0:99999'), claim(`e${n - 1}`, `0:${n - 1}`)])).toEqual([
+      { status: 'taken', heldBy: '0:0' },
+      { status: 'own' },
+    ]);
+    const counts: RestoreCounts = { applied: 0, skipped: 0 };
+    restored.restore(0, 'b\u0000x\u0000y\u00000', 'not json', counts);
+    expect(counts).toEqual({ applied: 0, skipped: 1 });
   });
 
   it('reads back keys and streams holding the separator', () => {
