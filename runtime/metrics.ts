@@ -10,6 +10,15 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Event lag spans milliseconds (a steady stream) to minutes (a backlog after an outage). */
 const EVENT_LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
+/**
+ * Output latency: fine around 100 ms (the clinical alerts' budget from receipt), up to an hour (a device uploading
+ * what it buffered offline is late by its event time).
+ */
+const OUTPUT_LATENCY_BUCKETS = [
+  0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600,
+];
+/** Where an output's latency is measured from (the `from` label of `vigil_output_latency_seconds`). */
+export type OutputLatencyFrom = 'receipt' | 'observed';
 
 export class PipelineMetrics {
   readonly registry: Registry;
@@ -31,6 +40,7 @@ export class PipelineMetrics {
   readonly sinkQuarantined: Counter<'table' | 'reason'>;
   readonly transactions: Counter<'pipeline' | 'outcome'>;
   readonly endToEndSeconds: Histogram<'pipeline'>;
+  readonly outputLatency: Histogram<'pipeline' | 'output' | 'from'>;
   readonly stateEvictions: Gauge<'state'>;
   readonly stateRestoreSeconds: Histogram<'pipeline'>;
   readonly stateRestoredRecords: Counter<'pipeline'>;
@@ -158,6 +168,16 @@ export class PipelineMetrics {
         'transaction that made its outputs durable, per record.',
       labelNames: ['pipeline'],
       buckets: EVENT_LAG_BUCKETS,
+      registers: r,
+    });
+    this.outputLatency = new Histogram({
+      name: 'vigil_output_latency_seconds',
+      help:
+        "Per output value, to the commit of the transaction that carries it: from the worker's receipt of the " +
+        'records that made it (from="receipt") and from the event time the value states, its observed_at ' +
+        '(from="observed": the device clock). Labels: pipeline and output names from the definition.',
+      labelNames: ['pipeline', 'output', 'from'],
+      buckets: OUTPUT_LATENCY_BUCKETS,
       registers: r,
     });
     this.stateEvictions = new Gauge({

@@ -57,10 +57,24 @@ export interface RunStatsJson {
   readonly last_commit_at: number | null;
   /** Producer timestamp -> durable commit, per record, ms. */
   readonly end_to_end_ms: LatencySummary;
+  /**
+   * Per output topic (outputs sharing a topic are one series), per value committed to it, ms: from the worker's
+   * receipt of the records that made it, and from the event time it states (`observed_at`). A worker's figures; the
+   * same observations as its `vigil_output_latency_seconds`. Absent for processes that commit no outputs.
+   */
+  readonly output_latency_ms?: Record<string, { readonly receipt: LatencySummary; readonly observed: LatencySummary }>;
+}
+
+/** One output topic's latency sketches (see `RunStatsJson.output_latency_ms`). */
+export interface OutputLatency {
+  readonly receipt: LatencySketch;
+  readonly observed: LatencySketch;
 }
 
 export class RunStats {
   readonly latency = new LatencySketch();
+  /** Per output topic (see `RunStatsJson.output_latency_ms`). */
+  readonly #outputs = new Map<string, OutputLatency>();
   firstConsumedAt: number | null = null;
   firstCommitAt: number | null = null;
   lastCommitAt: number | null = null;
@@ -81,9 +95,22 @@ export class RunStats {
     this.#cpuLast = process.cpuUsage();
   }
 
+  /** The latency sketches of values committed to `topic` (created on first use). */
+  output(topic: string): OutputLatency {
+    let o = this.#outputs.get(topic);
+    if (!o) {
+      o = { receipt: new LatencySketch(), observed: new LatencySketch() };
+      this.#outputs.set(topic, o);
+    }
+    return o;
+  }
+
   json(): RunStatsJson {
     const start = this.#cpuStart;
     const last = this.#cpuLast;
+    const outputs = [...this.#outputs].map(
+      ([topic, o]) => [topic, { receipt: o.receipt.summary(), observed: o.observed.summary() }] as const,
+    );
     return {
       cpu_user_us: start && last ? last.user - start.user : 0,
       cpu_system_us: start && last ? last.system - start.system : 0,
@@ -92,6 +119,7 @@ export class RunStats {
       first_commit_at: this.firstCommitAt,
       last_commit_at: this.lastCommitAt,
       end_to_end_ms: this.latency.summary(),
+      ...(outputs.length > 0 ? { output_latency_ms: Object.fromEntries(outputs) } : {}),
     };
   }
 }

@@ -268,11 +268,67 @@ export class Worker<I, O> {
         histogram.observe(ms / 1000);
         stats?.latency.observe(ms);
       }
+      this.#observeOutputs(batch, now);
     }
   }
 
+  /**
+   * Output latency per value of the pipeline's outputs, to this commit: from the receipt of its batch (every record of
+   * a poll is stamped with one `consumedAt`, so this is the receipt of the record that triggered it) and from the
+   * event time the value states (`eventTimeOf`).
+   */
+  #observeOutputs(batch: EmittedBatch, now: number): void {
+    const receivedAt = batch.raw[0]?.origin.consumedAt;
+    for (const output of batch.outputs) {
+      if (output.values.length === 0) continue;
+      const series = this.#outputSeries(output.name);
+      const sketches = this.#deps.stats?.output(output.topic);
+      const fromReceipt = receivedAt === undefined ? null : now - receivedAt;
+      for (const v of output.values) {
+        if (fromReceipt !== null) {
+          series.receipt.observe(fromReceipt / 1000);
+          sketches?.receipt.observe(fromReceipt);
+        }
+        const at = eventTimeOf(v.value);
+        if (at !== null) {
+          series.observed.observe((now - at) / 1000);
+          sketches?.observed.observe(now - at);
+        }
+      }
+    }
+  }
+
+  /** The output-latency histogram's children for one output, resolved once. */
+  #outputSeries(output: string): { receipt: Observer; observed: Observer } {
+    let s = this.#outputLatency.get(output);
+    if (!s) {
+      const pipeline = this.#deps.engine.definition.name;
+      const h = this.#deps.metrics.outputLatency;
+      s = {
+        receipt: h.labels({ pipeline, output, from: 'receipt' }),
+        observed: h.labels({ pipeline, output, from: 'observed' }),
+      };
+      this.#outputLatency.set(output, s);
+    }
+    return s;
+  }
+
   /** The event-lag histogram's child for this pipeline, resolved once rather than per commit. */
-  readonly #lagHistogram: { observe(value: number): void };
+  readonly #lagHistogram: Observer;
+  readonly #outputLatency = new Map<string, { receipt: Observer; observed: Observer }>();
+}
+
+interface Observer {
+  observe(value: number): void;
+}
+
+/**
+ * The event time an output value states, epoch ms: its `observed_at` (the device clock of the record it derives
+ * from), or null when it has none. A well-known field until outputs can declare how to read their event time.
+ */
+export function eventTimeOf(value: Readonly<Record<string, unknown>>): number | null {
+  const at = value.observed_at;
+  return typeof at === 'number' && Number.isFinite(at) ? at : null;
 }
 
 /** `partition:first-last` per batch, for log lines (positions only, never record contents). */

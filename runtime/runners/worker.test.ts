@@ -1,0 +1,202 @@
+/**
+ * The worker's latency observations at commit, with a fake consumer and producer and a manual clock (no broker):
+ * per output value, seconds since the receipt of its batch and since the event time it states (`observed_at`), on
+ * `vigil_output_latency_seconds{pipeline, output, from}` and in the run's stats.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ConsumedMessage, KafkaConsumerClient } from '../../adapters/kafka/consumer.ts';
+import type { ProducerRecord, TransactionalProducer } from '../../adapters/kafka/producer.ts';
+import { ManualClock } from '../clock.ts';
+import type { BatchDecoder } from '../codec.ts';
+import { Engine } from '../engine.ts';
+import { silentLogger } from '../log.ts';
+import { PipelineMetrics } from '../metrics.ts';
+import type { ModelStore } from '../models.ts';
+import type { Operator } from '../operator.ts';
+import { definePipeline, type SourceSpec } from '../pipeline.ts';
+import { MemoryStateBackend } from '../state/memory.ts';
+import { RunStats } from './run-stats.ts';
+import { eventTimeOf, Worker } from './worker.ts';
+
+interface Reading {
+  readonly id: number;
+  readonly device: string;
+  readonly observed_at: number;
+  readonly alarm: boolean;
+}
+
+const readings: SourceSpec<Reading> = { topic: 'in', schema: 'envelope' };
+const pass: Operator<Reading, Reading> = {
+  name: 'pass',
+  stage: 'validate',
+  process: (batch) => ({ out: [...batch], rejected: [], duplicates: [], side: {} }),
+};
+const pipeline = definePipeline({ name: 'latency', version: '1', source: readings })
+  .pipe(pass)
+  .outputs({
+    records: [
+      // An alert-like output: one value for some records, stating the event time of the record that made it.
+      {
+        name: 'alarms',
+        topic: 'out.alarms',
+        schema: 'clinical-alert',
+        table: 't',
+        select: (r) =>
+          r.value.alarm ? { key: r.value.device, value: { id: r.value.id, observed_at: r.value.observed_at } } : null,
+      },
+      // An output stating no event time: observed from receipt only.
+      {
+        name: 'echo',
+        topic: 'out.echo',
+        schema: 'normalised',
+        table: 't',
+        select: (r) => ({ key: r.value.device, value: { id: r.value.id } }),
+      },
+    ],
+    side: {},
+  });
+
+const noModels = {} as ModelStore;
+const json: BatchDecoder<Reading> = {
+  decodeBatch: async (values) => values.map((v) => ({ ok: true as const, value: JSON.parse(v.toString()) as Reading })),
+};
+
+function message(offset: number, value: Reading): ConsumedMessage {
+  return {
+    topic: 'in',
+    partition: 0,
+    offset,
+    key: value.device,
+    value: Buffer.from(JSON.stringify(value)),
+    headers: [],
+    timestamp: 0,
+  };
+}
+
+/** One poll of `messages` at the clock's time, then nothing; commits take `commitMs` of the manual clock. */
+function fakes(clock: ManualClock, polls: ConsumedMessage[][], commitMs: number) {
+  const committed: ProducerRecord[][] = [];
+  const consumer = {
+    epoch: 1,
+    revoking: false,
+    assignment: [{ topic: 'in', partition: 0 }],
+    consume: async () => polls.shift() ?? [],
+    idleFor: () => Number.POSITIVE_INFINITY,
+    pauseAll: () => undefined,
+    resumeAll: () => undefined,
+    lag: () => [],
+    rewindToCommitted: async () => undefined,
+  } as unknown as KafkaConsumerClient;
+  const producer = {
+    commit: async (records: ProducerRecord[]) => {
+      clock.advance(commitMs);
+      committed.push(records);
+      return 'committed' as const;
+    },
+  } as unknown as TransactionalProducer;
+  return { consumer, producer, committed };
+}
+
+async function runOnce(polls: ConsumedMessage[][], commitMs: number, clock: ManualClock) {
+  const metrics = new PipelineMetrics();
+  const stats = new RunStats();
+  const engine = new Engine(pipeline, metrics);
+  await engine.open({
+    pipeline: 'latency',
+    clock,
+    state: new MemoryStateBackend({ clock }),
+    log: silentLogger,
+    models: noModels,
+  });
+  const { consumer, producer, committed } = fakes(clock, polls, commitMs);
+  const worker = new Worker(
+    {
+      engine,
+      consumer,
+      producer,
+      decoders: new Map([['in', json]]),
+      encoder: { encode: (_schema, value) => Buffer.from(JSON.stringify(value)) },
+      metrics,
+      log: silentLogger,
+      now: () => clock.now(),
+      stats,
+    },
+    { maxBatch: 100, stopWhenIdleMs: 0 },
+  );
+  const accounting = await worker.run();
+  await engine.close();
+  return { metrics, stats, committed, accounting };
+}
+
+/** The histogram's samples for one output and origin: count, sum and cumulative bucket counts by upper bound. */
+async function series(metrics: PipelineMetrics, output: string, from: string) {
+  const { values } = await metrics.outputLatency.get();
+  const mine = values.filter((v) => v.labels.output === output && v.labels.from === from);
+  const countSample = mine.find((v) => v.metricName === 'vigil_output_latency_seconds_count');
+  const count = countSample?.value ?? 0;
+  const sum = mine.find((v) => v.metricName === 'vigil_output_latency_seconds_sum')?.value ?? 0;
+  const buckets = new Map(
+    mine
+      .filter((v) => v.metricName === 'vigil_output_latency_seconds_bucket')
+      .map((v) => [String((v.labels as Record<string, unknown>).le), v.value]),
+  );
+  return { count, sum, buckets, labels: countSample?.labels };
+}
+
+describe('worker: output latency at commit', () => {
+  it('observes, per output value, seconds since its receipt and since its observed_at, at the commit carrying it', async () => {
+    const clock = new ManualClock(1_000_000);
+    const t0 = clock.now();
+    const poll = [
+      message(0, { id: 0, device: 'd1', observed_at: t0 - 2_000, alarm: true }),
+      message(1, { id: 1, device: 'd2', observed_at: t0 - 500, alarm: false }),
+      message(2, { id: 2, device: 'd1', observed_at: t0 - 30, alarm: true }),
+    ];
+    const { metrics, stats, committed, accounting } = await runOnce([poll], 40, clock);
+    expect(accounting.consumed).toBe(3);
+    expect(committed).toHaveLength(1);
+
+    // Receipt (t0) -> commit (t0 + 40 ms): every value of both outputs.
+    const alarmsReceipt = await series(metrics, 'alarms', 'receipt');
+    expect(alarmsReceipt.labels).toEqual({ pipeline: 'latency', output: 'alarms', from: 'receipt' });
+    expect(alarmsReceipt.count).toBe(2);
+    expect(alarmsReceipt.sum).toBeCloseTo(0.08, 9);
+    expect((await series(metrics, 'echo', 'receipt')).count).toBe(3);
+
+    // observed_at -> commit: 2.04 s and 0.07 s for the two alarms; the echo output states no event time.
+    const alarmsObserved = await series(metrics, 'alarms', 'observed');
+    expect(alarmsObserved.count).toBe(2);
+    expect(alarmsObserved.sum).toBeCloseTo(2.04 + 0.07, 9);
+    expect(alarmsObserved.buckets.get('0.075')).toBe(1);
+    expect(alarmsObserved.buckets.get('2.5')).toBe(2);
+    expect((await series(metrics, 'echo', 'observed')).count).toBe(0);
+
+    // The run's stats keep the same figures per output topic, in ms.
+    const json = stats.json().output_latency_ms ?? {};
+    expect(json['out.alarms']).toEqual({
+      receipt: { count: 2, p50: expect.closeTo(40, 0), p99: expect.closeTo(40, 0), max: 40 },
+      observed: { count: 2, p50: expect.closeTo(70, 0), p99: expect.any(Number), max: 2_040 },
+    });
+    expect(json['out.echo']?.receipt.count).toBe(3);
+    expect(json['out.echo']?.observed.count).toBe(0);
+
+    // Labels from fixed sets only: no device id or other record value.
+    expect(await metrics.expose()).not.toMatch(/d1|d2/);
+  });
+
+  it('a batch with no value for an output observes nothing for it', async () => {
+    const clock = new ManualClock(5_000_000);
+    const poll = [message(0, { id: 0, device: 'd1', observed_at: clock.now() - 10, alarm: false })];
+    const { metrics } = await runOnce([poll], 25, clock);
+    expect((await series(metrics, 'alarms', 'receipt')).count).toBe(0);
+    expect((await series(metrics, 'alarms', 'observed')).count).toBe(0);
+    expect((await series(metrics, 'echo', 'receipt')).sum).toBeCloseTo(0.025, 9);
+  });
+
+  it('eventTimeOf reads a finite numeric observed_at, else null', () => {
+    expect(eventTimeOf({ observed_at: 1_700_000_000_000 })).toBe(1_700_000_000_000);
+    expect(eventTimeOf({})).toBeNull();
+    expect(eventTimeOf({ observed_at: '2026-01-01T00:00:00Z' })).toBeNull();
+    expect(eventTimeOf({ observed_at: Number.NaN })).toBeNull();
+  });
+});
