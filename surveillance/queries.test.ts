@@ -3,6 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openChdbStore } from '../adapters/clickhouse/chdb.ts';
+import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
+import { deadLetterRow, duplicateRow, inferenceRow, normalisedEventRow } from '../adapters/clickhouse/tables.ts';
+import type { Inference, NormalisedEvent } from '../schemas/types.ts';
 import {
   deadLetter,
   duplicate,
@@ -10,10 +13,7 @@ import {
   inferenceFor,
   normalisedEvent,
   T0,
-} from '../adapters/clickhouse/fixtures.ts';
-import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
-import { deadLetterRow, duplicateRow, inferenceRow, normalisedEventRow } from '../adapters/clickhouse/tables.ts';
-import type { Inference, NormalisedEvent } from '../schemas/types.ts';
+} from '../test/fixtures/clickhouse.ts';
 import { listSavedQueries, normaliseDateTime, parseSavedQuery, resolveParams, runSavedQuery } from './queries.ts';
 
 /** ClickHouse's quantileExact: the element at floor(level * n) of the sorted values. */

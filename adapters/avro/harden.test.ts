@@ -1,7 +1,7 @@
 import avsc from 'avsc';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { arbitraryFor } from './arbitrary.ts';
+import { arbitraryFor } from '../../test/property/arbitrary.ts';
 import { isHardened, MAX_EMPTY_ITEMS } from './harden.ts';
 import { hardened, loadSchemaRepo, parseAvroSchema } from './schemas.ts';
 

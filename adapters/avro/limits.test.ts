@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { arbitraryEnvelope } from '../../test/property/arbitrary.ts';
 import { DATETIME64_MAX_MS } from '../clickhouse/tables.ts';
-import { arbitraryEnvelope } from './arbitrary.ts';
 import { createEnvelopeDecoder } from './decoder.ts';
 import { encodeFramed } from './framing.ts';
 import {

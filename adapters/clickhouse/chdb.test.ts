@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { describeStoreConformance } from '../../test/conformance/clickhouse-store.ts';
 import { openChdbStore } from './chdb.ts';
-import { describeStoreConformance } from './conformance.ts';
 import { batchDedupToken } from './store.ts';
 
 describeStoreConformance('chdb store', (dataDir) => openChdbStore({ path: dataDir }));

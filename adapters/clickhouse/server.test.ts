@@ -8,7 +8,7 @@ import { createClient } from '@clickhouse/client';
 import { drainPending } from 'chdb';
 import { createChdbConnection } from 'chdb/connection';
 import { describe, expect, it } from 'vitest';
-import { describeStoreConformance } from './conformance.ts';
+import { describeStoreConformance } from '../../test/conformance/clickhouse-store.ts';
 import { mapServerError, serverStore, versionAtLeast } from './server.ts';
 import type { ClickHouseStore } from './store.ts';
 

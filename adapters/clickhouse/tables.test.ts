@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deadLetter, duplicate, normalisedEvent, origin, T0 } from './fixtures.ts';
+import { deadLetter, duplicate, normalisedEvent, origin, T0 } from '../../test/fixtures/clickhouse.ts';
 import {
   DATETIME64_MAX_MS,
   DATETIME64_MIN_MS,

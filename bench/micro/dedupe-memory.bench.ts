@@ -6,12 +6,12 @@
 import { performance } from 'node:perf_hooks';
 import { dedupe, EVENT_ID_STATE, SEQUENCE_STATE } from '../../operators/dedupe/index.ts';
 import type { CheckedEvent } from '../../operators/types.ts';
-import { envelope, inFlight, ulidFor } from '../../operators/validate/testing.ts';
 import { ManualClock } from '../../runtime/clock.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import type { ModelStore } from '../../runtime/models.ts';
 import type { InFlight } from '../../runtime/record.ts';
 import { MemoryStateBackend } from '../../runtime/state/memory.ts';
+import { envelope, inFlight, ulidFor } from '../../test/fixtures/envelope.ts';
 
 const BATCH = 1000;
 const DEVICES = 1000;

@@ -5,9 +5,9 @@
 import { performance } from 'node:perf_hooks';
 import type { CheckedEvent } from '../../operators/types.ts';
 import { validate } from '../../operators/validate/index.ts';
-import { envelope, inFlight, T0, ulidFor } from '../../operators/validate/testing.ts';
 import { ResultsBuilder } from '../../runtime/operator.ts';
 import type { Envelope } from '../../schemas/types.ts';
+import { envelope, inFlight, T0, ulidFor } from '../../test/fixtures/envelope.ts';
 
 const BATCH = 1000;
 const ROUNDS = 200;

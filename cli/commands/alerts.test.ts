@@ -6,7 +6,6 @@ import { loadSchemaRepo } from '../../adapters/avro/schemas.ts';
 import { openChdbStore } from '../../adapters/clickhouse/index.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
 import { raiseAlerts } from '../../operators/raise-alerts/index.ts';
-import { envelope, VITALS } from '../../operators/validate/testing.ts';
 import { ManualClock } from '../../runtime/clock.ts';
 import { TOPICS } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
@@ -14,6 +13,7 @@ import { silentLogger } from '../../runtime/log.ts';
 import type { ModelStore } from '../../runtime/models.ts';
 import { MemoryStateBackend } from '../../runtime/state/memory.ts';
 import type { ClinicalAlert } from '../../schemas/generated/clinical-alert.ts';
+import { envelope, VITALS } from '../../test/fixtures/envelope.ts';
 import { consumed, inferenceOf } from '../../test/helpers/alerts.ts';
 import { type AlertSummary, actionFor, listSql } from './alerts.ts';
 

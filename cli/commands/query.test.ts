@@ -4,8 +4,8 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
-import { deadLetter, normalisedEvent } from '../../adapters/clickhouse/fixtures.ts';
 import { deadLetterRow, normalisedEventRow } from '../../adapters/clickhouse/tables.ts';
+import { deadLetter, normalisedEvent } from '../../test/fixtures/clickhouse.ts';
 import { parseParams, registerQuery, renderTable } from './query.ts';
 
 let dir: string;

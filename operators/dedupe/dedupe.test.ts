@@ -20,8 +20,8 @@ import type {
   ValueWrite,
 } from '../../runtime/state.ts';
 import type { Envelope } from '../../schemas/types.ts';
+import { envelope, inFlight, ulidFor } from '../../test/fixtures/envelope.ts';
 import type { CheckedEvent } from '../types.ts';
-import { envelope, inFlight, ulidFor } from '../validate/testing.ts';
 import { DEDUPE_DEFAULTS, dedupe, EVENT_ID_STATE, parseDedupeConfig } from './index.ts';
 
 /** dedupe loads no model: a store that has none. */

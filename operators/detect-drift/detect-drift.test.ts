@@ -9,7 +9,6 @@ import type { OperatorContext } from '../../runtime/operator.ts';
 import type { InFlight } from '../../runtime/record.ts';
 import { MemoryStateBackend } from '../../runtime/state/memory.ts';
 import { type Envelope, type VitalSigns, wrapPayload } from '../../schemas/types.ts';
-import type { ScoredEvent } from '../types.ts';
 import {
   batches,
   envelopeFor,
@@ -22,7 +21,8 @@ import {
   scoredRecords,
   syntheticReadings,
   T0,
-} from './fixtures.ts';
+} from '../../test/fixtures/detect-drift.ts';
+import type { ScoredEvent } from '../types.ts';
 import { type DetectDriftOperator, type DriftHistogramRow, detectDrift, parseDetectDriftConfig } from './index.ts';
 import { DEVICE_SKETCH_BUCKETS, DEVICE_SKETCH_FEATURE, deviceBucket, estimateDevices } from './metrics.ts';
 import { buildReference, type DriftReference, referenceRows, serialiseReference } from './reference.ts';

@@ -17,7 +17,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../runtime/clock.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import { MemoryStateBackend } from '../../runtime/state/memory.ts';
-import { batches, modelStoreWith, referenceSamples, scoredRecords, syntheticReadings, T0 } from './fixtures.ts';
+import {
+  batches,
+  modelStoreWith,
+  referenceSamples,
+  scoredRecords,
+  syntheticReadings,
+  T0,
+} from '../../test/fixtures/detect-drift.ts';
 import { type DetectDriftOperator, detectDrift } from './index.ts';
 import { chanceJsDistance, jsDistance, proportions, referenceDegreesOfFreedom } from './metrics.ts';
 import { binOf, buildReference, compileReference, type DriftReference, serialiseReference } from './reference.ts';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { VigilError } from '../../runtime/errors.ts';
 import type { VitalSigns } from '../../schemas/types.ts';
+import { referenceSamples, syntheticReadings } from '../../test/fixtures/detect-drift.ts';
 import { FEATURES } from './features.ts';
-import { referenceSamples, syntheticReadings } from './fixtures.ts';
 import { PSI_EPSILON } from './metrics.ts';
 import {
   binOf,

@@ -13,7 +13,15 @@ import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
 import { ManualClock } from '../../runtime/clock.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import { MemoryStateBackend } from '../../runtime/state/memory.ts';
-import { batches, HOUR, modelStoreWith, referenceSamples, scoredRecords, syntheticReadings, T0 } from './fixtures.ts';
+import {
+  batches,
+  HOUR,
+  modelStoreWith,
+  referenceSamples,
+  scoredRecords,
+  syntheticReadings,
+  T0,
+} from '../../test/fixtures/detect-drift.ts';
 import { detectDrift } from './index.ts';
 import type { DriftHistogramRow } from './operator.ts';
 import { driftFindingsQuery, driftReportsQuery } from './queries.ts';

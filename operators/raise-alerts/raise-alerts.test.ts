@@ -11,9 +11,9 @@ import type { StateBackend, StateDescriptor, ValueRequest, ValueWrite } from '..
 import type { ClinicalAlert } from '../../schemas/generated/clinical-alert.ts';
 import type { Alarm, DeviceStatus, Envelope, VitalSigns } from '../../schemas/types.ts';
 import { wrapPayload } from '../../schemas/types.ts';
+import { envelope, VITALS } from '../../test/fixtures/envelope.ts';
 import { actionOn, consumed, inferenceOf, normalisedOf, type Rollout } from '../../test/helpers/alerts.ts';
 import { expectOperatorTelemetry } from '../../test/helpers/telemetry.ts';
-import { envelope, VITALS } from '../validate/testing.ts';
 import {
   ALERT_STATE,
   type AlertEvaluation,

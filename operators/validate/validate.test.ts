@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { VigilError } from '../../runtime/errors.ts';
 import type { Results } from '../../runtime/operator.ts';
 import { type Envelope, wrapPayload } from '../../schemas/types.ts';
+import { envelope, inFlight, STATUS, T0, ulidFor, VITALS } from '../../test/fixtures/envelope.ts';
 import type { CheckedEvent } from '../types.ts';
 import {
   isUlid,
@@ -14,7 +15,6 @@ import {
   ValidateOperator,
   validate,
 } from './index.ts';
-import { envelope, inFlight, STATUS, T0, ulidFor, VITALS } from './testing.ts';
 
 const MINUTE = 60_000;
 

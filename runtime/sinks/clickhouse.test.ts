@@ -3,15 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
-import {
-  deadLetter,
-  inferenceFor,
-  normalisedEvent,
-  origin,
-  sha256Hex,
-  T0,
-} from '../../adapters/clickhouse/fixtures.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
+import { deadLetter, inferenceFor, normalisedEvent, origin, sha256Hex, T0 } from '../../test/fixtures/clickhouse.ts';
 import { counterValue, PipelineMetrics } from '../metrics.ts';
 import type { EmittedBatch } from '../outputs.ts';
 import { ClickHouseSink, Unmappable } from './clickhouse.ts';

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { stateBackendConformance } from '../../test/conformance/state-backend.ts';
 import { ManualClock } from '../clock.ts';
 import { VigilError } from '../errors.ts';
 import type { ClaimRequest, SequenceRequest, StateBackend, StateDescriptor } from '../state.ts';
@@ -10,7 +11,6 @@ import {
   type RestoreCounts,
   type StateChange,
 } from './changelog.ts';
-import { stateBackendConformance } from './conformance.ts';
 
 const EVENT_IDS: StateDescriptor = { name: 'dedupe.event_id', ttlMs: 60_000 };
 const SEQUENCES: StateDescriptor = { name: 'dedupe.sequence', ttlMs: 60_000 };

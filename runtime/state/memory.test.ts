@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { stateBackendConformance } from '../../test/conformance/state-backend.ts';
 import { ManualClock } from '../clock.ts';
 import { VigilError } from '../errors.ts';
-import { stateBackendConformance } from './conformance.ts';
 import { MemoryStateBackend } from './memory.ts';
 
 const clock = new ManualClock();

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisStateBackend, redisState } from '../../adapters/redis/index.ts';
 import { resolveEndpoints } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
-import { stateBackendConformance } from '../../runtime/state/conformance.ts';
+import { stateBackendConformance } from '../conformance/state-backend.ts';
 
 const url = resolveEndpoints().redisUrl;
 const namespace = `test-${process.pid}-${Date.now().toString(36)}`;

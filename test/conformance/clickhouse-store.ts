@@ -2,13 +2,9 @@ import { appendFile, copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../runtime/clock.ts';
-import { VigilError } from '../../runtime/errors.ts';
-import { payloadOf } from '../../schemas/types.ts';
-import { deadLetter, duplicate, inferenceFor, normalisedEvent, origin, sha256Hex, T0 } from './fixtures.ts';
-import { checkRow, insertIsolating, RowGuard } from './guard.ts';
-import { loadMigrations, MIGRATIONS_DIR } from './migrations.ts';
-import { batchDedupToken, type ClickHouseStore } from './store.ts';
+import { checkRow, insertIsolating, RowGuard } from '../../adapters/clickhouse/guard.ts';
+import { loadMigrations, MIGRATIONS_DIR } from '../../adapters/clickhouse/migrations.ts';
+import { batchDedupToken, type ClickHouseStore } from '../../adapters/clickhouse/store.ts';
 import {
   deadLetterRow,
   duplicateRow,
@@ -19,7 +15,11 @@ import {
   rawEventRow,
   TABLE_COLUMNS,
   type TableName,
-} from './tables.ts';
+} from '../../adapters/clickhouse/tables.ts';
+import { ManualClock } from '../../runtime/clock.ts';
+import { VigilError } from '../../runtime/errors.ts';
+import { payloadOf } from '../../schemas/types.ts';
+import { deadLetter, duplicate, inferenceFor, normalisedEvent, origin, sha256Hex, T0 } from '../fixtures/clickhouse.ts';
 
 /**
  * The behaviour every ClickHouseStore implementation must show, run by each implementation's test file against a

@@ -7,7 +7,7 @@
  *   namespace: 'test' });
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { StateBackend, StateDescriptor } from '../state.ts';
+import type { StateBackend, StateDescriptor } from '../../runtime/state.ts';
 
 export interface ConformanceHarness {
   /** Returns an opened backend (called once, before the suite). */

@@ -1,21 +1,21 @@
 /** Type-level tests of the pipeline DSL: a wrong chain must not compile. */
 import { describe, expectTypeOf, it } from 'vitest';
-import { dedupe } from '../operators/dedupe/index.ts';
-import { detectDrift } from '../operators/detect-drift/index.ts';
-import { score } from '../operators/score/index.ts';
-import type { CheckedEvent, ScoredEvent } from '../operators/types.ts';
-import { validate } from '../operators/validate/index.ts';
-import { driftHistogramSink, inferenceOutput, normalisedOutput } from '../pipelines/outputs.ts';
-import type { Envelope, Inference, NormalisedEvent } from '../schemas/types.ts';
-import type { Operator } from './operator.ts';
+import { dedupe } from '../../operators/dedupe/index.ts';
+import { detectDrift } from '../../operators/detect-drift/index.ts';
+import { score } from '../../operators/score/index.ts';
+import type { CheckedEvent, ScoredEvent } from '../../operators/types.ts';
+import { validate } from '../../operators/validate/index.ts';
+import { driftHistogramSink, inferenceOutput, normalisedOutput } from '../../pipelines/outputs.ts';
+import type { Operator } from '../../runtime/operator.ts';
 import {
   definePipeline,
   fromSource,
   type PipelineBuilder,
   type PipelineDefinition,
   type SourceSpec,
-} from './pipeline.ts';
-import type { InFlight } from './record.ts';
+} from '../../runtime/pipeline.ts';
+import type { InFlight } from '../../runtime/record.ts';
+import type { Envelope, Inference, NormalisedEvent } from '../../schemas/types.ts';
 
 const source = { topic: 'raw', schema: 'envelope' } as { topic: string; schema: string; __type?: Envelope };
 const model = { model: 'news2', version: '1.0.0' };

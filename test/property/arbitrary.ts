@@ -5,9 +5,9 @@
  */
 import type avsc from 'avsc';
 import fc from 'fast-check';
+import { envelopeReaderType } from '../../adapters/avro/schemas.ts';
 import type { Envelope, EventType } from '../../schemas/types.ts';
 import { PAYLOAD_RECORD } from '../../schemas/types.ts';
-import { envelopeReaderType } from './schemas.ts';
 
 interface Node {
   typeName: string;
