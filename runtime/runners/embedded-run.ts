@@ -9,9 +9,11 @@ import type { SimulateOptions, TruthSummary } from '../../simulator/simulate.ts'
 import { systemClock } from '../clock.ts';
 import { VigilError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { EmittedBatch } from '../outputs.ts';
 import type { PipelineDefinition } from '../pipeline.ts';
+import { chainedSource, TopicTap } from './embedded-chain.ts';
 import { type EmbeddedSessionResult, runEmbeddedSession, withEmbeddedStore } from './embedded-session.ts';
-import { fileSource, simulatorSource } from './embedded-sources.ts';
+import { fileSource, type SourceInput, simulatorSource } from './embedded-sources.ts';
 
 export interface EmbeddedRunOptions {
   /** An NDJSON or Avro container file of envelopes; absent: the fleet simulator. */
@@ -21,6 +23,25 @@ export interface EmbeddedRunOptions {
   readonly batchSize: number;
   readonly simulation: SimulateOptions;
   readonly log: Logger;
+  /**
+   * Pipelines chained after this one (./embedded-chain.ts): each reads the topics this run wrote that it has as
+   * sources, plus its own extra records (`more`), in the same store, once this run has finished.
+   */
+  readonly downstream?: readonly EmbeddedLink[];
+}
+
+/** A pipeline run on what the main run emitted to its source topics. */
+export interface EmbeddedLink {
+  readonly definition: PipelineDefinition;
+  /** Records of its sources beside the chained ones (e.g. a scripted scenario), after them. */
+  readonly more?: () => Iterable<SourceInput>;
+}
+
+/** A chained run's outcome: its definition, its session, and how many values it read from each tapped topic. */
+export interface EmbeddedLinkReport {
+  readonly definition: PipelineDefinition;
+  readonly result: EmbeddedSessionResult;
+  readonly chained: Record<string, number>;
 }
 
 export interface EmbeddedRunReport {
@@ -28,6 +49,8 @@ export interface EmbeddedRunReport {
   readonly store: ClickHouseStore;
   /** The simulator's ground truth (null for a file input). */
   readonly truth: TruthSummary | null;
+  /** The chained runs (`downstream`), in order. */
+  readonly downstream: readonly EmbeddedLinkReport[];
 }
 
 /**
@@ -61,8 +84,28 @@ export async function runEmbeddedPipeline(
           truth = t;
         },
       });
+  const links = (options.downstream ?? []).map((link) => ({
+    link,
+    tap: TopicTap.between(definition, link.definition),
+  }));
+  const observe =
+    links.length > 0
+      ? (batch: EmittedBatch) => {
+          for (const { tap } of links) tap.observe(batch);
+        }
+      : undefined;
   await withEmbeddedStore({ dataDir: options.dataDir, append: options.append, log: options.log }, async (store) => {
-    const result = await runEmbeddedSession(definition, source, store, options.log);
-    await report({ result, store, truth });
+    const result = await runEmbeddedSession(definition, source, store, options.log, observe);
+    const downstream: EmbeddedLinkReport[] = [];
+    for (const { link, tap } of links) {
+      const input = chainedSource(link.definition, [tap], {
+        clock: systemClock,
+        batchSize: options.batchSize,
+        ...(link.more ? { more: link.more() } : {}),
+      });
+      const chained = await runEmbeddedSession(link.definition, input, store, options.log);
+      downstream.push({ definition: link.definition, result: chained, chained: tap.counts() });
+    }
+    await report({ result, store, truth, downstream });
   });
 }

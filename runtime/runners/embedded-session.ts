@@ -15,7 +15,7 @@ import type { OperatorContext } from '../operator.ts';
 import type { PipelineDefinition } from '../pipeline.ts';
 import { MemoryStateBackend } from '../state/memory.ts';
 import { pipelineTables } from './clickhouse-sink.ts';
-import { type EmbeddedRun, runEmbedded } from './embedded.ts';
+import { type EmbeddedDeps, type EmbeddedRun, runEmbedded } from './embedded.ts';
 import { instrumentModels } from './instrument.ts';
 import { loadReferenceTables } from './reference-tables.ts';
 
@@ -53,6 +53,7 @@ export async function runEmbeddedSession<I, O>(
   source: AsyncIterable<SourceBatch<I>>,
   store: ClickHouseStore,
   log: Logger,
+  onEmitted?: EmbeddedDeps<I, O>['onEmitted'],
 ): Promise<EmbeddedSessionResult> {
   const metrics = new PipelineMetrics();
   const state = new MemoryStateBackend({ clock: systemClock });
@@ -66,7 +67,7 @@ export async function runEmbeddedSession<I, O>(
   };
   const engine = new Engine(definition, metrics);
   const run = await runEmbedded(
-    { engine, context, store, metrics, clock: systemClock, log },
+    { engine, context, store, metrics, clock: systemClock, log, ...(onEmitted ? { onEmitted } : {}) },
     withReferenceTables(source, definition, context, store),
   );
   const stateEvictions = state.evictions();

@@ -9,7 +9,7 @@ import { type Accounting, addOutcome, type Engine, emptyAccounting, type SourceB
 import type { Logger } from '../log.ts';
 import type { PipelineMetrics } from '../metrics.ts';
 import type { OperatorContext } from '../operator.ts';
-import { materialise } from '../outputs.ts';
+import { type EmittedBatch, materialise } from '../outputs.ts';
 import { ClickHouseSink } from '../sinks/clickhouse.ts';
 import { withDeclaredRows } from './pipeline-schemas.ts';
 
@@ -35,6 +35,8 @@ export interface EmbeddedDeps<I, O> {
   readonly metrics: PipelineMetrics;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Sees every batch's outputs as they go on their topics (before table mapping): e.g. a `TopicTap` (./embedded-chain.ts). */
+  readonly onEmitted?: (batch: EmittedBatch) => void;
 }
 
 export async function runEmbedded<I, O>(
@@ -62,7 +64,9 @@ export async function runEmbedded<I, O>(
       addOutcome(accounting, outcome);
       for (const r of outcome.rejected) deadLetters[r.code] = (deadLetters[r.code] ?? 0) + 1;
       for (const d of outcome.duplicates) duplicates[d.kind] = (duplicates[d.kind] ?? 0) + 1;
-      const emitted = toRows(materialise(definition, outcome, clock.now()));
+      const materialised = materialise(definition, outcome, clock.now());
+      deps.onEmitted?.(materialised);
+      const emitted = toRows(materialised);
       if (writing) await writing;
       writing = sink.writeEmitted(emitted).then((byTable) => {
         for (const [table, n] of Object.entries(byTable)) quarantined[table] = (quarantined[table] ?? 0) + n;
