@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { describeError, VigilError } from '../runtime/errors.ts';
+import { registerAlerts } from './commands/alerts.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerQuery } from './commands/query.ts';
@@ -24,6 +25,7 @@ registerRun(program);
 registerSink(program);
 registerSimulate(program);
 registerQuery(program);
+registerAlerts(program);
 registerSchemas(program);
 registerStack(program);
 registerBench(program);

@@ -6,9 +6,11 @@
 import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
 import { driftFindingsQuery } from '../operators/detect-drift/index.ts';
 import type { PipelineDefinition } from '../runtime/pipeline.ts';
+import type { EmbeddedLinkReport } from '../runtime/runners/embedded-run.ts';
 import type { EmbeddedSessionResult } from '../runtime/runners/embedded-session.ts';
 import type { TruthSummary } from '../simulator/simulate.ts';
 import { runSavedQuery } from '../surveillance/queries.ts';
+import { alertCounts } from './commands/alerts.ts';
 
 /** Resolves on the first SIGTERM or SIGINT: workers finish and commit their batch, then leave. */
 export function stopSignal(): Promise<void> {
@@ -45,6 +47,89 @@ export function runJson(definition: PipelineDefinition, result: EmbeddedSessionR
   };
 }
 
+/** A scripted scenario fed to a chained run, and what it must raise (its truth: alerts opened by rule and band). */
+export interface ScenarioTruth {
+  readonly site: string;
+  readonly expected: Record<string, Record<string, number>>;
+}
+
+/** What a chained run reports beside its accounting: the alerts it raised, when it lands clinical alerts. */
+export interface LinkSummary {
+  readonly report: EmbeddedLinkReport;
+  readonly alerts: AlertsSummary | null;
+}
+
+export interface AlertsSummary {
+  /** Alerts opened, by rule and opening band. */
+  readonly raised: Record<string, Record<string, number>>;
+  /** Repeats suppressed within the window. */
+  readonly suppressed: number;
+  /** The scenario's own site: raised and suppressed there, its truth, whether they agree. */
+  readonly scenario: {
+    readonly site: string;
+    readonly raised: Record<string, Record<string, number>>;
+    readonly suppressed: number;
+    readonly expected: Record<string, Record<string, number>>;
+    readonly matches_truth: boolean;
+  } | null;
+}
+
+/** A chained run's alerts, counted from ClickHouse (FINAL), when its outputs are clinical alerts. */
+export async function summariseLink(
+  report: EmbeddedLinkReport,
+  store: ClickHouseStore,
+  scenario: ScenarioTruth | null,
+): Promise<LinkSummary> {
+  if (!report.definition.outputs.records.some((o) => o.schema === 'clinical-alert')) return { report, alerts: null };
+  const all = await alertCounts(store);
+  let ward: AlertsSummary['scenario'] = null;
+  if (scenario) {
+    const at = await alertCounts(store, scenario.site);
+    ward = {
+      site: scenario.site,
+      raised: at.raised,
+      suppressed: at.suppressed,
+      expected: scenario.expected,
+      matches_truth: sameCounts(at.raised, scenario.expected),
+    };
+  }
+  return { report, alerts: { raised: all.raised, suppressed: all.suppressed, scenario: ward } };
+}
+
+function sameCounts(a: Record<string, Record<string, number>>, b: Record<string, Record<string, number>>): boolean {
+  const flat = (m: Record<string, Record<string, number>>) =>
+    Object.entries(m)
+      .flatMap(([rule, bands]) => Object.entries(bands).map(([band, n]) => `${rule}|${band}|${n}`))
+      .sort()
+      .join(',');
+  return flat(a) === flat(b);
+}
+
+/**
+ * The `--json` keys of chained runs, added beside the main run's (never replacing one): under the chained pipeline's
+ * name, its accounting, what it read from each chained topic and, for clinical alerts, `raised` and `suppressed`.
+ */
+export function linksJson(main: Record<string, unknown>, links: readonly LinkSummary[]): Record<string, unknown> {
+  const out = { ...main };
+  for (const { report, alerts } of links) {
+    const key = report.definition.name;
+    if (key in out) continue;
+    const a = report.result.accounting;
+    out[key] = {
+      pipeline: `${report.definition.name}@${report.definition.version}`,
+      consumed: a.consumed,
+      emitted: a.emitted,
+      dead_lettered: a.deadLettered,
+      duplicates: a.duplicates,
+      balanced: a.consumed === a.emitted + a.deadLettered + a.duplicates,
+      chained: report.chained,
+      ...(alerts ?? {}),
+      elapsed_ms: report.result.elapsedMs,
+    };
+  }
+  return out;
+}
+
 function sorted(counts: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
 }
@@ -57,9 +142,17 @@ interface SummaryInput {
   readonly store: ClickHouseStore;
   readonly truth: TruthSummary | null;
   readonly input: string | null;
+  readonly links?: readonly LinkSummary[];
 }
 
-export async function printEmbeddedSummary({ definition, result, store, truth, input }: SummaryInput): Promise<void> {
+export async function printEmbeddedSummary({
+  definition,
+  result,
+  store,
+  truth,
+  input,
+  links = [],
+}: SummaryInput): Promise<void> {
   const out: string[] = [];
   const a = result.accounting;
   const ok = a.consumed === a.emitted + a.deadLettered + a.duplicates;
@@ -100,6 +193,7 @@ export async function printEmbeddedSummary({ definition, result, store, truth, i
 
   await driftSection(out, definition, store);
   await surveillanceSection(out, definition, store);
+  for (const link of links) linkSection(out, link);
   out.push('');
   out.push(`Explore: vigil query list · vigil query run <name> --data-dir ${store.location}`);
   process.stdout.write(`${out.join('\n')}\n`);
@@ -152,5 +246,43 @@ async function surveillanceSection(
     out.push(
       `  ${String(r.firmware_version).padEnd(12)} ${fmt(Number(r.inferences)).padStart(8)} ${Number(r.mean_score).toFixed(2).padStart(6)} ${String(r.p90).padStart(4)} ${`${(mh * 100).toFixed(1)}%`.padStart(12)}`,
     );
+  }
+}
+
+const BAND_ORDER = ['high', 'medium', 'low_medium', 'low'];
+
+/** A chained run: its accounting and what it read; for clinical alerts, raised by rule and band, suppressed repeats. */
+function linkSection(out: string[], { report, alerts }: LinkSummary): void {
+  const a = report.result.accounting;
+  const ok = a.consumed === a.emitted + a.deadLettered + a.duplicates;
+  const read = Object.entries(report.chained)
+    .map(([t, n]) => `${t} ${fmt(n)}`)
+    .join(' · ');
+  out.push('');
+  out.push(
+    `Chained: ${report.definition.name}@${report.definition.version} on what this run wrote (${read}) and its own inputs`,
+  );
+  out.push(
+    `  consumed ${fmt(a.consumed)} = emitted ${fmt(a.emitted)} + dead-lettered ${fmt(a.deadLettered)} + duplicates ${fmt(a.duplicates)}  ${ok ? 'balanced' : 'DOES NOT BALANCE'}  (${(report.result.elapsedMs / 1000).toFixed(1)} s)`,
+  );
+  if (!alerts) return;
+  const bandsLine = (bands: Record<string, number>) =>
+    BAND_ORDER.filter((b) => bands[b])
+      .map((b) => `${b} ${fmt(bands[b] ?? 0)}`)
+      .join(' · ');
+  const total = (m: Record<string, Record<string, number>>) =>
+    Object.values(m).reduce((n, bands) => n + Object.values(bands).reduce((x, y) => x + y, 0), 0);
+  out.push('');
+  out.push(
+    `Clinical alerts raised, by rule and opening band (clinical_alerts FINAL; vigil alerts list --data-dir <dir>): ${fmt(total(alerts.raised))}, ${fmt(alerts.suppressed)} repeats suppressed`,
+  );
+  for (const [rule, bands] of Object.entries(alerts.raised)) out.push(`  ${rule.padEnd(30)} ${bandsLine(bands)}`);
+  if (alerts.raised && Object.keys(alerts.raised).length === 0) out.push('  none');
+  const s = alerts.scenario;
+  if (s) {
+    out.push(
+      `  of which the scripted ward (${s.site}): ${fmt(total(s.raised))} raised, ${fmt(s.suppressed)} suppressed; simulator truth ${fmt(total(s.expected))} — ${s.matches_truth ? 'matches by rule and band' : 'DIFFERS from the truth'}`,
+    );
+    for (const [rule, bands] of Object.entries(s.raised)) out.push(`    ${rule.padEnd(28)} ${bandsLine(bands)}`);
   }
 }

@@ -35,6 +35,9 @@ export interface AlertScenarioOptions {
   readonly startTime?: number;
 }
 
+/** Every patient of the scripted ward is at this site (the fleet's sites are never it). */
+export const ALERT_SCENARIO_SITE = 'site-alerts-01';
+
 export const ALERT_SCENARIO_DEFAULTS = { perCohort: 2, minutes: 360, startTime: Date.UTC(2026, 0, 5, 6, 0, 0) };
 
 export interface AlertScenarioRecord {
@@ -173,7 +176,7 @@ function patients(perCohort: number): Patient[] {
       n,
       patientRef: `psn-v1-${hex(`alert-scenario|${cohort}|${n}`).slice(0, 16)}`,
       deviceId: `hah-mon-9${String(c).padStart(2, '0')}${String(n).padStart(3, '0')}`,
-      siteId: 'site-alerts-01',
+      siteId: ALERT_SCENARIO_SITE,
     })),
   );
 }

@@ -77,6 +77,37 @@ ORDER BY opened DESC, alert_id
 LIMIT {limit:UInt32}`;
 }
 
+/** Alerts raised (opened) by rule and opening band, optionally at one site. FINAL: a row stored twice counts once. */
+export function raisedSql(site: boolean): string {
+  return `
+SELECT rule_id, toString(band) AS band, toUInt32(count()) AS n
+FROM ${ALERTS_TABLE} FINAL
+WHERE transition = 'open'${site ? ' AND site_id = {site:String}' : ''}
+GROUP BY rule_id, band
+ORDER BY rule_id, band`;
+}
+
+/** Repeats suppressed within the window (each notification carries those since the previous one), optionally at a site. */
+export function suppressedSql(site: boolean): string {
+  return `SELECT toUInt64(sum(suppressed)) AS n FROM ${ALERTS_TABLE} FINAL${site ? ' WHERE site_id = {site:String}' : ''}`;
+}
+
+/** Alerts raised by rule and band, and repeats suppressed, as `npm start` reports them (at `site`, or everywhere). */
+export async function alertCounts(
+  store: ClickHouseStore,
+  site?: string,
+): Promise<{ raised: Record<string, Record<string, number>>; suppressed: number }> {
+  const params: Record<string, string> = site ? { site } : {};
+  const raised: Record<string, Record<string, number>> = {};
+  for (const r of await store.query<{ rule_id: string; band: string; n: number | string }>(raisedSql(!!site), params)) {
+    const byBand = raised[r.rule_id] ?? {};
+    raised[r.rule_id] = byBand;
+    byBand[r.band] = Number(r.n);
+  }
+  const [row] = await store.query<{ n: number | string }>(suppressedSql(!!site), params);
+  return { raised, suppressed: Number(row?.n ?? 0) };
+}
+
 /** The action record a person's ack or escalate is: everything the pipeline needs to find the alert's state. */
 export function actionFor(
   alert: Pick<AlertSummary, 'alert_id' | 'patient_ref' | 'device_id' | 'rule_id' | 'alarm_code'>,

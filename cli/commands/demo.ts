@@ -1,16 +1,43 @@
 /**
  * `vigil demo` (what `npm start` runs): the vitals pipeline, embedded, over a simulated fleet of 1,000 devices with
  * injected duplicates, replays and malformed records, and one firmware whose SpO2 sensor reads low. No services.
- * Ends with a short summary; `--json` prints one final JSON line instead.
+ * Then the alerts pipeline, chained in-process on what the vitals run wrote to the normalised and clinical inference
+ * topics (runtime/runners/embedded-chain.ts), plus the simulator's scripted ward (simulator/alerts.ts: deteriorating
+ * patients, a single red parameter, shadow-only scoring, device alarms and status), whose alerts are known by
+ * construction and checked against what the run raised. Ends with a short summary; `--json` prints one final JSON
+ * line instead (the vitals keys as ever, and an `alerts` key beside them).
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { DEFAULT_EMBEDDED_DIR } from '../../adapters/clickhouse/index.ts';
+import { TOPICS } from '../../runtime/endpoints.ts';
+import type { SourceInput } from '../../runtime/runners/embedded-sources.ts';
 import { loadPipeline } from '../../runtime/runners/load.ts';
+import { alertScenarioInputs } from '../../simulator/alert-inputs.ts';
+import { ALERT_SCENARIO_SITE, alertScenarioTruth } from '../../simulator/alerts.ts';
+import type { ScenarioTruth } from '../summary.ts';
 import { addSimulationOptions, embeddedRun } from './run.ts';
 
 const VITALS = fileURLToPath(new URL('../../pipelines/vitals.ts', import.meta.url));
+const ALERTS = fileURLToPath(new URL('../../pipelines/alerts.ts', import.meta.url));
+
+/** The scripted ward as records of the alerts pipeline's inference and normalised topics. */
+export function* wardInputs(): Generator<SourceInput> {
+  for (const r of alertScenarioInputs()) {
+    const topic = r.kind === 'inference' ? TOPICS.inferences : TOPICS.normalised;
+    yield { topic, key: r.key, value: r.value as unknown as Record<string, unknown> };
+  }
+}
+
+/** The ward's truth as the summary compares it: alerts opened by rule and band. */
+export function wardTruth(): ScenarioTruth {
+  const truth = alertScenarioTruth();
+  return {
+    site: ALERT_SCENARIO_SITE,
+    expected: Object.fromEntries(Object.entries(truth.rules).map(([rule, r]) => [rule, r.opened])),
+  };
+}
 
 export function registerDemo(program: Command): void {
   const command = program
@@ -21,12 +48,14 @@ export function registerDemo(program: Command): void {
   addSimulationOptions(command, { events: 100_000 });
   command.action(async (flags) => {
     const definition = await loadPipeline(VITALS);
+    const alerts = await loadPipeline(ALERTS);
     await embeddedRun(definition, {
       dataDir: resolve(flags.dataDir),
       append: false,
       batchSize: 2000,
       json: Boolean(flags.json),
       simulation: flags,
+      downstream: [{ definition: alerts, more: wardInputs, scenario: wardTruth() }],
     });
   });
 }

@@ -20,9 +20,17 @@ import { VigilError } from '../../runtime/errors.ts';
 import { createLogger } from '../../runtime/log.ts';
 import type { PipelineDefinition } from '../../runtime/pipeline.ts';
 import { runDistributedWorker } from '../../runtime/runners/distributed.ts';
-import { runEmbeddedPipeline } from '../../runtime/runners/embedded-run.ts';
+import { type EmbeddedLink, runEmbeddedPipeline } from '../../runtime/runners/embedded-run.ts';
 import { loadPipeline } from '../../runtime/runners/load.ts';
-import { printEmbeddedSummary, runJson, stopSignal } from '../summary.ts';
+import {
+  type LinkSummary,
+  linksJson,
+  printEmbeddedSummary,
+  runJson,
+  type ScenarioTruth,
+  stopSignal,
+  summariseLink,
+} from '../summary.ts';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -75,6 +83,8 @@ export async function embeddedRun(
     batchSize: number;
     json: boolean;
     simulation: SimulationFlags;
+    /** Pipelines chained on what this one writes (`npm start`: the alerts pipeline), each with its scenario's truth. */
+    downstream?: readonly (EmbeddedLink & { readonly scenario?: ScenarioTruth })[];
   },
 ): Promise<void> {
   const log = createLogger(`vigil-${definition.name}`);
@@ -87,10 +97,17 @@ export async function embeddedRun(
       batchSize: options.batchSize,
       simulation: simulationOf(options.simulation),
       log,
+      ...(options.downstream ? { downstream: options.downstream } : {}),
     },
-    async ({ result, store, truth }) => {
-      if (options.json) process.stdout.write(`${JSON.stringify(runJson(definition, result, store.location))}\n`);
-      else await printEmbeddedSummary({ definition, result, store, truth, input: options.input ?? null });
+    async ({ result, store, truth, downstream }) => {
+      const links: LinkSummary[] = [];
+      for (const [i, report] of downstream.entries()) {
+        links.push(await summariseLink(report, store, options.downstream?.[i]?.scenario ?? null));
+      }
+      if (options.json) {
+        const line = linksJson(runJson(definition, result, store.location), links);
+        process.stdout.write(`${JSON.stringify(line)}\n`);
+      } else await printEmbeddedSummary({ definition, result, store, truth, input: options.input ?? null, links });
     },
   );
 }
