@@ -8,14 +8,14 @@
  * 2. latency: per Kafka run, a fresh namespace, the consumer(s) started and joined, then a paced producer at `rate`
  *    events/s for `latencySeconds` stamping each record's Kafka timestamp as it is produced; the run reports
  *    producer timestamp -> durable acknowledgement per record as a DDSketch (p50/p99);
+ *    then the alert run (./runs/alerts.ts): the alerts pipeline's scripted ward paced at a few thousand records/s
+ *    through one alerts worker, receipt and observed_at -> the commit of each alert record (`runs.alerts`);
  * 3. results: JSON + markdown under bench/results/ (latest.json is the newest), and the table on stdout.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { TOPIC_SPECS } from '../infra/local/topics.ts';
-import { resolveEndpoints } from '../runtime/endpoints.ts';
 import type { RunStatsJson } from '../runtime/runners/run-stats.ts';
 import { envelopeSchemaId, type Framed, framedRecords, pacedProduce, preload } from './lib/data.ts';
 import { type Child, freePort, lastJson, scrapeCounter, sleep, spawnNode, spawnTs, VIGIL } from './lib/proc.ts';
@@ -29,7 +29,8 @@ import {
   versions,
   writeResults,
 } from './lib/results.ts';
-import { createNamespace, deleteNamespace, deleteRedisKeys, type Namespace } from './lib/stack.ts';
+import { createNamespace, deleteNamespace, deleteRedisKeys, groupJoined, type Namespace } from './lib/stack.ts';
+import { ALERT_RUN_DEFAULTS, type AlertRunResult, runAlerts } from './runs/alerts.ts';
 
 export interface BenchOptions {
   readonly events: number;
@@ -68,29 +69,6 @@ const span = (r: RunStatsJson) =>
 const cpuUs = (r: RunStatsJson) => r.cpu_user_us + r.cpu_system_us;
 const r1 = (x: number) => Math.round(x * 10) / 10;
 const r2 = (x: number) => Math.round(x * 100) / 100;
-
-/** Waits until a consumer group is Stable with members (so paced records are not timed while it joins). */
-async function groupJoined(groupId: string, timeoutMs = 60_000): Promise<void> {
-  const kafka = new Kafka({
-    clientId: 'bench-admin',
-    brokers: resolveEndpoints().kafkaBrokers.split(','),
-    logLevel: logLevel.NOTHING,
-  });
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const until = Date.now() + timeoutMs;
-    while (Date.now() < until) {
-      const { groups } = await admin.describeGroups([groupId]);
-      const g = groups[0];
-      if (g && g.state === 'Stable' && g.members.length > 0) return;
-      await sleep(250);
-    }
-    throw new Error(`consumer group ${groupId} did not join within ${timeoutMs} ms`);
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 /** Waits until the sink has landed `raw` raw rows and its row counters stopped moving, then stops it (SIGTERM). */
 async function drainSink(sink: Child, port: number, raw: number, log: (l: string) => void): Promise<SinkJson> {
@@ -328,6 +306,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     let vigilLanded: RunStatsJson['end_to_end_ms'] | null = null;
     let vigilWorkerOnly: Lat | null = null;
     let vigilSustained: (Lat & { landed_p50: number | null; landed_p99: number | null }) | null = null;
+    let alertRun: AlertRunResult | null = null;
+    let alertFailure: string | null = null;
     if (o.rate > 0) {
       log(`latency: paced producer at ${o.rate}/s for ${o.latencySeconds} s`);
       const c = await paced(
@@ -394,6 +374,23 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
         log,
       );
       lat.naive = { ...n.result.end_to_end_ms, target: naivePace, achieved: n.achieved, events: n.events };
+
+      // Clinical alerts: receipt / observed_at -> the commit of the alert record, one alerts worker, at a load this
+      // machine sustains (a few thousand records/s, not the vitals target).
+      const alertRate = Math.min(o.rate, ALERT_RUN_DEFAULTS.rate);
+      log(`alerts: the alerts pipeline, one worker, paced at ${alertRate}/s`);
+      try {
+        alertRun = await runAlerts({
+          rate: alertRate,
+          seconds: Math.max(o.latencySeconds, ALERT_RUN_DEFAULTS.seconds),
+          log,
+        });
+        log(`  alerts: p99 ${alertRun.receipt.p99} ms from receipt, ${alertRun.observed.p99} ms from observed_at`);
+      } catch (error) {
+        // The other runs' figures are kept; the results say the alert run failed.
+        alertFailure = error instanceof Error ? (error.message.split('\n')[0] ?? 'failed') : String(error);
+        log(`  alerts: FAILED: ${alertFailure}`);
+      }
     }
 
     // --- long embedded run ---------------------------------------------------------------------------------------
@@ -488,6 +485,29 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
         stored: embedded.stored,
       },
     };
+    const alertFigures: RunFigures | null = alertRun
+      ? {
+          events_per_s: alertRun.worker_events_per_s,
+          cpu_us_per_event: alertRun.cpu_us_per_event,
+          p50_ms: alertRun.receipt.p50,
+          p99_ms: alertRun.receipt.p99,
+          peak_rss_mb: alertRun.peak_rss_mb,
+          events: alertRun.events,
+          latency: {
+            target_rate: alertRun.target_rate,
+            achieved_rate: alertRun.achieved_rate,
+            events: alertRun.events,
+            max_ms: alertRun.receipt.max,
+          },
+          latency_note: "worker's receipt of the triggering record -> commit of the alert record's transaction",
+          observed_p50_ms: alertRun.observed.p50,
+          observed_p99_ms: alertRun.observed.p99,
+          observed_max_ms: alertRun.observed.max,
+          alert_records: alertRun.alert_records,
+          patients: alertRun.patients,
+          accounting: alertRun.accounting,
+        }
+      : null;
     const ratios = {
       vigil_over_ceiling: r2(runs.vigil.events_per_s / runs.ceiling.events_per_s),
       vigil_over_naive: r1(runs.vigil.events_per_s / runs.naive.events_per_s),
@@ -518,6 +538,16 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
           : 'not run',
         met: lat.vigil && o.rate >= 20_000 ? (lat.vigil.p99 ?? Infinity) <= 500 : null,
       },
+      'alert p99 from receipt': {
+        target: '<= 100 ms at a load the machine sustains',
+        measured: alertRun
+          ? `${alertRun.receipt.p99} ms over ${alertRun.alert_records} alert records at ${alertRun.achieved_rate}/s ` +
+            `(from observed_at: ${alertRun.observed.p99} ms)`
+          : alertFailure
+            ? `failed: ${alertFailure}`
+            : 'not run',
+        met: alertRun ? (alertRun.receipt.p99 ?? Infinity) <= 100 : null,
+      },
       'embedded RSS flat (1M -> 10M)': {
         target: 'within ±10%',
         measured: long
@@ -542,7 +572,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
         simulation:
           'fleet simulator, 1,000 devices, seed "bench", default fault mix (3% duplicates, 0.5% replays, 1% malformed)',
       },
-      runs,
+      runs: alertFigures ? { ...runs, alerts: alertFigures } : runs,
       ratios,
       targets,
       ...(long ? { long } : {}),

@@ -36,6 +36,25 @@ describe('benchmark results', () => {
     for (const name of RUN_NAMES) expect(text).toMatch(new RegExp(`^\\| ${name} \\|`, 'm'));
   });
 
+  it('the markdown shows the alert run (runs.alerts) when it ran: from receipt and from observed_at', () => {
+    const alerts = {
+      ...latest.runs.vigil,
+      events_per_s: 2_990,
+      p50_ms: 26.8,
+      p99_ms: 71.5,
+      latency: { target_rate: 3_000, achieved_rate: 2_987, events: 59_914, max_ms: 134 },
+      latency_note: 'receipt -> commit of the alert record',
+      observed_p50_ms: 117.9,
+      observed_p99_ms: 301.9,
+      alert_records: 986,
+    };
+    const text = markdown({ ...latest, runs: { ...latest.runs, alerts } });
+    expect(text).toMatch(/^\| alerts \| 2,990 \|.*\| 26\.8 \| 71\.5 \|/m);
+    expect(text).toContain('observed_at p50 117.9 ms, p99 301.9 ms');
+    const { ceiling, vigil, naive, embedded } = latest.runs;
+    expect(markdown({ ...latest, runs: { ceiling, vigil, naive, embedded } })).not.toMatch(/^\| alerts \|/m);
+  });
+
   it('revision() names this checkout (or says unknown outside one)', () => {
     const inCheckout = existsSync(join(REPO, '.git'));
     expect(revision()).toMatch(inCheckout ? /^[0-9a-f]{12}(-dirty)?$/ : /^unknown$/);

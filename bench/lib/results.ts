@@ -46,7 +46,8 @@ export interface BenchResults {
   /** The code measured: the short commit sha, with `-dirty` when tracked files had uncommitted changes. */
   readonly revision: string;
   readonly settings: Record<string, unknown>;
-  readonly runs: Record<RunName, RunFigures>;
+  /** The four runs, and `alerts` (the clinical alert latency run, bench/runs/alerts.ts) when it ran. */
+  readonly runs: Record<RunName, RunFigures> & { readonly alerts?: RunFigures };
   readonly ratios: { vigil_over_ceiling: number; vigil_over_naive: number; [extra: string]: number };
   readonly targets: Targets;
   readonly long?: Record<string, unknown>;
@@ -123,6 +124,19 @@ export function markdown(r: BenchResults): string {
       : run.latency_note;
     lines.push(
       `| ${name} | ${fmt(run.events_per_s)} | ${fmt(run.cpu_us_per_event, 1)} | ${fmt(run.p50_ms, 1)} | ${fmt(run.p99_ms, 1)} | ${fmt(run.peak_rss_mb)} | ${at} |`,
+    );
+  }
+  const alerts = r.runs.alerts;
+  if (alerts) {
+    lines.push(
+      `| alerts | ${fmt(alerts.events_per_s)} | ${fmt(alerts.cpu_us_per_event, 1)} | ${fmt(alerts.p50_ms, 1)} | ${fmt(alerts.p99_ms, 1)} | ${fmt(alerts.peak_rss_mb)} | ${fmt(alerts.latency?.achieved_rate)}/s paced, receipt -> commit of the alert |`,
+    );
+    lines.push('');
+    lines.push(
+      `alerts (one alerts worker, ${fmt(alerts.alert_records as number)} alert records): from the worker's receipt of ` +
+        `the triggering record p50 ${fmt(alerts.p50_ms, 1)} ms, p99 ${fmt(alerts.p99_ms, 1)} ms; from the device's ` +
+        `observed_at p50 ${fmt(alerts.observed_p50_ms as number | null, 1)} ms, p99 ` +
+        `${fmt(alerts.observed_p99_ms as number | null, 1)} ms, to the commit of the transaction carrying the alert.`,
     );
   }
   const sustained = r.runs.vigil.latency_sustained as

@@ -4,6 +4,7 @@
  */
 
 import { Redis } from 'ioredis';
+import { Kafka as KafkaJs, logLevel } from 'kafkajs';
 import Kafka from 'node-rdkafka';
 import { ulid } from 'ulid';
 import { ensureTopicNamespace } from '../../infra/local/create-topics.ts';
@@ -17,16 +18,19 @@ export interface Namespace {
   name(base: string): string;
   /** The pass-through target of the ceiling run (same partitions and configs as the raw topic). */
   readonly ceilingOut: string;
+  /** Topics of the namespace beyond TOPIC_SPECS (a run's own; the workers' state changelogs), deleted with it. */
+  readonly extra: string[];
 }
 
 /** The names in TOPIC_SPECS are unprefixed in this process (the orchestrator never sets VIGIL_TOPIC_PREFIX). */
-export async function createNamespace(label: string): Promise<Namespace> {
+export async function createNamespace(label: string, extraTopics: readonly TopicSpec[] = []): Promise<Namespace> {
   if (process.env.VIGIL_TOPIC_PREFIX) throw new Error('run the benchmark without VIGIL_TOPIC_PREFIX set');
   const prefix = `bench-${label}-${ulid().toLowerCase()}`;
   const ceilingOut = `${prefix}.bench.ceiling-out`;
-  const extra: TopicSpec = { ...TOPIC_SPECS.raw, name: ceilingOut, description: 'ceiling pass-through output' };
-  const name = await ensureTopicNamespace(resolveEndpoints().kafkaBrokers, prefix, [extra]);
-  return { prefix, name, ceilingOut };
+  const ceiling: TopicSpec = { ...TOPIC_SPECS.raw, name: ceilingOut, description: 'ceiling pass-through output' };
+  const own = extraTopics.map((t) => ({ ...t, name: `${prefix}.${t.name}` }));
+  const name = await ensureTopicNamespace(resolveEndpoints().kafkaBrokers, prefix, [ceiling, ...own]);
+  return { prefix, name, ceilingOut, extra: own.map((t) => t.name) };
 }
 
 /** Deletes every topic of the namespace (best effort: a leftover is harmless, topics expire by retention). */
@@ -37,12 +41,35 @@ export async function deleteNamespace(ns: Namespace): Promise<void> {
     log_level: 0,
   });
   try {
-    const topics = [...Object.values(TOPIC_SPECS).map((s) => ns.name(s.name)), ns.ceilingOut];
+    const topics = [...Object.values(TOPIC_SPECS).map((s) => ns.name(s.name)), ns.ceilingOut, ...ns.extra];
     for (const topic of topics) {
       await new Promise<void>((resolve) => admin.deleteTopic(topic, 10_000, () => resolve()));
     }
   } finally {
     admin.disconnect();
+  }
+}
+
+/** Waits until a consumer group is Stable with members (so paced records are not timed while it joins). */
+export async function groupJoined(groupId: string, timeoutMs = 60_000): Promise<void> {
+  const kafka = new KafkaJs({
+    clientId: 'bench-admin',
+    brokers: resolveEndpoints().kafkaBrokers.split(','),
+    logLevel: logLevel.NOTHING,
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const { groups } = await admin.describeGroups([groupId]);
+      const g = groups[0];
+      if (g && g.state === 'Stable' && g.members.length > 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    throw new Error(`consumer group ${groupId} did not join within ${timeoutMs} ms`);
+  } finally {
+    await admin.disconnect();
   }
 }
 
