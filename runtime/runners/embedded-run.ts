@@ -69,8 +69,9 @@ export async function runEmbeddedPipeline(
     throw new VigilError(
       'CONFIG_INVALID',
       `${definition.name} reads ${definition.sources.map((s) => `${s.topic} (${s.schema})`).join(', ')}: ` +
-        '`vigil run --embedded` feeds envelopes only (the simulator, --input); run it distributed, or embedded from ' +
-        'code with runtime/runners/embedded-sources.ts framedSource',
+        '`vigil run --embedded` feeds envelopes only (the simulator, --input); run it distributed, chained after a ' +
+        'pipeline that writes its topics (`downstream`, runtime/runners/embedded-chain.ts: `vigil demo` does so), or ' +
+        'embedded from code with runtime/runners/embedded-sources.ts framedSource',
     );
   }
   let truth: TruthSummary | null = null;
