@@ -13,7 +13,13 @@ export default defineConfig({
           include: ['**/*.test.ts'],
           exclude: [...shared.exclude, 'test/integration/**'],
           testTimeout: 30_000,
-          typecheck: { enabled: true, include: ['**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+          // Type-level tests (test/types/): the shared excludes too, or the Node 24 copy in .vigil/ is checked as well.
+          typecheck: {
+            enabled: true,
+            include: ['**/*.test-d.ts'],
+            exclude: shared.exclude,
+            tsconfig: './tsconfig.json',
+          },
         },
       },
       {

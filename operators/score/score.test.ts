@@ -17,6 +17,7 @@ import type { OperatorContext, Results } from '../../runtime/operator.ts';
 import type { InFlight, Origin } from '../../runtime/record.ts';
 import type { StateBackend } from '../../runtime/state.ts';
 import { type Envelope, type VitalSigns, wrapPayload } from '../../schemas/types.ts';
+import { envelope } from '../../test/fixtures/envelope.ts';
 import type { CheckedEvent, ProvenanceFlag, ScoredEvent } from '../types.ts';
 import { NEWS2_FEATURES, type ScoreOperator, score } from './index.ts';
 import { news2Reference } from './news2-reference.ts';
@@ -84,37 +85,25 @@ function eventId(n: number): string {
   return `01J${String(n).padStart(23, '0')}`;
 }
 
-function envelope(payload: Envelope['payload'], overrides: Partial<Envelope> = {}): Envelope {
+/** The shared envelope, varied per call (ids, device, patient, time), from a batch of one lot and subgroup. */
+function nextEnvelope(payload: Envelope['payload'], overrides: Partial<Envelope> = {}): Envelope {
   seq += 1;
-  return {
+  return envelope({
     event_id: eventId(seq),
     device_id: `dev-${seq % 7}`,
     patient_ref: `pt-${seq % 5}`,
-    site_id: 'site-a',
-    event_type: 'vital_signs',
     observed_at: Date.UTC(2026, 0, 1, 8) + seq * 1000,
     received_at: Date.UTC(2026, 0, 1, 8) + seq * 1000 + 50,
-    firmware_version: '2.4.1',
-    model_version: null,
-    schema_version: 'telemetry-envelope-v2',
-    integrity_hash: `sha256:${'0'.repeat(64)}`,
-    consent_context: 'care',
-    processing_policy: 'clinical',
-    payload,
     sequence: seq,
-    nonce: null,
-    device_cert_fingerprint: null,
-    key_id: null,
     device_batch: 'lot-7',
     patient_subgroup: 'age_65_plus',
-    transformation_version: null,
-    parent_event_ids: [],
+    payload,
     ...overrides,
-  };
+  });
 }
 
 function vitals(v: Partial<VitalSigns> = {}, flags: ProvenanceFlag[] = []): InFlight<CheckedEvent> {
-  return record({ envelope: envelope(wrapPayload('vital_signs', { ...NORMAL, ...v })), flags });
+  return record({ envelope: nextEnvelope(wrapPayload('vital_signs', { ...NORMAL, ...v })), flags });
 }
 
 function deviceStatus(): InFlight<CheckedEvent> {
@@ -125,7 +114,7 @@ function deviceStatus(): InFlight<CheckedEvent> {
     calibration_state: 'current',
     last_calibrated_at: null,
   });
-  return record({ envelope: envelope(payload, { event_type: 'device_status' }), flags: [] });
+  return record({ envelope: nextEnvelope(payload, { event_type: 'device_status' }), flags: [] });
 }
 
 let offset = 0;

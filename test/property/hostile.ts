@@ -13,6 +13,7 @@ import { writeFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { AVRO_MAGIC } from '../../adapters/file/avro-container.ts';
 import { envelopeSchema } from '../../adapters/file/envelope-schema.ts';
+import { envelope, VITALS } from '../fixtures/envelope.ts';
 
 /** A raw JSON literal, spliced into the line's text as it is. */
 export class Raw {
@@ -35,35 +36,23 @@ export const validPlain = fc
     at: fc.integer({ min: 0, max: 3_600_000 }),
   })
   .map(({ event_id, device, sequence, at }) => ({
-    event_id,
-    device_id: `prop-dev-${device}`,
-    patient_ref: `psn-${device}`,
-    site_id: 'site-01',
-    event_type: 'vital_signs',
-    observed_at: BASE_TIME + at,
-    received_at: BASE_TIME + at + 10,
-    firmware_version: '5.12.1',
-    model_version: null,
-    schema_version: 'telemetry-envelope-v2',
-    integrity_hash: `sha256:${'a'.repeat(64)}`,
-    consent_context: 'hah-care-v3',
-    processing_policy: 'care-only-v1',
-    payload: {
-      respiratory_rate: 16,
-      spo2: 97,
-      on_oxygen: false,
-      systolic_bp: 120,
-      pulse: 70,
-      consciousness: 'A',
-      temperature_c: 36.8,
-    } as Record<string, unknown>,
-    sequence,
+    // The shared envelope (test/fixtures/envelope.ts), written as plain NDJSON: the payload is the bare vital signs.
+    ...envelope({
+      event_id,
+      device_id: `prop-dev-${device}`,
+      patient_ref: `psn-${device}`,
+      site_id: 'site-01',
+      observed_at: BASE_TIME + at,
+      received_at: BASE_TIME + at + 10,
+      firmware_version: '5.12.1',
+      integrity_hash: `sha256:${'a'.repeat(64)}`,
+      consent_context: 'hah-care-v3',
+      processing_policy: 'care-only-v1',
+      sequence,
+    }),
     nonce: 'n0',
-    device_cert_fingerprint: null,
     key_id: 'k1',
-    device_batch: null,
-    patient_subgroup: null,
-    transformation_version: null,
+    payload: { ...VITALS, systolic_bp: 120, pulse: 70 } as Record<string, unknown>,
     parent_event_ids: [] as unknown[],
   }));
 
