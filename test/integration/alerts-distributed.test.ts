@@ -27,7 +27,6 @@ import type { ClinicalAlert } from '../../schemas/generated/clinical-alert.ts';
 import type { Inference } from '../../schemas/types.ts';
 import { type AlertScenarioOptions, alertScenarioTruth, expectedAlerts } from '../../simulator/alerts.ts';
 import { AlertInputProducer, alertInputs, SHADOW_VERSION } from '../support/alert-stream.ts';
-import { spawnAlertsCli } from '../support/alerts-cli.ts';
 import { isolatedTopics, lastJsonLine, readTopic, type Spawned, spawnVigil } from './helpers.ts';
 
 const SCENARIO: AlertScenarioOptions = { perCohort: 4 };
@@ -194,7 +193,7 @@ describe('alerts pipeline, distributed, with a worker killed mid-stream and a cl
       // The sink lands phase 1; a clinician lists the open alerts and acknowledges half the medium NEWS2 ones.
       const landed1 = await sinkRound();
       expect(landed1.stored.clinical_alerts).toBe(first.length);
-      const list = await spawnAlertsCli(['alerts', 'list', '--open', '--json', '--data-dir', sinkDir], env).done;
+      const list = await spawnVigil(['alerts', 'list', '--open', '--json', '--data-dir', sinkDir], env).done;
       expect(list.code, list.stderr).toBe(0);
       const open = lastJsonLine<{ alerts: { alert_id: string; rule_id: string; band: string; patient_ref: string }[] }>(
         list.stdout,
@@ -202,7 +201,7 @@ describe('alerts pipeline, distributed, with a worker killed mid-stream and a cl
       expect(open).toHaveLength(deteriorating.length);
       const toAck = [...open].sort((x, y) => x.patient_ref.localeCompare(y.patient_ref)).slice(0, open.length / 2);
       for (const alert of toAck) {
-        const ack = await spawnAlertsCli(
+        const ack = await spawnVigil(
           ['alerts', 'ack', alert.alert_id, '--principal', PRINCIPAL, '--json', '--data-dir', sinkDir],
           env,
         ).done;

@@ -1,5 +1,5 @@
 /**
- * The alerts pipeline's input on a real broker: the simulator's scripted ward (simulator/alerts.ts) as the vitals
+ * The alerts pipeline's input on a real broker: the simulator's scripted ward (simulator/alert-inputs.ts) as the vitals
  * pipeline would write it — a normalised record per device event onto the normalised topic, and an inference per
  * scoring rollout (live, and shadow for the cohorts a candidate model scores) onto the clinical inference topic —
  * framed with the registry's ids, keyed by device (so both topics, co-partitioned, put a patient on one partition
@@ -15,12 +15,11 @@ import { PlainProducer, type ProducerRecord } from '../../adapters/kafka/produce
 import { createSchemaRegistry } from '../../adapters/registry/index.ts';
 import { resolveEndpoints } from '../../runtime/endpoints.ts';
 import type { Inference, NormalisedEvent } from '../../schemas/types.ts';
+import { alertScenarioInputs, SCENARIO_MODEL } from '../../simulator/alert-inputs.ts';
 import { type AlertCohort, type AlertScenarioOptions, simulateAlertScenario } from '../../simulator/alerts.ts';
-import { inferenceOf, normalisedOf } from '../helpers/alerts.ts';
 
-/** Shadow inferences are a candidate version, as the alerts pipeline's behaviour test scores them. */
-export const SHADOW_VERSION = '1.1.0-rc1';
-export const LIVE_VERSION = '1.0.0';
+/** The model version of the scenario's shadow inferences (a candidate: they must never raise an alert). */
+export const SHADOW_VERSION = SCENARIO_MODEL.shadow;
 
 export interface AlertInput {
   readonly kind: 'inference' | 'normalised';
@@ -31,26 +30,22 @@ export interface AlertInput {
   readonly minute: number;
 }
 
-/** The scenario's inputs in observed_at order: each device event, then the inferences scoring it. */
+/**
+ * The scenario's inputs (simulator/alert-inputs.ts: each device event's normalised record, then its inferences) in
+ * observed_at order, with each patient's cohort and the script's minute.
+ */
 export function alertInputs(options: AlertScenarioOptions = {}): AlertInput[] {
+  const cohorts = new Map<string, AlertCohort>();
+  for (const r of simulateAlertScenario(options)) cohorts.set(r.envelope.patient_ref, r.cohort);
   const out: AlertInput[] = [];
   let start: number | null = null;
-  let offset = 0;
-  for (const r of simulateAlertScenario(options)) {
-    const e = r.envelope;
-    start ??= e.observed_at;
-    const minute = (e.observed_at - start) / 60_000;
+  for (const input of alertScenarioInputs(options)) {
+    start ??= input.value.observed_at;
     out.push({
-      kind: 'normalised',
-      key: r.key,
-      value: normalisedOf(e, { partition: 0, offset: offset++ }),
-      cohort: r.cohort,
-      minute,
+      ...input,
+      cohort: cohorts.get(input.value.patient_ref) ?? 'stable',
+      minute: (input.value.observed_at - start) / 60_000,
     });
-    for (const rollout of r.scoredBy) {
-      const inf = inferenceOf(e, rollout, 'news2', rollout === 'live' ? LIVE_VERSION : SHADOW_VERSION);
-      if (inf) out.push({ kind: 'inference', key: r.key, value: inf, cohort: r.cohort, minute });
-    }
   }
   return out;
 }
