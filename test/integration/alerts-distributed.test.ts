@@ -219,8 +219,19 @@ describe('alerts pipeline, distributed, with a worker killed mid-stream and a cl
 
       // Phase 2: the rest of the script, paced; worker A is SIGKILLed mid-stream and restarted with its identity
       // (which fences its open transaction).
-      const streaming = producer.paced(phase2, 1_000, false);
-      await new Promise((r) => setTimeout(r, 1_500));
+      const readByA = await counter(portA, 'vigil_records_consumed_total');
+      let streamed = false;
+      const streaming = producer.paced(phase2, 1_000, false).then((r) => {
+        streamed = true;
+        return r;
+      });
+      await waitFor(
+        'worker A to read phase 2',
+        async () => (await counter(portA, 'vigil_records_consumed_total')) > readByA,
+        30_000,
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      expect(streamed).toBe(false); // mid-stream: more records are still coming
       a.child.kill('SIGKILL');
       expect((await a.done).signal).toBe('SIGKILL');
       a2 = spawnVigil(workerArgs(group, 'it-alerts-a', portA), env);
