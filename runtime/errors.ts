@@ -200,6 +200,22 @@ export function isReasonCode(value: string): value is ReasonCode {
   return (REASON_CODES as readonly string[]).includes(value);
 }
 
+/**
+ * What each operator declares where it is defined (`operators/<verb>/config.ts`): the stage its dead letters are
+ * filed under and every reason code it may reject a record with. The table above stays the one list (and the
+ * dead-letter enum); `npm run check` (scripts/generate-operator-docs.ts) fails when a declaration and the table, the
+ * README's table or the codes the operator's source emits disagree.
+ */
+export interface OperatorCodes {
+  readonly stage: Stage;
+  readonly reasonCodes: readonly ReasonCode[];
+}
+
+/** The table's reason codes filed under `stage`, in table order. */
+export function reasonCodesOf(stage: Stage): ReasonCode[] {
+  return REASON_CODES.filter((code) => (CODES[code] as CodeSpec).stage === stage);
+}
+
 export class VigilError extends Error {
   readonly code: Code;
   readonly retriable: boolean;

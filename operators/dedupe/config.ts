@@ -3,7 +3,7 @@
  * Strict: an unknown key is an error, so a typo fails at start-up instead of being ignored.
  */
 import { z } from 'zod';
-import { VigilError } from '../../runtime/errors.ts';
+import { type OperatorCodes, VigilError } from '../../runtime/errors.ts';
 
 /** Every default in one place. */
 export const DEDUPE_DEFAULTS = {
@@ -71,3 +71,9 @@ export function parseDedupeConfig(input: unknown = {}): DedupeConfig {
   }
   return parsed.data;
 }
+
+/**
+ * The stage dedupe files its dead letters under and every reason code it may reject a record with. Checked by
+ * `npm run check` against runtime/errors.ts, the README's table and the codes the operator's source emits.
+ */
+export const dedupeCodes = { stage: 'dedupe', reasonCodes: ['SEQUENCE_TOO_OLD'] } as const satisfies OperatorCodes;

@@ -11,7 +11,7 @@
  * });
  */
 import { z } from 'zod';
-import { VigilError } from '../../runtime/errors.ts';
+import { type OperatorCodes, VigilError } from '../../runtime/errors.ts';
 import { FEATURES } from './features.ts';
 import { DEFAULT_THRESHOLDS } from './metrics.ts';
 import { DEFAULT_ALLOWED_LATENESS_MS } from './reference.ts';
@@ -135,3 +135,10 @@ export function parseDetectDriftConfig(input: unknown): ResolvedDetectDriftConfi
   }
   return parsed.data;
 }
+
+/**
+ * The stage detect-drift files its dead letters under, and the reason codes it may reject a record with: none (every
+ * record passes through; drift never rejects an event). Checked by `npm run check` against runtime/errors.ts, the
+ * README's table and the codes the operator's source emits.
+ */
+export const detectDriftCodes = { stage: 'detect_drift', reasonCodes: [] } as const satisfies OperatorCodes;

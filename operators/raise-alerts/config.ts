@@ -6,7 +6,7 @@
  * raises (`rule_version`), so bump it whenever the rule's thresholds or logic change.
  */
 import { z } from 'zod';
-import { VigilError } from '../../runtime/errors.ts';
+import { type OperatorCodes, VigilError } from '../../runtime/errors.ts';
 
 /** Alert bands, lowest first: NEWS2 response bands, and device alarm priorities mapped onto them. */
 export const BANDS = ['low', 'low_medium', 'medium', 'high'] as const;
@@ -182,3 +182,10 @@ export function parseRaiseAlertsConfig(input: unknown): RaiseAlertsConfig {
   }
   return parsed.data;
 }
+
+/**
+ * The stage raise-alerts files its dead letters under, and the reason codes it may reject a record with: none (alerts
+ * are outputs; no input record is rejected). Checked by `npm run check` against runtime/errors.ts, the README's table
+ * and the codes the operator's source emits.
+ */
+export const raiseAlertsCodes = { stage: 'raise_alerts', reasonCodes: [] } as const satisfies OperatorCodes;

@@ -3,7 +3,7 @@
  * Strict: an unknown key is an error, so a typo fails at start-up instead of being ignored.
  */
 import { z } from 'zod';
-import { VigilError } from '../../runtime/errors.ts';
+import { type OperatorCodes, VigilError } from '../../runtime/errors.ts';
 
 const pathSegment = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -61,3 +61,9 @@ export function parseScoreConfig(input: unknown): ScoreConfig {
   }
   return parsed.data;
 }
+
+/**
+ * The stage score files its dead letters under and every reason code it may reject a record with. Checked by
+ * `npm run check` against runtime/errors.ts, the README's table and the codes the operator's source emits.
+ */
+export const scoreCodes = { stage: 'score', reasonCodes: ['SCORING_FAILED'] } as const satisfies OperatorCodes;

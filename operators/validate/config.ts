@@ -3,7 +3,7 @@
  * Strict: an unknown key is an error, so a typo fails at start-up instead of being ignored.
  */
 import { z } from 'zod';
-import { VigilError } from '../../runtime/errors.ts';
+import { type OperatorCodes, VigilError } from '../../runtime/errors.ts';
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
@@ -161,3 +161,19 @@ export function parseValidateConfig(input: unknown = {}): ValidateConfig {
   }
   return parsed.data;
 }
+
+/**
+ * The stage validate files its dead letters under and every reason code it may reject a record with. Checked by
+ * `npm run check` against runtime/errors.ts, the README's table and the codes the operator's source emits.
+ */
+export const validateCodes = {
+  stage: 'validate',
+  reasonCodes: [
+    'MISSING_PROVENANCE',
+    'INVALID_EVENT_ID',
+    'PAYLOAD_TYPE_MISMATCH',
+    'VALUE_OUT_OF_RANGE',
+    'CLOCK_SKEW',
+    'STALE_EVENT',
+  ],
+} as const satisfies OperatorCodes;
