@@ -98,6 +98,8 @@ export const alertOutput: RecordOutput<AlertEvaluation> = {
   rows: { columns: ALERT_COLUMNS },
   select: (record) =>
     record.value.alerts.map((alert) => ({ key: alert.device_id, value: alert as unknown as Record<string, unknown> })),
+  // The latency that matters clinically: from the device's observation (and from receipt) to the committed alert.
+  eventTime: (value) => value.observed_at as number,
 };
 
 export default definePipeline({ name: NAME, version: VERSION, sources: [inferences, events, actions] })

@@ -16,6 +16,8 @@ export interface EmittedOutput {
   readonly schema: string;
   readonly table: string;
   readonly values: readonly OutputValue[];
+  /** The output's declared event time, when its latency is measured (see `RecordOutput.eventTime`). */
+  readonly eventTime?: (value: Readonly<Record<string, unknown>>) => number | null;
 }
 
 export interface EmittedBatch {
@@ -55,7 +57,14 @@ export function materialise<O>(
       if (isMany(selected)) values.push(...selected);
       else values.push(selected);
     }
-    outputs.push({ name: output.name, topic: output.topic, schema: output.schema, table: output.table, values });
+    outputs.push({
+      name: output.name,
+      topic: output.topic,
+      schema: output.schema,
+      table: output.table,
+      values,
+      ...(output.eventTime ? { eventTime: output.eventTime } : {}),
+    });
   }
   for (const [name, sink] of Object.entries(definition.outputs.side)) {
     const rows = outcome.side[name] ?? [];

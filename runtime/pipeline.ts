@@ -85,6 +85,12 @@ export interface RecordOutput<O> {
    * is a message on the topic and a row of the table, in order), or null / none when this output does not apply.
    */
   select(record: InFlight<O>, processedAt: number): OutputValue | readonly OutputValue[] | null;
+  /**
+   * The event time (epoch ms) a value states, when its latency matters: the distributed worker then measures, at each
+   * commit, every value's latency from that time and from the receipt of its record (`vigil_output_latency_seconds`).
+   * Outputs without it are not measured (the per-record end-to-end lag covers them).
+   */
+  readonly eventTime?: (value: Readonly<Record<string, unknown>>) => number | null;
 }
 
 export interface OutputValue {

@@ -273,14 +273,15 @@ export class Worker<I, O> {
   }
 
   /**
-   * Output latency per value of the pipeline's outputs, to this commit: from the receipt of its batch (every record of
-   * a poll is stamped with one `consumedAt`, so this is the receipt of the record that triggered it) and from the
-   * event time the value states (`eventTimeOf`).
+   * Output latency per value of the outputs that declare an event time, to this commit: from the receipt of its batch
+   * (every record of a poll is stamped with one `consumedAt`, so this is the receipt of the record that triggered it)
+   * and from the event time the value states.
    */
   #observeOutputs(batch: EmittedBatch, now: number): void {
     const receivedAt = batch.raw[0]?.origin.consumedAt;
     for (const output of batch.outputs) {
-      if (output.values.length === 0) continue;
+      const eventTime = output.eventTime;
+      if (eventTime === undefined || output.values.length === 0) continue;
       const series = this.#outputSeries(output.name);
       const sketches = this.#deps.stats?.output(output.topic);
       const fromReceipt = receivedAt === undefined ? null : now - receivedAt;
@@ -289,8 +290,8 @@ export class Worker<I, O> {
           series.receipt.observe(fromReceipt / 1000);
           sketches?.receipt.observe(fromReceipt);
         }
-        const at = eventTimeOf(v.value);
-        if (at !== null) {
+        const at = eventTime(v.value);
+        if (at !== null && Number.isFinite(at)) {
           series.observed.observe((now - at) / 1000);
           sketches?.observed.observe(now - at);
         }
@@ -320,15 +321,6 @@ export class Worker<I, O> {
 
 interface Observer {
   observe(value: number): void;
-}
-
-/**
- * The event time an output value states, epoch ms: its `observed_at` (the device clock of the record it derives
- * from), or null when it has none. A well-known field until outputs can declare how to read their event time.
- */
-export function eventTimeOf(value: Readonly<Record<string, unknown>>): number | null {
-  const at = value.observed_at;
-  return typeof at === 'number' && Number.isFinite(at) ? at : null;
 }
 
 /** `partition:first-last` per batch, for log lines (positions only, never record contents). */
