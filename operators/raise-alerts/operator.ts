@@ -27,8 +27,8 @@ import type { RaiseAlertsConfig } from './config.ts';
 import { type AlertState, type Outcome, type Step, stepAction, stepCondition, type Transition } from './machine.ts';
 import {
   type AlertInput,
-  type Evidence,
   type InputSource,
+  NO_EVIDENCE,
   type Observation,
   observe,
   RULE_IDS,
@@ -279,17 +279,6 @@ type Plan = { readonly source: InputSource; readonly keys: readonly string[] } &
   | { readonly kind: 'observations'; readonly observations: readonly Observation[] }
   | { readonly kind: 'action'; readonly action: AlertAction }
 );
-
-const NO_EVIDENCE: Evidence = {
-  inferenceIds: [],
-  eventIds: [],
-  modelName: null,
-  modelVersion: null,
-  rollout: null,
-  score: null,
-  parameter: null,
-  alarmCode: null,
-};
 
 /** Undoes the changes this record's source made at or after its offset (a re-read batch), returning the state before. */
 function rewind(slot: Slot, origin: Origin): AlertState | null {

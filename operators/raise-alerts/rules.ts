@@ -76,7 +76,8 @@ export interface Observation {
 /** Why a record raised nothing without touching any state. */
 export type Skip = 'not_live' | 'other_model' | 'not_alerting';
 
-const NO_EVIDENCE: Evidence = {
+/** Evidence with nothing in it: a record that carries none spreads it and sets what it has. */
+export const NO_EVIDENCE: Evidence = {
   inferenceIds: [],
   eventIds: [],
   modelName: null,
