@@ -67,6 +67,14 @@ export function addOutcome(total: Accounting, outcome: BatchOutcome<unknown>): v
   total.duplicates += outcome.duplicates.length;
 }
 
+/** Adds one accounting into a running total (a worker's committed batches; a run's restarted workers). */
+export function addAccounting(total: Accounting, add: Accounting): void {
+  total.consumed += add.consumed;
+  total.emitted += add.emitted;
+  total.deadLettered += add.deadLettered;
+  total.duplicates += add.duplicates;
+}
+
 export function balanced(a: Accounting): boolean {
   return a.consumed === a.emitted + a.deadLettered + a.duplicates;
 }

@@ -23,7 +23,7 @@ import { OnnxModelStore } from '../../adapters/onnx/index.ts';
 import { createSchemaRegistry } from '../../adapters/registry/index.ts';
 import { systemClock } from '../clock.ts';
 import { resolveEndpoints, stateChangelogTopic } from '../endpoints.ts';
-import { type Accounting, Engine, emptyAccounting } from '../engine.ts';
+import { type Accounting, addAccounting, Engine, emptyAccounting } from '../engine.ts';
 import { VigilError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { PipelineMetrics } from '../metrics.ts';
@@ -186,7 +186,7 @@ export async function runDistributedWorker<I>(
       await worker.run();
     } finally {
       // What this attempt committed counts, whether it ended cleanly or not.
-      if (worker) addInto(total, worker.accounting);
+      if (worker) addAccounting(total, worker.accounting);
       current = null;
       await consumer.disconnect().catch(() => undefined);
       await producer.disconnect().catch(() => undefined);
@@ -262,11 +262,4 @@ async function ensureChangelogTopic(
         'they must match (partition p of the source logs its state to partition p); recreate the changelog',
     );
   }
-}
-
-function addInto(total: Accounting, add: Accounting): void {
-  total.consumed += add.consumed;
-  total.emitted += add.emitted;
-  total.deadLettered += add.deadLettered;
-  total.duplicates += add.duplicates;
 }

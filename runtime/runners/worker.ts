@@ -17,7 +17,7 @@ import type { KafkaConsumerClient, TopicPartition } from '../../adapters/kafka/c
 import type { ProducerRecord, TransactionalProducer } from '../../adapters/kafka/producer.ts';
 import type { BatchDecoder, ValueEncoder } from '../codec.ts';
 import { TOPICS } from '../endpoints.ts';
-import { type Accounting, addOutcome, type Engine, emptyAccounting } from '../engine.ts';
+import { type Accounting, addAccounting, addOutcome, type Engine, emptyAccounting } from '../engine.ts';
 import { VigilError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { PipelineMetrics } from '../metrics.ts';
@@ -240,10 +240,7 @@ export class Worker<I, O> {
       );
     }
     this.#deps.onCommitted?.();
-    this.accounting.consumed += counted.consumed;
-    this.accounting.emitted += counted.emitted;
-    this.accounting.deadLettered += counted.deadLettered;
-    this.accounting.duplicates += counted.duplicates;
+    addAccounting(this.accounting, counted);
     this.#observeLatency(emitted);
     for (const o of offsets) this.#positions.set(`${o.topic}:${o.partition}`, o.offset);
     for (const l of consumer.lag(this.#positions)) {
