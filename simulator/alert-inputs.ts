@@ -16,7 +16,7 @@ import { type AlertScenarioOptions, type ScenarioRollout, simulateAlertScenario 
 
 export const SCENARIO_MODEL = { name: 'news2', live: '1.0.0', shadow: '1.1.0-rc1' } as const;
 /** What the scenario's records stand in for: the vitals pipeline's normalise step. */
-const NORMALISED_BY = 'vitals@1/validate/dedupe';
+export const NORMALISED_BY = 'vitals@1/validate/dedupe';
 const ZERO = '0'.repeat(64);
 
 /** One value for a topic of the alerts pipeline: `kind` names which (the caller maps it to its topic). */
@@ -54,14 +54,40 @@ export function* alertScenarioInputs(options: AlertScenarioOptions = {}): Genera
 }
 
 function scenarioInference(e: Envelope, rollout: ScenarioRollout): Inference | null {
+  return chartInference(e, {
+    inferenceId: `inf-${e.event_id}-${rollout}`,
+    rollout,
+    model: SCENARIO_MODEL.name,
+    version: SCENARIO_MODEL[rollout],
+    runtime: 'scenario-chart',
+  });
+}
+
+/** Who an inference made by the NEWS2 chart says made it. */
+export interface ChartInferenceOptions {
+  readonly inferenceId: string;
+  readonly rollout: Inference['rollout'];
+  readonly model: string;
+  readonly version: string;
+  /** The `runtime` the inference names (not a model runtime: the chart, e.g. `scenario-chart`). */
+  readonly runtime: string;
+}
+
+/**
+ * The inference `score` would make of a complete vital-signs envelope, scored by the NEWS2 chart itself (null when
+ * NEWS2 does not apply): all-zero artifact, config and feature-vector hashes, scored 50 ms after receipt.
+ *
+ * @example
+ * const inference = chartInference(envelope, { inferenceId: 'inf-1', rollout: 'live', model: 'news2', version: '1.0.0', runtime: 'reference-chart' });
+ */
+export function chartInference(e: Envelope, o: ChartInferenceOptions): Inference | null {
   const p = payloadOf(e.payload);
   if (p?.type !== 'vital_signs') return null;
   const features = news2Features(p.data);
   if (features === null) return null;
   const { score, subscores, band } = news2Reference(features);
-  const version = SCENARIO_MODEL[rollout];
   return {
-    inference_id: `inf-${e.event_id}-${rollout}`,
+    inference_id: o.inferenceId,
     event_id: e.event_id,
     parent_event_ids: [],
     device_id: e.device_id,
@@ -72,19 +98,19 @@ function scenarioInference(e: Envelope, rollout: ScenarioRollout): Inference | n
     patient_subgroup: e.patient_subgroup,
     observed_at: e.observed_at,
     scored_at: e.received_at + 50,
-    model_name: SCENARIO_MODEL.name,
-    model_version: version,
+    model_name: o.model,
+    model_version: o.version,
     model_artifact_sha256: ZERO,
-    runtime: 'scenario-chart',
+    runtime: o.runtime,
     runtime_version: '0',
     config_hash: ZERO,
-    rollout,
+    rollout: o.rollout,
     feature_names: [...NEWS2_FEATURES],
     features,
     feature_vector_hash: ZERO,
     score,
     subscores,
     risk_band: RISK_BANDS[band] as Inference['risk_band'],
-    transformation_version: `vitals@1/score/${SCENARIO_MODEL.name}@${version}`,
+    transformation_version: `vitals@1/score/${o.model}@${o.version}`,
   };
 }
