@@ -1,15 +1,27 @@
 /**
  * Outputs shared by envelope pipelines: the normalised plane (every event that completed the chain) and the clinical
- * plane (every inference), each with its topic, schema and table (`rows.columns`: checked against the migrated table by
- * `npm run check`, scripts/check-tables.ts). Each is a child record of the raw one: it names the raw bytes' hash and log position, and
- * the transformation that produced it; nothing in the raw plane is ever overwritten.
+ * plane (every inference), each with its topic, schema and table, and each table's knowledge in one place here: its
+ * row type, insert columns (`rows.columns`: checked against the migrated table by `npm run check`,
+ * scripts/check-tables.ts) and mapper, registered with the ClickHouse adapter's tables (`registerTable`) so the sinks
+ * map these records by table name in both modes and the embedded store keeps its compact insert path for them. Each
+ * record is a child of the raw one: it names the raw bytes' hash and log position, and the transformation that
+ * produced it; nothing in the raw plane is ever overwritten.
  */
-import { TABLE_COLUMNS } from '../adapters/clickhouse/tables.ts';
+import {
+  columnsOf,
+  type DateTime64String,
+  type FloatValue,
+  optionalDateTime64,
+  optionalFloat,
+  registerTable,
+  toDateTime64,
+  toFloat,
+} from '../adapters/clickhouse/tables.ts';
 import type { CheckedEvent, ScoredEvent } from '../operators/types.ts';
 import { TOPICS } from '../runtime/endpoints.ts';
 import type { RecordOutput, SideOutputSink } from '../runtime/pipeline.ts';
 import type { InFlight } from '../runtime/record.ts';
-import type { DriftHistogram, NormalisedEvent } from '../schemas/types.ts';
+import { type DriftHistogram, type Inference, type NormalisedEvent, payloadOf } from '../schemas/types.ts';
 
 export function toNormalisedEvent(
   record: InFlight<CheckedEvent>,
@@ -60,8 +72,8 @@ export function normalisedOutput(transformation: string): RecordOutput<CheckedEv
     topic: TOPICS.normalised,
     schema: 'normalised',
     table: 'normalised_events',
-    // Row mapping: adapters/clickhouse/tables.ts normalisedEventRow (its chdb fast path and conformance suite use it).
-    rows: { columns: TABLE_COLUMNS.normalised_events },
+    // Row mapping: normalisedEventRow, registered for the table below (the sink maps by table name, so no `row` here).
+    rows: { columns: NORMALISED_EVENT_COLUMNS },
     select: (record, processedAt) => ({
       key: record.value.envelope.device_id,
       value: toNormalisedEvent(record, processedAt, transformation) as unknown as Record<string, unknown>,
@@ -76,8 +88,8 @@ export function inferenceOutput(): RecordOutput<ScoredEvent> {
     topic: TOPICS.inferences,
     schema: 'inference',
     table: 'inferences',
-    // Row mapping: adapters/clickhouse/tables.ts inferenceRow.
-    rows: { columns: TABLE_COLUMNS.inferences },
+    // Row mapping: inferenceRow, registered for the table below.
+    rows: { columns: INFERENCE_COLUMNS },
     select: (record) => {
       const { inference } = record.value;
       return inference ? { key: inference.device_id, value: inference as unknown as Record<string, unknown> } : null;
@@ -113,3 +125,269 @@ export const driftHistogramSink: SideOutputSink<DriftHistogram> = {
   },
   key: (row) => `${row.model_name}@${row.model_version}/${row.site_id}`,
 };
+
+// --- the normalised and inference tables (infra/clickhouse/migrations/*.sql) ---------------------------------------
+
+/** A row of `normalised_events`, as sent (see adapters/clickhouse/tables.ts for the value conventions). */
+export interface NormalisedEventRow {
+  event_id: string;
+  device_id: string;
+  patient_ref: string;
+  site_id: string;
+  event_type: string;
+  observed_at: DateTime64String;
+  received_at: DateTime64String;
+  firmware_version: string;
+  model_version: string | null;
+  schema_version: string;
+  integrity_hash: string;
+  consent_context: string;
+  processing_policy: string;
+  sequence: number | null;
+  nonce: string | null;
+  device_cert_fingerprint: string | null;
+  key_id: string | null;
+  device_batch: string | null;
+  patient_subgroup: string | null;
+  parent_event_ids: string[];
+  provenance_flags: string[];
+  respiratory_rate: FloatValue | null;
+  spo2: number | null;
+  on_oxygen: boolean | null;
+  systolic_bp: number | null;
+  pulse: number | null;
+  consciousness: string | null;
+  temperature_c: FloatValue | null;
+  device_state: string | null;
+  battery_pct: number | null;
+  signal_dbm: number | null;
+  calibration_state: string | null;
+  last_calibrated_at: DateTime64String | null;
+  alarm_code: string | null;
+  alarm_category: string | null;
+  alarm_priority: string | null;
+  alarm_active: boolean | null;
+  config_parameter: string | null;
+  config_old_value: string | null;
+  config_new_value: string | null;
+  config_changed_by: string | null;
+  source_topic: string;
+  source_partition: number;
+  source_offset: number;
+  raw_sha256: string;
+  transformation_version: string;
+  processed_at: DateTime64String;
+}
+
+/** A row of `inferences`, as sent. */
+export interface InferenceRow {
+  inference_id: string;
+  event_id: string;
+  parent_event_ids: string[];
+  device_id: string;
+  patient_ref: string;
+  site_id: string;
+  firmware_version: string;
+  device_batch: string | null;
+  patient_subgroup: string | null;
+  observed_at: DateTime64String;
+  scored_at: DateTime64String;
+  model_name: string;
+  model_version: string;
+  model_artifact_sha256: string;
+  runtime: string;
+  runtime_version: string;
+  config_hash: string;
+  rollout: string;
+  feature_names: string[];
+  features: FloatValue[];
+  feature_vector_hash: string;
+  score: FloatValue;
+  subscores: FloatValue[];
+  risk_band: string;
+  transformation_version: string;
+}
+
+// The two tables join the adapter's typed tables (TABLE_COLUMNS, ROW_MAPPERS, ClickHouseStore.insert).
+declare module '../adapters/clickhouse/tables.ts' {
+  interface TableRows {
+    normalised_events: NormalisedEventRow;
+    inferences: InferenceRow;
+  }
+  interface TableSources {
+    normalised_events: NormalisedEvent;
+    inferences: Inference;
+  }
+}
+
+/** The insert columns of `normalised_events`, in row-type order. */
+export const NORMALISED_EVENT_COLUMNS = columnsOf<NormalisedEventRow>()({
+  event_id: true,
+  device_id: true,
+  patient_ref: true,
+  site_id: true,
+  event_type: true,
+  observed_at: true,
+  received_at: true,
+  firmware_version: true,
+  model_version: true,
+  schema_version: true,
+  integrity_hash: true,
+  consent_context: true,
+  processing_policy: true,
+  sequence: true,
+  nonce: true,
+  device_cert_fingerprint: true,
+  key_id: true,
+  device_batch: true,
+  patient_subgroup: true,
+  parent_event_ids: true,
+  provenance_flags: true,
+  respiratory_rate: true,
+  spo2: true,
+  on_oxygen: true,
+  systolic_bp: true,
+  pulse: true,
+  consciousness: true,
+  temperature_c: true,
+  device_state: true,
+  battery_pct: true,
+  signal_dbm: true,
+  calibration_state: true,
+  last_calibrated_at: true,
+  alarm_code: true,
+  alarm_category: true,
+  alarm_priority: true,
+  alarm_active: true,
+  config_parameter: true,
+  config_old_value: true,
+  config_new_value: true,
+  config_changed_by: true,
+  source_topic: true,
+  source_partition: true,
+  source_offset: true,
+  raw_sha256: true,
+  transformation_version: true,
+  processed_at: true,
+});
+
+/** The insert columns of `inferences`, in row-type order. */
+export const INFERENCE_COLUMNS = columnsOf<InferenceRow>()({
+  inference_id: true,
+  event_id: true,
+  parent_event_ids: true,
+  device_id: true,
+  patient_ref: true,
+  site_id: true,
+  firmware_version: true,
+  device_batch: true,
+  patient_subgroup: true,
+  observed_at: true,
+  scored_at: true,
+  model_name: true,
+  model_version: true,
+  model_artifact_sha256: true,
+  runtime: true,
+  runtime_version: true,
+  config_hash: true,
+  rollout: true,
+  feature_names: true,
+  features: true,
+  feature_vector_hash: true,
+  score: true,
+  subscores: true,
+  risk_band: true,
+  transformation_version: true,
+});
+
+/** A normalised event -> `normalised_events` (the payload union flattened into its type's columns). */
+export function normalisedEventRow(event: NormalisedEvent): NormalisedEventRow {
+  const payload = payloadOf(event.payload);
+  const vitals = payload?.type === 'vital_signs' ? payload.data : null;
+  const status = payload?.type === 'device_status' ? payload.data : null;
+  const alarm = payload?.type === 'alarm' ? payload.data : null;
+  const config = payload?.type === 'config_change' ? payload.data : null;
+  return {
+    event_id: event.event_id,
+    device_id: event.device_id,
+    patient_ref: event.patient_ref,
+    site_id: event.site_id,
+    event_type: event.event_type,
+    observed_at: toDateTime64(event.observed_at, 'observed_at'),
+    received_at: toDateTime64(event.received_at, 'received_at'),
+    firmware_version: event.firmware_version,
+    model_version: event.model_version ?? null,
+    schema_version: event.schema_version,
+    integrity_hash: event.integrity_hash,
+    consent_context: event.consent_context,
+    processing_policy: event.processing_policy,
+    sequence: event.sequence ?? null,
+    nonce: event.nonce ?? null,
+    device_cert_fingerprint: event.device_cert_fingerprint ?? null,
+    key_id: event.key_id ?? null,
+    device_batch: event.device_batch ?? null,
+    patient_subgroup: event.patient_subgroup ?? null,
+    parent_event_ids: event.parent_event_ids ?? [],
+    provenance_flags: event.provenance_flags ?? [],
+    respiratory_rate: optionalFloat(vitals?.respiratory_rate),
+    spo2: vitals?.spo2 ?? null,
+    on_oxygen: vitals?.on_oxygen ?? null,
+    systolic_bp: vitals?.systolic_bp ?? null,
+    pulse: vitals?.pulse ?? null,
+    consciousness: vitals?.consciousness ?? null,
+    temperature_c: optionalFloat(vitals?.temperature_c),
+    device_state: status?.state ?? null,
+    battery_pct: status?.battery_pct ?? null,
+    signal_dbm: status?.signal_dbm ?? null,
+    calibration_state: status?.calibration_state ?? null,
+    last_calibrated_at: optionalDateTime64(status?.last_calibrated_at),
+    alarm_code: alarm?.alarm_code ?? null,
+    alarm_category: alarm?.category ?? null,
+    alarm_priority: alarm?.priority ?? null,
+    alarm_active: alarm ? alarm.active : null,
+    config_parameter: config?.parameter ?? null,
+    config_old_value: config?.old_value ?? null,
+    config_new_value: config?.new_value ?? null,
+    config_changed_by: config?.changed_by ?? null,
+    source_topic: event.source_topic,
+    source_partition: event.source_partition,
+    source_offset: event.source_offset,
+    raw_sha256: event.raw_sha256,
+    transformation_version: event.transformation_version,
+    processed_at: toDateTime64(event.processed_at, 'processed_at'),
+  };
+}
+
+/** An inference -> `inferences`. */
+export function inferenceRow(inference: Inference): InferenceRow {
+  return {
+    inference_id: inference.inference_id,
+    event_id: inference.event_id,
+    parent_event_ids: inference.parent_event_ids ?? [],
+    device_id: inference.device_id,
+    patient_ref: inference.patient_ref,
+    site_id: inference.site_id,
+    firmware_version: inference.firmware_version,
+    device_batch: inference.device_batch ?? null,
+    patient_subgroup: inference.patient_subgroup ?? null,
+    observed_at: toDateTime64(inference.observed_at, 'observed_at'),
+    scored_at: toDateTime64(inference.scored_at, 'scored_at'),
+    model_name: inference.model_name,
+    model_version: inference.model_version,
+    model_artifact_sha256: inference.model_artifact_sha256,
+    runtime: inference.runtime,
+    runtime_version: inference.runtime_version,
+    config_hash: inference.config_hash,
+    rollout: inference.rollout,
+    feature_names: inference.feature_names,
+    features: inference.features.map(toFloat),
+    feature_vector_hash: inference.feature_vector_hash,
+    score: toFloat(inference.score),
+    subscores: inference.subscores.map(toFloat),
+    risk_band: inference.risk_band,
+    transformation_version: inference.transformation_version,
+  };
+}
+
+registerTable('normalised_events', NORMALISED_EVENT_COLUMNS, normalisedEventRow);
+registerTable('inferences', INFERENCE_COLUMNS, inferenceRow);

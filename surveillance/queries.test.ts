@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openChdbStore } from '../adapters/clickhouse/chdb.ts';
 import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
-import { deadLetterRow, duplicateRow, inferenceRow, normalisedEventRow } from '../adapters/clickhouse/tables.ts';
+import { deadLetterRow, duplicateRow } from '../adapters/clickhouse/tables.ts';
+import { inferenceRow, normalisedEventRow } from '../pipelines/outputs.ts';
 import type { Inference, NormalisedEvent } from '../schemas/types.ts';
 import {
   deadLetter,

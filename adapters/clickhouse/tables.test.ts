@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { normalisedEventRow } from '../../pipelines/outputs.ts';
 import { deadLetter, duplicate, normalisedEvent, origin, T0 } from '../../test/fixtures/clickhouse.ts';
 import {
   DATETIME64_MAX_MS,
@@ -6,7 +7,6 @@ import {
   deadLetterRow,
   duplicateRow,
   fromDateTime64,
-  normalisedEventRow,
   rawEventRow,
   TABLE_COLUMNS,
   toDateTime64,

@@ -1,6 +1,8 @@
 /**
- * The one place where a record becomes a ClickHouse row: the row type of each table
- * (infra/clickhouse/migrations/*.sql), its column list, and a mapper from the record the sinks receive.
+ * Where a record becomes a ClickHouse row: the row type, column list and mapper of the tables every pipeline has (raw
+ * plane, dead letters, duplicates, quarantine), the value conversions every mapper shares, and the registry through
+ * which a pipeline's own tables join them (`registerTable`, called beside the output that fills the table, e.g.
+ * pipelines/outputs.ts): the adapter names no pipeline's records or tables.
  *
  * Rows are what is sent as JSONEachRow:
  * - timestamps (epoch ms in the records) become `YYYY-MM-DD hh:mm:ss.sss` UTC strings, which every ClickHouse
@@ -14,13 +16,7 @@
  */
 import { VigilError } from '../../runtime/errors.ts';
 import type { Origin } from '../../runtime/record.ts';
-import {
-  type DeadLetter,
-  type Duplicate,
-  type Inference,
-  type NormalisedEvent,
-  payloadOf,
-} from '../../schemas/types.ts';
+import type { DeadLetter, Duplicate } from '../../schemas/types.ts';
 
 /** A DateTime64(3, 'UTC') value as sent: `2026-01-31 23:59:59.123`. */
 export type DateTime64String = string;
@@ -39,84 +35,6 @@ export interface RawEventRow {
   record_key: string | null;
   event_id: string | null;
   device_id: string | null;
-}
-
-export interface NormalisedEventRow {
-  event_id: string;
-  device_id: string;
-  patient_ref: string;
-  site_id: string;
-  event_type: string;
-  observed_at: DateTime64String;
-  received_at: DateTime64String;
-  firmware_version: string;
-  model_version: string | null;
-  schema_version: string;
-  integrity_hash: string;
-  consent_context: string;
-  processing_policy: string;
-  sequence: number | null;
-  nonce: string | null;
-  device_cert_fingerprint: string | null;
-  key_id: string | null;
-  device_batch: string | null;
-  patient_subgroup: string | null;
-  parent_event_ids: string[];
-  provenance_flags: string[];
-  respiratory_rate: FloatValue | null;
-  spo2: number | null;
-  on_oxygen: boolean | null;
-  systolic_bp: number | null;
-  pulse: number | null;
-  consciousness: string | null;
-  temperature_c: FloatValue | null;
-  device_state: string | null;
-  battery_pct: number | null;
-  signal_dbm: number | null;
-  calibration_state: string | null;
-  last_calibrated_at: DateTime64String | null;
-  alarm_code: string | null;
-  alarm_category: string | null;
-  alarm_priority: string | null;
-  alarm_active: boolean | null;
-  config_parameter: string | null;
-  config_old_value: string | null;
-  config_new_value: string | null;
-  config_changed_by: string | null;
-  source_topic: string;
-  source_partition: number;
-  source_offset: number;
-  raw_sha256: string;
-  transformation_version: string;
-  processed_at: DateTime64String;
-}
-
-export interface InferenceRow {
-  inference_id: string;
-  event_id: string;
-  parent_event_ids: string[];
-  device_id: string;
-  patient_ref: string;
-  site_id: string;
-  firmware_version: string;
-  device_batch: string | null;
-  patient_subgroup: string | null;
-  observed_at: DateTime64String;
-  scored_at: DateTime64String;
-  model_name: string;
-  model_version: string;
-  model_artifact_sha256: string;
-  runtime: string;
-  runtime_version: string;
-  config_hash: string;
-  rollout: string;
-  feature_names: string[];
-  features: FloatValue[];
-  feature_vector_hash: string;
-  score: FloatValue;
-  subscores: FloatValue[];
-  risk_band: string;
-  transformation_version: string;
 }
 
 export interface DeadLetterRow {
@@ -175,11 +93,13 @@ export interface QuarantineRow {
   quarantined_at: DateTime64String;
 }
 
-/** The row type of each table Vigil writes through a mapper. */
+/**
+ * The row type of each table Vigil writes through a mapper: the standard tables here; a pipeline's own table joins by
+ * module augmentation beside its output (`declare module '.../adapters/clickhouse/tables.ts' { interface TableRows {
+ * my_table: MyRow } }`, with `TableSources`) and `registerTable`.
+ */
 export interface TableRows {
   raw_events: RawEventRow;
-  normalised_events: NormalisedEventRow;
-  inferences: InferenceRow;
   dead_letters: DeadLetterRow;
   duplicates: DuplicateRow;
   quarantine: QuarantineRow;
@@ -190,8 +110,6 @@ export type TableName = keyof TableRows;
 /** The record each table's mapper takes (what the sinks receive for it). */
 export interface TableSources {
   raw_events: Origin;
-  normalised_events: NormalisedEvent;
-  inferences: Inference;
   dead_letters: DeadLetter;
   duplicates: Duplicate;
   quarantine: Quarantined;
@@ -222,14 +140,20 @@ export interface Quarantined {
 }
 
 /** Lists every key of a row type exactly once: the compiler fails when a row type and its column list drift. */
-function columnsOf<Row>(): <const C extends { readonly [K in keyof Row]-?: true }>(
+export function columnsOf<Row>(): <const C extends { readonly [K in keyof Row]-?: true }>(
   spec: C,
 ) => readonly (keyof Row & string)[] {
   return (spec) => Object.keys(spec) as (keyof Row & string)[];
 }
 
-/** The column list of each table's inserts, in row-type order. A test checks them against the migrated tables. */
-export const TABLE_COLUMNS: { readonly [T in TableName]: readonly (keyof TableRows[T] & string)[] } = {
+type ColumnLists = { readonly [T in TableName]: readonly (keyof TableRows[T] & string)[] };
+type RowMappers = { readonly [T in TableName]: (source: TableSources[T]) => TableRows[T] };
+
+/**
+ * The column list of each table's inserts, in row-type order: the standard tables', then each registered one's
+ * (`registerTable`). A test checks them against the migrated tables.
+ */
+export const TABLE_COLUMNS: ColumnLists = {
   raw_events: columnsOf<RawEventRow>()({
     source_topic: true,
     source_partition: true,
@@ -242,82 +166,6 @@ export const TABLE_COLUMNS: { readonly [T in TableName]: readonly (keyof TableRo
     record_key: true,
     event_id: true,
     device_id: true,
-  }),
-  normalised_events: columnsOf<NormalisedEventRow>()({
-    event_id: true,
-    device_id: true,
-    patient_ref: true,
-    site_id: true,
-    event_type: true,
-    observed_at: true,
-    received_at: true,
-    firmware_version: true,
-    model_version: true,
-    schema_version: true,
-    integrity_hash: true,
-    consent_context: true,
-    processing_policy: true,
-    sequence: true,
-    nonce: true,
-    device_cert_fingerprint: true,
-    key_id: true,
-    device_batch: true,
-    patient_subgroup: true,
-    parent_event_ids: true,
-    provenance_flags: true,
-    respiratory_rate: true,
-    spo2: true,
-    on_oxygen: true,
-    systolic_bp: true,
-    pulse: true,
-    consciousness: true,
-    temperature_c: true,
-    device_state: true,
-    battery_pct: true,
-    signal_dbm: true,
-    calibration_state: true,
-    last_calibrated_at: true,
-    alarm_code: true,
-    alarm_category: true,
-    alarm_priority: true,
-    alarm_active: true,
-    config_parameter: true,
-    config_old_value: true,
-    config_new_value: true,
-    config_changed_by: true,
-    source_topic: true,
-    source_partition: true,
-    source_offset: true,
-    raw_sha256: true,
-    transformation_version: true,
-    processed_at: true,
-  }),
-  inferences: columnsOf<InferenceRow>()({
-    inference_id: true,
-    event_id: true,
-    parent_event_ids: true,
-    device_id: true,
-    patient_ref: true,
-    site_id: true,
-    firmware_version: true,
-    device_batch: true,
-    patient_subgroup: true,
-    observed_at: true,
-    scored_at: true,
-    model_name: true,
-    model_version: true,
-    model_artifact_sha256: true,
-    runtime: true,
-    runtime_version: true,
-    config_hash: true,
-    rollout: true,
-    feature_names: true,
-    features: true,
-    feature_vector_hash: true,
-    score: true,
-    subscores: true,
-    risk_band: true,
-    transformation_version: true,
   }),
   dead_letters: columnsOf<DeadLetterRow>()({
     dead_letter_id: true,
@@ -372,7 +220,7 @@ export const TABLE_COLUMNS: { readonly [T in TableName]: readonly (keyof TableRo
     batch_token: true,
     quarantined_at: true,
   }),
-};
+} as ColumnLists;
 
 export function isTableName(name: string): name is TableName {
   return Object.hasOwn(TABLE_COLUMNS, name);
@@ -422,7 +270,7 @@ let cachedDayText = '';
  * An optional device-reported time: a value DateTime64 cannot hold is stored as NULL rather than failing the whole
  * batch (it is the device's claim, not the event's identity).
  */
-function optionalDateTime64(ms: number | null | undefined): DateTime64String | null {
+export function optionalDateTime64(ms: number | null | undefined): DateTime64String | null {
   if (ms === null || ms === undefined || !Number.isFinite(ms) || ms < MIN_MS || ms > MAX_MS) return null;
   return toDateTime64(ms);
 }
@@ -438,7 +286,7 @@ export function toFloat(value: number): FloatValue {
   return value > 0 ? 'inf' : '-inf';
 }
 
-function optionalFloat(value: number | null | undefined): FloatValue | null {
+export function optionalFloat(value: number | null | undefined): FloatValue | null {
   return value === null || value === undefined ? null : toFloat(value);
 }
 
@@ -472,95 +320,6 @@ export function rawEventRow(origin: Origin, known: RawKnown = {}): RawEventRow {
     record_key: origin.key,
     event_id: known.eventId ?? null,
     device_id: known.deviceId ?? null,
-  };
-}
-
-/** A normalised event -> `normalised_events` (the payload union flattened into its type's columns). */
-export function normalisedEventRow(event: NormalisedEvent): NormalisedEventRow {
-  const payload = payloadOf(event.payload);
-  const vitals = payload?.type === 'vital_signs' ? payload.data : null;
-  const status = payload?.type === 'device_status' ? payload.data : null;
-  const alarm = payload?.type === 'alarm' ? payload.data : null;
-  const config = payload?.type === 'config_change' ? payload.data : null;
-  return {
-    event_id: event.event_id,
-    device_id: event.device_id,
-    patient_ref: event.patient_ref,
-    site_id: event.site_id,
-    event_type: event.event_type,
-    observed_at: toDateTime64(event.observed_at, 'observed_at'),
-    received_at: toDateTime64(event.received_at, 'received_at'),
-    firmware_version: event.firmware_version,
-    model_version: event.model_version ?? null,
-    schema_version: event.schema_version,
-    integrity_hash: event.integrity_hash,
-    consent_context: event.consent_context,
-    processing_policy: event.processing_policy,
-    sequence: event.sequence ?? null,
-    nonce: event.nonce ?? null,
-    device_cert_fingerprint: event.device_cert_fingerprint ?? null,
-    key_id: event.key_id ?? null,
-    device_batch: event.device_batch ?? null,
-    patient_subgroup: event.patient_subgroup ?? null,
-    parent_event_ids: event.parent_event_ids ?? [],
-    provenance_flags: event.provenance_flags ?? [],
-    respiratory_rate: optionalFloat(vitals?.respiratory_rate),
-    spo2: vitals?.spo2 ?? null,
-    on_oxygen: vitals?.on_oxygen ?? null,
-    systolic_bp: vitals?.systolic_bp ?? null,
-    pulse: vitals?.pulse ?? null,
-    consciousness: vitals?.consciousness ?? null,
-    temperature_c: optionalFloat(vitals?.temperature_c),
-    device_state: status?.state ?? null,
-    battery_pct: status?.battery_pct ?? null,
-    signal_dbm: status?.signal_dbm ?? null,
-    calibration_state: status?.calibration_state ?? null,
-    last_calibrated_at: optionalDateTime64(status?.last_calibrated_at),
-    alarm_code: alarm?.alarm_code ?? null,
-    alarm_category: alarm?.category ?? null,
-    alarm_priority: alarm?.priority ?? null,
-    alarm_active: alarm ? alarm.active : null,
-    config_parameter: config?.parameter ?? null,
-    config_old_value: config?.old_value ?? null,
-    config_new_value: config?.new_value ?? null,
-    config_changed_by: config?.changed_by ?? null,
-    source_topic: event.source_topic,
-    source_partition: event.source_partition,
-    source_offset: event.source_offset,
-    raw_sha256: event.raw_sha256,
-    transformation_version: event.transformation_version,
-    processed_at: toDateTime64(event.processed_at, 'processed_at'),
-  };
-}
-
-/** An inference -> `inferences`. */
-export function inferenceRow(inference: Inference): InferenceRow {
-  return {
-    inference_id: inference.inference_id,
-    event_id: inference.event_id,
-    parent_event_ids: inference.parent_event_ids ?? [],
-    device_id: inference.device_id,
-    patient_ref: inference.patient_ref,
-    site_id: inference.site_id,
-    firmware_version: inference.firmware_version,
-    device_batch: inference.device_batch ?? null,
-    patient_subgroup: inference.patient_subgroup ?? null,
-    observed_at: toDateTime64(inference.observed_at, 'observed_at'),
-    scored_at: toDateTime64(inference.scored_at, 'scored_at'),
-    model_name: inference.model_name,
-    model_version: inference.model_version,
-    model_artifact_sha256: inference.model_artifact_sha256,
-    runtime: inference.runtime,
-    runtime_version: inference.runtime_version,
-    config_hash: inference.config_hash,
-    rollout: inference.rollout,
-    feature_names: inference.feature_names,
-    features: inference.features.map(toFloat),
-    feature_vector_hash: inference.feature_vector_hash,
-    score: toFloat(inference.score),
-    subscores: inference.subscores.map(toFloat),
-    risk_band: inference.risk_band,
-    transformation_version: inference.transformation_version,
   };
 }
 
@@ -633,15 +392,44 @@ export function quarantineRow(q: Quarantined): QuarantineRow {
   };
 }
 
-/** Each table's mapper, for sinks that route by table name (`RecordOutput.table`, `STANDARD_OUTPUTS`). */
-export const ROW_MAPPERS: { readonly [T in TableName]: (source: TableSources[T]) => TableRows[T] } = {
-  raw_events: (origin) => rawEventRow(origin),
-  normalised_events: normalisedEventRow,
-  inferences: inferenceRow,
+/**
+ * Each table's mapper, for sinks that route by table name (`RecordOutput.table`, `STANDARD_OUTPUTS`): the standard
+ * tables', then each registered one's (`registerTable`).
+ */
+export const ROW_MAPPERS: RowMappers = {
+  raw_events: (origin: Origin) => rawEventRow(origin),
   dead_letters: deadLetterRow,
   duplicates: duplicateRow,
   quarantine: quarantineRow,
-};
+} as RowMappers;
+
+/**
+ * Adds a pipeline's own table, declared beside the output that fills it: its insert columns (row-type order) and its
+ * mapper join `TABLE_COLUMNS` and `ROW_MAPPERS`, so the sinks map its records by table name in both modes and the
+ * embedded store sends its rows by column list (chdb.ts, compact rows through a compiled serialiser). Called once, at
+ * the declaring module's load; registering a table again with other columns or another mapper is a bug.
+ *
+ * @example
+ * declare module '../adapters/clickhouse/tables.ts' {
+ *   interface TableRows { readings: ReadingRow }
+ *   interface TableSources { readings: Reading }
+ * }
+ * registerTable('readings', columnsOf<ReadingRow>()({ reading_id: true, celsius: true }), readingRow);
+ */
+export function registerTable<T extends TableName>(
+  table: T,
+  columns: ColumnLists[T],
+  map: (source: TableSources[T]) => TableRows[T],
+): void {
+  const columnLists = TABLE_COLUMNS as Record<string, readonly string[]>;
+  const mappers = ROW_MAPPERS as Record<string, unknown>;
+  const known = columnLists[table];
+  if (known && (mappers[table] !== map || known.join() !== columns.join())) {
+    throw new VigilError('INTERNAL', `table ${table} is registered twice, with different columns or mappers`);
+  }
+  columnLists[table] = columns;
+  mappers[table] = map;
+}
 
 /** Maps a batch of records for `table` into its rows. */
 export function toRows<T extends TableName>(table: T, sources: readonly TableSources[T][]): TableRows[T][] {

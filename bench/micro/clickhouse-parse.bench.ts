@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type RawInsertFormat, Session } from 'chdb';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
-import { normalisedEventRow, TABLE_COLUMNS } from '../../adapters/clickhouse/tables.ts';
+import { TABLE_COLUMNS } from '../../adapters/clickhouse/tables.ts';
+import { normalisedEventRow } from '../../pipelines/outputs.ts';
 import { normalisedEvent } from '../../test/fixtures/clickhouse.ts';
 import { measure, report } from './lib.ts';
 

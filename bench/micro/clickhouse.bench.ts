@@ -19,7 +19,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Session } from 'chdb';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
-import { inferenceRow, normalisedEventRow, rawEventRow, TABLE_COLUMNS } from '../../adapters/clickhouse/tables.ts';
+import { rawEventRow, TABLE_COLUMNS } from '../../adapters/clickhouse/tables.ts';
+import { inferenceRow, normalisedEventRow } from '../../pipelines/outputs.ts';
 import { inferenceFor, normalisedEvent, origin } from '../../test/fixtures/clickhouse.ts';
 
 const { values } = parseArgs({

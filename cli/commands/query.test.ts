@@ -4,7 +4,8 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
-import { deadLetterRow, normalisedEventRow } from '../../adapters/clickhouse/tables.ts';
+import { deadLetterRow } from '../../adapters/clickhouse/tables.ts';
+import { normalisedEventRow } from '../../pipelines/outputs.ts';
 import { deadLetter, normalisedEvent } from '../../test/fixtures/clickhouse.ts';
 import { parseParams, registerQuery, renderTable } from './query.ts';
 

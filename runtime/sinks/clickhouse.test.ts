@@ -4,6 +4,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
+// The batch below lands records of the vitals pipeline's tables: their mappers are registered beside its outputs.
+import '../../pipelines/outputs.ts';
 import { deadLetter, inferenceFor, normalisedEvent, origin, sha256Hex, T0 } from '../../test/fixtures/clickhouse.ts';
 import { counterValue, PipelineMetrics } from '../metrics.ts';
 import type { EmittedBatch } from '../outputs.ts';

@@ -9,13 +9,12 @@ import {
   deadLetterRow,
   duplicateRow,
   fromDateTime64,
-  inferenceRow,
-  normalisedEventRow,
   quarantineRow,
   rawEventRow,
   TABLE_COLUMNS,
   type TableName,
 } from '../../adapters/clickhouse/tables.ts';
+import { inferenceRow, normalisedEventRow } from '../../pipelines/outputs.ts';
 import { ManualClock } from '../../runtime/clock.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import { payloadOf } from '../../schemas/types.ts';
