@@ -2,11 +2,10 @@
  * Child processes of the benchmark: every run is its own process, so its CPU and RSS are its own, and its topic
  * namespace (VIGIL_TOPIC_PREFIX, read once when runtime/endpoints.ts loads) is set before it starts.
  */
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type Child, type Exited, REPO, spawnNode } from '../../test/support/process.ts';
 
-export { type Child, type Exited, REPO, spawnNode, VIGIL } from '../../test/support/process.ts';
+export { type Child, type Exited, freePort, REPO, spawnNode, VIGIL } from '../../test/support/process.ts';
 
 /** A TypeScript file run through tsx's loader (`node --import tsx file.ts`). */
 export function spawnTs(
@@ -27,19 +26,6 @@ export function lastJson<T>(what: string, exited: Exited): T {
     );
   }
   return JSON.parse(line) as T;
-}
-
-/** A free TCP port on loopback (for a child's /metrics endpoint). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Sum of a Prometheus counter's samples whose labels contain `match` (0 when the endpoint is not up yet). */

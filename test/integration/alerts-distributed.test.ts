@@ -12,7 +12,6 @@
  *   count() FINAL = count() = uniqExact(record_id).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +26,7 @@ import type { ClinicalAlert } from '../../schemas/generated/clinical-alert.ts';
 import type { Inference } from '../../schemas/types.ts';
 import { type AlertScenarioOptions, alertScenarioTruth, expectedAlerts } from '../../simulator/alerts.ts';
 import { AlertInputProducer, alertInputs, SHADOW_VERSION } from '../support/alert-stream.ts';
+import { freePort, waitFor } from '../support/process.ts';
 import { isolatedTopics, lastJsonLine, readTopic, type Spawned, spawnVigil } from './helpers.ts';
 
 const SCENARIO: AlertScenarioOptions = { perCohort: 4 };
@@ -48,27 +48,6 @@ let actionsTopic: string;
 const sinkDir = mkdtempSync(join(tmpdir(), 'vigil-it-alerts-sink-'));
 const registry = createSchemaRegistry(resolveEndpoints().schemaRegistryUrl);
 const alertDecoder = new FramedDecoder<ClinicalAlert>(registry, loadSchemaRepo().get('clinical-alert').newest.type);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Every committed alert transition on the alerts topic, decoded. */
 async function committedAlerts(idleMs = 2_000): Promise<ClinicalAlert[]> {
@@ -182,6 +161,7 @@ describe('alerts pipeline, distributed, with a worker killed mid-stream and a cl
             (await counter(portB, 'vigil_records_consumed_total')) >=
           phase1.length,
         120_000,
+        500,
       );
       const first = await committedAlerts();
       const deteriorating = expectedAlerts(SCENARIO).filter((e) => e.cohort === 'deteriorating');
@@ -215,6 +195,7 @@ describe('alerts pipeline, distributed, with a worker killed mid-stream and a cl
         'the acks to be applied',
         async () => (await committedAlerts(1_000)).filter((x) => x.transition === 'ack').length === acked.size,
         60_000,
+        500,
       );
 
       // Phase 2: the rest of the script, paced; worker A is SIGKILLed mid-stream and restarted with its identity
@@ -229,6 +210,7 @@ describe('alerts pipeline, distributed, with a worker killed mid-stream and a cl
         'worker A to read phase 2',
         async () => (await counter(portA, 'vigil_records_consumed_total')) > readByA,
         30_000,
+        500,
       );
       await new Promise((r) => setTimeout(r, 500));
       expect(streamed).toBe(false); // mid-stream: more records are still coming
@@ -241,6 +223,7 @@ describe('alerts pipeline, distributed, with a worker killed mid-stream and a cl
         'every expected alert to resolve',
         async () => (await committedAlerts(1_000)).filter((x) => x.transition === 'resolve').length >= resolved,
         180_000,
+        500,
       );
 
       // On-call's view of a live worker: output latency from receipt and from observed_at, no PHI in any label.

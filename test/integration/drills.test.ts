@@ -33,13 +33,11 @@ import {
   type PacedOptions,
   producePaced,
   restart,
-  sleep,
   storeCounts,
   tableDirs,
   useDrillStack,
-  waitFor,
 } from '../support/drills.ts';
-import { REPO } from '../support/process.ts';
+import { REPO, sleep, waitFor } from '../support/process.ts';
 import { isolatedTopics, lastJsonLine, readTopic, type Spawned, spawnVigil } from './helpers.ts';
 
 const simulation = (seed: string): SimulateOptions => ({

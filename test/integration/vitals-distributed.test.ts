@@ -26,6 +26,7 @@ import { simulatorSource } from '../../runtime/runners/embedded-sources.ts';
 import type { DeadLetter, Envelope } from '../../schemas/types.ts';
 import { produceSimulation } from '../../simulator/kafka.ts';
 import type { SimulateOptions, TruthSummary } from '../../simulator/simulate.ts';
+import { waitFor } from '../support/process.ts';
 import { highWatermarks, isolatedTopics, lastJsonLine, readTopic, type Spawned, spawnVigil } from './helpers.ts';
 
 const SIMULATION: SimulateOptions = {
@@ -55,15 +56,6 @@ const workerArgs = (group: string, metricsPort = 0) => [
   '12000',
   '--json',
 ];
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 beforeAll(async () => {
   topics = await isolatedTopics('vitals');
@@ -97,6 +89,7 @@ describe('vitals pipeline, distributed, with a worker and the sink killed mid-st
       'the workers to commit ~15k outputs',
       async () => (await highWatermarks(normalised, 6)) > 15_000,
       120_000,
+      250,
     );
 
     // On-call's view of a live worker: the metrics are there, labelled only from fixed sets.

@@ -21,7 +21,7 @@ import {
   type TruthSummary,
   TruthTally,
 } from '../../simulator/simulate.ts';
-import { REPO, spawnNode } from './process.ts';
+import { REPO, sleep, spawnNode, waitFor } from './process.ts';
 
 /** The drills' own stack: its own directory (artifacts kept between runs) and ports 300 above the shared stack's. */
 export const DRILL_STACK_ENV = {
@@ -58,17 +58,6 @@ export async function restart(service: ServiceName): Promise<{ backAt: number; s
   const s = result.services[service];
   if (s.action !== 'started') throw new Error(`${service} was not restarted: ${s.action}`);
   return { backAt: Date.now(), startMs: s.startMs ?? 0 };
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, pollMs = 200) {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await sleep(pollMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 // ---- a paced fleet -------------------------------------------------------------------------------------------------
@@ -206,30 +195,6 @@ export class GroupProgress {
 
   disconnect(): Promise<void> {
     return new Promise((resolve) => this.#consumer.disconnect(() => resolve()));
-  }
-}
-
-/** Sum of high watermarks over topics (6 partitions each). */
-export async function endOffsets(topics: readonly string[], partitions = 6): Promise<number> {
-  const consumer = new Kafka.KafkaConsumer(
-    { 'metadata.broker.list': resolveEndpoints().kafkaBrokers, 'group.id': `wm-${ulid()}` },
-    {},
-  );
-  await new Promise<void>((resolve, reject) =>
-    consumer.connect({ timeout: 15_000 }, (e) => (e ? reject(e) : resolve())),
-  );
-  try {
-    let sum = 0;
-    for (const topic of topics) {
-      for (let p = 0; p < partitions; p++) {
-        sum += await new Promise<number>((resolve, reject) =>
-          consumer.queryWatermarkOffsets(topic, p, 10_000, (e, w) => (e ? reject(e) : resolve(w.highOffset))),
-        );
-      }
-    }
-    return sum;
-  } finally {
-    await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
   }
 }
 
