@@ -30,8 +30,8 @@
  *
  * Each `.pipe` checks at compile time that the operator accepts what the chain so far produces, and `.outputs`
  * requires a sink for every side output the chain declares, so a wrong chain fails to compile rather than at run time.
- * The definition is pure data: the runner binds it to Kafka/Redis/ClickHouse (distributed) or to in-process
- * equivalents (embedded), so the same definition runs in both modes. Records of each source are decoded with that
+ * The definition is pure data: the runner binds it to Kafka (keyed state in a changelog topic) and ClickHouse
+ * (distributed) or to in-process equivalents (embedded), so the same definition runs in both modes. Records of each source are decoded with that
  * source's schema (reader: the newest `schemas/avro/<schema>/v<N>.avsc`, or one of the definition's `schemaDirs`;
  * writer: the registry id in the record's frame).
  */

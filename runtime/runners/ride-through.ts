@@ -1,7 +1,7 @@
 /**
- * Riding through a dependency outage: a long-running process (the ClickHouse sink; the worker has its own loop in
- * distributed.ts) that meets Kafka, the schema registry, Redis or ClickHouse gone does not exit. It says so (a warn
- * line naming the dependency and the error code, `vigil_dependency_retries_total{dependency}` +1,
+ * Riding through a dependency outage: a long-running process (the distributed worker, runners/distributed.ts; the
+ * ClickHouse sink, runners/sink.ts) that meets Kafka, the schema registry, Redis or ClickHouse gone does not exit. It
+ * says so (a warn line naming the dependency and the error code, `vigil_dependency_retries_total{dependency}` +1,
  * `vigil_dependency_up{dependency}` 0), backs off (0.5 s doubling to 30 s), restarts its clients from the committed
  * offsets — always safe: every runner is built to survive a `kill -9` at any point — and, at its first committed
  * batch after the failure, logs how long the recovery took and sets the gauge back to 1.
