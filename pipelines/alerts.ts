@@ -39,7 +39,7 @@ export const ALERT_ACTIONS_TOPIC = TOPICS.alertActions;
 export const ALERTS_TABLE = 'clinical_alerts';
 
 /** The columns of `clinical_alerts`: the clinical-alert record's fields, each as it is (the value is the row). */
-export const ALERT_COLUMNS = [
+const ALERT_COLUMNS = [
   'record_id',
   'alert_id',
   'patient_ref',

@@ -56,7 +56,7 @@ export function claimedLong(value: unknown): number | null {
 }
 
 /** The envelope fields a dead letter, a duplicate or the raw plane cite from a record, in their storable form. */
-export const CLAIMED_FIELDS = {
+const CLAIMED_FIELDS = {
   text: ['event_id', 'device_id', 'site_id', 'firmware_version', 'nonce', 'key_id', 'device_cert_fingerprint'],
   long: ['sequence'],
 } as const;

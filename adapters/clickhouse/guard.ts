@@ -88,7 +88,7 @@ export interface TableChecks {
 }
 
 /** Reads a table's column types. The table name is an identifier (checked), bound as a literal so any server reads it. */
-export async function describeTable(store: Pick<ClickHouseStore, 'query'>, table: string): Promise<TableChecks> {
+async function describeTable(store: Pick<ClickHouseStore, 'query'>, table: string): Promise<TableChecks> {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(table)) throw new VigilError('INTERNAL', 'unexpected table name');
   const rows = await store.query<{ name: string; type: string; default_kind: string }>(
     `SELECT name, type, default_kind FROM system.columns WHERE database = currentDatabase() AND table = '${table}'`,

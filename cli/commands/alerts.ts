@@ -78,7 +78,7 @@ LIMIT {limit:UInt32}`;
 }
 
 /** Alerts raised (opened) by rule and opening band, optionally at one site. FINAL: a row stored twice counts once. */
-export function raisedSql(site: boolean): string {
+function raisedSql(site: boolean): string {
   return `
 SELECT rule_id, toString(band) AS band, toUInt32(count()) AS n
 FROM ${ALERTS_TABLE} FINAL
@@ -88,7 +88,7 @@ ORDER BY rule_id, band`;
 }
 
 /** Repeats suppressed within the window (each notification carries those since the previous one), optionally at a site. */
-export function suppressedSql(site: boolean): string {
+function suppressedSql(site: boolean): string {
   return `SELECT toUInt64(sum(suppressed)) AS n FROM ${ALERTS_TABLE} FINAL${site ? ' WHERE site_id = {site:String}' : ''}`;
 }
 
