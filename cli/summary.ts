@@ -5,6 +5,7 @@
  */
 import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
 import { driftFindingsQuery } from '../operators/detect-drift/index.ts';
+import { balanced } from '../runtime/engine.ts';
 import type { PipelineDefinition } from '../runtime/pipeline.ts';
 import type { EmbeddedLinkReport } from '../runtime/runners/embedded-run.ts';
 import type { EmbeddedSessionResult } from '../runtime/runners/embedded-session.ts';
@@ -34,7 +35,7 @@ export function runJson(definition: PipelineDefinition, result: EmbeddedSessionR
     emitted: a.emitted,
     dead_lettered: a.deadLettered,
     duplicates: a.duplicates,
-    balanced: a.consumed === a.emitted + a.deadLettered + a.duplicates,
+    balanced: balanced(a),
     dlq: sorted(result.deadLetters),
     duplicates_by_kind: sorted(result.duplicates),
     stored: result.stored,
@@ -121,7 +122,7 @@ export function linksJson(main: Record<string, unknown>, links: readonly LinkSum
       emitted: a.emitted,
       dead_lettered: a.deadLettered,
       duplicates: a.duplicates,
-      balanced: a.consumed === a.emitted + a.deadLettered + a.duplicates,
+      balanced: balanced(a),
       chained: report.chained,
       ...(alerts ?? {}),
       elapsed_ms: report.result.elapsedMs,
@@ -155,7 +156,7 @@ export async function printEmbeddedSummary({
 }: SummaryInput): Promise<void> {
   const out: string[] = [];
   const a = result.accounting;
-  const ok = a.consumed === a.emitted + a.deadLettered + a.duplicates;
+  const ok = balanced(a);
   const rate = result.elapsedMs > 0 ? Math.round((a.consumed / result.elapsedMs) * 1000) : 0;
   out.push('');
   out.push(
@@ -254,7 +255,7 @@ const BAND_ORDER = ['high', 'medium', 'low_medium', 'low'];
 /** A chained run: its accounting and what it read; for clinical alerts, raised by rule and band, suppressed repeats. */
 function linkSection(out: string[], { report, alerts }: LinkSummary): void {
   const a = report.result.accounting;
-  const ok = a.consumed === a.emitted + a.deadLettered + a.duplicates;
+  const ok = balanced(a);
   const read = Object.entries(report.chained)
     .map(([t, n]) => `${t} ${fmt(n)}`)
     .join(' · ');

@@ -23,7 +23,7 @@ import { OnnxModelStore } from '../../adapters/onnx/index.ts';
 import { createSchemaRegistry } from '../../adapters/registry/index.ts';
 import { systemClock } from '../clock.ts';
 import { resolveEndpoints, stateChangelogTopic } from '../endpoints.ts';
-import { type Accounting, addAccounting, Engine, emptyAccounting } from '../engine.ts';
+import { type Accounting, addAccounting, balanced, Engine, emptyAccounting } from '../engine.ts';
 import { VigilError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { PipelineMetrics } from '../metrics.ts';
@@ -208,7 +208,7 @@ export async function runDistributedWorker<I>(
     await state.close();
     server?.close();
   }
-  if (total.consumed !== total.emitted + total.deadLettered + total.duplicates) {
+  if (!balanced(total)) {
     throw new VigilError('INTERNAL', `accounting does not balance: ${JSON.stringify(total)}`);
   }
   return { ...total, stats: stats.json() };
