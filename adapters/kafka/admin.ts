@@ -43,6 +43,15 @@ export async function ensureOwnTopic(brokers: string, spec: OwnTopicSpec, timeou
 
 /** How many partitions `topic` has (KAFKA_UNAVAILABLE when the cluster cannot say; 0 when it does not exist). */
 export async function partitionCount(brokers: string, topic: string, timeoutMs = 30_000): Promise<number> {
+  return (await partitionCounts(brokers, [topic], timeoutMs)).get(topic) ?? 0;
+}
+
+/** How many partitions each of `topics` has, asked over one connection (0 for a topic that does not exist). */
+export async function partitionCounts(
+  brokers: string,
+  topics: readonly string[],
+  timeoutMs = 30_000,
+): Promise<Map<string, number>> {
   const producer = new Kafka.Producer({ 'metadata.broker.list': brokers, log_level: 0 } as Kafka.ProducerGlobalConfig);
   await new Promise<void>((resolve, reject) =>
     producer.connect({ timeout: timeoutMs }, (error) =>
@@ -54,14 +63,20 @@ export async function partitionCount(brokers: string, topic: string, timeoutMs =
     ),
   );
   try {
-    const metadata = await new Promise<Kafka.Metadata>((resolve, reject) =>
-      producer.getMetadata({ topic, timeout: timeoutMs }, (error, data) =>
-        error
-          ? reject(new VigilError('KAFKA_UNAVAILABLE', `no metadata for ${topic}: ${error.message}`, { cause: error }))
-          : resolve(data),
-      ),
-    );
-    return metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
+    const counts = new Map<string, number>();
+    for (const topic of topics) {
+      const metadata = await new Promise<Kafka.Metadata>((resolve, reject) =>
+        producer.getMetadata({ topic, timeout: timeoutMs }, (error, data) =>
+          error
+            ? reject(
+                new VigilError('KAFKA_UNAVAILABLE', `no metadata for ${topic}: ${error.message}`, { cause: error }),
+              )
+            : resolve(data),
+        ),
+      );
+      counts.set(topic, metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0);
+    }
+    return counts;
   } finally {
     await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
   }

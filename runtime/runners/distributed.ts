@@ -15,7 +15,7 @@
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { ulid } from 'ulid';
-import { ensureOwnTopic, partitionCount } from '../../adapters/kafka/admin.ts';
+import { ensureOwnTopic, partitionCounts } from '../../adapters/kafka/admin.ts';
 import { readChangelogPartition } from '../../adapters/kafka/changelog.ts';
 import { KafkaConsumerClient } from '../../adapters/kafka/consumer.ts';
 import { TransactionalProducer } from '../../adapters/kafka/producer.ts';
@@ -228,9 +228,11 @@ async function ensureChangelogTopic(
   topic: string,
   states: readonly StateDescriptor[],
 ): Promise<void> {
-  const counts = await Promise.all(
-    sources.map(async (s) => ({ topic: s.topic, n: await partitionCount(brokers, s.topic) })),
+  const known = await partitionCounts(
+    brokers,
+    sources.map((s) => s.topic),
   );
+  const counts = sources.map((s) => ({ topic: s.topic, n: known.get(s.topic) ?? 0 }));
   for (const c of counts) {
     if (c.n === 0) throw new VigilError('KAFKA_UNAVAILABLE', `source topic ${c.topic} does not exist (yet)`);
   }
