@@ -141,7 +141,11 @@ export const CODES = {
     retriable: false,
     description: 'A model artifact does not match the sha256 in its manifest.',
   },
-  STATE_UNAVAILABLE: { deadLetter: false, retriable: true, description: 'The state backend (Redis) did not answer.' },
+  STATE_UNAVAILABLE: {
+    deadLetter: false,
+    retriable: true,
+    description: 'A shared state backend (Redis) did not answer.',
+  },
   REGISTRY_UNAVAILABLE: { deadLetter: false, retriable: true, description: 'The schema registry did not answer.' },
   KAFKA_UNAVAILABLE: {
     deadLetter: false,

@@ -117,7 +117,7 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('Run a pipeline: embedded (in-process, no services) or as a distributed worker on the real stack')
     .argument('<pipeline>', 'pipeline definition file, e.g. pipelines/vitals.ts')
-    .option('--embedded', 'run in-process: memory state, embedded ClickHouse, no Kafka/Redis/registry')
+    .option('--embedded', 'run in-process: memory state, embedded ClickHouse, no Kafka or registry')
     .option('--input <file>', 'embedded: read envelopes from an NDJSON or Avro container file instead of the simulator')
     .option('--json', 'print one final JSON line with the run’s accounting and what it stored')
     .option('--data-dir <dir>', 'embedded: ClickHouse data directory', DEFAULT_EMBEDDED_DIR)
