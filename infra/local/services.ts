@@ -126,9 +126,16 @@ Configuration:
         level: WARN
 `;
 
-/** A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what `kafka-storage random-uuid` prints). */
-export function newClusterId(): string {
-  return randomBytes(16).toString('base64url');
+/**
+ * A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what `kafka-storage random-uuid` prints). Like
+ * Kafka's own `Uuid.randomUuid`, never one that starts with '-': the storage tool would read it as an option (one first
+ * format in 64 failed with "argument --cluster-id/-t: expected one argument").
+ */
+export function newClusterId(random: () => Buffer = () => randomBytes(16)): string {
+  for (;;) {
+    const id = random().toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 function kafkaJvmArgs(config: StackConfig): string[] {
