@@ -52,7 +52,8 @@ export interface AlertSummary {
  * The list query: one row per alert, its state the latest transition by event time then raise time. FINAL: a
  * transition stored twice (a re-formed sink batch outside the dedup window) is counted once, by its record_id.
  */
-export function listSql(open: boolean): string {
+/** Each alert's latest state; `alertId` narrows it to one alert (bound as `{alert:String}`). */
+export function listSql(open: boolean, options: { alertId?: boolean } = {}): string {
   return `
 SELECT alert_id,
        any(rule_id) AS rule_id,
@@ -71,7 +72,7 @@ SELECT alert_id,
        toUInt32(countIf(transition = 'ack')) AS acked,
        toUInt32(sum(suppressed)) AS suppressed
 FROM ${ALERTS_TABLE} FINAL
-GROUP BY alert_id
+${options.alertId ? 'WHERE alert_id = {alert:String}\n' : ''}GROUP BY alert_id
 ${open ? "HAVING state != 'resolve'" : ''}
 ORDER BY opened DESC, alert_id
 LIMIT {limit:UInt32}`;
@@ -152,10 +153,7 @@ function openStore(flags: StoreFlags): ClickHouseStore {
 }
 
 async function findAlert(store: ClickHouseStore, alertId: string): Promise<AlertSummary> {
-  const rows = await store.query<AlertSummary>(
-    listSql(false).replace('GROUP BY alert_id', 'WHERE alert_id = {alert:String}\nGROUP BY alert_id'),
-    { alert: alertId, limit: 1 },
-  );
+  const rows = await store.query<AlertSummary>(listSql(false, { alertId: true }), { alert: alertId, limit: 1 });
   const alert = rows[0];
   if (!alert) throw new VigilError('CONFIG_INVALID', `no alert ${alertId} in ${ALERTS_TABLE}`);
   return alert;
