@@ -91,15 +91,19 @@ const topic = <const N extends string>(name: N): N => (TOPIC_PREFIX ? `${TOPIC_P
 
 export const TOPICS = {
   raw: topic('vigil.telemetry.raw'),
+  /** The alarm lane: the gateway writes `alarm` events here so a vitals backlog never delays them. */
+  rawPriority: topic('vigil.telemetry.raw-priority'),
   normalised: topic('vigil.telemetry.normalised'),
   inferences: topic('vigil.clinical.inferences'),
   clinicalAlerts: topic('vigil.clinical.alerts'),
   alertActions: topic('vigil.clinical.alert-actions'),
   deadLetter: topic('vigil.ops.dead-letter'),
   duplicates: topic('vigil.ops.duplicates'),
+  gatewayRejections: topic('vigil.ops.gateway-rejections'),
   driftHistograms: topic('vigil.ml.drift-histograms'),
   modelRollouts: topic('vigil.control.model-rollouts'),
   deviceIdentity: topic('vigil.control.device-identity'),
+  auditLog: topic('vigil.audit.log'),
 } as const;
 
 /**

@@ -45,6 +45,14 @@ export const TOPIC_SPECS: Readonly<Record<TopicKey, TopicSpec>> = {
     config: stream(7),
     description: 'Device envelopes as received (Avro, Confluent wire format), keyed by device.',
   },
+  rawPriority: {
+    name: TOPICS.rawPriority,
+    partitions: 6,
+    config: stream(7),
+    description:
+      'The alarm lane: device envelopes of type alarm, written apart by the gateway so a vitals backlog never delays ' +
+      'them; co-partitioned with the raw topic (same key, same partition count).',
+  },
   normalised: {
     name: TOPICS.normalised,
     partitions: 6,
@@ -84,6 +92,12 @@ export const TOPIC_SPECS: Readonly<Record<TopicKey, TopicSpec>> = {
     config: stream(7),
     description: 'Intentional drops (replays, duplicates), counted apart from failures.',
   },
+  gatewayRejections: {
+    name: TOPICS.gatewayRejections,
+    partitions: 3,
+    config: stream(90),
+    description: 'Every request or event the gateway refused, with its reason code and evidence (never the payload).',
+  },
   driftHistograms: {
     name: TOPICS.driftHistograms,
     partitions: 3,
@@ -100,7 +114,15 @@ export const TOPIC_SPECS: Readonly<Record<TopicKey, TopicSpec>> = {
     name: TOPICS.deviceIdentity,
     partitions: 1,
     config: compacted,
-    description: 'Device certificate fingerprints (compacted: latest per device).',
+    description:
+      'Device identity changes (enrolments, certificates, status, assignments), one key per change so compaction ' +
+      'keeps the whole history (identity/types.ts).',
+  },
+  auditLog: {
+    name: TOPICS.auditLog,
+    partitions: 1,
+    config: { 'cleanup.policy': 'delete', 'retention.ms': '-1', 'retention.bytes': '-1' },
+    description: 'The append-only audit log (Merkle-tree entries and signed checkpoints): unlimited retention.',
   },
 };
 
