@@ -77,6 +77,10 @@ async function importCaKey(pem: string): Promise<webcrypto.CryptoKey> {
   return webcrypto.subtle.importKey('pkcs8', der, EC_P256, false, ['sign']);
 }
 
+async function newKeyPair(params: webcrypto.EcKeyGenParams | webcrypto.Algorithm): Promise<webcrypto.CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey(params, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+}
+
 /** SHA-256 of a certificate's DER bytes, lowercase hex without separators (the JWS `kid`). */
 export function fingerprintOf(certificate: string | Buffer | X509Certificate): string {
   const der =
@@ -127,7 +131,7 @@ export async function initPki(dir: string, options: { now?: number; force?: bool
       `${join(dir, FILES.caCert)} exists: a new CA would orphan every enrolled device (use --force to replace it)`,
     );
   }
-  const caKeys = (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const caKeys = await newKeyPair(EC_P256);
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
     name: 'CN=Vigil development device CA, O=Vigil',
@@ -141,7 +145,7 @@ export async function initPki(dir: string, options: { now?: number; force?: bool
       await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });
-  const gatewayKeys = (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const gatewayKeys = await newKeyPair(EC_P256);
   const gateway = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: 'CN=localhost, O=Vigil gateway',
@@ -204,11 +208,6 @@ export function loadPki(dir: string): PkiFiles {
   };
 }
 
-async function generateDeviceKeys(algorithm: SigningAlgorithm): Promise<webcrypto.CryptoKeyPair> {
-  const params = algorithm === 'EdDSA' ? { name: 'Ed25519' } : EC_P256;
-  return (await webcrypto.subtle.generateKey(params, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-}
-
 /**
  * Issues a device certificate and its new key, signed by the PKI's CA.
  *
@@ -233,7 +232,7 @@ export async function issueDeviceCertificate(
   const now = options.now ?? Date.now();
   const ca = new x509.X509Certificate(pki.caCertPem);
   const caKey = await importCaKey(pki.caKeyPem);
-  const keys = await generateDeviceKeys(algorithm);
+  const keys = await newKeyPair(algorithm === 'EdDSA' ? { name: 'Ed25519' } : EC_P256);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: `CN=${deviceId}, O=Vigil device`,
