@@ -9,7 +9,7 @@
  *   whether to retry (with backoff) or to stop and say what to fix.
  */
 
-export type Stage = 'decode' | 'validate' | 'dedupe' | 'score' | 'detect_drift' | 'raise_alerts' | 'sink';
+export type Stage = 'gateway' | 'decode' | 'validate' | 'dedupe' | 'score' | 'detect_drift' | 'raise_alerts' | 'sink';
 
 interface CodeSpec {
   readonly deadLetter: boolean;
@@ -19,6 +19,102 @@ interface CodeSpec {
 }
 
 export const CODES = {
+  // --- record codes: gateway (a signed event or request refused at the ingestion boundary: a gateway-rejection
+  // record on its own topic and table, never on the dead-letter topic; CLOCK_SKEW below is reused by the gateway) --
+  MALFORMED: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description:
+      'The request or a line of its body is not a JWS compact serialisation, or its header or payload is not the ' +
+      'expected JSON (header alg/kid, envelope fields and types).',
+  },
+  UNTRUSTED_CERTIFICATE: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description: 'The client certificate is missing or does not chain to the device CA.',
+  },
+  CERT_EXPIRED: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description: 'The device certificate is outside its validity period at receipt (expired or not yet valid).',
+  },
+  UNKNOWN_DEVICE: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description: 'The device registry has no device for the certificate or the claimed device id.',
+  },
+  DEVICE_REVOKED: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description: 'The device, or the certificate it presents, is revoked.',
+  },
+  DEVICE_SUSPENDED: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description: 'The device is suspended: it may not send until resumed.',
+  },
+  CERT_DEVICE_MISMATCH: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description: "The event's device_id is not the device the connection's certificate names.",
+  },
+  KEY_MISMATCH: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description:
+      "The JWS kid (or algorithm) is not the key bound to the connection's certificate: another device's key.",
+  },
+  BAD_SIGNATURE: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description: "The JWS signature does not verify with the device's key over the bytes received.",
+  },
+  NONCE_REPLAYED: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description: "The event's nonce was already seen from this device within the allowed skew.",
+  },
+  SEQUENCE_REPLAYED: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description: "The event's sequence was already accepted from this device, or is left of its replay window.",
+  },
+  PAYLOAD_TOO_LARGE: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description: 'The request body or one signed event is over its size cap.',
+  },
+  RATE_LIMITED: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description: 'The device or the connection is over its rate limit, or the certificate over its connection cap.',
+  },
+  DEVICE_UNASSIGNED: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description: 'No assignment (patient pseudonym, site, consent) is in force for the device at receipt.',
+  },
+  ASSIGNMENT_MISMATCH: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'gateway',
+    description:
+      "The event names a patient_ref, site_id or consent_context that contradicts the device's assignment at receipt.",
+  },
   // --- record codes: decode (Kafka / file adapters) -------------------------------------------------------------
   BAD_MAGIC_BYTE: {
     deadLetter: true,
@@ -89,7 +185,9 @@ export const CODES = {
     deadLetter: true,
     retriable: false,
     stage: 'validate',
-    description: 'observed_at lies after received_at by more than the allowed skew.',
+    description:
+      'observed_at lies after received_at by more than the allowed skew (the gateway also uses it: observed_at ' +
+      "outside the skew bound of the gateway's clock).",
   },
   STALE_EVENT: {
     deadLetter: true,
