@@ -89,8 +89,17 @@ export interface ControlLog<T> {
   append(key: string, record: T): Promise<void>;
   /**
    * Delivers every record from the beginning, then new ones as they arrive, in log order. `caughtUp` resolves once
-   * the records that existed at the call have been delivered.
+   * the records that existed at the call have been delivered. A record the log's parse function refuses is skipped
+   * and reported to `options.onInvalid` (never thrown: one bad record must not stop every gateway).
    */
-  follow(onRecord: (record: T) => void): Promise<{ readonly caughtUp: Promise<void>; close(): Promise<void> }>;
+  follow(
+    onRecord: (record: T) => void,
+    options?: FollowOptions,
+  ): Promise<{ readonly caughtUp: Promise<void>; close(): Promise<void> }>;
   close(): Promise<void>;
+}
+
+export interface FollowOptions {
+  /** Called with the parse error of each record skipped as invalid (its key only: a value may hold PHI). */
+  onInvalid?(key: string, error: unknown): void;
 }
