@@ -1,0 +1,216 @@
+/**
+ * The append API every part of Vigil calls to record a control-plane change or an access:
+ *
+ *   const log = await openAuditLog({ store, clock, hashKey, signer: { key, everyEntries: 1000, everyMs: 60_000 } });
+ *   const { index, leaf_hash } = await log.append({ actor, role, action, target, purpose, read: rows });
+ *
+ * `append` assigns the next index, digests `details` / `read` under the hashing key (their values are never stored),
+ * links the entry to the one before (`prev`), and resolves once the store holds it durably. The tree is kept as its
+ * right edge only (CompactTree): memory stays O(log n) however long the log.
+ *
+ * The checkpoint signer is optional: with it, a checkpoint is appended after every `everyEntries` entries, and when
+ * `everyMs` has passed since the last one and the tree grew (checked on each append and on `tick()`, which a timer
+ * calls when `timer: true`). Without it, the log holds only entries and a separate signer process (`vigil audit
+ * checkpoint`, the production shape: the key never enters the pipeline) signs what is stored.
+ *
+ * One writer per store. A store failure leaves the log unusable (every later append rejects): reopen it, which
+ * re-reads the store.
+ */
+import type { Clock } from '../runtime/clock.ts';
+import { VigilError } from '../runtime/errors.ts';
+import {
+  checkpointTime,
+  type SignerKey,
+  signCheckpoint,
+  timeExtension,
+  verifierOf,
+  verifyCheckpoint,
+} from './checkpoint.ts';
+import {
+  type AuditEntry,
+  type AuditEntryInput,
+  auditEntrySchema,
+  entryLeafHash,
+  type HashKey,
+  keyedDigest,
+} from './entry.ts';
+import { CompactTree } from './merkle.ts';
+import { type AuditRecord, type AuditStore, readAll, recordKey } from './store.ts';
+
+export interface CheckpointCadence {
+  readonly key: SignerKey;
+  /** Sign after this many entries since the last checkpoint. */
+  readonly everyEntries?: number;
+  /** Sign when this long has passed since the last checkpoint and the tree grew. */
+  readonly everyMs?: number;
+  /** Run `tick()` on a real timer every `everyMs` (production); tests drive `tick()` with a ManualClock. */
+  readonly timer?: boolean;
+}
+
+export interface AuditLogOptions {
+  readonly store: AuditStore;
+  readonly clock: Clock;
+  /** Needed to append entries with `details` or `read`. */
+  readonly hashKey?: HashKey;
+  readonly signer?: CheckpointCadence;
+}
+
+export interface AuditLog {
+  append(input: AuditEntryInput): Promise<{ readonly index: number; readonly leaf_hash: string }>;
+  /** Signs and appends a checkpoint of the tree now (if it grew since the last); returns the note, or null. */
+  checkpoint(): Promise<string | null>;
+  /** The time cadence: a checkpoint if `everyMs` passed and the tree grew. */
+  tick(): Promise<string | null>;
+  readonly size: number;
+  close(): Promise<void>;
+}
+
+interface Recovered {
+  readonly tree: CompactTree;
+  readonly last: Buffer | null;
+  readonly checkpointSize: number;
+  readonly checkpointAt: number | null;
+}
+
+/** Re-reads the store to continue where it ends; refuses a store whose entries are not gap-free. */
+async function recover(store: AuditStore, signer: SignerKey | undefined): Promise<Recovered> {
+  const tree = new CompactTree();
+  let last: Buffer | null = null;
+  let checkpointSize = 0;
+  let checkpointAt: number | null = null;
+  const verifier = signer ? verifierOf(signer) : null;
+  for (const raw of await readAll(store)) {
+    const record = raw as AuditRecord;
+    if (record?.kind === 'entry') {
+      const parsed = auditEntrySchema.safeParse(record.entry);
+      if (!parsed.success || parsed.data.index !== tree.size) {
+        throw new VigilError(
+          'CONFIG_INVALID',
+          `the audit store does not continue gap-free at entry ${tree.size}: run \`vigil audit verify\` before appending`,
+        );
+      }
+      last = entryLeafHash(parsed.data);
+      tree.append(last);
+    } else if (record?.kind === 'checkpoint' && verifier) {
+      const check = verifyCheckpoint(record.note, verifier);
+      if (check.ok) {
+        checkpointSize = check.checkpoint.size;
+        checkpointAt = checkpointTime(check.checkpoint) ?? null;
+      }
+    }
+  }
+  return { tree, last, checkpointSize, checkpointAt };
+}
+
+/**
+ * Opens (or creates) an audit log on a store, continuing after its last entry.
+ *
+ * @example
+ * const log = await openAuditLog({ store: openFileAuditStore('.vigil/audit'), clock: systemClock, hashKey });
+ * await log.append({ actor: 'alice', role: 'clinician', action: 'data.read', target: 'site:ward-7', purpose: 'treatment', read: rows });
+ */
+export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> {
+  const { store, clock, hashKey, signer } = options;
+  const recovered = await recover(store, signer?.key);
+  const tree = recovered.tree;
+  let last = recovered.last;
+  let checkpointSize = recovered.checkpointSize;
+  let checkpointAt = recovered.checkpointAt ?? clock.now();
+  let failed: unknown = null;
+  let closed = false;
+
+  const write = (record: AuditRecord): Promise<void> =>
+    store.append(recordKey(record, tree.size), record).catch((error) => {
+      failed ??= error;
+      throw error;
+    });
+
+  const signNow = (): Promise<string> | null => {
+    if (!signer || tree.size === checkpointSize) return null;
+    const at = clock.now();
+    const note = signCheckpoint(
+      { origin: signer.key.name, size: tree.size, root: tree.root(), extensions: [timeExtension(at)] },
+      signer.key,
+    );
+    checkpointSize = tree.size;
+    checkpointAt = at;
+    return write({ kind: 'checkpoint', note }).then(() => note);
+  };
+
+  const due = (): boolean =>
+    signer !== undefined &&
+    tree.size > checkpointSize &&
+    ((signer.everyEntries !== undefined && tree.size - checkpointSize >= signer.everyEntries) ||
+      (signer.everyMs !== undefined && clock.now() - checkpointAt >= signer.everyMs));
+
+  const usable = (): void => {
+    if (closed) throw new VigilError('CONFIG_INVALID', 'the audit log is closed');
+    if (failed) throw new VigilError('INTERNAL', 'an earlier audit append failed: reopen the log', { cause: failed });
+  };
+
+  const timer =
+    signer?.timer && signer.everyMs
+      ? setInterval(() => {
+          if (due()) void signNow()?.catch(() => {});
+        }, signer.everyMs).unref()
+      : null;
+
+  return {
+    get size() {
+      return tree.size;
+    },
+
+    async append(input) {
+      usable();
+      if ((input.details !== undefined || input.read !== undefined) && !hashKey) {
+        throw new VigilError('CONFIG_INVALID', 'an entry with details or read needs the audit hashing key');
+      }
+      const candidate: AuditEntry = {
+        index: tree.size,
+        at: input.at ?? clock.now(),
+        actor: input.actor,
+        role: input.role,
+        action: input.action,
+        target: input.target,
+        purpose: input.purpose,
+        ...(input.details !== undefined ? { details_sha256: keyedDigest(hashKey!, input.details) } : {}),
+        ...(input.read !== undefined ? { read_sha256: keyedDigest(hashKey!, input.read) } : {}),
+        ...(hashKey && (input.details !== undefined || input.read !== undefined) ? { hash_key: hashKey.id } : {}),
+        ...(last ? { prev: last.toString('hex') } : {}),
+      };
+      const parsed = auditEntrySchema.safeParse(candidate);
+      if (!parsed.success) {
+        throw new VigilError(
+          'CONFIG_INVALID',
+          `not a valid audit entry: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        );
+      }
+      const entry = parsed.data;
+      // State moves synchronously, before any await: concurrent appends get consecutive indexes in call order.
+      const leaf = entryLeafHash(entry);
+      const written = write({ kind: 'entry', entry });
+      tree.append(leaf);
+      last = leaf;
+      const signed = due() ? signNow() : null;
+      await written;
+      if (signed) await signed;
+      return { index: entry.index, leaf_hash: leaf.toString('hex') };
+    },
+
+    async checkpoint() {
+      usable();
+      return (await signNow()) ?? null;
+    },
+
+    async tick() {
+      usable();
+      return due() ? ((await signNow()) ?? null) : null;
+    },
+
+    async close() {
+      closed = true;
+      if (timer) clearInterval(timer);
+      await store.close();
+    },
+  };
+}
