@@ -1,0 +1,60 @@
+/**
+ * `vigil gateway`: the device ingestion gateway (distributed mode: Redis state, Kafka sinks, the device directory
+ * followed from the device-identity topic, or from the file log under --control-dir). Parses flags; gateway/run.ts
+ * composes and runs it. Prints one JSON line `{"url","port","id"}` on stdout once it listens; SIGTERM drains.
+ */
+import { hostname } from 'node:os';
+import { type Command, Option } from 'commander';
+import { runGateway } from '../../gateway/run.ts';
+import { loadPki } from '../../identity/pki.ts';
+import { resolveEndpoints } from '../../runtime/endpoints.ts';
+import { createLogger } from '../../runtime/log.ts';
+import { stopSignal } from '../summary.ts';
+import { deviceIdentityLog } from './devices.ts';
+import { DEFAULT_PKI_DIR } from './pki.ts';
+import { nonNegativeInt } from './run.ts';
+
+export function registerGateway(program: Command): void {
+  program
+    .command('gateway')
+    .description('Run the device ingestion gateway (mutual TLS, signed events, replay and abuse protection)')
+    .addOption(new Option('--port <port>', 'HTTPS port (0: any free port)').argParser(nonNegativeInt).default(8443))
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--id <name>', 'gateway id stamped on every envelope and rejection (default gw-<hostname>)')
+    .option('--pki-dir <dir>', 'the PKI vigil pki init wrote (server certificate, device CA)', DEFAULT_PKI_DIR)
+    .option('--control-dir <dir>', 'follow the file device-identity log in <dir> instead of the Kafka topic')
+    .addOption(
+      new Option('--metrics-port <port>', 'serve /metrics here on loopback (0: off)')
+        .argParser(nonNegativeInt)
+        .default(9466),
+    )
+    .action(
+      async (flags: {
+        port: number;
+        host: string;
+        id?: string;
+        pkiDir: string;
+        controlDir?: string;
+        metricsPort: number;
+      }) => {
+        const id = flags.id?.trim() || `gw-${hostname()}`;
+        const endpoints = resolveEndpoints();
+        const log = createLogger('vigil-gateway');
+        await runGateway({
+          id,
+          host: flags.host,
+          port: flags.port,
+          pki: loadPki(flags.pkiDir),
+          identityLog: deviceIdentityLog(
+            flags.controlDir ? { controlDir: flags.controlDir } : { brokers: endpoints.kafkaBrokers },
+          ),
+          endpoints,
+          metricsPort: flags.metricsPort,
+          log,
+          stopSignal: stopSignal(),
+          onListening: (gateway) =>
+            process.stdout.write(`${JSON.stringify({ url: gateway.url, port: gateway.port, id })}\n`),
+        });
+      },
+    );
+}

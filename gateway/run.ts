@@ -1,0 +1,111 @@
+/**
+ * The distributed gateway, composed: the device directory followed from the device-identity log (Kafka topic, or a
+ * file log), the shared state in Redis, the Kafka sinks, the gateway itself and its /metrics. It listens only once the
+ * directory has caught up with the log (a gateway that has not read a revocation must not admit anyone), and on the
+ * stop signal drains: no new connections, requests in flight finish, then every connection closes.
+ */
+import { createServer, type Server } from 'node:http';
+import { Registry } from 'prom-client';
+import { openGatewaySinks } from '../adapters/kafka/raw-writer.ts';
+import { openRedisGatewayState } from '../adapters/redis/gateway-state.ts';
+import { createSchemaRegistry } from '../adapters/registry/index.ts';
+import { openDeviceDirectory } from '../identity/directory.ts';
+import type { PkiFiles } from '../identity/pki.ts';
+import type { ControlLog, IdentityChange } from '../identity/types.ts';
+import { systemClock } from '../runtime/clock.ts';
+import type { Endpoints } from '../runtime/endpoints.ts';
+import type { Logger } from '../runtime/log.ts';
+import { type RunningGateway, startGateway } from './index.ts';
+import { type GatewayLimits, parseGatewayLimits } from './limits.ts';
+
+export interface RunGatewayOptions {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  readonly pki: PkiFiles;
+  readonly identityLog: ControlLog<IdentityChange>;
+  readonly endpoints: Pick<Endpoints, 'kafkaBrokers' | 'schemaRegistryUrl' | 'redisUrl'>;
+  /** 0: no metrics server. */
+  readonly metricsPort: number;
+  readonly limits?: Partial<GatewayLimits>;
+  readonly log: Logger;
+  /** Called once the gateway listens (tests and the CLI print the URL). */
+  readonly onListening?: (gateway: RunningGateway) => void;
+  readonly stopSignal: Promise<void>;
+}
+
+/**
+ * Runs a gateway until the stop signal, then drains.
+ *
+ * @example
+ * await runGateway({ id: 'gw-1', host: '0.0.0.0', port: 8443, pki: loadPki('.vigil/pki'), identityLog,
+ *   endpoints: resolveEndpoints(), metricsPort: 9466, log, stopSignal: stopSignal() });
+ */
+export async function runGateway(options: RunGatewayOptions): Promise<void> {
+  const limits = parseGatewayLimits(options.limits ?? {});
+  const directory = await openDeviceDirectory(options.identityLog);
+  await directory.caughtUp;
+  const state = await openRedisGatewayState(
+    { url: options.endpoints.redisUrl },
+    {
+      ratePerSec: limits.deviceRatePerSec,
+      burst: limits.deviceBurst,
+      nonceTtlMs: 2 * limits.skewMs,
+      sequenceTtlMs: limits.sequenceTtlMs,
+    },
+  );
+  const sinks = await openGatewaySinks({
+    brokers: options.endpoints.kafkaBrokers,
+    registry: createSchemaRegistry(options.endpoints.schemaRegistryUrl),
+  });
+  const registry = new Registry();
+  const gateway = await startGateway({
+    id: options.id,
+    host: options.host,
+    port: options.port,
+    tls: { certPem: options.pki.gatewayCertPem, keyPem: options.pki.gatewayKeyPem, caPem: options.pki.caCertPem },
+    directory: directory.registry,
+    state,
+    raw: sinks.raw,
+    rejections: sinks.rejections,
+    clock: systemClock,
+    limits,
+    metrics: registry,
+    log: options.log,
+  });
+  const metricsServer = options.metricsPort > 0 ? await serveRegistry(registry, options.metricsPort) : null;
+  options.onListening?.(gateway);
+  await options.stopSignal;
+  options.log.info({ gateway: options.id }, 'stopping: draining connections');
+  await gateway.close();
+  await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+  await Promise.all([sinks.close(), state.close(), directory.close(), options.identityLog.close()]);
+}
+
+async function serveRegistry(registry: Registry, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      registry.metrics().then(
+        (body) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(body);
+        },
+        () => {
+          res.writeHead(500);
+          res.end();
+        },
+      );
+    } else if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok\n');
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return server;
+}
