@@ -1,0 +1,167 @@
+/**
+ * `vigil audit`: the verifiable audit log (issue 11; docs/reference/audit-log.md).
+ *
+ *   vigil audit keygen [--key-dir DIR] [--origin NAME] [--force]
+ *   vigil audit verify [--json] [--dir DIR | --topic T] [--pub FILE]
+ *   vigil audit prove <index> [--json] [--dir DIR | --topic T] [--pub FILE]
+ *   vigil audit prove --consistency <old-size> [--json] ...
+ *   vigil audit checkpoint [--every S] [--dir DIR | --topic T] [--key FILE]
+ *
+ * The log is the JSON-lines file under `--dir`, else the Kafka topic (TOPICS.auditLog, or `--topic`). Keys default
+ * to `.vigil/audit/` (checkpoint.key, checkpoint.pub, hash.key). `verify --json` prints one line:
+ * `{"ok","entries","checkpoints","first_bad_index","first_bad_checkpoint","problem","problems":[...],"verified_size",
+ * "unsigned_tail","root"}` and exits 1 when the log does not verify. `prove --json` prints the proof that
+ * tools/audit-verifier/verify.mjs checks.
+ */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import {
+  DEFAULT_KEY_DIR,
+  DEFAULT_ORIGIN,
+  generateAuditKeys,
+  KEY_FILES,
+  loadSignerKey,
+  loadVerifierKey,
+} from '../../audit/keys.ts';
+import { proveConsistency, proveInclusion } from '../../audit/prove.ts';
+import { signStoredLog } from '../../audit/sign.ts';
+import { type AuditStore, readAll } from '../../audit/store.ts';
+import { openFileAuditStore } from '../../audit/stores/file.ts';
+import { openKafkaAuditStore } from '../../audit/stores/kafka.ts';
+import { verifyRecords } from '../../audit/verify.ts';
+import { systemClock } from '../../runtime/clock.ts';
+import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
+import { VigilError } from '../../runtime/errors.ts';
+
+interface WhereFlags {
+  readonly dir?: string;
+  readonly topic?: string;
+  readonly pub?: string;
+}
+
+function openStore(flags: WhereFlags): AuditStore {
+  if (flags.dir) return openFileAuditStore(flags.dir);
+  return openKafkaAuditStore({ brokers: resolveEndpoints().kafkaBrokers, topic: flags.topic ?? TOPICS.auditLog });
+}
+
+async function verifiedLog(flags: WhereFlags) {
+  const key = loadVerifierKey(flags.pub ?? join(DEFAULT_KEY_DIR, KEY_FILES.verifier));
+  const store = openStore(flags);
+  try {
+    return verifyRecords(await readAll(store), key);
+  } finally {
+    await store.close();
+  }
+}
+
+const where = (command: Command): Command =>
+  command
+    .option('--dir <dir>', 'the file store (audit.jsonl in DIR) instead of Kafka')
+    .option('--topic <topic>', 'the Kafka topic (default: the audit log topic, VIGIL_TOPIC_PREFIX applies)')
+    .option('--pub <file>', 'the checkpoint verifier key', join(DEFAULT_KEY_DIR, KEY_FILES.verifier));
+
+function count(value: string, what: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
+    throw new VigilError('CONFIG_INVALID', `${what} must be a whole number, got '${value}'`);
+  return n;
+}
+
+export function registerAudit(program: Command): void {
+  const audit = program
+    .command('audit')
+    .description('The verifiable audit log: keys, verification, inclusion and consistency proofs, checkpoints');
+
+  audit
+    .command('keygen')
+    .description('Create the checkpoint signer key, its verifier key and the hashing key (existing files are kept)')
+    .option('--key-dir <dir>', 'where the key files go', DEFAULT_KEY_DIR)
+    .option('--origin <name>', 'the log origin and key name', DEFAULT_ORIGIN)
+    .option('--force', 'replace existing keys (checkpoints signed before no longer verify with the new key)')
+    .action((flags: { keyDir: string; origin: string; force?: boolean }) => {
+      const { verifier, created } = generateAuditKeys(flags.keyDir, flags.origin, flags.force === true);
+      process.stdout.write(
+        `${created.length > 0 ? `created ${created.join(', ')} in ${flags.keyDir}` : `keys already in ${flags.keyDir}`}\n` +
+          `verifier key: ${verifier}\n`,
+      );
+    });
+
+  where(audit.command('verify'))
+    .description('Rebuild the tree from the stored entries, check every checkpoint; name the first bad index')
+    .option('--json', 'one JSON line')
+    .action(async (flags: WhereFlags & { json?: boolean }) => {
+      const { report } = await verifiedLog(flags);
+      if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+      else {
+        process.stdout.write(
+          `${report.ok ? 'ok' : 'FAILED'}: ${report.entries} entries, ${report.checkpoints} checkpoints, ` +
+            `verified up to ${report.verified_size} (${report.unsigned_tail} not yet signed)\n`,
+        );
+        for (const p of report.problems) process.stdout.write(`  ${p.problem}\n`);
+      }
+      if (!report.ok) process.exitCode = 1;
+    });
+
+  where(audit.command('prove'))
+    .description('An inclusion proof of an entry (or --consistency OLD_SIZE) against the latest signed checkpoint')
+    .argument('[index]', 'the entry index')
+    .option('--consistency <old-size>', 'a consistency proof from this tree size instead')
+    .option('--json', 'one JSON line (what tools/audit-verifier/verify.mjs reads)')
+    .action(async (index: string | undefined, flags: WhereFlags & { json?: boolean; consistency?: string }) => {
+      if ((index === undefined) === (flags.consistency === undefined)) {
+        throw new VigilError('CONFIG_INVALID', 'give an entry index or --consistency <old-size>, not both');
+      }
+      const log = await verifiedLog(flags);
+      const proof =
+        index !== undefined
+          ? proveInclusion(log, count(index, 'the entry index'))
+          : proveConsistency(log, count(flags.consistency!, '--consistency'));
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(proof)}\n`);
+        return;
+      }
+      const head =
+        proof.kind === 'inclusion'
+          ? `entry ${proof.index} in the tree of ${proof.tree_size}\nentry: ${proof.entry}\n`
+          : `tree of ${proof.old_size} (root ${proof.old_root}) is a prefix of the tree of ${proof.tree_size}\n`;
+      process.stdout.write(
+        `${head}proof:\n${proof.proof.map((h) => `  ${h}`).join('\n')}\ncheckpoint:\n${proof.checkpoint}`,
+      );
+    });
+
+  audit
+    .command('checkpoint')
+    .description('The checkpoint signer: sign the stored tree if it grew (once, or every S seconds until stopped)')
+    .option('--dir <dir>', 'the file store (audit.jsonl in DIR) instead of Kafka')
+    .option('--topic <topic>', 'the Kafka topic (default: the audit log topic)')
+    .option('--key <file>', 'the checkpoint signer key', join(DEFAULT_KEY_DIR, KEY_FILES.signer))
+    .option('--every <seconds>', 'keep signing at this fixed cadence')
+    .action(async (flags: WhereFlags & { key: string; every?: string }) => {
+      const key = loadSignerKey(flags.key);
+      const once = async () => {
+        const store = openStore(flags);
+        try {
+          const note = await signStoredLog(store, key, systemClock);
+          process.stdout.write(note ? `signed:\n${note}` : 'no new entries since the last checkpoint\n');
+        } finally {
+          await store.close();
+        }
+      };
+      await once();
+      if (flags.every === undefined) return;
+      const ms = count(flags.every, '--every') * 1000;
+      if (ms === 0) throw new VigilError('CONFIG_INVALID', '--every must be at least 1 second');
+      await new Promise<void>((resolve) => {
+        let running = Promise.resolve();
+        const timer = setInterval(() => {
+          running = running.then(once);
+        }, ms);
+        const stop = () => {
+          clearInterval(timer);
+          void running.then(resolve);
+        };
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+    });
+}
