@@ -5,8 +5,12 @@
 import { Command, CommanderError } from 'commander';
 import { describeError, VigilError } from '../runtime/errors.ts';
 import { registerAlerts } from './commands/alerts.ts';
+import { registerAudit } from './commands/audit.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerDevices } from './commands/devices.ts';
+import { registerGateway } from './commands/gateway.ts';
+import { registerPki } from './commands/pki.ts';
 import { registerQuery } from './commands/query.ts';
 import { registerRun } from './commands/run.ts';
 import { registerSchemas } from './commands/schemas.ts';
@@ -26,9 +30,13 @@ registerSink(program);
 registerSimulate(program);
 registerQuery(program);
 registerAlerts(program);
+registerAudit(program);
 registerSchemas(program);
 registerStack(program);
 registerBench(program);
+registerPki(program);
+registerDevices(program);
+registerGateway(program);
 
 try {
   await program.parseAsync(process.argv);
