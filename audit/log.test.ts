@@ -153,11 +153,18 @@ describe('verify: tampering with a stored log', () => {
   it('names a deleted, a reordered and an inserted entry', async () => {
     const { lines, verify } = await fileLog(25);
     const deleted = lines.filter((_, i) => i !== lineOf(7));
-    expect(await verify(deleted)).toMatchObject({
+    const afterDeletion = await verify(deleted);
+    expect(afterDeletion).toMatchObject({
       ok: false,
       first_bad_index: 7,
       problem: 'entry 7 is missing: position 7 holds entry 8 (deleted or reordered)',
     });
+    // Reported where it happened, once: the later entries still follow their stored predecessors.
+    expect(afterDeletion.problems.filter((p) => p.checkpoint === undefined)).toHaveLength(1);
+    const garbled = [...lines];
+    garbled[lineOf(3)] = '{"kind":"entry","entry":{"index":3,';
+    expect(await verify(garbled)).toMatchObject({ ok: false, first_bad_index: 3 });
+    expect((await verify(garbled)).problems.filter((p) => p.checkpoint === undefined)).toHaveLength(1);
     const reordered = [...lines];
     [reordered[lineOf(4)], reordered[lineOf(5)]] = [reordered[lineOf(5)]!, reordered[lineOf(4)]!];
     expect(await verify(reordered)).toMatchObject({ ok: false, first_bad_index: 4 });

@@ -60,6 +60,7 @@ export function verifyRecords(records: readonly unknown[], key: VerifierKey): Ve
   const indexBroken = new Set<number>();
   const signed: { ordinal: number; checkpoint: Checkpoint; note: string; after: number }[] = [];
   let ordinal = 0;
+  let previousIndex = -1;
 
   for (const raw of records) {
     const record = raw as { kind?: unknown; entry?: unknown; note?: unknown } | null;
@@ -78,6 +79,7 @@ export function verifyRecords(records: readonly unknown[], key: VerifierKey): Ve
     if (record?.kind !== 'entry') {
       problems.push({ index: p, problem: `record at entry position ${p} is neither an entry nor a checkpoint` });
       indexBroken.add(p);
+      previousIndex = p;
       const bytes = Buffer.from(JSON.stringify(raw ?? null));
       entries.push(bytes.toString('utf8'));
       tree.append(leafHash(bytes));
@@ -90,20 +92,25 @@ export function verifyRecords(records: readonly unknown[], key: VerifierKey): Ve
         problem: `entry ${p} is not a valid audit entry (${parsed.error.issues[0]?.message})`,
       });
       indexBroken.add(p);
+      previousIndex = p;
       const text = JSON.stringify(record.entry ?? null);
       entries.push(text);
       tree.append(leafHash(Buffer.from(text)));
       continue;
     }
     const entry = parsed.data;
-    if (entry.index !== p) {
+    // Each entry must follow the one before: a break is reported where it happens, once (a deletion shifts every
+    // later position, but each later entry still follows its stored predecessor).
+    const expected = p === 0 ? 0 : previousIndex + 1;
+    previousIndex = entry.index;
+    if (entry.index !== expected) {
       // A repeat of an earlier index means something foreign came in at or after that index.
       problems.push({
         index: Math.min(p, entry.index),
         problem:
-          entry.index > p
-            ? `entry ${p} is missing: position ${p} holds entry ${entry.index} (deleted or reordered)`
-            : `position ${p} holds entry ${entry.index} again: an entry was inserted, duplicated or reordered at or after ${entry.index}`,
+          entry.index > expected
+            ? `entry ${expected} is missing: position ${p} holds entry ${entry.index} (deleted or reordered)`
+            : `position ${p} holds entry ${entry.index} after entry ${expected - 1}: an entry was inserted, duplicated or reordered at or after ${entry.index}`,
       });
       indexBroken.add(p);
     } else if (p === 0 && entry.prev !== undefined) {
