@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaControlLog } from '../../adapters/kafka/control-log.ts';
+import { PlainProducer } from '../../adapters/kafka/producer.ts';
 import { type OpenDeviceDirectory, openDeviceDirectory } from '../../identity/directory.ts';
 import { parseIdentityChange } from '../../identity/records.ts';
 import type { IdentityChange } from '../../identity/types.ts';
@@ -172,4 +173,21 @@ describe('vigil devices on Kafka, followed live by another process', () => {
     );
     expect(Math.max(...lags)).toBeLessThan(LIVE_WITHIN_MS);
   }, 240_000);
+
+  it('a record that is not a valid change is skipped and counted; following goes on', async () => {
+    const producer = new PlainProducer(resolveEndpoints().kafkaBrokers);
+    await producer.connect();
+    try {
+      await producer.send([
+        { topic, key: 'it-dev-1/garbage', value: Buffer.from('{"kind":"deleted"}') },
+        { topic, key: 'it-dev-1/not-json', value: Buffer.from('not json') },
+      ]);
+    } finally {
+      await producer.disconnect();
+    }
+    await waitFor('invalid records counted', () => directory.invalidRecords() === 2, LIVE_WITHIN_MS, 20);
+    await devices('enroll', 'it-dev-2', '--out', join(dir, 'fleet'));
+    await seenLive('an enrolment after the invalid records', () => directory.registry.device('it-dev-2') !== undefined);
+    expect(directory.registry.device('it-dev-1')?.status).toBe('revoked');
+  }, 60_000);
 });
