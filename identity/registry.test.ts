@@ -96,6 +96,11 @@ describe('DeviceRegistry', () => {
     registry.apply(c.enrolled('d1', certificate(1, clock.now())));
     expect(registry.apply(c.enrolled('d1', certificate(2, clock.now())))).toBe('ignored');
     expect(registry.byFingerprint(certificate(2, 0).fingerprint)).toBeUndefined();
+    // One certificate names one device: another device cannot enrol or add it.
+    expect(registry.apply(c.enrolled('d2', certificate(1, clock.now())))).toBe('ignored');
+    registry.apply(c.enrolled('d3', certificate(3, clock.now())));
+    expect(registry.apply(c.added('d3', certificate(1, clock.now())))).toBe('ignored');
+    expect(registry.byFingerprint(certificate(1, 0).fingerprint)?.device.device_id).toBe('d1');
   });
 
   it('rotation adds a certificate; the old one stays until revoked; revoking one withdraws only it', () => {

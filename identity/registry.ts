@@ -5,7 +5,7 @@
  * Folding rules, chosen so that replaying the log anywhere gives the same registry:
  * - a change_id applied twice is applied once (a producer retry, a re-read log);
  * - `enrolled` creates the device, `active`, with its first certificate; an `enrolled` for a device id already known
- *   is ignored (`vigil devices enroll` refuses it: a device id, even revoked, is never reused, so evidence signed under
+ *   (or with a certificate another device holds: one certificate names one device) is ignored (`vigil devices enroll` refuses it: a device id, even revoked, is never reused, so evidence signed under
  *   it stays unambiguous);
  * - any other change for a device never enrolled is ignored (nothing to attach it to);
  * - `revoked` is final: a later status change is ignored;
@@ -51,7 +51,7 @@ export class DeviceRegistry implements DeviceDirectory {
 
   #fold(device: DeviceIdentity | undefined, change: IdentityChange): DeviceIdentity | undefined {
     if (change.kind === 'enrolled') {
-      if (device !== undefined) return undefined;
+      if (device !== undefined || this.#byFingerprint.has(change.certificate.fingerprint)) return undefined;
       return {
         device_id: change.device_id,
         status: 'active',
