@@ -7,7 +7,7 @@
  * for a local file. A follower reads the file from its start, then polls for growth: a last line without its newline
  * is a write in progress, left until it is complete.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ControlLog, FollowOptions } from '../../identity/types.ts';
 
@@ -19,6 +19,15 @@ export interface FileControlLogOptions<T> {
 }
 
 const READ_CHUNK = 1 << 16;
+
+function syncFolder(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export class FileControlLog<T> implements ControlLog<T> {
   readonly #path: string;
@@ -46,6 +55,7 @@ export class FileControlLog<T> implements ControlLog<T> {
     const line = `${JSON.stringify({ key, value: record })}\n`;
     const write = this.#appending.then(() => {
       mkdirSync(dirname(this.#path), { recursive: true });
+      const created = !existsSync(this.#path);
       const fd = openSync(this.#path, 'a', 0o640);
       try {
         writeSync(fd, line);
@@ -53,6 +63,8 @@ export class FileControlLog<T> implements ControlLog<T> {
       } finally {
         closeSync(fd);
       }
+      // A new file's name is durable only once its folder is synced too.
+      if (created) syncFolder(dirname(this.#path));
     });
     this.#appending = write.catch(() => undefined);
     return write;
