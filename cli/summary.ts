@@ -9,6 +9,7 @@ import { balanced } from '../runtime/engine.ts';
 import type { PipelineDefinition } from '../runtime/pipeline.ts';
 import type { EmbeddedLinkReport } from '../runtime/runners/embedded-run.ts';
 import type { EmbeddedSessionResult } from '../runtime/runners/embedded-session.ts';
+import type { GatewayRunReport } from '../runtime/runners/gateway-source.ts';
 import type { TruthSummary } from '../simulator/simulate.ts';
 import { runSavedQuery } from '../surveillance/queries.ts';
 import { alertCounts } from './commands/alerts.ts';
@@ -26,7 +27,12 @@ export function stopSignal(): Promise<void> {
   });
 }
 
-export function runJson(definition: PipelineDefinition, result: EmbeddedSessionResult, location: string) {
+export function runJson(
+  definition: PipelineDefinition,
+  result: EmbeddedSessionResult,
+  location: string,
+  gateway: GatewayRunReport | null = null,
+) {
   const a = result.accounting;
   return {
     pipeline: `${definition.name}@${definition.version}`,
@@ -45,6 +51,21 @@ export function runJson(definition: PipelineDefinition, result: EmbeddedSessionR
     state_evictions: result.stateEvictions,
     clickhouse: location,
     elapsed_ms: result.elapsedMs,
+    // Added when the run went through the gateway (`npm start`): beside the keys above, never instead of one.
+    ...(gateway ? { gateway: gatewayJson(gateway) } : {}),
+  };
+}
+
+/** The `gateway` key: what the gateway accepted (by lane) and its rejection records by reason, against the truth. */
+export function gatewayJson(g: GatewayRunReport) {
+  return {
+    accepted: g.accepted,
+    lanes: g.lanes,
+    rejected: g.rejected,
+    algorithm: g.algorithm,
+    matches_truth: g.matchesTruth,
+    truth: { accepted: g.truth.accepted, rejected: g.truth.rejected, worker: g.truth.worker },
+    elapsed_ms: g.elapsedMs,
   };
 }
 
@@ -144,6 +165,7 @@ interface SummaryInput {
   readonly truth: TruthSummary | null;
   readonly input: string | null;
   readonly links?: readonly LinkSummary[];
+  readonly gateway?: GatewayRunReport | null;
 }
 
 export async function printEmbeddedSummary({
@@ -153,15 +175,15 @@ export async function printEmbeddedSummary({
   truth,
   input,
   links = [],
+  gateway = null,
 }: SummaryInput): Promise<void> {
   const out: string[] = [];
   const a = result.accounting;
   const ok = balanced(a);
   const rate = result.elapsedMs > 0 ? Math.round((a.consumed / result.elapsedMs) * 1000) : 0;
   out.push('');
-  out.push(
-    `Vigil ${definition.name}@${definition.version}, embedded — ${input ? `input ${input}` : 'simulated fleet'}`,
-  );
+  const from = input ? `input ${input}` : gateway ? 'simulated fleet through the gateway' : 'simulated fleet';
+  out.push(`Vigil ${definition.name}@${definition.version}, embedded — ${from}`);
   out.push(`  ${fmt(a.consumed)} records in ${(result.elapsedMs / 1000).toFixed(1)} s (${fmt(rate)}/s)`);
   out.push('');
   out.push('Accounting');
@@ -173,6 +195,7 @@ export async function printEmbeddedSummary({
       `  simulator truth: ${fmt(truth.valid)} valid, ${fmt(truth.duplicates + truth.replays)} duplicates/replays, ${fmt(truth.malformed)} malformed`,
     );
   }
+  if (gateway) gatewaySection(out, gateway);
   out.push('');
   out.push('Dead letters by reason');
   const reasons = Object.entries(result.deadLetters).sort((x, y) => y[1] - x[1]);
@@ -198,6 +221,22 @@ export async function printEmbeddedSummary({
   out.push('');
   out.push(`Explore: vigil query list · vigil query run <name> --data-dir ${store.location}`);
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** The gateway's side: what it accepted and refused (its own records), and whether that is the fleet's truth. */
+function gatewaySection(out: string[], g: GatewayRunReport): void {
+  const refused = Object.values(g.rejected).reduce((x, y) => x + y, 0);
+  out.push('');
+  out.push(
+    `Gateway (in-process on loopback, mTLS, ${g.algorithm}-signed events, simulated clock; ${(g.elapsedMs / 1000).toFixed(1)} s)`,
+  );
+  out.push(
+    `  accepted ${fmt(g.accepted)} (alarm lane ${fmt(g.lanes.priority)}) · refused ${fmt(refused)} (rejection records) — ${g.matchesTruth ? 'matches the fleet’s truth' : 'DIFFERS from the fleet’s truth'}`,
+  );
+  out.push('  Gateway rejections by reason');
+  for (const [reason, n] of Object.entries(g.rejected).sort((x, y) => y[1] - x[1])) {
+    out.push(`    ${reason.padEnd(22)} ${fmt(n).padStart(8)}`);
+  }
 }
 
 /** The worst drift findings, when the pipeline runs a drift detector (an operator with a model and a window). */

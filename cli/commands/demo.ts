@@ -1,23 +1,29 @@
 /**
  * `vigil demo` (what `npm start` runs): the vitals pipeline, embedded, over a simulated fleet of 1,000 devices with
  * injected duplicates, replays and malformed records, and one firmware whose SpO2 sensor reads low. No services.
+ * The fleet goes through the device gateway (runtime/runners/gateway-source.ts): enrolled into a temporary PKI, each
+ * device signs its events and sends them over mutual TLS to a gateway running in-process on loopback, followed by the
+ * gateway's own fault drills; only what the gateway accepts reaches the pipeline, and the summary shows the gateway's
+ * rejections by reason beside the pipeline's dead letters (`--no-gateway`: the fleet straight onto the source).
  * Then the alerts pipeline, chained in-process on what the vitals run wrote to the normalised and clinical inference
  * topics (runtime/runners/embedded-chain.ts), plus the simulator's scripted ward (simulator/alerts.ts: deteriorating
  * patients, a single red parameter, shadow-only scoring, device alarms and status), whose alerts are known by
  * construction and checked against what the run raised. Ends with a short summary; `--json` prints one final JSON
- * line instead (the vitals keys as ever, and an `alerts` key beside them).
+ * line instead (the vitals keys as ever, and `gateway` and `alerts` keys beside them).
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { DEFAULT_EMBEDDED_DIR } from '../../adapters/clickhouse/index.ts';
 import { TOPICS } from '../../runtime/endpoints.ts';
+import { createLogger } from '../../runtime/log.ts';
+import { runEmbeddedPipeline } from '../../runtime/runners/embedded-run.ts';
 import type { SourceInput } from '../../runtime/runners/embedded-sources.ts';
 import { loadPipeline } from '../../runtime/runners/load.ts';
 import { alertScenarioInputs } from '../../simulator/alert-inputs.ts';
 import { ALERT_SCENARIO_SITE, alertScenarioTruth } from '../../simulator/alerts.ts';
-import type { ScenarioTruth } from '../summary.ts';
-import { addSimulationOptions, embeddedRun } from './run.ts';
+import { linksJson, printEmbeddedSummary, runJson, type ScenarioTruth, summariseLink } from '../summary.ts';
+import { addSimulationOptions, simulationOf } from './run.ts';
 
 const VITALS = fileURLToPath(new URL('../../pipelines/vitals.ts', import.meta.url));
 const ALERTS = fileURLToPath(new URL('../../pipelines/alerts.ts', import.meta.url));
@@ -44,18 +50,37 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description('Run the vitals pipeline embedded over a simulated fleet (no services needed) and summarise it')
     .option('--json', 'print one final JSON line instead of the summary')
-    .option('--data-dir <dir>', 'embedded ClickHouse data directory (emptied first)', DEFAULT_EMBEDDED_DIR);
+    .option('--data-dir <dir>', 'embedded ClickHouse data directory (emptied first)', DEFAULT_EMBEDDED_DIR)
+    .option('--no-gateway', 'put the simulated fleet straight onto the source, without the gateway')
+    .addOption(
+      new Option('--algorithm <alg>', 'what the fleet signs with (through the gateway)')
+        .choices(['EdDSA', 'ES256'])
+        .default('EdDSA'),
+    );
   addSimulationOptions(command, { events: 100_000 });
   command.action(async (flags) => {
     const definition = await loadPipeline(VITALS);
     const alerts = await loadPipeline(ALERTS);
-    await embeddedRun(definition, {
-      dataDir: resolve(flags.dataDir),
-      append: false,
-      batchSize: 2000,
-      json: Boolean(flags.json),
-      simulation: flags,
-      downstream: [{ definition: alerts, more: wardInputs, scenario: wardTruth() }],
-    });
+    const scenario = wardTruth();
+    await runEmbeddedPipeline(
+      definition,
+      {
+        dataDir: resolve(flags.dataDir),
+        append: false,
+        batchSize: 2000,
+        simulation: simulationOf(flags),
+        ...(flags.gateway ? { gateway: { algorithm: flags.algorithm } } : {}),
+        log: createLogger(`vigil-${definition.name}`),
+        downstream: [{ definition: alerts, more: wardInputs }],
+      },
+      async ({ result, store, truth, gateway, downstream }) => {
+        const links = [];
+        for (const link of downstream) links.push(await summariseLink(link, store, scenario));
+        if (flags.json) {
+          const line = linksJson(runJson(definition, result, store.location, gateway), links);
+          process.stdout.write(`${JSON.stringify(line)}\n`);
+        } else await printEmbeddedSummary({ definition, result, store, truth, input: null, links, gateway });
+      },
+    );
   });
 }

@@ -14,6 +14,7 @@ import type { PipelineDefinition } from '../pipeline.ts';
 import { chainedSource, TopicTap } from './embedded-chain.ts';
 import { type EmbeddedSessionResult, runEmbeddedSession, withEmbeddedStore } from './embedded-session.ts';
 import { fileSource, type SourceInput, simulatorSource } from './embedded-sources.ts';
+import { type GatewayRunOptions, type GatewayRunReport, gatewaySource } from './gateway-source.ts';
 
 export interface EmbeddedRunOptions {
   /** An NDJSON or Avro container file of envelopes; absent: the fleet simulator. */
@@ -22,6 +23,11 @@ export interface EmbeddedRunOptions {
   readonly append: boolean;
   readonly batchSize: number;
   readonly simulation: SimulateOptions;
+  /**
+   * Send the simulated fleet through an in-process gateway over mTLS (./gateway-source.ts) instead of straight onto
+   * the source: what `npm start` does. Ignored with `input`.
+   */
+  readonly gateway?: Omit<GatewayRunOptions, 'simulation' | 'batchSize'>;
   readonly log: Logger;
   /**
    * Pipelines chained after this one (./embedded-chain.ts): each reads the topics this run wrote that it has as
@@ -49,6 +55,8 @@ export interface EmbeddedRunReport {
   readonly store: ClickHouseStore;
   /** The simulator's ground truth (null for a file input). */
   readonly truth: TruthSummary | null;
+  /** What went through the gateway, when the run went through one. */
+  readonly gateway: GatewayRunReport | null;
   /** The chained runs (`downstream`), in order. */
   readonly downstream: readonly EmbeddedLinkReport[];
 }
@@ -75,16 +83,25 @@ export async function runEmbeddedPipeline(
     );
   }
   let truth: TruthSummary | null = null;
+  let gateway: GatewayRunReport | null = null;
   const source = options.input
     ? fileSource(resolve(options.input), { batchSize: options.batchSize })
-    : simulatorSource({
-        simulation: options.simulation,
-        batchSize: options.batchSize,
-        clock: systemClock,
-        onTruth: (t) => {
-          truth = t;
-        },
-      });
+    : options.gateway
+      ? gatewaySource(
+          definition,
+          { ...options.gateway, simulation: options.simulation, batchSize: options.batchSize },
+          (report) => {
+            gateway = report;
+          },
+        )
+      : simulatorSource({
+          simulation: options.simulation,
+          batchSize: options.batchSize,
+          clock: systemClock,
+          onTruth: (t) => {
+            truth = t;
+          },
+        });
   const links = (options.downstream ?? []).map((link) => ({
     link,
     tap: TopicTap.between(definition, link.definition),
@@ -107,6 +124,6 @@ export async function runEmbeddedPipeline(
       const chained = await runEmbeddedSession(link.definition, input, store, options.log);
       downstream.push({ definition: link.definition, result: chained, chained: tap.counts() });
     }
-    await report({ result, store, truth, downstream });
+    await report({ result, store, truth, gateway, downstream });
   });
 }

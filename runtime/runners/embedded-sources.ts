@@ -5,8 +5,9 @@
  *   the in-process registry's ids), spread over partitions by device like a keyed topic, and decoded by the same
  *   decoder the Kafka worker uses: decode failures take the same dead-letter path in both modes.
  * - `fileSource`: NDJSON or Avro container files (adapters/file/), one partition in line/record order.
- * - `framedSource`: any pipeline's records (values of its sources' schemas, or raw bytes), framed with the in-process
- *   registry and decoded by each source's own decoder, exactly as a worker would read them from Kafka.
+ * - `framedSource`: any pipeline's records (values of its sources' schemas, or raw bytes; from a list or as they arrive),
+ *   framed with the in-process registry and decoded by each source's own decoder, exactly as a worker would read them
+ *   from Kafka.
  */
 import { createEnvelopeDecoder } from '../../adapters/avro/decoder.ts';
 import { encodeFramed } from '../../adapters/avro/framing.ts';
@@ -131,7 +132,7 @@ export interface SourceInput {
  */
 export async function* framedSource<I>(
   definition: Pick<PipelineDefinition<I>, 'sources' | 'schemaDirs'>,
-  records: Iterable<SourceInput>,
+  records: Iterable<SourceInput> | AsyncIterable<SourceInput>,
   options: { readonly partitions?: number; readonly batchSize?: number; readonly clock: Clock },
 ): AsyncGenerator<SourceBatch<I>> {
   const partitions = options.partitions ?? 6;
@@ -156,7 +157,7 @@ export async function* framedSource<I>(
       yield await decodeBatch(group, decoderOf(decoders, (group[0] as RawRecord).topic), options.clock.now());
     }
   };
-  for (const record of records) {
+  for await (const record of records) {
     const writer = decoderOf(writers, record.topic);
     const partition = partitionOf(record.key, partitions);
     const k = `${record.topic}\0${partition}`;

@@ -1,0 +1,247 @@
+/**
+ * The embedded run's input through the gateway (`npm start`): the simulated fleet is enrolled into a temporary dev PKI
+ * and an in-memory device registry, the gateway runs in-process on loopback (port 0, memory state), and each device
+ * signs its events and sends them over its own mutual-TLS HTTP/2 session (simulator/gateway-fleet.ts), followed by the
+ * gateway's own fault drills. The gateway's raw sink is an in-memory queue whose envelopes become the run's source
+ * batches, framed and decoded exactly as a worker reads them from Kafka (framedSource: keyed by device over the
+ * partitions; the alarm lane on the pipeline's priority source when it has one, else with the rest).
+ *
+ * Time: the gateway's clock is the simulation's (a ManualClock the driver advances to each upload window's end), so
+ * hours of telemetry pass in seconds and every check — skew, nonce lifetime, token buckets, certificate validity —
+ * sees simulated time. A deliberate choice for the demo; the distributed `vigil gateway` runs on the system clock.
+ * The demo's skew bound is 2 h (the simulator's devices buffer up to ~90 min of readings while offline, which the
+ * 5-minute default would refuse); the drills use whatever bound is set.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type AcceptedEvent, startGateway } from '../../gateway/index.ts';
+import { parseGatewayLimits } from '../../gateway/limits.ts';
+import { MemoryGatewayState } from '../../gateway/state.ts';
+import { initPki } from '../../identity/pki.ts';
+import { DeviceRegistry } from '../../identity/registry.ts';
+import type { SigningAlgorithm } from '../../identity/types.ts';
+import { runGatewayDrills } from '../../simulator/gateway-drills.ts';
+import { enrolSimulatedFleet } from '../../simulator/gateway-enrol.ts';
+import { GatewayFleet, type ObservedAnswers } from '../../simulator/gateway-fleet.ts';
+import { GatewayModel, type GatewayTruth, sortedCounts } from '../../simulator/gateway-truth.ts';
+import { resolveSimulateOptions, type SimulateOptions, type TruthSummary } from '../../simulator/simulate.ts';
+import { ManualClock, systemClock } from '../clock.ts';
+import { TOPICS } from '../endpoints.ts';
+import type { SourceBatch } from '../engine.ts';
+import type { PipelineDefinition } from '../pipeline.ts';
+import { framedSource, type SourceInput } from './embedded-sources.ts';
+
+const DAY_MS = 86_400_000;
+
+export interface GatewayRunOptions {
+  readonly simulation: SimulateOptions;
+  /** The fleet's signing algorithm (default EdDSA: a third of ES256's verification cost). */
+  readonly algorithm?: SigningAlgorithm;
+  /** The gateway's skew bound (default 2 h, see above). */
+  readonly skewMs?: number;
+  /** Records per partition batch (default 2000). */
+  readonly batchSize?: number;
+  readonly partitions?: number;
+}
+
+/** What went through the gateway: its own records, the driver's truth and the answers the devices got. */
+export interface GatewayRunReport {
+  /** Events the gateway handed the raw sink, by lane. */
+  readonly accepted: number;
+  readonly lanes: { readonly raw: number; readonly priority: number };
+  /** The gateway's rejection records, by reason. */
+  readonly rejected: Record<string, number>;
+  readonly truth: GatewayTruth;
+  readonly observed: ObservedAnswers;
+  readonly simulator: TruthSummary | null;
+  /** The gateway's records and answers equal the driver's truth (accepted, by lane, rejections by reason). */
+  readonly matchesTruth: boolean;
+  readonly algorithm: SigningAlgorithm;
+  readonly elapsedMs: number;
+}
+
+/** A bounded queue between the gateway's raw sink (writes wait while it is full) and the source that reads it. */
+class EventQueue implements AsyncIterable<SourceInput> {
+  readonly #items: SourceInput[] = [];
+  #head = 0;
+  #closed = false;
+  #failure: unknown = null;
+  #wakeReader: (() => void) | null = null;
+  readonly #wakeWriters: (() => void)[] = [];
+
+  constructor(private readonly capacity: number) {}
+
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  async push(items: readonly SourceInput[]): Promise<void> {
+    while (this.size >= this.capacity && !this.#closed) await new Promise<void>((r) => this.#wakeWriters.push(r));
+    this.#items.push(...items);
+    this.#wake();
+  }
+
+  close(failure: unknown = null): void {
+    this.#closed = true;
+    this.#failure = failure;
+    this.#wake();
+    for (const w of this.#wakeWriters.splice(0)) w();
+  }
+
+  #wake(): void {
+    const r = this.#wakeReader;
+    this.#wakeReader = null;
+    r?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<SourceInput> {
+    for (;;) {
+      if (this.size > 0) {
+        const item = this.#items[this.#head++] as SourceInput;
+        if (this.#head > 4096 && this.#head * 2 > this.#items.length) {
+          this.#items.splice(0, this.#head);
+          this.#head = 0;
+        }
+        if (this.size < this.capacity) for (const w of this.#wakeWriters.splice(0)) w();
+        yield item;
+        continue;
+      }
+      if (this.#closed) {
+        if (this.#failure) throw this.#failure;
+        return;
+      }
+      await new Promise<void>((r) => {
+        this.#wakeReader = r;
+      });
+    }
+  }
+}
+
+/**
+ * The run's source batches, fed by the fleet through an in-process gateway; `onReport` gets the gateway's report
+ * once the fleet is done (before the last batch is yielded).
+ *
+ * @example
+ * let gateway: GatewayRunReport | null = null;
+ * const source = gatewaySource(definition, { simulation: { devices: 1000, events: 100_000 } }, (r) => { gateway = r; });
+ * await runEmbeddedSession(definition, source, store, log);
+ */
+export async function* gatewaySource<I>(
+  definition: Pick<PipelineDefinition<I>, 'sources' | 'schemaDirs'>,
+  options: GatewayRunOptions,
+  onReport: (report: GatewayRunReport) => void,
+): AsyncGenerator<SourceBatch<I>> {
+  const started = Date.now();
+  const simulation = resolveSimulateOptions(options.simulation);
+  const algorithm = options.algorithm ?? 'EdDSA';
+  const limits = parseGatewayLimits({ skewMs: options.skewMs ?? 2 * 3_600_000 });
+  const topics = new Set(definition.sources.map((s) => s.topic));
+  const priorityTopic = topics.has(TOPICS.rawPriority) ? TOPICS.rawPriority : TOPICS.raw;
+  const dir = await mkdtemp(join(tmpdir(), 'vigil-demo-pki-'));
+  const queue = new EventQueue(Math.max(10_000, 4 * (options.batchSize ?? 2000) * (options.partitions ?? 6)));
+  const lanes = { raw: 0, priority: 0 };
+  const rejected = new Map<string, number>();
+
+  const validFrom = simulation.startTime - DAY_MS;
+  const pki = await initPki(join(dir, 'pki'), { now: validFrom });
+  const foreignPki = await initPki(join(dir, 'foreign'), { now: validFrom });
+  const enrolled = await enrolSimulatedFleet({
+    pki,
+    foreignPki,
+    simulation,
+    algorithm,
+    validFrom,
+    validUntil: Math.max(Date.now(), simulation.startTime) + 30 * DAY_MS,
+    actor: 'vigil-demo',
+  });
+  const registry = new DeviceRegistry();
+  for (const change of enrolled.changes) registry.apply(change);
+  const clock = new ManualClock(simulation.startTime);
+  const gateway = await startGateway({
+    id: 'gw-embedded',
+    port: 0,
+    tls: { certPem: pki.gatewayCertPem, keyPem: pki.gatewayKeyPem, caPem: pki.caCertPem },
+    directory: registry,
+    state: new MemoryGatewayState(
+      {
+        ratePerSec: limits.deviceRatePerSec,
+        burst: limits.deviceBurst,
+        nonceTtlMs: 2 * limits.skewMs,
+        sequenceTtlMs: limits.sequenceTtlMs,
+      },
+      clock,
+    ),
+    raw: {
+      write: (events: readonly AcceptedEvent[]) => {
+        for (const e of events) lanes[e.lane]++;
+        return queue.push(
+          events.map((e) => ({
+            topic: e.lane === 'priority' ? priorityTopic : TOPICS.raw,
+            key: e.key,
+            value: e.envelope as unknown as Record<string, unknown>,
+          })),
+        );
+      },
+    },
+    rejections: {
+      write: async (records) => {
+        for (const r of records) rejected.set(r.reason, (rejected.get(r.reason) ?? 0) + 1);
+      },
+    },
+    clock,
+    limits,
+  });
+  const fleet = new GatewayFleet({
+    url: gateway.url,
+    caPem: pki.caCertPem,
+    credentials: enrolled.credentials,
+    simulation,
+    model: new GatewayModel(limits),
+    clock: { kind: 'simulated', clock },
+    skewMs: limits.skewMs,
+  });
+
+  const driving = (async () => {
+    try {
+      await fleet.run();
+      await runGatewayDrills(fleet, enrolled.faults, limits);
+    } finally {
+      await fleet.close();
+      await gateway.close(1000);
+    }
+    const { truth, observed, simulator } = fleet.summary();
+    const records = sortedCounts(rejected);
+    const accepted = lanes.raw + lanes.priority;
+    onReport({
+      accepted,
+      lanes: { ...lanes },
+      rejected: records,
+      truth,
+      observed,
+      simulator,
+      matchesTruth:
+        accepted === truth.accepted &&
+        lanes.priority === truth.lanes.priority &&
+        JSON.stringify(records) === JSON.stringify(truth.rejected),
+      algorithm,
+      elapsedMs: Date.now() - started,
+    });
+  })().then(
+    () => queue.close(),
+    (error: unknown) => queue.close(error),
+  );
+
+  try {
+    yield* framedSource(definition, queue, {
+      clock: systemClock,
+      batchSize: options.batchSize ?? 2000,
+      partitions: options.partitions ?? 6,
+    });
+    await driving;
+  } finally {
+    queue.close();
+    await driving;
+    await rm(dir, { recursive: true, force: true });
+  }
+}
