@@ -11,8 +11,11 @@ const ROOT = resolve(new URL('..', import.meta.url).pathname);
 /** Folders that ship: everything but test/ and bench/ (benchmarks may borrow test fixtures). */
 const PRODUCTION = [
   'adapters',
+  'audit',
   'bin',
   'cli',
+  'gateway',
+  'identity',
   'infra',
   'models',
   'operators',
