@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../runtime/clock.ts';
 import { generateNoteKeys, parseSignerKey, parseVerifierKey, verifyCheckpoint } from './checkpoint.ts';
-import { canonicalJson, hashKeyOf, keyedDigest, targetRef } from './entry.ts';
+import { type AuditEntry, canonicalJson, entryJson, hashKeyOf, keyedDigest, targetRef } from './entry.ts';
 import { openAuditLog } from './log.ts';
 import { leafHash, verifyConsistency, verifyInclusion } from './merkle.ts';
 import { proveConsistency, proveInclusion } from './prove.ts';
@@ -56,6 +56,7 @@ describe('openAuditLog', () => {
     expect(first!.entry.prev).toBeUndefined();
     expect(second!.entry.prev).toBe(a.leaf_hash);
     expect(leafHash(Buffer.from(canonicalJson(first!.entry))).toString('hex')).toBe(a.leaf_hash);
+    expect(entryJson(first!.entry as AuditEntry)).toBe(canonicalJson(first!.entry));
     expect(JSON.stringify(store.records)).not.toMatch(/P-0|P-1/);
     await expect(openAuditLog({ store, clock }).then((l) => l.append(read(2)))).rejects.toThrow(/hashing key/);
   });

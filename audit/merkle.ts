@@ -10,25 +10,46 @@
  *
  * Sizes and indexes are plain numbers (exact to 2^53); the arithmetic avoids 32-bit bit operators on purpose.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 export const HASH_SIZE = 32;
 
-const LEAF_PREFIX = Buffer.from([0x00]);
-const NODE_PREFIX = Buffer.from([0x01]);
+type OneShot = (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer;
+/** One-shot SHA-256 (crypto.hash, Node >= 20.12): about twice as fast as a createHash chain for 65-byte inputs. */
+const oneShot = (crypto as unknown as { hash?: OneShot }).hash;
+const sha256 = oneShot
+  ? (data: Uint8Array): Buffer => oneShot('sha256', data, 'buffer')
+  : (data: Uint8Array): Buffer => crypto.createHash('sha256').update(data).digest();
 
 /** SHA-256(0x00 || entry). */
 export function leafHash(entry: Uint8Array): Buffer {
-  return createHash('sha256').update(LEAF_PREFIX).update(entry).digest();
+  const input = Buffer.allocUnsafe(entry.length + 1);
+  input[0] = 0x00;
+  input.set(entry, 1);
+  return sha256(input);
 }
+
+// Hashing is synchronous: one scratch buffer serves every node hash.
+const nodeInput = Buffer.allocUnsafe(1 + 2 * HASH_SIZE);
+nodeInput[0] = 0x01;
 
 /** SHA-256(0x01 || left || right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) {
+    return crypto
+      .createHash('sha256')
+      .update(Buffer.from([0x01]))
+      .update(left)
+      .update(right)
+      .digest();
+  }
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 1 + HASH_SIZE);
+  return sha256(nodeInput);
 }
 
 /** MTH({}) = SHA-256() of the empty string. */
-export const EMPTY_ROOT: Buffer = createHash('sha256').digest();
+export const EMPTY_ROOT: Buffer = crypto.createHash('sha256').digest();
 
 const isOdd = (x: number): boolean => x % 2 === 1;
 const half = (x: number): number => Math.floor(x / 2);

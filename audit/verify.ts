@@ -14,7 +14,7 @@
  * Entries after the last checkpoint are reported (`unsigned_tail`), not failed: the signer covers them next.
  */
 import { type Checkpoint, type VerifierKey, verifyCheckpoint } from './checkpoint.ts';
-import { auditEntrySchema, canonicalJson, entryLeafHash } from './entry.ts';
+import { auditEntrySchema, entryJson } from './entry.ts';
 import { leafHash, MerkleTree, verifyConsistency } from './merkle.ts';
 
 export interface VerifyProblem {
@@ -118,8 +118,9 @@ export function verifyRecords(records: readonly unknown[], key: VerifierKey): Ve
     } else if (p > 0 && entry.prev !== tree.leaf(p - 1).toString('hex') && !indexBroken.has(p - 1)) {
       problems.push({ index: p - 1, problem: `entry ${p - 1} was edited: entry ${p} records a different hash for it` });
     }
-    entries.push(canonicalJson(entry));
-    tree.append(entryLeafHash(entry));
+    const json = entryJson(entry);
+    entries.push(json);
+    tree.append(leafHash(Buffer.from(json, 'utf8')));
   }
 
   const precise = problems.filter((x) => x.index !== undefined).map((x) => x.index!);
