@@ -202,6 +202,13 @@ describe('gateway: events refused one by one (202 with their indexes, and a reco
     }
     const mismatch = records.find((r) => r.reason === 'CERT_DEVICE_MISMATCH');
     expect(mismatch).toMatchObject({ claimed_device_id: 'dev-b', key_id: a.fingerprint, firmware_version: '4.2.1' });
+    // A MALFORMED record says what failed (fixed words or a schema path), never a value.
+    expect(records.filter((r) => r.reason === 'MALFORMED').map((r) => r.detail)).toEqual([
+      'not a JWS compact serialisation',
+      'nonce: expected a string of 1..128 characters',
+      expect.stringMatching(/^payload\.spo2: expected /),
+      'payload is not a JSON object',
+    ]);
     expect(records.find((r) => r.reason === 'SEQUENCE_REPLAYED')?.raw_sha256).toBe(
       createHash('sha256')
         .update(lines[2] as string)

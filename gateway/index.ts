@@ -268,7 +268,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
     const rejections: GatewayRejection[] = [];
     const rejected: { index: number; reason: GatewayReason }[] = [];
-    const reject = (index: number, reason: GatewayReason, claims: RejectionClaims): void => {
+    const reject = (index: number, reason: GatewayReason, claims: RejectionClaims, detail?: string): void => {
       rejected.push({ index, reason });
       rejections.push(
         rejectionOf({
@@ -279,6 +279,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           traceId,
           raw: lines[index] as string,
           claims,
+          ...(detail === undefined ? {} : { detail }),
         }),
       );
     };
@@ -308,7 +309,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             nonce,
           },
         });
-      } else reject(index, verdict.reason, verdict.claims);
+      } else reject(index, verdict.reason, verdict.claims, verdict.detail);
     }
 
     let admitted: Awaited<ReturnType<GatewayState['admit']>>;

@@ -38,11 +38,18 @@ export const gatewayLimitsSchema = z
       'Largest request body, in bytes; a larger one is refused whole with 413 PAYLOAD_TOO_LARGE (reading stops there).',
       1_048_576,
     ),
-    maxEventBytes: positiveInt(
-      GATEWAY_DEFAULTS.maxEventBytes,
-      'Largest signed event (one JWS line), in bytes; a larger one is refused alone with PAYLOAD_TOO_LARGE.',
-      65_536,
-    ),
+    maxEventBytes: z
+      .number()
+      .int()
+      .positive()
+      .max(65_536)
+      .default(GATEWAY_DEFAULTS.maxEventBytes)
+      .meta({
+        description:
+          'Largest signed event (one JWS line), in bytes; a larger one is refused alone with PAYLOAD_TOO_LARGE. At ' +
+          'most 65536: the envelope keeps the JWS in signed_event, whose limit (adapters/avro/limits.ts) is that.',
+        examples: [65_536],
+      }),
     maxEventsPerRequest: positiveInt(
       GATEWAY_DEFAULTS.maxEventsPerRequest,
       'Most events one request may carry; more is 413 PAYLOAD_TOO_LARGE. At most deviceBurst, or it could never pass.',

@@ -27,6 +27,8 @@ export interface GatewayRejection {
   readonly raw_copy: string | null;
   /** The request id, also in the gateway's log line for the request. */
   readonly trace_id: string;
+  /** What failed, when the reason needs it (a schema field path for MALFORMED): never a value from the event. */
+  readonly detail: string | null;
 }
 
 /** What a refused event claimed about itself, before it is made storable. */
@@ -55,6 +57,7 @@ export function rejectionOf(input: {
   readonly traceId: string;
   readonly raw: Buffer | string;
   readonly claims?: RejectionClaims;
+  readonly detail?: string;
 }): GatewayRejection {
   const claims = input.claims ?? {};
   return {
@@ -72,5 +75,6 @@ export function rejectionOf(input: {
     raw_sha256: sha256Hex(input.raw),
     raw_copy: null,
     trace_id: input.traceId,
+    detail: input.detail ?? null,
   };
 }

@@ -54,7 +54,13 @@ export type Verified =
       readonly nonce: string;
       readonly sequence: number;
     }
-  | { readonly ok: false; readonly reason: GatewayReason; readonly claims: RejectionClaims };
+  | {
+      readonly ok: false;
+      readonly reason: GatewayReason;
+      readonly claims: RejectionClaims;
+      /** What failed, in words from a fixed set or a schema field path: never a value from the event. */
+      readonly detail?: string;
+    };
 
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -82,13 +88,16 @@ function parseObject(text: string): Record<string, unknown> | null {
  */
 export async function verifySignedEvent(jws: string, context: VerifyContext): Promise<Verified> {
   const { identity } = context;
-  const fail = (reason: GatewayReason, claims: RejectionClaims = {}): Verified => ({ ok: false, reason, claims });
+  const fail = (reason: GatewayReason, claims: RejectionClaims = {}, detail?: string): Verified =>
+    detail === undefined ? { ok: false, reason, claims } : { ok: false, reason, claims, detail };
 
   if (Buffer.byteLength(jws, 'utf8') > context.maxEventBytes) return fail('PAYLOAD_TOO_LARGE');
-  if (!JWS_COMPACT.test(jws)) return fail('MALFORMED');
+  if (!JWS_COMPACT.test(jws)) return fail('MALFORMED', {}, 'not a JWS compact serialisation');
   const [headerPart = ''] = jws.split('.', 1);
   const header = parseObject(Buffer.from(headerPart, 'base64url').toString('utf8'));
-  if (!header || typeof header.alg !== 'string' || typeof header.kid !== 'string') return fail('MALFORMED');
+  if (!header || typeof header.alg !== 'string' || typeof header.kid !== 'string') {
+    return fail('MALFORMED', {}, 'protected header is not a JSON object with alg and kid');
+  }
   const keyClaims: RejectionClaims = { keyId: header.kid };
   if (header.kid !== identity.fingerprint) return fail('KEY_MISMATCH', keyClaims);
   if (header.alg !== identity.algorithm) return fail('BAD_SIGNATURE', keyClaims);
@@ -101,7 +110,7 @@ export async function verifySignedEvent(jws: string, context: VerifyContext): Pr
   }
 
   const plain = parseObject(Buffer.from(payloadBytes).toString('utf8'));
-  if (!plain) return fail('MALFORMED', keyClaims);
+  if (!plain) return fail('MALFORMED', keyClaims, 'payload is not a JSON object');
   const claims: RejectionClaims = {
     keyId: header.kid,
     deviceId: plain.device_id,
@@ -111,10 +120,14 @@ export async function verifySignedEvent(jws: string, context: VerifyContext): Pr
   };
   if (plain.device_id !== identity.deviceId) return fail('CERT_DEVICE_MISMATCH', claims);
   const { nonce, sequence } = plain;
-  if (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > MAX_NONCE) return fail('MALFORMED', claims);
-  if (typeof sequence !== 'number' || !Number.isSafeInteger(sequence) || sequence < 0) return fail('MALFORMED', claims);
+  if (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > MAX_NONCE) {
+    return fail('MALFORMED', claims, `nonce: expected a string of 1..${MAX_NONCE} characters`);
+  }
+  if (typeof sequence !== 'number' || !Number.isSafeInteger(sequence) || sequence < 0) {
+    return fail('MALFORMED', claims, 'sequence: expected a non-negative integer');
+  }
   const observedAt = coerceTimestamp(plain.observed_at);
-  if (observedAt === undefined) return fail('MALFORMED', claims);
+  if (observedAt === undefined) return fail('MALFORMED', claims, 'observed_at: expected epoch ms or ISO-8601');
   if (Math.abs(observedAt - context.receivedAt) > context.skewMs) return fail('CLOCK_SKEW', claims);
 
   const assignment = context.directory.assignmentAt(identity.deviceId, context.receivedAt);
@@ -141,7 +154,7 @@ export async function verifySignedEvent(jws: string, context: VerifyContext): Pr
   if (fields.has('signed_event')) stamped.signed_event = jws;
   if (fields.has('gateway_id')) stamped.gateway_id = context.gatewayId;
   const parsed = parseEnvelopeLine(JSON.stringify(stamped));
-  if (!parsed.ok) return fail('MALFORMED', claims);
+  if (!parsed.ok) return fail('MALFORMED', claims, parsed.detail);
   return { ok: true, envelope: parsed.envelope, nonce, sequence };
 }
 

@@ -2,7 +2,7 @@
  * Test scaffolding for the gateway: enrol devices into a registry (or a control log), sign events the way a device
  * does (JWS compact, ES256 / EdDSA, kid = certificate fingerprint), and talk to a gateway over mTLS with HTTP/2.
  */
-import { createPrivateKey, sign } from 'node:crypto';
+import { createPrivateKey, type KeyObject, sign } from 'node:crypto';
 import { type ClientHttp2Session, connect } from 'node:http2';
 import { ulid } from 'ulid';
 import { issueDeviceCertificate, type PkiFiles } from '../identity/pki.ts';
@@ -81,6 +81,7 @@ export function devicePayload(
 }
 
 const b64 = (value: Buffer | string): string => Buffer.from(value).toString('base64url');
+const keys = new Map<string, KeyObject>();
 
 /** Signs a payload as JWS compact with the device's key (header overridable to forge). */
 export function signEvent(
@@ -91,7 +92,8 @@ export function signEvent(
   const protectedHeader = b64(JSON.stringify({ alg: device.algorithm, kid: device.fingerprint, ...header }));
   const body = b64(typeof payload === 'string' ? payload : JSON.stringify(payload));
   const input = `${protectedHeader}.${body}`;
-  const key = createPrivateKey(device.keyPem);
+  const key = keys.get(device.keyPem) ?? createPrivateKey(device.keyPem);
+  keys.set(device.keyPem, key);
   const signature =
     device.algorithm === 'EdDSA'
       ? sign(null, Buffer.from(input), key)
