@@ -195,6 +195,22 @@ export const CODES = {
     stage: 'validate',
     description: 'observed_at is older than the maximum accepted age at receipt.',
   },
+  NOT_FROM_GATEWAY: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'validate',
+    description:
+      'The pipeline requires gateway provenance (validate requireGateway) and the record has no signed_event or no ' +
+      'gateway_id: it did not come through a gateway.',
+  },
+  INTEGRITY_MISMATCH: {
+    deadLetter: true,
+    retriable: false,
+    stage: 'validate',
+    description:
+      "integrity_hash is not sha256 of signed_event, or the signed payload's device_id, event_id, sequence, nonce or " +
+      "observed_at differ from the envelope's: the record was altered after the gateway.",
+  },
   // --- record codes: dedupe --------------------------------------------------------------------------------------
   SEQUENCE_TOO_OLD: {
     deadLetter: true,

@@ -50,6 +50,11 @@ export interface OperatorContext {
   readonly log: Logger;
   /** The local model store (models/<name>/<version>/), verified against manifests. */
   readonly models: ModelStore;
+  /**
+   * The pipeline's source topics, in definition order (absent: one source). Keyed state owner tokens name the source
+   * by its position here (runtime/record.ts originToken).
+   */
+  readonly sources?: readonly string[];
 }
 
 export interface Operator<I, O, S extends SideOutputs = NoSideOutputs> {

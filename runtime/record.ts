@@ -38,9 +38,14 @@ export interface InFlight<T> {
   readonly origin: Origin;
 }
 
-/** `partition:offset` of an origin: a compact owner token for keyed state (see runtime/state.ts). */
-export function originToken(origin: Origin): string {
-  return `${origin.partition}:${origin.offset}`;
+/**
+ * A compact owner token for keyed state (see runtime/state.ts): `partition:offset` of an origin, unique among the
+ * records of one source topic. An operator that reads several sources (co-partitioned: the same partition numbers)
+ * needs the source too: `lane` (the source's position in the definition) marks every source but the first, as
+ * `partition:offset/lane`, so the first source keeps the tokens changelogs written before multi-source pipelines hold.
+ */
+export function originToken(origin: Origin, lane = 0): string {
+  return lane === 0 ? `${origin.partition}:${origin.offset}` : `${origin.partition}:${origin.offset}/${lane}`;
 }
 
 export function withValue<T, U>(record: InFlight<T>, value: U): InFlight<U> {

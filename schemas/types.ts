@@ -6,6 +6,7 @@
 import type { VigilTelemetry, VigilTelemetryPayload } from './generated/envelope.ts';
 
 export type { DeadLetter } from './generated/dead-letter.ts';
+export type { GatewayRejection } from './generated/gateway-rejection.ts';
 export type { Inference } from './generated/inference.ts';
 export type { NormalisedEvent } from './generated/normalised.ts';
 

@@ -20,6 +20,8 @@ describe('operators own their reason codes', () => {
       'VALUE_OUT_OF_RANGE',
       'CLOCK_SKEW',
       'STALE_EVENT',
+      'NOT_FROM_GATEWAY',
+      'INTEGRITY_MISMATCH',
     ]);
     expect(emittedCodes('dedupe')).toEqual(['SEQUENCE_TOO_OLD']);
     expect(emittedCodes('detect-drift')).toEqual([]);

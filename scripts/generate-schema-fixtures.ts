@@ -13,7 +13,7 @@
  *   npm run schemas:fixtures [-- --force] [-- --check] [-- --dir <schema dir>]
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, sign } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type avsc from 'avsc';
@@ -97,6 +97,46 @@ const PAYLOADS: [string, string, string, object][] = [
   ],
 ];
 
+/**
+ * A device's signed event as a gateway stores it in envelope v3: EdDSA over the payload (deterministic, so a fixture
+ * written twice is the same), with a key derived from a fixed seed; kid is a stand-in certificate fingerprint.
+ */
+const FIXTURE_DEVICE_KEY = createPrivateKey({
+  key: Buffer.concat([
+    Buffer.from('302e020100300506032b657004220420', 'hex'),
+    Buffer.from(sha('fixture-device-key'), 'hex'),
+  ]),
+  format: 'der',
+  type: 'pkcs8',
+});
+
+function signedFixture(envelope: Record<string, unknown>, kid: string): Record<string, unknown> {
+  const {
+    patient_ref,
+    site_id,
+    consent_context,
+    received_at,
+    integrity_hash,
+    device_cert_fingerprint,
+    key_id,
+    ...rest
+  } = envelope;
+  // The NDJSON shape: the payload as a plain object, not wrapped in its Avro union branch.
+  const data = Object.values(rest.payload as Record<string, unknown>)[0];
+  const payload = { ...rest, payload: data };
+  const b64 = (text: string) => Buffer.from(text).toString('base64url');
+  const input = `${b64(JSON.stringify({ alg: 'EdDSA', kid }))}.${b64(JSON.stringify(payload))}`;
+  const jws = `${input}.${sign(null, Buffer.from(input), FIXTURE_DEVICE_KEY).toString('base64url')}`;
+  return {
+    ...envelope,
+    integrity_hash: `sha256:${createHash('sha256').update(jws, 'utf8').digest('hex')}`,
+    device_cert_fingerprint: kid,
+    key_id: kid,
+    signed_event: jws,
+    gateway_id: 'gw-fixture-1',
+  };
+}
+
 /** Hand-written cases, by subject and version. */
 const HANDWRITTEN: Record<string, Record<number, Record<string, unknown>>> = {
   envelope: {
@@ -138,6 +178,42 @@ const HANDWRITTEN: Record<string, Record<number, Record<string, unknown>>> = {
         patient_subgroup: null,
         transformation_version: 'vitals@1/resample@1',
         parent_event_ids: ['01KF011Q6Y4M3N2P1R0S9T8V7W', '01KF012Q6Y4M3N2P1R0S9T8V7W'],
+      },
+    },
+    3: {
+      ...Object.fromEntries(
+        PAYLOADS.map(([c, t, n, p], i) => [
+          `gateway-${c}`,
+          signedFixture(
+            {
+              ...envelopeV1(i + 31, t, n, p),
+              schema_version: 'telemetry-envelope-v3',
+              sequence: 7_000 + i,
+              nonce: sha(`fixture-nonce-v3-${i}`).slice(0, 24),
+              device_cert_fingerprint: null,
+              key_id: null,
+              device_batch: 'LOT-2025-11-B',
+              patient_subgroup: 'age_65_79',
+              transformation_version: null,
+              parent_event_ids: [],
+            },
+            sha(`fixture-cert-v3-${i}`),
+          ),
+        ]),
+      ),
+      ungated: {
+        ...envelopeV1(41, 'vital_signs', 'VitalSigns', PAYLOADS[0]![3]),
+        schema_version: 'telemetry-envelope-v3',
+        sequence: 12,
+        nonce: null,
+        device_cert_fingerprint: null,
+        key_id: null,
+        device_batch: null,
+        patient_subgroup: null,
+        transformation_version: null,
+        parent_event_ids: [],
+        signed_event: null,
+        gateway_id: null,
       },
     },
   },

@@ -229,6 +229,8 @@ export function* simulateAlertScenario(options: AlertScenarioOptions = {}): Gene
       patient_subgroup: 'age:65-79',
       transformation_version: null,
       parent_event_ids: [],
+      signed_event: null,
+      gateway_id: null,
     };
   };
   for (let minute = 0; minute <= minutes; minute++) {

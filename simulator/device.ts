@@ -306,6 +306,8 @@ export class DeviceSim {
       patient_subgroup: d.subgroup,
       transformation_version: null,
       parent_event_ids: [],
+      signed_event: null,
+      gateway_id: null,
     };
   }
 }

@@ -150,7 +150,7 @@ describe('simulateFleet', () => {
         check(e[field].length > 0, `${field} empty`, r);
       }
       check(e.processing_policy.length > 0, 'processing_policy empty', r);
-      check(e.schema_version === 'telemetry-envelope-v2', 'schema_version', r);
+      check(e.schema_version === 'telemetry-envelope-v3', 'schema_version', r);
       check(/^dk-[0-9a-f]{8}-/.test(e.key_id ?? ''), 'key_id', r);
       check(/^[0-9a-f]{32}$/.test(e.nonce ?? ''), 'nonce', r);
       check(/^sha256:[0-9a-f]{64}$/.test(e.device_cert_fingerprint ?? ''), 'device_cert_fingerprint', r);

@@ -49,15 +49,15 @@ describe('compatibility levels', () => {
     const changed = JSON.parse(JSON.stringify(envelope.schema));
     const vitals = changed.fields.find((f: { name: string }) => f.name === 'payload').type[0];
     vitals.fields.find((f: { name: string }) => f.name === 'spo2').type = ['null', 'string'];
-    const [problem] = compatibilityProblems('BACKWARD', { version: 3, type: parseAvroSchema(changed) }, [envelope]);
-    expect(problem?.message).toMatch(/^v3 cannot read data written with v2: field Envelope\.payload<VitalSigns>\.spo2/);
+    const [problem] = compatibilityProblems('BACKWARD', { version: 4, type: parseAvroSchema(changed) }, [envelope]);
+    expect(problem?.message).toMatch(/^v4 cannot read data written with v3: field Envelope\.payload<VitalSigns>\.spo2/);
   });
 
   it("passes on this repo's schemas", () => {
     const results = checkRepoCompatibility(loadSchemaRepo());
     expect(results.length).toBeGreaterThanOrEqual(4);
     for (const r of results) expect(r.problems, r.spec.name).toEqual([]);
-    expect(results.find((r) => r.spec.name === 'envelope')?.summary).toBe('v2 against v1 (BACKWARD_TRANSITIVE)');
+    expect(results.find((r) => r.spec.name === 'envelope')?.summary).toBe('v3 against v1, v2 (BACKWARD_TRANSITIVE)');
   });
 
   it('checks the newest repo version against registered versions, skipping the identical one', () => {

@@ -78,17 +78,17 @@ describe('golden fixtures', () => {
         /envelope\/v1\/alarm: the \.avro does not decode to the \.json/,
       );
 
-      // A v3 that adds a field without a default: the v1 and v2 fixtures no longer read.
-      const v3 = JSON.parse(readFileSync(join(dir, 'envelope', 'v2.avsc'), 'utf8'));
-      v3.fields.push({ name: 'ward_id', type: 'string' });
-      writeFileSync(join(dir, 'envelope', 'v3.avsc'), JSON.stringify(v3));
+      // A v4 that adds a field without a default: the fixtures of every earlier version no longer read.
+      const v4 = JSON.parse(readFileSync(join(dir, 'envelope', 'v3.avsc'), 'utf8'));
+      v4.fields.push({ name: 'ward_id', type: 'string' });
+      writeFileSync(join(dir, 'envelope', 'v4.avsc'), JSON.stringify(v4));
       const next = loadSchemaRepo(dir);
       const { outcomes, missing } = verifyGoldenFixtures(next);
-      expect(missing).toEqual(['envelope/v3']);
+      expect(missing).toEqual(['envelope/v4']);
       const broken = outcomes.filter((o) => o.problem).map((o) => o.problem!);
       expect(broken.length).toBe(listGoldenFixtures(next).filter((f) => f.name === 'envelope').length);
       expect(broken.find((p) => p.startsWith('envelope/v2/vital-signs:'))).toMatch(
-        /v3 \(newest\) cannot read it: no matching field for default-less vigil\.telemetry\.Envelope\.ward_id/,
+        /v4 \(newest\) cannot read it: no matching field for default-less vigil\.telemetry\.Envelope\.ward_id/,
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -36,6 +36,9 @@ export const STRING_LIMITS: Readonly<Record<string, number>> = {
   alarm_code: 64,
   old_value: 4096,
   new_value: 4096,
+  /** The device's JWS as the gateway received it: up to the gateway's per-event cap (gateway maxEventBytes, 64 KiB). */
+  signed_event: 65_536,
+  gateway_id: 128,
 };
 
 /**

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { REASON_CODES } from '../../runtime/errors.ts';
+import { REASON_CODES, reasonCodesOf } from '../../runtime/errors.ts';
 import { PAYLOAD_RECORD } from '../../schemas/types.ts';
 import { DEFAULT_SCHEMA_DIR, envelopeReaderType, loadSchemaRepo } from './schemas.ts';
 
@@ -28,8 +28,8 @@ describe('schema repo', () => {
   it('loads every subject with its versions oldest first, newest last', () => {
     const repo = loadSchemaRepo();
     const envelope = repo.get('envelope');
-    expect(envelope.versions.map((v) => v.version)).toEqual([1, 2]);
-    expect(envelope.newest.version).toBe(2);
+    expect(envelope.versions.map((v) => v.version)).toEqual([1, 2, 3]);
+    expect(envelope.newest.version).toBe(3);
     expect(repo.get('vigil.telemetry.raw-value')).toBe(envelope);
     expect(envelopeReaderType()).toBe(envelope.newest.type);
     expect(() => repo.get('nope')).toThrow(/no schema subject nope/);
@@ -87,6 +87,17 @@ describe('schema repo', () => {
     for (const version of deadLetter.versions) {
       for (const symbol of symbolsOf(version.schema)) expect([...REASON_CODES, 'UNCLASSIFIED']).toContain(symbol);
     }
+  });
+
+  it("the gateway-rejection reason enum is the gateway's codes of the table, CLOCK_SKEW and a trailing UNCLASSIFIED", () => {
+    const field = (
+      loadSchemaRepo().get('gateway-rejection').newest.schema as {
+        fields: { name: string; type: { symbols: string[]; default: string } }[];
+      }
+    ).fields.find((f) => f.name === 'reason')!;
+    expect([...field.type.symbols].sort()).toEqual([...reasonCodesOf('gateway'), 'CLOCK_SKEW', 'UNCLASSIFIED'].sort());
+    expect(field.type.symbols.at(-1)).toBe('UNCLASSIFIED');
+    expect(field.type.default).toBe('UNCLASSIFIED');
   });
 
   it('the payload union reads wrapped by full name, nullable fields unwrapped (what schemas/types.ts relies on)', () => {

@@ -110,6 +110,60 @@ describe('dedupe', () => {
     expect(op.stage).toBe('dedupe');
   });
 
+  describe('two sources (the alarm lane beside raw): the same partition:offset on both lanes', () => {
+    const RAW = 'lane.raw';
+    const PRIORITY = 'lane.raw-priority';
+    const onLane = (e: Envelope, topic: string, offset: number, partition = 0): InFlight<CheckedEvent> => {
+      const record = checked(e, offset, partition);
+      return { ...record, origin: { ...record.origin, topic } };
+    };
+    async function twoLanes(state?: StateBackend) {
+      const clock = new ManualClock();
+      const backend = state ?? new MemoryStateBackend({ clock });
+      const op = dedupe();
+      await op.open!({ ...context(backend, clock), sources: [RAW, PRIORITY] });
+      return op;
+    }
+
+    it('tells the lanes apart: one event on both at the same position is a duplicate, not a replay of itself', async () => {
+      const op = await twoLanes();
+      const alarm = envelope({ event_id: ulidFor(40), sequence: 40 });
+      const first = await op.process([onLane(alarm, RAW, 5)]);
+      expect(digest(first)).toEqual({ out: [5], duplicates: [], rejected: [] });
+      // Same partition 0, offset 5, other topic: with a `partition:offset` token it would read as its own replay.
+      const second = await op.process([onLane(alarm, PRIORITY, 5)]);
+      expect(digest(second)).toEqual({ out: [], duplicates: ['5:event_id<-0:5'], rejected: [] });
+      // And the other way round: first seen on the alarm lane, its token names the lane.
+      const other = envelope({ event_id: ulidFor(41), sequence: 41 });
+      await op.process([onLane(other, PRIORITY, 6)]);
+      expect(digest(await op.process([onLane(other, RAW, 6)]))).toEqual({
+        out: [],
+        duplicates: ['6:event_id<-0:6/1'],
+        rejected: [],
+      });
+    });
+
+    it('still reads a re-read batch of either lane as its own replay (crash before the offsets were committed)', async () => {
+      const op = await twoLanes();
+      const a = envelope({ event_id: ulidFor(42), sequence: 42 });
+      const b = envelope({ event_id: ulidFor(43), sequence: 43 });
+      const batch = [onLane(a, RAW, 7), onLane(b, PRIORITY, 7)];
+      expect(digest(await op.process(batch))).toEqual({ out: [7, 7], duplicates: [], rejected: [] });
+      expect(digest(await op.process(batch))).toEqual({ out: [7, 7], duplicates: [], rejected: [] });
+    });
+
+    it("keeps the first source's tokens as they were (`partition:offset`), so existing changelogs restore as before", async () => {
+      const op = await twoLanes();
+      const e = envelope({ event_id: ulidFor(44), sequence: 44 });
+      await op.process([onLane(e, RAW, 9, 2)]);
+      expect(digest(await op.process([onLane(e, RAW, 10, 2)]))).toEqual({
+        out: [],
+        duplicates: ['10:event_id<-2:9'],
+        rejected: [],
+      });
+    });
+  });
+
   it('drops a second copy by event_id, within a batch and across batches, naming the first', async () => {
     const { op } = await opened();
     const a = envelope({ event_id: ulidFor(1), sequence: 1 });

@@ -1,7 +1,8 @@
 /**
  * The `dedupe` logic: two checks through the state backend, one call each per batch, in batch order.
  *
- * 1. by event_id: `claim(dedupe.event_id)` with the record's owner token (`partition:offset` of its origin);
+ * 1. by event_id: `claim(dedupe.event_id)` with the record's owner token (`partition:offset` of its origin, plus
+ *    `/<lane>` for a source other than the pipeline's first: two lanes hold the same positions);
  *    `taken` -> duplicate (kind `event_id`, firstSeen = the owner that holds it).
  * 2. by (device_id, sequence), for the records that survived 1 and carry a sequence:
  *    `advanceSequences(dedupe.sequence, window)`; `duplicate` -> duplicate (kind `sequence`), `too_old` -> rejected
@@ -31,6 +32,8 @@ export class DedupeOperator implements Operator<CheckedEvent, CheckedEvent> {
   readonly states: readonly StateDescriptor[];
   readonly #tooOld: string;
   #state: StateBackend | undefined;
+  /** Source topic -> its position in the definition (the owner token's lane); the first source is lane 0. */
+  #lanes: ReadonlyMap<string, number> = new Map();
 
   constructor(config: DedupeConfig) {
     this.config = config;
@@ -44,6 +47,7 @@ export class DedupeOperator implements Operator<CheckedEvent, CheckedEvent> {
   async open(context: OperatorContext): Promise<void> {
     await context.state.open();
     this.#state = context.state;
+    this.#lanes = new Map((context.sources ?? []).map((topic, lane) => [topic, lane]));
   }
 
   async process(batch: readonly InFlight<CheckedEvent>[]): Promise<ResultsBuilder<CheckedEvent>> {
@@ -57,7 +61,7 @@ export class DedupeOperator implements Operator<CheckedEvent, CheckedEvent> {
     const claims: ClaimRequest[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const record = batch[i]!;
-      const owner = originToken(record.origin);
+      const owner = originToken(record.origin, this.#lanes.get(record.origin.topic) ?? 0);
       owners[i] = owner;
       claims[i] = { key: record.value.envelope.event_id, owner, partition: record.origin.partition };
     }

@@ -22,6 +22,7 @@ export const VALIDATE_DEFAULTS = {
   receivedAtMin: Date.UTC(2000, 0, 1),
   receivedAtMax: Date.UTC(2200, 0, 1),
   requireSequence: false,
+  requireGateway: false,
   vitals: {
     respiratory_rate: { min: 2, max: 80 },
     spo2: { min: 40, max: 100 },
@@ -105,6 +106,18 @@ export const validateConfigSchema = z
           'no_sequence and replay protection rests on event_id alone.',
         examples: [true],
       }),
+    requireGateway: z
+      .boolean()
+      .default(VALIDATE_DEFAULTS.requireGateway)
+      .meta({
+        description:
+          'Accept only records that came through a gateway: without signed_event or gateway_id a record is ' +
+          'NOT_FROM_GATEWAY; an integrity_hash that is not `sha256:` + hex SHA-256 of signed_event, or a signed ' +
+          "payload whose device_id, event_id, sequence, nonce or observed_at differ from the envelope's, is " +
+          'INTEGRITY_MISMATCH. The signature itself is not re-verified here (the gateway did, and the hash binds the ' +
+          'stored bytes). `vigil run --accept-ungated` turns it off for one run.',
+        examples: [true],
+      }),
     vitals: z
       .strictObject({
         respiratory_rate: bounds('respiratory_rate', 'breaths per minute', V.respiratory_rate),
@@ -175,5 +188,7 @@ export const validateCodes = {
     'VALUE_OUT_OF_RANGE',
     'CLOCK_SKEW',
     'STALE_EVENT',
+    'NOT_FROM_GATEWAY',
+    'INTEGRITY_MISMATCH',
   ],
 } as const satisfies OperatorCodes;

@@ -1,6 +1,10 @@
 /**
  * The `validate` logic: stateless checks, in a fixed order, first failure wins.
  *
+ * 0. when `requireGateway`: gateway provenance (./gateway.ts): signed_event and gateway_id present -> NOT_FROM_GATEWAY;
+ *    integrity_hash binds signed_event and the signed payload agrees on device_id, event_id, sequence, nonce and
+ *    observed_at -> INTEGRITY_MISMATCH. First, because nothing else a record says is worth judging when it did not
+ *    come through a gateway or was altered after it.
  * 1. provenance: device_id, patient_ref, site_id, firmware_version, schema_version, integrity_hash, consent_context,
  *    processing_policy each non-blank (then `sequence` present, when `requireSequence`) -> MISSING_PROVENANCE
  * 2. event_id is a canonical ULID (26 upper-case Crockford base32 characters, first <= '7') -> INVALID_EVENT_ID
@@ -30,6 +34,7 @@ import type { InFlight } from '../../runtime/record.ts';
 import { type Envelope, payloadOf } from '../../schemas/types.ts';
 import type { CheckedEvent, ProvenanceFlag } from '../types.ts';
 import type { ValidateConfig } from './config.ts';
+import { checkGatewayProvenance } from './gateway.ts';
 
 /** The provenance fields that must be non-blank, in check order. */
 export const REQUIRED_PROVENANCE = [
@@ -164,6 +169,7 @@ export class ValidateOperator implements Operator<Envelope, CheckedEvent> {
   readonly #maxAgeMs: number;
   readonly #lateAfterMs: number;
   readonly #requireSequence: boolean;
+  readonly #requireGateway: boolean;
   readonly #missingSequence: ValidationFailure = {
     code: 'MISSING_PROVENANCE',
     detail: 'sequence is required (requireSequence)',
@@ -198,6 +204,7 @@ export class ValidateOperator implements Operator<Envelope, CheckedEvent> {
     this.#maxAgeMs = config.maxAgeMs;
     this.#lateAfterMs = config.lateAfterMs;
     this.#requireSequence = config.requireSequence;
+    this.#requireGateway = config.requireGateway;
     this.#receivedAtMin = config.receivedAtMin;
     this.#receivedAtMax = config.receivedAtMax;
     this.#implausibleReceipt = {
@@ -234,6 +241,11 @@ export class ValidateOperator implements Operator<Envelope, CheckedEvent> {
 
   /** A failure, or the flag mask of a passing record. Exposed for tests and benchmarks. */
   check(e: Envelope): ValidationFailure | number {
+    // 0. gateway provenance
+    if (this.#requireGateway) {
+      const failure = checkGatewayProvenance(e);
+      if (failure !== null) return failure;
+    }
     // 1. provenance
     const missing = this.#missing;
     if (blank(e.device_id)) return missing[0]!;

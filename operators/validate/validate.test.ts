@@ -1,10 +1,13 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { ulid } from 'ulid';
 import { describe, expect, it } from 'vitest';
+import { loadSchemaRepo } from '../../adapters/avro/schemas.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import type { Results } from '../../runtime/operator.ts';
 import { type Envelope, wrapPayload } from '../../schemas/types.ts';
 import { envelope, inFlight, STATUS, T0, ulidFor, VITALS } from '../../test/fixtures/envelope.ts';
+import { gatewayEnvelope, integrityHashOf, signJws } from '../../test/fixtures/gateway-event.ts';
 import type { CheckedEvent } from '../types.ts';
 import {
   isUlid,
@@ -259,6 +262,107 @@ describe('validate', () => {
       expect(await verdict(at(1001), config)).toMatch(/^CLOCK_SKEW: .*1000 ms/);
       expect(await verdict(at(-1001), config)).toEqual(['late_arrival']);
       expect(await verdict(at(-5001), config)).toMatch(/^STALE_EVENT: .*5000 ms/);
+    });
+  });
+
+  describe('gateway provenance (requireGateway)', () => {
+    const gated = { requireGateway: true };
+    const signed = () => gatewayEnvelope({ event_id: ulidFor(9), sequence: 9, nonce: 'nonce-9' });
+
+    it('passes a record as the gateway wrote it, and ignores provenance when not required', async () => {
+      expect(await verdict(signed(), gated)).toEqual([]);
+      expect(await verdict(envelope(), {})).toEqual([]);
+      expect(parseValidateConfig().requireGateway).toBe(false);
+    });
+
+    it('rejects a record without signed_event or gateway_id as NOT_FROM_GATEWAY', async () => {
+      const want =
+        'NOT_FROM_GATEWAY: signed_event and gateway_id are required (requireGateway): the record did not come through a gateway';
+      expect(await verdict(envelope(), gated)).toBe(want);
+      expect(await verdict({ ...signed(), signed_event: null }, gated)).toBe(want);
+      expect(await verdict({ ...signed(), signed_event: '' }, gated)).toBe(want);
+      expect(await verdict({ ...signed(), gateway_id: null }, gated)).toBe(want);
+    });
+
+    it('rejects a signed_event its integrity_hash does not bind as INTEGRITY_MISMATCH', async () => {
+      const e = signed();
+      const want = 'INTEGRITY_MISMATCH: integrity_hash is not sha256:<hex> of signed_event';
+      // One character of the stored JWS changed (its signature part): the hash no longer matches.
+      const tampered = `${e.signed_event!.slice(0, -2)}${e.signed_event!.endsWith('AA') ? 'AB' : 'AA'}`;
+      expect(await verdict({ ...e, signed_event: tampered }, gated)).toBe(want);
+      expect(await verdict({ ...e, integrity_hash: `sha256:${'0'.repeat(64)}` }, gated)).toBe(want);
+      expect(await verdict({ ...e, integrity_hash: e.integrity_hash.toUpperCase() }, gated)).toBe(want);
+      expect(await verdict({ ...e, integrity_hash: e.integrity_hash.slice(7) }, gated)).toBe(want);
+    });
+
+    it('rejects a re-hashed signed_event whose payload was altered (the hash alone is not the proof)', async () => {
+      const e = signed();
+      const [header, , signature] = e.signed_event!.split('.');
+      const payload = JSON.parse(Buffer.from(e.signed_event!.split('.')[1]!, 'base64url').toString());
+      const forged = `${header}.${Buffer.from(JSON.stringify({ ...payload, sequence: 10 })).toString('base64url')}.${signature}`;
+      expect(await verdict({ ...e, signed_event: forged, integrity_hash: integrityHashOf(forged) }, gated)).toBe(
+        "INTEGRITY_MISMATCH: the signed payload's sequence differs from the envelope's",
+      );
+    });
+
+    it('rejects an envelope field changed after the gateway as INTEGRITY_MISMATCH, naming the field', async () => {
+      const e = signed();
+      const cases: [string, Partial<Envelope>][] = [
+        ['device_id', { device_id: 'dev-0002' }],
+        ['event_id', { event_id: ulidFor(10) }],
+        ['sequence', { sequence: 10 }],
+        ['sequence', { sequence: null }],
+        ['nonce', { nonce: 'nonce-10' }],
+        ['nonce', { nonce: null }],
+        ['observed_at', { observed_at: e.observed_at + 1 }],
+      ];
+      for (const [field, change] of cases) {
+        expect(await verdict({ ...e, ...change }, gated)).toBe(
+          `INTEGRITY_MISMATCH: the signed payload's ${field} differs from the envelope's`,
+        );
+      }
+    });
+
+    it('accepts what the gateway may stamp or derive: its own event_id for an unsigned one, an ISO observed_at', async () => {
+      const noEventId = gatewayEnvelope({ event_id: ulidFor(11) }, { signed: { event_id: undefined } });
+      expect(await verdict(noEventId, gated)).toEqual([]);
+      const iso = gatewayEnvelope({}, { signed: { observed_at: new Date(T0).toISOString() } });
+      expect(await verdict(iso, gated)).toEqual([]);
+      // Stamped fields are the gateway's to set: a different patient_ref than any the device named is no mismatch.
+      expect(await verdict({ ...signed(), patient_ref: 'pt-v1-other' }, gated)).toEqual([]);
+    });
+
+    it('rejects a signed_event that is no JWS or whose payload is not a JSON object', async () => {
+      const want = 'INTEGRITY_MISMATCH: signed_event is not a JWS compact serialisation whose payload is a JSON object';
+      for (const bad of ['no-dots-at-all', 'one.dot', signJws('[1,2]'), signJws('not json'), signJws('null')]) {
+        expect(await verdict({ ...signed(), signed_event: bad, integrity_hash: integrityHashOf(bad) }, gated)).toBe(
+          want,
+        );
+      }
+    });
+
+    it('passes the envelope v3 golden fixtures a gateway wrote, and refuses the ungated one', async () => {
+      const repo = loadSchemaRepo();
+      const read = (name: string) =>
+        repo
+          .get('envelope')
+          .newest.type.fromBuffer(readFileSync(`${repo.dir}/fixtures/envelope/v3/${name}.avro`)) as Envelope;
+      expect(await verdict(read('gateway-vital-signs'), gated)).toEqual([]);
+      expect(await verdict(read('gateway-alarm'), gated)).toEqual([]);
+      expect(await verdict(read('ungated'), gated)).toMatch(/^NOT_FROM_GATEWAY/);
+    });
+
+    it('comes first: a record not from a gateway is NOT_FROM_GATEWAY whatever else is wrong with it', async () => {
+      expect(await verdict(envelope({ device_id: '', vitals: { spo2: 400 } }), gated)).toMatch(/^NOT_FROM_GATEWAY/);
+    });
+
+    it('never puts a value from the record or its payload in a detail', async () => {
+      const e = signed();
+      for (const bad of [{ ...e, nonce: 'secret-nonce' }, { ...e, device_id: 'dev-secret' }, envelope()]) {
+        const v = (await verdict(bad, gated)) as string;
+        expect(v).not.toContain('secret');
+        expect(v).not.toContain(e.signed_event!.slice(0, 20));
+      }
     });
   });
 

@@ -86,6 +86,7 @@ export async function runDistributedWorker<I>(
     state,
     log,
     models: instrumentModels(new OnnxModelStore(), metrics),
+    sources: definition.sources.map((s) => s.topic),
   });
 
   let server: Server | null = null;
