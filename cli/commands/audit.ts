@@ -6,6 +6,10 @@
  *   vigil audit prove <index> [--json] [--dir DIR | --topic T] [--pub FILE]
  *   vigil audit prove --consistency <old-size> [--json] ...
  *   vigil audit checkpoint [--every S] [--dir DIR | --topic T] [--key FILE]
+ *   vigil audit land [--dir DIR | --topic T] [--data-dir DIR | --server]
+ *
+ * `verify` and `prove` read the file store, the topic, or with `--clickhouse` the tables `land` fills (the embedded
+ * store under `--data-dir`, or the server at CLICKHOUSE_URL with `--server`).
  *
  * The log is the JSON-lines file under `--dir`, else the Kafka topic (TOPICS.auditLog, or `--topic`). Keys default
  * to `.vigil/audit/` (checkpoint.key, checkpoint.pub, hash.key). `verify --json` prints one line:
@@ -15,6 +19,9 @@
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { DEFAULT_EMBEDDED_DIR, openClickHouseStore } from '../../adapters/clickhouse/index.ts';
+import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
+import { landAuditRecords, readAuditRecordsFromClickHouse } from '../../audit/clickhouse.ts';
 import {
   DEFAULT_KEY_DIR,
   DEFAULT_ORIGIN,
@@ -37,6 +44,32 @@ interface WhereFlags {
   readonly dir?: string;
   readonly topic?: string;
   readonly pub?: string;
+  readonly clickhouse?: boolean;
+  readonly dataDir?: string;
+  readonly server?: boolean;
+}
+
+function openClickHouse(flags: WhereFlags): ClickHouseStore {
+  if (flags.server) return openClickHouseStore({ mode: 'server', url: resolveEndpoints().clickhouseUrl });
+  return openClickHouseStore({ mode: 'embedded', path: flags.dataDir ?? DEFAULT_EMBEDDED_DIR });
+}
+
+/** The stored records, from ClickHouse (`--clickhouse`) or the store. */
+async function storedRecords(flags: WhereFlags): Promise<unknown[]> {
+  if (flags.clickhouse) {
+    const clickhouse = openClickHouse(flags);
+    try {
+      return await readAuditRecordsFromClickHouse(clickhouse);
+    } finally {
+      await clickhouse.close();
+    }
+  }
+  const store = openStore(flags);
+  try {
+    return await readAll(store);
+  } finally {
+    await store.close();
+  }
 }
 
 function openStore(flags: WhereFlags): AuditStore {
@@ -46,19 +79,17 @@ function openStore(flags: WhereFlags): AuditStore {
 
 async function verifiedLog(flags: WhereFlags) {
   const key = loadVerifierKey(flags.pub ?? join(DEFAULT_KEY_DIR, KEY_FILES.verifier));
-  const store = openStore(flags);
-  try {
-    return verifyRecords(await readAll(store), key);
-  } finally {
-    await store.close();
-  }
+  return verifyRecords(await storedRecords(flags), key);
 }
 
 const where = (command: Command): Command =>
   command
     .option('--dir <dir>', 'the file store (audit.jsonl in DIR) instead of Kafka')
     .option('--topic <topic>', 'the Kafka topic (default: the audit log topic, VIGIL_TOPIC_PREFIX applies)')
-    .option('--pub <file>', 'the checkpoint verifier key', join(DEFAULT_KEY_DIR, KEY_FILES.verifier));
+    .option('--pub <file>', 'the checkpoint verifier key', join(DEFAULT_KEY_DIR, KEY_FILES.verifier))
+    .option('--clickhouse', 'read the audit tables (`vigil audit land`) instead of the file store or topic')
+    .option('--data-dir <dir>', 'with --clickhouse: the embedded store directory')
+    .option('--server', 'with --clickhouse: the ClickHouse server at CLICKHOUSE_URL');
 
 function count(value: string, what: string): number {
   const n = Number(value);
@@ -163,5 +194,29 @@ export function registerAudit(program: Command): void {
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+    });
+
+  audit
+    .command('land')
+    .description('Copy the stored log into the ClickHouse audit tables (what is not there yet; safe to rerun)')
+    .option('--dir <dir>', 'the file store (audit.jsonl in DIR) instead of Kafka')
+    .option('--topic <topic>', 'the Kafka topic (default: the audit log topic)')
+    .option('--data-dir <dir>', 'the embedded ClickHouse store directory', undefined)
+    .option('--server', 'the ClickHouse server at CLICKHOUSE_URL')
+    .option('--json', 'one JSON line: {"entries":n,"checkpoints":n}')
+    .action(async (flags: WhereFlags & { json?: boolean }) => {
+      const records = await storedRecords({ ...flags, clickhouse: false });
+      const clickhouse = openClickHouse(flags);
+      try {
+        await clickhouse.migrate();
+        const landed = await landAuditRecords(clickhouse, records);
+        process.stdout.write(
+          flags.json
+            ? `${JSON.stringify(landed)}\n`
+            : `landed ${landed.entries} entries, ${landed.checkpoints} checkpoints\n`,
+        );
+      } finally {
+        await clickhouse.close();
+      }
     });
 }
