@@ -286,7 +286,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const candidates: { index: number; envelope: Envelope; claim: ReplayClaim; claims: RejectionClaims }[] = [];
     for (let index = 0; index < lines.length; index++) {
       const started = performance.now();
-      const verdict = await verifySignedEvent(lines[index] as string, {
+      const verdict = verifySignedEvent(lines[index] as string, {
         identity,
         directory,
         gatewayId: options.id,

@@ -18,7 +18,6 @@
  * device's when it is a ULID, else a new ULID from the gateway (the signed bytes keep what the device sent).
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { compactVerify } from 'jose';
 import { ulid } from 'ulid';
 import { envelopeSchema } from '../adapters/file/envelope-schema.ts';
 import { parseEnvelopeLine } from '../adapters/file/ndjson.ts';
@@ -26,6 +25,7 @@ import { coerceTimestamp } from '../adapters/file/timestamps.ts';
 import type { DeviceDirectory, SigningAlgorithm } from '../identity/types.ts';
 import type { Envelope } from '../schemas/types.ts';
 import type { GatewayReason } from './codes.ts';
+import { parseCompact, verifyCompact } from './jws.ts';
 import type { RejectionClaims } from './rejection.ts';
 
 /** Who is on the other end of the connection, established from its client certificate. */
@@ -62,7 +62,6 @@ export type Verified =
       readonly detail?: string;
     };
 
-const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 const MAX_NONCE = 128;
 const ASSIGNED = ['patient_ref', 'site_id', 'consent_context'] as const;
@@ -82,34 +81,30 @@ function parseObject(text: string): Record<string, unknown> | null {
  * Verifies one JWS line and stamps its envelope.
  *
  * @example
- * const verdict = await verifySignedEvent(line, { identity, directory, gatewayId: 'gw-1', receivedAt: clock.now(),
+ * const verdict = verifySignedEvent(line, { identity, directory, gatewayId: 'gw-1', receivedAt: clock.now(),
  *   skewMs: 300_000, maxEventBytes: 65_536 });
  * if (verdict.ok) accepted.push(verdict.envelope); else reject(verdict.reason, verdict.claims);
  */
-export async function verifySignedEvent(jws: string, context: VerifyContext): Promise<Verified> {
+export function verifySignedEvent(jws: string, context: VerifyContext): Verified {
   const { identity } = context;
   const fail = (reason: GatewayReason, claims: RejectionClaims = {}, detail?: string): Verified =>
     detail === undefined ? { ok: false, reason, claims } : { ok: false, reason, claims, detail };
 
   if (Buffer.byteLength(jws, 'utf8') > context.maxEventBytes) return fail('PAYLOAD_TOO_LARGE');
-  if (!JWS_COMPACT.test(jws)) return fail('MALFORMED', {}, 'not a JWS compact serialisation');
-  const [headerPart = ''] = jws.split('.', 1);
-  const header = parseObject(Buffer.from(headerPart, 'base64url').toString('utf8'));
-  if (!header || typeof header.alg !== 'string' || typeof header.kid !== 'string') {
+  const parsedJws = parseCompact(jws);
+  if (!parsedJws) return fail('MALFORMED', {}, 'not a JWS compact serialisation');
+  const { header } = parsedJws;
+  if (typeof header.alg !== 'string' || typeof header.kid !== 'string') {
     return fail('MALFORMED', {}, 'protected header is not a JSON object with alg and kid');
   }
   const keyClaims: RejectionClaims = { keyId: header.kid };
   if (header.kid !== identity.fingerprint) return fail('KEY_MISMATCH', keyClaims);
   if (header.alg !== identity.algorithm) return fail('BAD_SIGNATURE', keyClaims);
 
-  let payloadBytes: Uint8Array;
-  try {
-    ({ payload: payloadBytes } = await compactVerify(jws, identity.key, { algorithms: [identity.algorithm] }));
-  } catch {
-    return fail('BAD_SIGNATURE', keyClaims);
-  }
+  const checked = verifyCompact(parsedJws, identity.key, identity.algorithm);
+  if (!checked.ok) return fail('BAD_SIGNATURE', keyClaims);
 
-  const plain = parseObject(Buffer.from(payloadBytes).toString('utf8'));
+  const plain = parseObject(checked.payload.toString('utf8'));
   if (!plain) return fail('MALFORMED', keyClaims, 'payload is not a JSON object');
   const claims: RejectionClaims = {
     keyId: header.kid,
