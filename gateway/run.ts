@@ -10,6 +10,7 @@ import { openGatewaySinks } from '../adapters/kafka/raw-writer.ts';
 import { openRedisGatewayState } from '../adapters/redis/gateway-state.ts';
 import { createSchemaRegistry } from '../adapters/registry/index.ts';
 import { openDeviceDirectory } from '../identity/directory.ts';
+import { registerIdentityMetrics } from '../identity/metrics.ts';
 import type { PkiFiles } from '../identity/pki.ts';
 import type { ControlLog, IdentityChange } from '../identity/types.ts';
 import { systemClock } from '../runtime/clock.ts';
@@ -59,6 +60,8 @@ export async function runGateway(options: RunGatewayOptions): Promise<void> {
     registry: createSchemaRegistry(options.endpoints.schemaRegistryUrl),
   });
   const registry = new Registry();
+  // Certificate expiry (devices expiring within 14 days) and identity changes, beside the gateway's own metrics.
+  const stopIdentityMetrics = registerIdentityMetrics(registry, directory.registry);
   const gateway = await startGateway({
     id: options.id,
     host: options.host,
@@ -79,6 +82,7 @@ export async function runGateway(options: RunGatewayOptions): Promise<void> {
   options.log.info({ gateway: options.id }, 'stopping: draining connections');
   await gateway.close();
   await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+  stopIdentityMetrics();
   await Promise.all([sinks.close(), state.close(), directory.close(), options.identityLog.close()]);
 }
 

@@ -20,6 +20,7 @@ import { KafkaControlLog } from '../../adapters/kafka/control-log.ts';
 import { type GatewaySinks, openGatewaySinks } from '../../adapters/kafka/raw-writer.ts';
 import { openRedisGatewayState, type RedisGatewayState } from '../../adapters/redis/gateway-state.ts';
 import { createSchemaRegistry } from '../../adapters/registry/index.ts';
+import { deviceIdentityLog } from '../../cli/commands/devices.ts';
 import { type GatewayRejection, type RunningGateway, startGateway } from '../../gateway/index.ts';
 import { type OpenDeviceDirectory, openDeviceDirectory } from '../../identity/directory.ts';
 import { initPki, type PkiFiles } from '../../identity/pki.ts';
@@ -39,8 +40,8 @@ import { systemClock } from '../../runtime/clock.ts';
 import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import type { Envelope } from '../../schemas/types.ts';
 import { devicePayload, deviceSession, postEvents, signEvent, type TestDevice } from '../gateway-fleet.ts';
-import { waitFor } from '../support/process.ts';
-import { highWatermarks, isolatedTopics } from './helpers.ts';
+import { freePort, waitFor } from '../support/process.ts';
+import { highWatermarks, isolatedTopics, spawnVigil } from './helpers.ts';
 
 const endpoints = resolveEndpoints();
 const dir = mkdtempSync(join(tmpdir(), 'vigil-it-gateway-'));
@@ -510,5 +511,69 @@ describe('gateway on the real stack', () => {
     );
     expect(before.map((l) => byEvent.get(l))).toEqual([ASSIGN.patient_ref, ASSIGN.patient_ref]);
     expect(after.map((l) => byEvent.get(l))).toEqual([next.patient_ref, next.patient_ref]);
+  });
+});
+
+describe('vigil gateway (the command)', () => {
+  it('follows a file identity log, listens, serves /metrics without device ids, and drains on SIGTERM', async () => {
+    const controlDir = join(dir, 'control');
+    const fileLog = deviceIdentityLog({ controlDir });
+    const fileCtx: IdentityContext = { log: fileLog, pki, actor: 'it-gateway', clock: systemClock };
+    const issued = await enrollDevice(fileCtx, 'it-cli-dev', { outDir: fleetDir, assignment: ASSIGN });
+    await fileLog.close();
+    const device: TestDevice = {
+      deviceId: 'it-cli-dev',
+      certPem: readFileSync(issued.certPath, 'utf8'),
+      keyPem: readFileSync(issued.keyPath, 'utf8'),
+      fingerprint: issued.fingerprint,
+      algorithm: 'ES256',
+      info: {
+        fingerprint: issued.fingerprint,
+        pem: '',
+        not_before: 0,
+        not_after: issued.not_after,
+        algorithm: 'ES256',
+      },
+    };
+    const metricsPort = await freePort();
+    const child = spawnVigil(
+      [
+        'gateway',
+        '--port',
+        '0',
+        '--id',
+        'gw-cli',
+        '--pki-dir',
+        join(dir, 'pki'),
+        '--control-dir',
+        controlDir,
+        '--metrics-port',
+        String(metricsPort),
+      ],
+      { VIGIL_TOPIC_PREFIX: topics.prefix },
+    );
+    await waitFor('the gateway to listen', () => child.stdout().includes('"url"'), 60_000);
+    const { url, id } = JSON.parse(child.stdout().trim().split('\n')[0] as string) as { url: string; id: string };
+    expect(id).toBe('gw-cli');
+    const session = await deviceSession(url, pki.caCertPem, device);
+    expect((await postEvents(session, [line(device), 'garbage'])).body).toEqual({
+      accepted: 1,
+      rejected: [{ index: 1, reason: 'MALFORMED' }],
+    });
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/vigil_gateway_requests_total\{status="202"\} 1/);
+    expect(metrics).toMatch(/vigil_gateway_events_accepted_total\{lane="raw"\} 1/);
+    expect(metrics).toMatch(/vigil_gateway_rejections_total\{reason="MALFORMED"\} 1/);
+    expect(metrics).toMatch(/vigil_gateway_open_connections 1/);
+    expect(metrics).toMatch(/vigil_device_certificates_expiring 0/);
+    expect(metrics).not.toContain('it-cli-dev');
+    expect(metrics).not.toContain(device.fingerprint);
+    expect(metrics).not.toContain(ASSIGN.patient_ref);
+    await waitFor('the event on the raw topic', () => tail.raw.some((e) => e.device_id === 'it-cli-dev'), 15_000);
+    expect(tail.raw.find((e) => e.device_id === 'it-cli-dev')).toMatchObject({ gateway_id: 'gw-cli' });
+    child.child.kill('SIGTERM');
+    const exited = await child.done;
+    session.destroy();
+    expect(exited.code, exited.stderr).toBe(0);
   });
 });
