@@ -153,7 +153,7 @@ export function verifyRecords(records: readonly unknown[], key: VerifierKey): Ve
           `checkpoint ${c.ordinal} (size ${size}) does not match the stored entries: an entry in ` +
           `${previousGoodSize}..${size - 1} was edited, deleted, reordered or inserted`,
       });
-      previous = c;
+      // Consistency is checked from the last good checkpoint, not from one already found wrong.
       continue;
     }
     if (previous) {

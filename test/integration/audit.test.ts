@@ -162,4 +162,38 @@ describe('the audit log on Kafka', () => {
       expect(report, label).toMatchObject({ ok: false, first_bad_index: bad });
     }
   });
+
+  it('the signer as its own process signs what a keyless writer appended', async () => {
+    const copy = await tamperedCopy('audit-signer', (records) => records);
+    const copyTopic = `${copy}.${TOPICS.auditLog}`;
+    const writer = await openAuditLog({
+      store: openKafkaAuditStore({ brokers, topic: copyTopic }),
+      clock: new ManualClock(),
+      hashKey: loadHashKey(join(keyDir, KEY_FILES.hash)),
+    });
+    expect(writer.size).toBe(ENTRIES);
+    for (let i = 0; i < 20; i++) {
+      await writer.append({
+        actor: 'svc-gateway',
+        role: 'operator',
+        action: 'device.enrol',
+        target: 'device:h:00ff',
+        purpose: 'change',
+      });
+    }
+    await writer.close();
+    const before = lastJsonLine<VerifyReport>(
+      (await vigil(['audit', 'verify', '--json'], { VIGIL_TOPIC_PREFIX: copy })).stdout,
+    );
+    expect(before).toMatchObject({ ok: true, entries: ENTRIES + 20, verified_size: ENTRIES, unsigned_tail: 20 });
+    const signer = spawnVigil(['audit', 'checkpoint', '--key', join(keyDir, KEY_FILES.signer)], {
+      VIGIL_TOPIC_PREFIX: copy,
+    });
+    expect((await signer.done).code).toBe(0);
+    expect(signer.stdout()).toMatch(new RegExp(`^signed:\nvigil.it/audit\n${ENTRIES + 20}\n`));
+    const after = lastJsonLine<VerifyReport>(
+      (await vigil(['audit', 'verify', '--json'], { VIGIL_TOPIC_PREFIX: copy })).stdout,
+    );
+    expect(after).toMatchObject({ ok: true, entries: ENTRIES + 20, verified_size: ENTRIES + 20, unsigned_tail: 0 });
+  });
 });
