@@ -370,3 +370,36 @@ describe('gateway: connections', () => {
     expect(held).toBeLessThan(3_000); // headersTimeoutMs 800, not Node's 60 s default
   });
 });
+
+describe('gateway: request timer', () => {
+  it('cuts off a slow upload, but not a request waiting on a slow raw sink', async () => {
+    const slow = await startGateway({
+      id: 'gw-unit-slow',
+      port: 0,
+      tls: { certPem: pki.gatewayCertPem, keyPem: pki.gatewayKeyPem, caPem: pki.caCertPem },
+      directory: registry,
+      state: new MemoryGatewayState(
+        { ratePerSec: 50, burst: 100, nonceTtlMs: 600_000, sequenceTtlMs: 86_400_000 },
+        clock,
+      ),
+      raw: { write: () => new Promise((resolve) => setTimeout(resolve, 800)) },
+      rejections: { write: async () => {} },
+      clock,
+      limits: { requestTimeoutMs: 400 },
+    });
+    try {
+      const device = await enrol('dev-timer');
+      const session = await deviceSession(slow.url, pki.caCertPem, device);
+      expect((await postEvents(session, [event(device)])).status).toBe(202); // 800 ms in the sink: still answered
+
+      const closed = new Promise<number>((resolve) => session.once('close', () => resolve(Date.now())));
+      const started = Date.now();
+      const stream = session.request({ ':method': 'POST', ':path': '/v1/events' });
+      stream.on('error', () => {});
+      stream.write(event(device).slice(0, 10)); // and never the rest
+      expect((await closed) - started).toBeLessThan(2_000);
+    } finally {
+      await slow.close(500);
+    }
+  });
+});

@@ -210,7 +210,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     });
   }
 
-  async function handle(req: Http2ServerRequest, connection: Connection, traceId: string): Promise<Answer> {
+  async function handle(
+    req: Http2ServerRequest,
+    connection: Connection,
+    traceId: string,
+    bodyReceived: () => void,
+  ): Promise<Answer> {
     const receivedAt = clock.now();
     const refuse = async (
       reason: GatewayReason,
@@ -251,6 +256,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     let body: Buffer;
     try {
       body = await readBody(req, traceId);
+      bodyReceived();
     } catch (error) {
       if (error instanceof Answer) {
         await refuse('PAYLOAD_TOO_LARGE', '');
@@ -322,6 +328,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       });
     } catch (error) {
       log.warn({ traceId, err: describeError(error) }, 'gateway state unavailable: 503');
+      // The script may have run with its reply lost: undo whatever this request claimed, so its retry is fresh.
+      state
+        .release(
+          identity.deviceId,
+          traceId,
+          candidates.map((c) => c.claim),
+        )
+        .catch(() => {});
       return new Answer(503, { reason: 'STATE_UNAVAILABLE' }, { 'retry-after': '1' });
     }
     if (!admitted.admitted) {
@@ -378,7 +392,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const traceId = ulid();
     connection.active++;
     table.disarm(connection);
-    // The body must arrive whole within the request timeout; the connection is cut off otherwise.
+    // The body must arrive whole within the request timeout, or the connection is cut off (a slow upload holds no
+    // socket). Once it is in, the timer stops: waiting for the raw sink is the gateway's time, not the client's.
     const bodyTimer = setTimeout(() => table.cut(connection, 'request_timeout'), limits.requestTimeoutMs);
     bodyTimer.unref();
     res.once('close', () => {
@@ -387,7 +402,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       if (connection.active === 0 && !connection.closing) table.arm(connection, limits.idleTimeoutMs, 'idle_timeout');
     });
 
-    handle(req, connection, traceId)
+    handle(req, connection, traceId, () => clearTimeout(bodyTimer))
       .catch((error: unknown): Answer => {
         if (error instanceof Answer) return error;
         if (req.aborted || connection.socket.destroyed) return new Answer(499, {});
@@ -434,15 +449,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       unsubscribe();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const deadline = Date.now() + drainMs;
-      for (const connection of table.all()) {
-        connection.closing = true;
-        if (connection.active === 0) table.cut(connection, 'idle_timeout');
-      }
+      // Idle connections go now; a connection with a request in flight goes as soon as its answer is out.
+      for (const connection of table.all()) connection.closing = true;
       while (table.size > 0 && Date.now() < deadline) {
-        for (const connection of table.all()) if (connection.active === 0) table.cut(connection, 'idle_timeout');
+        for (const connection of table.all()) if (connection.active === 0) table.cut(connection, 'shutdown');
         await new Promise((r) => setTimeout(r, 20));
       }
-      for (const connection of table.all()) table.cut(connection, 'idle_timeout');
+      for (const connection of table.all()) table.cut(connection, 'shutdown');
       await closed;
     },
   };

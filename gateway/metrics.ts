@@ -5,7 +5,13 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { GATEWAY_REASONS, type GatewayReason } from './codes.ts';
 
-export type CloseCause = 'headers_timeout' | 'request_timeout' | 'idle_timeout' | 'trust_withdrawn' | 'connection_cap';
+export type CloseCause =
+  | 'headers_timeout'
+  | 'request_timeout'
+  | 'idle_timeout'
+  | 'trust_withdrawn'
+  | 'connection_cap'
+  | 'shutdown';
 
 export class GatewayMetrics {
   readonly requests: Counter<'status'>;
