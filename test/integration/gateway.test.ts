@@ -519,10 +519,12 @@ describe('vigil gateway (the command)', () => {
     const controlDir = join(dir, 'control');
     const fileLog = deviceIdentityLog({ controlDir });
     const fileCtx: IdentityContext = { log: fileLog, pki, actor: 'it-gateway', clock: systemClock };
-    const issued = await enrollDevice(fileCtx, 'it-cli-dev', { outDir: fleetDir, assignment: ASSIGN });
+    // Unique per run: the command keeps its state under Redis's default `vigil:` prefix, which outlives a run.
+    const deviceId = `it-cli-${ulid().toLowerCase()}`;
+    const issued = await enrollDevice(fileCtx, deviceId, { outDir: fleetDir, assignment: ASSIGN });
     await fileLog.close();
     const device: TestDevice = {
-      deviceId: 'it-cli-dev',
+      deviceId,
       certPem: readFileSync(issued.certPath, 'utf8'),
       keyPem: readFileSync(issued.keyPath, 'utf8'),
       fingerprint: issued.fingerprint,
@@ -566,11 +568,11 @@ describe('vigil gateway (the command)', () => {
     expect(metrics).toMatch(/vigil_gateway_rejections_total\{reason="MALFORMED"\} 1/);
     expect(metrics).toMatch(/vigil_gateway_open_connections 1/);
     expect(metrics).toMatch(/vigil_device_certificates_expiring 0/);
-    expect(metrics).not.toContain('it-cli-dev');
+    expect(metrics).not.toContain(deviceId);
     expect(metrics).not.toContain(device.fingerprint);
     expect(metrics).not.toContain(ASSIGN.patient_ref);
-    await waitFor('the event on the raw topic', () => tail.raw.some((e) => e.device_id === 'it-cli-dev'), 15_000);
-    expect(tail.raw.find((e) => e.device_id === 'it-cli-dev')).toMatchObject({ gateway_id: 'gw-cli' });
+    await waitFor('the event on the raw topic', () => tail.raw.some((e) => e.device_id === deviceId), 15_000);
+    expect(tail.raw.find((e) => e.device_id === deviceId)).toMatchObject({ gateway_id: 'gw-cli' });
     child.child.kill('SIGTERM');
     const exited = await child.done;
     session.destroy();
