@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 const ROOT = resolve(new URL('..', import.meta.url).pathname);
 /** Folders that ship: everything but test/ and bench/ (benchmarks may borrow test fixtures). */
 const PRODUCTION = [
+  'access',
   'adapters',
   'audit',
   'bin',

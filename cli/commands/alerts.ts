@@ -6,7 +6,9 @@
  *   vigil alerts escalate <alert-id> --principal <id> [--reason TEXT] [--json] [--server] [--data-dir DIR]
  *
  * `list` reads `clinical_alerts` (every transition ever raised; an alert's state is its latest transition) from the
- * embedded store unless `--data-dir` names another, or the server at CLICKHOUSE_URL with `--server`.
+ * embedded store unless `--data-dir` names another, or the server at CLICKHOUSE_URL with `--server`. It is a clinical
+ * read: it needs a principal (VIGIL_TOKEN / VIGIL_TOKEN_FILE) in the clinician (or auditor) role, shows only the
+ * principal's sites, needs `--purpose`, and is recorded in the audit log before it prints (access/read.ts).
  * `ack` / `escalate` never change a row: each is an alert-action record (schemas/avro/alert-action) produced, framed
  * with its registry id and keyed by the alert's device, to the alert actions topic, where the alerts pipeline reads
  * it (an `ack` or `escalate` transition of the alert follows in `clinical_alerts`) and the sink keeps it.
@@ -15,12 +17,21 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ulid } from 'ulid';
+import {
+  type AccessFlags,
+  accessOptions,
+  authenticatorFromEnv,
+  credentialFromEnv,
+  openAccessAuditLog,
+} from '../../access/cli.ts';
+import { auditedQuery, auditTarget } from '../../access/read.ts';
 import { encodeFramed } from '../../adapters/avro/framing.ts';
 import { loadSchemaRepo } from '../../adapters/avro/schemas.ts';
 import { DEFAULT_EMBEDDED_DIR, openClickHouseStore } from '../../adapters/clickhouse/index.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
 import { PlainProducer } from '../../adapters/kafka/producer.ts';
 import { createSchemaRegistry } from '../../adapters/registry/index.ts';
+import type { AuditLog } from '../../audit/log.ts';
 import { ALERT_ACTIONS_TOPIC, ALERTS_TABLE } from '../../pipelines/alerts.ts';
 import { resolveEndpoints } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
@@ -185,21 +196,33 @@ export function registerAlerts(program: Command): void {
       'Clinical alerts: list them, acknowledge or escalate one (each action is a record, never an overwrite)',
     );
 
-  alerts
-    .command('list')
-    .description('Alerts with their latest transition, newest first')
+  accessOptions(alerts.command('list'))
+    .description('Alerts with their latest transition, newest first (your sites only; needs --purpose; audited)')
     .option('--open', 'only alerts not resolved')
     .option('--limit <n>', 'most alerts to show', '100')
     .option('--json', 'one JSON line: {"alerts":[...]}')
     .option('--server', 'read the ClickHouse server at CLICKHOUSE_URL instead of the embedded store')
     .option('--data-dir <dir>', 'embedded store directory', undefined)
-    .action(async (flags: StoreFlags & { open?: boolean; limit: string; json?: boolean }) => {
+    .action(async (flags: StoreFlags & AccessFlags & { open?: boolean; limit: string; json?: boolean }) => {
       const limit = Number(flags.limit);
       if (!Number.isInteger(limit) || limit < 1)
         throw new VigilError('CONFIG_INVALID', '--limit must be a positive integer');
       const store = openStore(flags);
+      let log: AuditLog | null = null;
       try {
-        const rows = await store.query<AlertSummary>(listSql(flags.open === true), { limit });
+        log = await openAccessAuditLog(flags);
+        const open = flags.open === true;
+        const { rows } = await auditedQuery<AlertSummary & Record<string, unknown>>(
+          { log, authenticator: authenticatorFromEnv(), credential: credentialFromEnv(), store },
+          {
+            action: 'alerts.list',
+            target: auditTarget('alerts', 'list', { open, limit }),
+            sql: listSql(open),
+            params: { limit },
+            role: flags.role,
+            purpose: flags.purpose,
+          },
+        );
         if (flags.json) {
           process.stdout.write(`${JSON.stringify({ alerts: rows })}\n`);
           return;
@@ -213,6 +236,7 @@ export function registerAlerts(program: Command): void {
         }
         if (rows.length === 0) process.stdout.write('no alerts\n');
       } finally {
+        await log?.close();
         await store.close();
       }
     });

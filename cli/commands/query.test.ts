@@ -1,10 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { addPrincipal } from '../../access/principals.ts';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
 import { deadLetterRow } from '../../adapters/clickhouse/tables.ts';
+import { generateAuditKeys, KEY_FILES } from '../../audit/keys.ts';
+import { AUDIT_FILE } from '../../audit/stores/file.ts';
 import { normalisedEventRow } from '../../pipelines/outputs.ts';
 import { deadLetter, normalisedEvent } from '../../test/fixtures/clickhouse.ts';
 import { parseParams, registerQuery, renderTable } from './query.ts';
@@ -26,9 +29,17 @@ beforeAll(async () => {
   );
   await store.insert('dead_letters', [deadLetterRow(deadLetter(1))], { dedupToken: 'cli' });
   await store.close();
+  // `run` reads data: it needs a principal and records each read in the audit log (access/). An auditor of every
+  // site reads these tables without suppression; access/access.test.ts covers the roles, sites and refusals.
+  generateAuditKeys(path.join(dir, 'keys'), 'vigil.test/query');
+  const principals = path.join(dir, 'principals.json');
+  const { token } = addPrincipal(principals, { name: 'auditor-1', roles: ['auditor'], sites: ['*'] });
+  vi.stubEnv('VIGIL_PRINCIPALS', principals);
+  vi.stubEnv('VIGIL_TOKEN', token);
 });
 
 afterAll(async () => {
+  vi.unstubAllEnvs();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -45,8 +56,12 @@ async function vigil(...args: string[]): Promise<string> {
     out += String(chunk);
     return true;
   });
+  const audit =
+    args[1] === 'run'
+      ? ['--audit-dir', path.join(dir, 'audit'), '--audit-hash-key', path.join(dir, 'keys', KEY_FILES.hash)]
+      : [];
   try {
-    await program.parseAsync(['node', 'vigil', ...args]);
+    await program.parseAsync(['node', 'vigil', ...args, ...audit]);
   } finally {
     vi.restoreAllMocks();
   }
@@ -91,6 +106,8 @@ describe('vigil query', () => {
       ['4.1.0', 1, 0],
       ['4.2.0', 1, 1],
     ]);
+    const last = (await readFile(path.join(dir, 'audit', AUDIT_FILE), 'utf8')).trim().split('\n').at(-1)!;
+    expect(JSON.parse(last).entry).toMatchObject({ actor: 'auditor-1', role: 'auditor', action: 'query.run' });
   });
 
   it('run prints a table for people', async () => {

@@ -4,20 +4,35 @@
  *   vigil query list [--json]
  *   vigil query show <name>
  *   vigil query run <name> [--param k=v ...] [--json] [--server] [--data-dir DIR]
+ *                          [--role R] [--purpose SLUG] [--audit-dir DIR | --audit-topic T] [--audit-hash-key FILE]
  *
  * `run` reads the embedded store `npm start` fills (.vigil/embedded/clickhouse) unless `--data-dir` names another, or
  * the server at CLICKHOUSE_URL with `--server`. It never migrates or writes. `--json` prints one line:
- * `{"query":"<name>","params":{...},"rows":[...]}`.
+ * `{"query":"<name>","params":{...},"rows":[...]}` (plus `"suppressed":n` for analysts).
+ *
+ * `run` is a read of data: it needs a principal (VIGIL_TOKEN / VIGIL_TOKEN_FILE, access/cli.ts), runs constrained to
+ * the principal's sites and role (access/policy.ts), suppresses small cells for analysts, and is recorded in the audit
+ * log before anything is printed; a refusal is recorded too (access/read.ts). `list` and `show` read no data.
  */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
+import {
+  type AccessFlags,
+  accessOptions,
+  authenticatorFromEnv,
+  credentialFromEnv,
+  minCellFromEnv,
+  openAccessAuditLog,
+} from '../../access/cli.ts';
+import { auditedQuery, auditTarget } from '../../access/read.ts';
 import { DEFAULT_EMBEDDED_DIR, openClickHouseStore } from '../../adapters/clickhouse/index.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
+import type { AuditLog } from '../../audit/log.ts';
 import { resolveEndpoints } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import { listSavedQueries, loadSavedQuery, resolveParams, type SavedQuery } from '../../surveillance/queries.ts';
 
-interface RunOptions {
+interface RunOptions extends AccessFlags {
   readonly param: string[];
   readonly json?: boolean;
   readonly server?: boolean;
@@ -58,9 +73,8 @@ export function registerQuery(program: Command): void {
       process.stdout.write(`${describe(q)}\n${q.sql}\n`);
     });
 
-  query
-    .command('run')
-    .description('Run a saved query and print its rows')
+  accessOptions(query.command('run'))
+    .description('Run a saved query and print its rows (needs a principal; audited)')
     .argument('<name>', 'saved query name (see `vigil query list`)')
     .option('-p, --param <key=value>', 'a parameter value; repeat for more', collect, [])
     .option('--json', 'print one JSON line {"query","params","rows"}')
@@ -70,16 +84,38 @@ export function registerQuery(program: Command): void {
       const saved = await loadSavedQuery(name);
       const params = resolveParams(saved, parseParams(options.param));
       const store = openStore(options);
+      let log: AuditLog | null = null;
       try {
         await requireTables(store);
-        const rows = await store.query<Record<string, unknown>>(saved.sql, params);
+        log = await openAccessAuditLog(options);
+        const read = await auditedQuery(
+          {
+            log,
+            authenticator: authenticatorFromEnv(),
+            credential: credentialFromEnv(),
+            store,
+            minCell: minCellFromEnv(),
+          },
+          {
+            action: 'query.run',
+            target: auditTarget('query', saved.name, params),
+            sql: saved.sql,
+            params,
+            role: options.role,
+            purpose: options.purpose,
+          },
+        );
+        const rows = read.rows;
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ query: saved.name, params, rows })}\n`);
+          const suppressed = read.role === 'analyst' ? { suppressed: read.suppressed } : {};
+          process.stdout.write(`${JSON.stringify({ query: saved.name, params, rows, ...suppressed })}\n`);
         } else {
           process.stdout.write(`${saved.title} (${store.kind}: ${store.location})\n`);
           process.stdout.write(`${renderTable(rows)}\n`);
+          if (read.suppressed > 0) process.stdout.write(`(${read.suppressed} small cells suppressed)\n`);
         }
       } finally {
+        await log?.close();
         await store.close();
       }
     });
