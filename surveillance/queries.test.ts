@@ -124,7 +124,19 @@ beforeAll(async () => {
   await store.insert('dead_letters', deadLetters.map(deadLetterRow), { dedupToken: 'dead-letters' });
   await store.insert('dead_letters', [deadLetterRow(deadLetters[0]!)], { dedupToken: 'dead-letters-again' });
   await store.insert('duplicates', duplicates.map(duplicateRow), { dedupToken: 'duplicates' });
+  // Every event and inference derived again by a newer pipeline version an hour later: both derivations stay in the
+  // planes (0009_append_only), and every query must still count each event and inference once.
+  await store.insert('normalised_events', events.map(rederived).map(normalisedEventRow), { dedupToken: 'events-v2' });
+  await store.insert('inferences', inferences.map(rescored).map(inferenceRow), { dedupToken: 'inferences-v2' });
 });
+
+function rederived(e: NormalisedEvent): NormalisedEvent {
+  return { ...e, transformation_version: 'vitals@2/validate/dedupe', processed_at: e.processed_at + 60 * MINUTE };
+}
+
+function rescored(i: Inference): Inference {
+  return { ...i, transformation_version: 'vitals@2/score/news2', scored_at: i.scored_at + 60 * MINUTE };
+}
 
 afterAll(async () => {
   await store?.close();
@@ -146,8 +158,9 @@ describe('saved query files', () => {
     for (const query of queries) {
       expect(query.title.length, query.name).toBeGreaterThan(10);
       expect(query.description, query.name).toMatch(/Purpose: .{40,}/);
-      expect(query.description, query.name).toMatch(/Exactness: .*FINAL/);
-      expect(query.sql, query.name).toContain(' FINAL');
+      // Exact: FINAL, or a *_current view (one row per event or inference: its current derivation).
+      expect(query.description, query.name).toMatch(/Exactness: .*(FINAL|_current)/);
+      expect(query.sql, query.name).toMatch(/ FINAL|FROM (normalised_events|inferences)_current\b/);
       expect(
         query.examples.some((e) => e.startsWith(`vigil query run ${query.name}`)),
         query.name,
@@ -163,12 +176,18 @@ describe('saved query files', () => {
     // chdb holds one data directory per process: empty copies of the tables in another database stand in for a fresh
     // store, and the queries' table names are pointed at them.
     const tables = ['normalised_events', 'inferences', 'dead_letters', 'duplicates'];
+    const views = ['normalised_events_current', 'inferences_current'];
     await store.command('CREATE DATABASE IF NOT EXISTS empty_check');
     for (const table of tables) {
       await store.command(`CREATE TABLE IF NOT EXISTS empty_check.${table} AS ${table}`);
     }
+    for (const view of views) {
+      const table = view.replace(/_current$/, '');
+      await store.command(`CREATE VIEW IF NOT EXISTS empty_check.${view} AS SELECT * FROM empty_check.${table}`);
+    }
     for (const query of await listSavedQueries()) {
-      const sql = query.sql.replace(new RegExp(`\\b(FROM|JOIN) (${tables.join('|')})\\b`, 'g'), '$1 empty_check.$2');
+      const names = [...views, ...tables].join('|');
+      const sql = query.sql.replace(new RegExp(`\\b(FROM|JOIN) (${names})\\b`, 'g'), '$1 empty_check.$2');
       expect(sql, query.name).toContain('empty_check.');
       expect(await store.query(sql, resolveParams(query, {})), query.name).toEqual([]);
     }
@@ -208,6 +227,28 @@ describe('saved query files', () => {
 });
 
 describe('saved queries on a seeded fleet', () => {
+  it('run on planes that hold two derivations of everything, and read one (the current views)', async () => {
+    const derivations = async (table: string) => {
+      const [row] = await store.query<{ rows: number; v: string[] }>(
+        `SELECT count() AS rows, arraySort(groupUniqArray(transformation_version)) AS v FROM ${table} FINAL`,
+      );
+      return row;
+    };
+    const events = vitals.length + others.length + 1;
+    expect(await derivations('normalised_events')).toEqual({
+      rows: 2 * events,
+      v: ['vitals@1/validate/dedupe', 'vitals@2/validate/dedupe'],
+    });
+    expect(await derivations('inferences')).toEqual({
+      rows: 2 * inferences.length,
+      v: ['vitals@1/validate/dedupe/score', 'vitals@2/score/news2'],
+    });
+    const current = await store.query<{ n: number; v: string[] }>(
+      'SELECT count() AS n, groupUniqArray(transformation_version) AS v FROM normalised_events_current',
+    );
+    expect(current).toEqual([{ n: events, v: ['vitals@2/validate/dedupe'] }]);
+  });
+
   it('alarm-rate-by-firmware', async () => {
     const rows = await runSavedQuery(store, 'alarm-rate-by-firmware', MARCH);
     expect(rows).toEqual([

@@ -4,8 +4,11 @@
 -- window of observation time. A firmware whose alarm rate departs from its siblings' (more technical alarms, more
 -- high-priority alarms) is the first signal post-market surveillance looks for. Cleared alarms (active = false) are
 -- not counted as raised.
--- Exactness: FINAL, so that an event stored twice (a retried batch that fell outside the insert dedup window, or
--- parts not merged yet) counts once; the window prunes whole monthly partitions first, so FINAL reads only those.
+-- Exactness: FINAL, and every count is of distinct events (uniqExact(event_id)): the query reads only the event's
+-- own columns (envelope and payload), the same in every derivation of it, so neither an event stored twice (a retried
+-- batch that fell outside the insert dedup window, parts not merged yet) nor an event derived again by a newer
+-- pipeline version (both derivations stay in normalised_events) counts twice, and no choice of derivation is needed.
+-- The window prunes whole monthly partitions first, so FINAL reads only those.
 -- @param from  Start of the window on observed_at, inclusive (UTC).
 -- @default from 1970-01-01 00:00:00
 -- @param to  End of the window on observed_at, exclusive (UTC).
@@ -15,10 +18,12 @@ SELECT
     firmware_version,
     uniqExact(device_id) AS devices,
     uniqExact(device_id, toDate(observed_at)) AS device_days,
-    countIf(event_type = 'vital_signs') AS vital_signs,
-    countIf(event_type = 'alarm' AND ifNull(alarm_active, false)) AS alarms_raised,
-    countIf(event_type = 'alarm' AND ifNull(alarm_active, false) AND alarm_priority = 'high') AS high_priority_alarms,
-    countIf(event_type = 'alarm' AND ifNull(alarm_active, false) AND alarm_category = 'technical') AS technical_alarms,
+    uniqExactIf(event_id, event_type = 'vital_signs') AS vital_signs,
+    uniqExactIf(event_id, event_type = 'alarm' AND ifNull(alarm_active, false)) AS alarms_raised,
+    uniqExactIf(event_id, event_type = 'alarm' AND ifNull(alarm_active, false) AND alarm_priority = 'high')
+        AS high_priority_alarms,
+    uniqExactIf(event_id, event_type = 'alarm' AND ifNull(alarm_active, false) AND alarm_category = 'technical')
+        AS technical_alarms,
     round(1000 * alarms_raised / nullIf(vital_signs, 0), 2) AS alarms_per_1000_vitals,
     round(alarms_raised / device_days, 3) AS alarms_per_device_day
 FROM normalised_events FINAL

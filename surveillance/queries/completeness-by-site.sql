@@ -6,7 +6,9 @@
 -- A site whose rate per device-hour drops, or whose missing shares rise, has a connectivity, workflow or sensor
 -- problem before it has a clinical one. Hours with no data at all are not visible here: compare device_hours against
 -- the site's expected monitoring time.
--- Exactness: FINAL, so an event stored twice does not inflate the rates.
+-- Exactness: reads normalised_events_current, one row per event (its current derivation: the newest pipeline
+-- version's, whose news2_incomplete flag is the one reported), so neither an event stored twice nor an event derived
+-- again by a newer pipeline version inflates the rates.
 -- @param from  Start of the window on observed_at, inclusive (UTC).
 -- @default from 1970-01-01 00:00:00
 -- @param to  End of the window on observed_at, exclusive (UTC).
@@ -32,7 +34,7 @@ SELECT
         AS missing_temperature,
     round(countIf(event_type = 'vital_signs' AND has(provenance_flags, 'news2_incomplete')) / nullIf(vital_signs, 0), 4)
         AS flagged_news2_incomplete
-FROM normalised_events FINAL
+FROM normalised_events_current
 WHERE observed_at >= {from:DateTime64(3, 'UTC')} AND observed_at < {to:DateTime64(3, 'UTC')}
 GROUP BY site_id
 ORDER BY site_id

@@ -5,8 +5,9 @@
 -- rate = duplicates / (events + duplicates). A rising rate means retry storms, a gateway replaying its buffer, or a
 -- device whose sequence counter was reset. Both sides are counted on pipeline time (normalised_events.processed_at,
 -- duplicates.detected_at), so a window compares what the pipeline handled in that time.
--- Exactness: FINAL on both tables: a retried batch stored twice would otherwise count its events and its duplicates
--- twice.
+-- Exactness: FINAL on both tables, and distinct counts: events by event_id, duplicates by the position of the
+-- duplicate record. A retried batch stored twice, or a window in which a newer pipeline version derived the same
+-- records again (every derivation, and every classification as a duplicate, stays in its table), counts each once.
 -- @param from  Start of the window on processing time, inclusive (UTC).
 -- @default from 1970-01-01 00:00:00
 -- @param to  End of the window on processing time, exclusive (UTC).
@@ -15,7 +16,7 @@
 WITH
     stored AS
     (
-        SELECT site_id, count() AS events
+        SELECT site_id, uniqExact(event_id) AS events
         FROM normalised_events FINAL
         WHERE processed_at >= {from:DateTime64(3, 'UTC')} AND processed_at < {to:DateTime64(3, 'UTC')}
         GROUP BY site_id
@@ -24,9 +25,9 @@ WITH
     (
         SELECT
             site_id,
-            count() AS duplicates,
-            countIf(kind = 'event_id') AS by_event_id,
-            countIf(kind = 'sequence') AS by_sequence
+            uniqExact(source_topic, source_partition, source_offset) AS duplicates,
+            uniqExactIf(source_topic, source_partition, source_offset, kind = 'event_id') AS by_event_id,
+            uniqExactIf(source_topic, source_partition, source_offset, kind = 'sequence') AS by_sequence
         FROM duplicates FINAL
         WHERE detected_at >= {from:DateTime64(3, 'UTC')} AND detected_at < {to:DateTime64(3, 'UTC')}
         GROUP BY site_id

@@ -4,8 +4,11 @@
 -- firmware version, over a window of observation time. A firmware that shifts scores (e.g. a sensor reading low)
 -- shows as a higher median and a heavier medium/high share than its siblings on the same model version.
 -- Only the live rollout by default: shadow and canary outputs describe a candidate model, not clinical behaviour.
--- Exactness: FINAL (one row per inference_id even if a retried batch was stored twice), and exact quantiles
--- (quantileExact), so the same data always gives the same numbers in a report.
+-- Exactness: reads inferences_current, one row per inference_id (event x model x version) even if a retried batch was
+-- stored twice or the event was re-scored after a rollout change or under a newer pipeline version (every output stays
+-- in inferences; the current one is the live rollout's, then the newest), and exact quantiles (quantileExact), so the
+-- same data always gives the same numbers in a report. A version's shadow outputs for events it later scored live
+-- count as live.
 -- @param model  Model name.
 -- @default model news2
 -- @param model_version  Model version; empty for every version of the model (then compare like with like).
@@ -29,7 +32,7 @@ SELECT
     round(countIf(risk_band = 'low_medium') / inferences, 4) AS share_low_medium,
     round(countIf(risk_band = 'medium') / inferences, 4) AS share_medium,
     round(countIf(risk_band = 'high') / inferences, 4) AS share_high
-FROM inferences FINAL
+FROM inferences_current
 WHERE model_name = {model:String}
   AND ({model_version:String} = '' OR model_version = {model_version:String})
   AND rollout = {rollout:String}

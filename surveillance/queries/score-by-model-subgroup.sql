@@ -6,7 +6,8 @@
 -- and canary next to live), the subgroup performance check a PCCP asks for.
 -- Privacy: groups with fewer than min_count inferences are left out, so a small subgroup at one site cannot single
 -- out a patient in an exported table.
--- Exactness: FINAL (one row per inference_id) and exact quantiles.
+-- Exactness: reads inferences_current (one row per inference_id: the live rollout's output when the version scored the
+-- event live, then the newest derivation; every other output stays in inferences) and exact quantiles.
 -- @param model  Model name; empty for every model.
 -- @default model news2
 -- @param min_count  Smallest group reported (small-cell suppression).
@@ -30,7 +31,7 @@ SELECT
     round(countIf(risk_band = 'low_medium') / inferences, 4) AS share_low_medium,
     round(countIf(risk_band = 'medium') / inferences, 4) AS share_medium,
     round(countIf(risk_band = 'high') / inferences, 4) AS share_high
-FROM inferences FINAL
+FROM inferences_current
 WHERE ({model:String} = '' OR model_name = {model:String})
   AND observed_at >= {from:DateTime64(3, 'UTC')} AND observed_at < {to:DateTime64(3, 'UTC')}
 GROUP BY model_name, model_version, rollout, subgroup

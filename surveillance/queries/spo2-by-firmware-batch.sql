@@ -5,7 +5,8 @@
 -- <= 93 %: at least 2). A sensor that reads low in one firmware or one batch shows as a lower median and a larger share
 -- under the thresholds than the other cohorts. share_on_oxygen is reported because supplemental oxygen raises SpO2:
 -- compare cohorts with similar shares.
--- Exactness: FINAL (a reading stored twice counts once) and exact quantiles (reproducible numbers).
+-- Exactness: reads normalised_events_current, one row per event (its current derivation), so a reading stored twice
+-- or derived again by a newer pipeline version counts once; exact quantiles (reproducible numbers).
 -- @param from  Start of the window on observed_at, inclusive (UTC).
 -- @default from 1970-01-01 00:00:00
 -- @param to  End of the window on observed_at, exclusive (UTC).
@@ -23,7 +24,7 @@ SELECT
     round(countIf(spo2 <= 91) / readings, 4) AS share_le_91,
     round(countIf(spo2 <= 93) / readings, 4) AS share_le_93,
     round(countIf(ifNull(on_oxygen, false)) / readings, 4) AS share_on_oxygen
-FROM normalised_events FINAL
+FROM normalised_events_current
 WHERE event_type = 'vital_signs'
   AND spo2 IS NOT NULL
   AND observed_at >= {from:DateTime64(3, 'UTC')} AND observed_at < {to:DateTime64(3, 'UTC')}
