@@ -111,6 +111,8 @@ async function recover(store: AuditStore, signer: SignerKey | undefined): Promis
  */
 export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> {
   const { store, clock, hashKey, signer } = options;
+  // Claim first, then read: nothing another writer appends can land between our read and our first append.
+  await store.claimWriter?.();
   const recovered = await recover(store, signer?.key);
   const tree = recovered.tree;
   let last = recovered.last;
@@ -213,4 +215,32 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
       await store.close();
     },
   };
+}
+
+/**
+ * One entry from a short-lived writer (a CLI read): opens the log, appends, closes; when another writer claimed the
+ * log in between (KAFKA_FENCED), backs off (random, growing) and retries, up to `attempts` times.
+ *
+ * @example
+ * await appendOnce(() => openAuditLog({ store: openKafkaAuditStore({ brokers, topic }), clock, hashKey }), entry);
+ */
+export async function appendOnce(
+  open: () => Promise<AuditLog>,
+  input: AuditEntryInput,
+  attempts = 5,
+): Promise<{ readonly index: number; readonly leaf_hash: string }> {
+  for (let attempt = 1; ; attempt++) {
+    const log = await open();
+    try {
+      return await log.append(input);
+    } catch (error) {
+      const fenced =
+        error instanceof VigilError && (error.code === 'KAFKA_FENCED' || error.code === 'KAFKA_TRANSACTION_ABORTED');
+      if (!fenced || attempt >= attempts) throw error;
+    } finally {
+      await log.close().catch(() => {});
+    }
+    // Writers that keep claiming the log from each other back off at random, so one of them gets through.
+    await new Promise((r) => setTimeout(r, Math.random() * 250 * attempt));
+  }
 }

@@ -11,7 +11,13 @@ export type AuditRecord =
   | { readonly kind: 'entry'; readonly entry: AuditEntry }
   | { readonly kind: 'checkpoint'; readonly note: string };
 
-export type AuditStore = ControlLog<AuditRecord>;
+export type AuditStore = ControlLog<AuditRecord> & {
+  /**
+   * Makes this store the log's only writer before the writer reads where the log ends (Kafka: a transactional id
+   * that fences the previous writer). Stores with one writer by construction (a file, memory) need not have it.
+   */
+  claimWriter?(): Promise<void>;
+};
 
 /** The key each record is stored under: the entry's index, or `checkpoint/<size>`. */
 export function recordKey(record: AuditRecord, size: number): string {

@@ -1,79 +1,122 @@
 /**
  * The audit log on Kafka: TOPICS.auditLog (one partition, so one order; unlimited retention, delete policy: no record
- * is ever compacted away). Key = the entry's index, or `checkpoint/<size>`; value = the record as JSON. Appends go
- * through an idempotent acks=all producer; the ones made while a send is in flight are sent and flushed together.
- * A reader assigns partition 0 from offset 0 (no consumer group, nothing committed) and is caught up once it reached
- * the high watermark seen when it started.
+ * is ever compacted away). Key = the entry's index, or `checkpoint/<size>`; value = the record as JSON.
  *
- * One writer per topic: the log's indexes are assigned by its one writer (say so in a deployment, or fence it with a
- * transactional id).
+ * One writer at a time, enforced: a writer claims the log with a transactional producer whose id is fixed per topic
+ * (`vigil-audit-writer.<topic>`). Claiming fences any earlier writer (its open transaction is aborted, its next commit
+ * fails with KAFKA_FENCED) before the new writer reads the log to learn the next index, so two processes (two `vigil
+ * query` runs at once) can never write the same index: the fenced one reopens and tries again (`appendOnce`). Appends
+ * made while a transaction is in flight go together in the next one.
+ *
+ * The checkpoint signer process opens the store with `writer: false` and never claims it.
+ *
+ * Reading goes through the shared control-log follower (adapters/kafka/control-log.ts: partition 0 from its start,
+ * read_committed, caught up at the high watermark seen when it started); a value that is not JSON is delivered as
+ * `{kind:'unreadable'}` so verify names it.
  *
  * @example
  * const store = openKafkaAuditStore({ brokers: resolveEndpoints().kafkaBrokers, topic: TOPICS.auditLog });
  */
-import Kafka from 'node-rdkafka';
-import { ulid } from 'ulid';
-import { PlainProducer, type ProducerRecord } from '../../adapters/kafka/producer.ts';
+
+import type { KafkaConsumerClient } from '../../adapters/kafka/consumer.ts';
+import { KafkaControlLog } from '../../adapters/kafka/control-log.ts';
+import { PlainProducer, type ProducerRecord, TransactionalProducer } from '../../adapters/kafka/producer.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import type { AuditRecord, AuditStore } from '../store.ts';
 
 export interface KafkaAuditStoreOptions {
   readonly brokers: string;
   readonly topic: string;
-}
-
-function connectConsumer(brokers: string): Promise<Kafka.KafkaConsumer> {
-  const consumer = new Kafka.KafkaConsumer(
-    {
-      'metadata.broker.list': brokers,
-      'group.id': `vigil-audit-reader-${ulid()}`,
-      'enable.auto.commit': false,
-      'enable.partition.eof': true,
-      'isolation.level': 'read_committed',
-    },
-    { 'auto.offset.reset': 'earliest' },
-  );
-  return new Promise((resolve, reject) =>
-    consumer.connect({ timeout: 15_000 }, (err) =>
-      err
-        ? reject(
-            new VigilError('KAFKA_UNAVAILABLE', `cannot reach Kafka at ${brokers}: ${err.message}`, { cause: err }),
-          )
-        : resolve(consumer),
-    ),
-  );
+  /** Writers of one log share it, so each claim fences the one before. Default `vigil-audit-writer.<topic>`. */
+  readonly transactionalId?: string;
+  /**
+   * false for the checkpoint signer: it appends checkpoints only (they take no index, and land after the entries
+   * they cover because it read those first), through a plain idempotent producer, so it never fences the writer.
+   */
+  readonly writer?: boolean;
 }
 
 export function openKafkaAuditStore(options: KafkaAuditStoreOptions): AuditStore {
-  let producer: PlainProducer | null = null;
-  let connecting: Promise<PlainProducer> | null = null;
+  const reader = new KafkaControlLog<AuditRecord>({
+    brokers: options.brokers,
+    topic: options.topic,
+    parse: (value) => value as AuditRecord,
+  });
+  let producer: Promise<TransactionalProducer> | null = null;
   let pending: { record: ProducerRecord; resolve: () => void; reject: (e: unknown) => void }[] = [];
   let sending: Promise<void> = Promise.resolve();
 
-  const connected = (): Promise<PlainProducer> => {
-    connecting ??= (async () => {
-      const p = new PlainProducer(options.brokers, { 'linger.ms': 1 });
+  const claim = (): Promise<TransactionalProducer> => {
+    producer ??= (async () => {
+      const p = new TransactionalProducer(
+        options.brokers,
+        options.transactionalId ?? `vigil-audit-writer.${options.topic}`,
+        {
+          'linger.ms': 1,
+        },
+      );
       await p.connect();
-      producer = p;
       return p;
     })();
-    return connecting;
+    return producer;
+  };
+
+  let plain: Promise<PlainProducer> | null = null;
+  const sendPlain = async (records: ProducerRecord[]): Promise<void> => {
+    plain ??= (async () => {
+      const p = new PlainProducer(options.brokers, { 'linger.ms': 1 });
+      await p.connect();
+      return p;
+    })();
+    await (await plain).send(records);
   };
 
   const sendPending = async (): Promise<void> => {
     const group = pending;
     pending = [];
     if (group.length === 0) return;
+    if (options.writer === false) {
+      try {
+        await sendPlain(group.map((g) => g.record));
+        for (const g of group) g.resolve();
+      } catch (error) {
+        for (const g of group) g.reject(error);
+      }
+      return;
+    }
     try {
-      const p = await connected();
-      await p.send(group.map((g) => g.record));
+      const p = await claim();
+      // No consumed offsets ride along: the consumer argument is only read when offsets are given.
+      const outcome = await p.commit(
+        group.map((g) => g.record),
+        [],
+        undefined as unknown as KafkaConsumerClient,
+      );
+      if (outcome === 'aborted') {
+        throw new VigilError(
+          'KAFKA_TRANSACTION_ABORTED',
+          `an audit append to ${options.topic} was aborted: reopen the log`,
+        );
+      }
       for (const g of group) g.resolve();
     } catch (error) {
-      for (const g of group) g.reject(error);
+      const fenced = error instanceof VigilError && error.code === 'KAFKA_FENCED';
+      const e = fenced
+        ? new VigilError(
+            'KAFKA_FENCED',
+            `another audit writer claimed ${options.topic}: reopen the log and append again`,
+            {
+              cause: error,
+            },
+          )
+        : error;
+      for (const g of group) g.reject(e);
     }
   };
 
   return {
+    ...(options.writer === false ? {} : { claimWriter: async () => void (await claim()) }),
+
     append(key: string, record: AuditRecord): Promise<void> {
       return new Promise((resolve, reject) => {
         pending.push({
@@ -81,68 +124,25 @@ export function openKafkaAuditStore(options: KafkaAuditStoreOptions): AuditStore
           resolve,
           reject,
         });
-        // Sends are chained, so groups reach the partition in the order their records were appended.
+        // Transactions are chained, so groups reach the partition in the order their records were appended.
         if (pending.length === 1) sending = sending.then(sendPending);
       });
     },
 
-    async follow(onRecord: (record: AuditRecord) => void) {
-      const consumer = await connectConsumer(options.brokers);
-      const high = await new Promise<number>((resolve, reject) =>
-        consumer.queryWatermarkOffsets(options.topic, 0, 10_000, (e, w) =>
-          e
-            ? reject(new VigilError('KAFKA_UNAVAILABLE', `watermarks of ${options.topic}: ${e.message}`))
-            : resolve(w.highOffset),
-        ),
-      );
-      consumer.assign([{ topic: options.topic, partition: 0, offset: 0 }]);
-      consumer.setDefaultConsumeTimeout(200);
-      let closed = false;
-      let next = 0;
-      let markCaughtUp: () => void = () => {};
-      let failCaughtUp: (e: unknown) => void = () => {};
-      const caughtUp = new Promise<void>((resolve, reject) => {
-        markCaughtUp = resolve;
-        failCaughtUp = reject;
+    follow(onRecord: (record: AuditRecord) => void) {
+      return reader.follow(onRecord, {
+        onInvalid: () => onRecord({ kind: 'unreadable' } as unknown as AuditRecord),
       });
-      if (high === 0) markCaughtUp();
-      const loop = (async () => {
-        while (!closed) {
-          const batch = await new Promise<Kafka.Message[]>((resolve, reject) =>
-            consumer.consume(5_000, (e, m) => (e ? reject(e) : resolve(m))),
-          ).catch((e) => {
-            failCaughtUp(e);
-            closed = true;
-            return [] as Kafka.Message[];
-          });
-          for (const m of batch) {
-            next = m.offset + 1;
-            let record: AuditRecord;
-            try {
-              record = JSON.parse(m.value?.toString('utf8') ?? '') as AuditRecord;
-            } catch {
-              record = { kind: 'unreadable', offset: m.offset } as unknown as AuditRecord;
-            }
-            onRecord(record);
-          }
-          if (next >= high) markCaughtUp();
-        }
-      })();
-      return {
-        caughtUp,
-        close: async () => {
-          closed = true;
-          await loop;
-          await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
-        },
-      };
     },
 
     async close(): Promise<void> {
       if (pending.length > 0) sending = sending.then(sendPending);
       await sending;
-      if (producer) await producer.disconnect();
-      else if (connecting) await (await connecting).disconnect();
+      await reader.close();
+      const p = await producer?.catch(() => null);
+      await p?.disconnect();
+      const q = await plain?.catch(() => null);
+      await q?.disconnect();
     },
   };
 }

@@ -72,9 +72,14 @@ async function storedRecords(flags: WhereFlags): Promise<unknown[]> {
   }
 }
 
-function openStore(flags: WhereFlags): AuditStore {
+/** The log's store; `writer: false` for the signer (it appends checkpoints only and never fences the writer). */
+function openStore(flags: WhereFlags, writer = true): AuditStore {
   if (flags.dir) return openFileAuditStore(flags.dir);
-  return openKafkaAuditStore({ brokers: resolveEndpoints().kafkaBrokers, topic: flags.topic ?? TOPICS.auditLog });
+  return openKafkaAuditStore({
+    brokers: resolveEndpoints().kafkaBrokers,
+    topic: flags.topic ?? TOPICS.auditLog,
+    writer,
+  });
 }
 
 async function verifiedLog(flags: WhereFlags) {
@@ -170,7 +175,7 @@ export function registerAudit(program: Command): void {
     .action(async (flags: WhereFlags & { key: string; every?: string }) => {
       const key = loadSignerKey(flags.key);
       const once = async () => {
-        const store = openStore(flags);
+        const store = openStore(flags, false);
         try {
           const note = await signStoredLog(store, key, systemClock);
           process.stdout.write(note ? `signed:\n${note}` : 'no new entries since the last checkpoint\n');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PlainProducer } from '../../adapters/kafka/producer.ts';
 import { generateAuditKeys, KEY_FILES, loadHashKey, loadSignerKey } from '../../audit/keys.ts';
-import { openAuditLog } from '../../audit/log.ts';
+import { appendOnce, openAuditLog } from '../../audit/log.ts';
 import { readAll } from '../../audit/store.ts';
 import { openKafkaAuditStore } from '../../audit/stores/kafka.ts';
 import type { VerifyReport } from '../../audit/verify.ts';
@@ -181,7 +181,6 @@ describe('the audit log on Kafka', () => {
         purpose: 'change',
       });
     }
-    await writer.close();
     const before = lastJsonLine<VerifyReport>(
       (await vigil(['audit', 'verify', '--json'], { VIGIL_TOPIC_PREFIX: copy })).stdout,
     );
@@ -191,9 +190,59 @@ describe('the audit log on Kafka', () => {
     });
     expect((await signer.done).code).toBe(0);
     expect(signer.stdout()).toMatch(new RegExp(`^signed:\nvigil.it/audit\n${ENTRIES + 20}\n`));
+    // The signer never claims the log: the writer, open all along, keeps appending.
+    for (let i = 0; i < 5; i++) {
+      await writer.append({
+        actor: 'svc-gateway',
+        role: 'operator',
+        action: 'device.enrol',
+        target: 'device:h:00ff',
+        purpose: 'change',
+      });
+    }
+    await writer.close();
     const after = lastJsonLine<VerifyReport>(
       (await vigil(['audit', 'verify', '--json'], { VIGIL_TOPIC_PREFIX: copy })).stdout,
     );
-    expect(after).toMatchObject({ ok: true, entries: ENTRIES + 20, verified_size: ENTRIES + 20, unsigned_tail: 0 });
+    expect(after).toMatchObject({ ok: true, entries: ENTRIES + 25, verified_size: ENTRIES + 20, unsigned_tail: 5 });
+  });
+
+  it('one writer at a time: a second writer fences the first, and racing one-shot writers stay gap-free', async () => {
+    const { prefix: racePrefix, name } = await isolatedTopics('audit-race');
+    const raceTopic = name(TOPICS.auditLog);
+    const hashKey = loadHashKey(join(keyDir, KEY_FILES.hash));
+    const open = () =>
+      openAuditLog({ store: openKafkaAuditStore({ brokers, topic: raceTopic }), clock: new ManualClock(), hashKey });
+    const entry = (actor: string) => ({
+      actor,
+      role: 'analyst',
+      action: 'data.read',
+      target: 'site:ward-7',
+      purpose: 'surveillance',
+    });
+
+    const first = await open();
+    expect((await first.append(entry('first'))).index).toBe(0);
+    const second = await open();
+    await expect(first.append(entry('first'))).rejects.toMatchObject({ code: 'KAFKA_FENCED' });
+    expect((await second.append(entry('second'))).index).toBe(1);
+    await first.close();
+    await second.close();
+
+    // Three one-shot writers (a CLI read each), five entries each, all at once.
+    const indexes = (
+      await Promise.all(
+        ['a', 'b', 'c'].map(async (actor) => {
+          const got: number[] = [];
+          for (let i = 0; i < 5; i++) got.push((await appendOnce(open, entry(actor), 20)).index);
+          return got;
+        }),
+      )
+    ).flat();
+    expect([...indexes].sort((x, y) => x - y)).toEqual(Array.from({ length: 15 }, (_, i) => i + 2));
+    const report = lastJsonLine<VerifyReport>(
+      (await vigil(['audit', 'verify', '--json'], { VIGIL_TOPIC_PREFIX: racePrefix })).stdout,
+    );
+    expect(report).toMatchObject({ ok: true, entries: 17 });
   });
 });
