@@ -202,3 +202,28 @@ describe('proofs from a verified log', () => {
     expect(ok).toBe(true);
   });
 });
+
+describe('the file store', () => {
+  it('lets one writer at a time append: a second waits for the first to close, and both stay gap-free', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-audit-'));
+    dirs.push(dir);
+    const first = await openAuditLog({ store: openFileAuditStore(dir), clock: new ManualClock(), hashKey });
+    await first.append(read(0));
+    let secondOpen = false;
+    const second = openAuditLog({ store: openFileAuditStore(dir), clock: new ManualClock(), hashKey }).then((log) => {
+      secondOpen = true;
+      return log;
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(secondOpen).toBe(false);
+    await first.append(read(1));
+    await first.close();
+    const log = await second;
+    expect((await log.append(read(2))).index).toBe(2);
+    await log.close();
+    expect(verifyRecords(await readAll(openFileAuditStore(dir)), verifier).report).toMatchObject({
+      ok: true,
+      entries: 3,
+    });
+  });
+});

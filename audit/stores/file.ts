@@ -4,19 +4,70 @@
  * callers pay one fsync per group, not one each. A line that is not JSON is delivered as `{kind:'unreadable'}` so
  * the verifier can name it instead of the reader failing.
  *
+ * One writer at a time: `claimWriter` takes `<dir>/audit.lock` (created exclusively, holding the writer's pid) and
+ * waits while another live process holds it; a lock whose process is gone is taken over. `close` releases it.
+ *
  * @example
  * const store = openFileAuditStore('.vigil/audit');
  * const log = await openAuditLog({ store, clock: systemClock });
  */
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { VigilError } from '../../runtime/errors.ts';
 import type { AuditRecord, AuditStore } from '../store.ts';
 
 export const AUDIT_FILE = 'audit.jsonl';
 
-export function openFileAuditStore(dir: string): AuditStore & { readonly path: string } {
+export const LOCK_FILE = 'audit.lock';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Takes the writer lock, waiting up to `timeoutMs` for a live holder to release it. */
+async function lock(path: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    let holder = Number.NaN;
+    try {
+      holder = Number(readFileSync(path, 'utf8'));
+    } catch {
+      continue; // released between our attempt and the read: try again at once
+    }
+    if (Number.isInteger(holder) && holder > 0 && !alive(holder)) {
+      rmSync(path, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new VigilError('CONFIG_INVALID', `another process (pid ${holder}) is writing the audit log at ${path}`, {
+        retriable: true,
+      });
+    }
+    await new Promise((r) => setTimeout(r, 20 + Math.random() * 30));
+  }
+}
+
+export function openFileAuditStore(
+  dir: string,
+  options: { lockTimeoutMs?: number } = {},
+): AuditStore & { readonly path: string } {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, AUDIT_FILE);
+  const lockPath = join(dir, LOCK_FILE);
+  let locked = false;
   let fd: number | null = null;
   let pending: { line: string; resolve: () => void; reject: (e: unknown) => void }[] = [];
   let scheduled = false;
@@ -37,6 +88,11 @@ export function openFileAuditStore(dir: string): AuditStore & { readonly path: s
 
   return {
     path,
+    async claimWriter(): Promise<void> {
+      if (locked) return;
+      await lock(lockPath, options.lockTimeoutMs ?? 30_000);
+      locked = true;
+    },
     append(_key: string, record: AuditRecord): Promise<void> {
       return new Promise((resolve, reject) => {
         pending.push({ line: `${JSON.stringify(record)}\n`, resolve, reject });
@@ -68,6 +124,8 @@ export function openFileAuditStore(dir: string): AuditStore & { readonly path: s
       if (pending.length > 0) flush();
       if (fd !== null) closeSync(fd);
       fd = null;
+      if (locked) rmSync(lockPath, { force: true });
+      locked = false;
     },
   };
 }
