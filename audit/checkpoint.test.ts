@@ -7,9 +7,11 @@ import {
   parseSignerKey,
   parseVerifierKey,
   signCheckpoint,
+  signNote,
   timeExtension,
   verifierKeyText,
   verifyCheckpoint,
+  verifyNote,
 } from './checkpoint.ts';
 import { EMPTY_ROOT } from './merkle.ts';
 
@@ -22,6 +24,22 @@ const checkpoint = {
   root: EMPTY_ROOT,
   extensions: [timeExtension(Date.UTC(2026, 0, 1))],
 };
+
+describe('interoperability', () => {
+  // The example key pair and signed note of Go's golang.org/x/mod/sumdb/note documentation: Ed25519 is deterministic,
+  // so the same key must give byte for byte the same signature line, and the verifier must accept Go's note.
+  const goSigner = 'PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz';
+  const goVerifier = 'PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW';
+  const text = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+  const goNote = `${text}\n\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n`;
+
+  it('signs as Go sumdb/note does and opens its note', () => {
+    expect(signNote(text, parseSignerKey(goSigner))).toBe(goNote);
+    expect(verifyNote(goNote, parseVerifierKey(goVerifier))).toEqual({ ok: true, text });
+    expect(verifierKeyText(parseSignerKey(goSigner))).toBe(goVerifier);
+    expect(verifyNote(goNote.replace('answer', 'Answer'), parseVerifierKey(goVerifier))).toMatchObject({ ok: false });
+  });
+});
 
 describe('note keys', () => {
   it('encode as the note formats, and the verifier key follows from the signer key', () => {

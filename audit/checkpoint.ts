@@ -163,11 +163,44 @@ export function parseCheckpointBody(text: string): Checkpoint {
   return { origin, size, root, extensions };
 }
 
+/** A C2SP signed note: `text` (ending with a newline), a blank line, one signature line by `key`. */
+export function signNote(text: string, key: SignerKey): string {
+  if (!text.endsWith('\n') || text.includes('\n\n'))
+    throw new RangeError('note text ends with one newline, no blank line');
+  const signature = sign(null, Buffer.from(text, 'utf8'), key.privateKey);
+  return `${text}\n${SIG_PREFIX}${key.name} ${Buffer.concat([key.id, signature]).toString('base64')}\n`;
+}
+
 /** The signed note of a checkpoint (body, blank line, one signature line). */
 export function signCheckpoint(checkpoint: Checkpoint, key: SignerKey): string {
-  const body = checkpointBody(checkpoint);
-  const signature = sign(null, Buffer.from(body, 'utf8'), key.privateKey);
-  return `${body}\n${SIG_PREFIX}${key.name} ${Buffer.concat([key.id, signature]).toString('base64')}\n`;
+  return signNote(checkpointBody(checkpoint), key);
+}
+
+/**
+ * Opens a signed note with a verifier key: the text, if a signature line of that key name and id verifies over it
+ * (lines of other keys are ignored, as the signed-note spec says).
+ */
+export function verifyNote(
+  note: string,
+  key: VerifierKey,
+): { ok: true; text: string } | { ok: false; problem: string } {
+  const split = note.lastIndexOf('\n\n');
+  if (split < 0 || !note.endsWith('\n'))
+    return { ok: false, problem: 'not a signed note (no blank line before signatures)' };
+  const text = note.slice(0, split + 1);
+  let matched = false;
+  for (const line of note.slice(split + 2, -1).split('\n')) {
+    if (!line.startsWith(SIG_PREFIX)) return { ok: false, problem: 'malformed signature line' };
+    const [name, b64, extra] = line.slice(SIG_PREFIX.length).split(' ');
+    if (!name || !b64 || extra !== undefined) return { ok: false, problem: 'malformed signature line' };
+    const raw = Buffer.from(b64, 'base64');
+    if (name !== key.name || raw.length < 4 || !raw.subarray(0, 4).equals(key.id)) continue;
+    matched = true;
+    if (!verify(null, Buffer.from(text, 'utf8'), key.publicKey, raw.subarray(4))) {
+      return { ok: false, problem: 'signature does not verify' };
+    }
+  }
+  return matched ? { ok: true, text } : { ok: false, problem: `no signature by key ${key.name}` };
 }
 
 export type CheckpointCheck =
@@ -179,26 +212,10 @@ export type CheckpointCheck =
  * parses its checkpoint; the origin must equal the key name, as it does for every log Vigil writes.
  */
 export function verifyCheckpoint(note: string, key: VerifierKey): CheckpointCheck {
-  const split = note.lastIndexOf('\n\n');
-  if (split < 0 || !note.endsWith('\n'))
-    return { ok: false, problem: 'not a signed note (no blank line before signatures)' };
-  const body = note.slice(0, split + 1);
-  const signatures = note.slice(split + 2, -1).split('\n');
-  let matched = false;
-  for (const line of signatures) {
-    if (!line.startsWith(SIG_PREFIX)) return { ok: false, problem: 'malformed signature line' };
-    const [name, b64, extra] = line.slice(SIG_PREFIX.length).split(' ');
-    if (!name || !b64 || extra !== undefined) return { ok: false, problem: 'malformed signature line' };
-    const raw = Buffer.from(b64, 'base64');
-    if (name !== key.name || raw.length < 4 || !raw.subarray(0, 4).equals(key.id)) continue;
-    matched = true;
-    if (!verify(null, Buffer.from(body, 'utf8'), key.publicKey, raw.subarray(4))) {
-      return { ok: false, problem: 'signature does not verify' };
-    }
-  }
-  if (!matched) return { ok: false, problem: `no signature by key ${key.name}` };
+  const opened = verifyNote(note, key);
+  if (!opened.ok) return opened;
   try {
-    const checkpoint = parseCheckpointBody(body);
+    const checkpoint = parseCheckpointBody(opened.text);
     if (checkpoint.origin !== key.name) return { ok: false, problem: `origin ${checkpoint.origin} is not ${key.name}` };
     return { ok: true, checkpoint };
   } catch (error) {
