@@ -90,7 +90,7 @@ describe('0009_append_only', () => {
     expect(normalisedBefore.keys?.sorting_key).toBe('firmware_version, site_id, device_id, observed_at, event_id');
 
     const report = await applyMigrations(store);
-    expect(report.applied).toEqual([APPEND_ONLY]);
+    expect(report.applied[0]).toBe(APPEND_ONLY); // then any later migration
 
     const normalised = await tableShape('normalised_events');
     expect(normalised.keys).toEqual({
@@ -106,8 +106,10 @@ describe('0009_append_only', () => {
         'transformation_version, config_hash, feature_vector_hash',
       primary_key: 'model_name, model_version, firmware_version, site_id, device_id, observed_at, inference_id',
     });
-    expect(normalised.columns).toEqual(normalisedBefore.columns);
-    expect(inferences.columns).toEqual(inferencesBefore.columns);
+    // Every column kept, in order, plus the replacing version (MATERIALIZED: no insert names it).
+    const replacing = { name: 'first_copy_wins', type: 'Int64' };
+    expect(normalised.columns).toEqual([...normalisedBefore.columns, replacing]);
+    expect(inferences.columns).toEqual([...inferencesBefore.columns, replacing]);
     expect(normalised.indexes).toEqual([{ name: 'idx_event_id', expr: 'event_id' }]);
     expect(inferences.indexes).toEqual([{ name: 'idx_event_id', expr: 'event_id' }]);
     expect([await contentDigest('normalised_events'), await contentDigest('inferences')]).toEqual(digests);
@@ -154,6 +156,14 @@ describe('0009_append_only', () => {
     await store.insert('normalised_events', retried.map(normalisedEventRow), { dedupToken: 'v1/normalised/retry' });
     expect(await count('SELECT count() AS n FROM normalised_events FINAL')).toBe(2 * EVENTS);
     expect(await count('SELECT count() AS n FROM normalised_events_current')).toBe(EVENTS);
+    // The copy written first stays as it was: the retry's later processed_at does not replace it.
+    const stored = await store.query<{ event_id: string; processed: number }>(
+      `SELECT event_id, toUnixTimestamp64Milli(processed_at) AS processed FROM normalised_events FINAL
+       WHERE transformation_version = 'vitals@1/validate/dedupe' ORDER BY event_id`,
+    );
+    expect(stored.map((r) => Number(r.processed))).toEqual(
+      [...v1].sort((a, b) => a.event_id.localeCompare(b.event_id)).map((e) => e.processed_at),
+    );
   });
 
   it('orders versions by their numbers: vitals@10 is newer than vitals@9, whatever was processed last', async () => {

@@ -11,7 +11,11 @@
 --                      after a rollout change or under a new pipeline version is a new row beside the old one.
 -- A retried insert stays idempotent: the same derivation of the same record has the same key and the same content
 -- (the chain is deterministic under the batch contract; only processed_at / scored_at differ), so the insert dedup
--- token drops the retried block and, failing that, merges and FINAL keep one row.
+-- token drops the retried block and, failing that, merges and FINAL keep one row: the first copy. The replacing
+-- version is first_copy_wins (MATERIALIZED, minus the processing time in ms), not the processing time itself as in
+-- 0001, so a late copy never moves the stored processed_at / scored_at: the row first written, the one anybody could
+-- have read and acted on, is the one that stays, as it was. (A derivation that is re-run unchanged, e.g. the same
+-- model, options and input under a new pipeline version, is such a copy: the inference stays the first one.)
 -- The primary key (the sparse index) stays the old key: the added columns only order rows inside it, so cohort
 -- ranges read exactly as before. Which derivation is current is chosen by the reader, explicitly: the views
 -- normalised_events_current and inferences_current below (the saved queries read through them).
@@ -88,8 +92,11 @@ CREATE OR REPLACE TABLE normalised_events
     raw_sha256             String,
     transformation_version LowCardinality(String),
     processed_at           DateTime64(3, 'UTC'),
+    -- The replacing version: the earliest processing wins, so the copy written first is never replaced (see above).
+    first_copy_wins        Int64 MATERIALIZED -toUnixTimestamp64Milli(processed_at),
     INDEX idx_event_id event_id TYPE bloom_filter(0.01) GRANULARITY 4
-)ENGINE = ReplacingMergeTree(processed_at)
+)
+ENGINE = ReplacingMergeTree(first_copy_wins)
 PARTITION BY toYYYYMM(observed_at)
 PRIMARY KEY (firmware_version, site_id, device_id, observed_at, event_id)
 ORDER BY (firmware_version, site_id, device_id, observed_at, event_id,
@@ -125,8 +132,11 @@ CREATE OR REPLACE TABLE inferences
     subscores              Array(Float64),
     risk_band              LowCardinality(String),
     transformation_version LowCardinality(String),
+    -- The replacing version: the earliest scoring wins (see above).
+    first_copy_wins        Int64 MATERIALIZED -toUnixTimestamp64Milli(scored_at),
     INDEX idx_event_id event_id TYPE bloom_filter(0.01) GRANULARITY 4
-)ENGINE = ReplacingMergeTree(scored_at)
+)
+ENGINE = ReplacingMergeTree(first_copy_wins)
 PARTITION BY toYYYYMM(observed_at)
 PRIMARY KEY (model_name, model_version, firmware_version, site_id, device_id, observed_at, inference_id)
 ORDER BY (model_name, model_version, firmware_version, site_id, device_id, observed_at, inference_id,
