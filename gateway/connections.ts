@@ -25,6 +25,8 @@ export interface Connection {
   active: number;
   timer: NodeJS.Timeout | null;
   closing: boolean;
+  /** A connection-level refusal (401/403) has been recorded for this connection. */
+  refusalRecorded: boolean;
 }
 
 const EXPIRY_ERRORS = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
@@ -62,6 +64,7 @@ export function describeConnection(
     active: 0,
     timer: null,
     closing: false,
+    refusalRecorded: false,
   };
 }
 

@@ -251,6 +251,17 @@ describe('gateway: requests refused whole', () => {
     }
   });
 
+  it('records one refusal per untrusted connection, however many streams it opened before the close', async () => {
+    const before = rejectionsFor('UNTRUSTED_CERTIFICATE').length;
+    const session = await deviceSession(gateway.url, pki.caCertPem);
+    const replies = await Promise.allSettled([1, 2, 3, 4, 5].map(() => postEvents(session, ['a.b.c'])));
+    session.destroy();
+    const answered = replies.flatMap((r) => (r.status === 'fulfilled' ? [r.value.status] : []));
+    expect(answered.length).toBeGreaterThan(0);
+    expect(new Set(answered)).toEqual(new Set([401]));
+    expect(rejectionsFor('UNTRUSTED_CERTIFICATE').length).toBe(before + 1);
+  });
+
   it('401 CERT_EXPIRED for an expired certificate', async () => {
     const { device, changes } = await enrolChanges(pki, 'dev-expired', {
       at: clock.now() - 10 * 86_400_000,

@@ -33,8 +33,10 @@ import { type ConnectionIdentity, verifySignedEvent } from './verify.ts';
 
 export type { GatewayReason } from './codes.ts';
 export type { GatewayLimits } from './limits.ts';
+export { parseGatewayLimits, stateParamsOf } from './limits.ts';
 export type { GatewayRejection } from './rejection.ts';
 export type { GatewayState } from './state.ts';
+export { MemoryGatewayState } from './state.ts';
 
 export interface GatewayOptions {
   /** Stamped on every envelope (gateway_id) and rejection. */
@@ -246,6 +248,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const identity = authenticate(connection, receivedAt);
     if (typeof identity === 'string') {
       req.resume();
+      // One record per refused connection: the streams a client opened before the close are the same refusal, and a
+      // client without a trusted certificate must not turn one connection into a flood of records.
+      if (connection.refusalRecorded) {
+        metrics.rejectedUnrecorded.inc({ reason: identity });
+        return new Answer(REQUEST_STATUS[identity], { reason: identity }, {}, true);
+      }
+      connection.refusalRecorded = true;
       return refuse(identity, '');
     }
     if (!connection.bucket.take(1)) {

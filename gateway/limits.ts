@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { VigilError } from '../runtime/errors.ts';
+import type { GatewayStateParams } from './state.ts';
 
 export const GATEWAY_DEFAULTS = {
   maxBodyBytes: 1_048_576,
@@ -148,4 +149,20 @@ export function parseGatewayLimits(input: unknown = {}): GatewayLimits {
     throw new VigilError('CONFIG_INVALID', 'gateway limits: maxEventBytes must not exceed maxBodyBytes');
   }
   return limits;
+}
+
+/**
+ * The shared-state parameters that go with these limits: the device bucket, and a nonce kept twice the skew bound (an
+ * event carrying it passes the skew check until observed_at + skew, which is at most receipt + 2 x skew).
+ *
+ * @example
+ * const state = new MemoryGatewayState(stateParamsOf(limits), clock);
+ */
+export function stateParamsOf(limits: GatewayLimits): GatewayStateParams {
+  return {
+    ratePerSec: limits.deviceRatePerSec,
+    burst: limits.deviceBurst,
+    nonceTtlMs: 2 * limits.skewMs,
+    sequenceTtlMs: limits.sequenceTtlMs,
+  };
 }

@@ -17,6 +17,7 @@ export class GatewayMetrics {
   readonly requests: Counter<'status'>;
   readonly accepted: Counter<'lane'>;
   readonly rejections: Counter<'reason'>;
+  readonly rejectedUnrecorded: Counter<'reason'>;
   readonly verifySeconds: Histogram;
   readonly requestSeconds: Histogram;
   readonly openConnections: Gauge;
@@ -43,6 +44,12 @@ export class GatewayMetrics {
       registers,
     });
     for (const reason of GATEWAY_REASONS) this.rejections.inc({ reason }, 0);
+    this.rejectedUnrecorded = new Counter({
+      name: 'vigil_gateway_refused_repeats_total',
+      help: 'Further requests on a connection already refused and recorded (401/403), answered without a new record.',
+      labelNames: ['reason'],
+      registers,
+    });
     this.verifySeconds = new Histogram({
       name: 'vigil_gateway_verify_seconds',
       help: 'Time to verify one signed event (signature and checks, before the shared state).',

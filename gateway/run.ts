@@ -17,7 +17,7 @@ import { systemClock } from '../runtime/clock.ts';
 import type { Endpoints } from '../runtime/endpoints.ts';
 import type { Logger } from '../runtime/log.ts';
 import { type RunningGateway, startGateway } from './index.ts';
-import { type GatewayLimits, parseGatewayLimits } from './limits.ts';
+import { type GatewayLimits, parseGatewayLimits, stateParamsOf } from './limits.ts';
 
 export interface RunGatewayOptions {
   readonly id: string;
@@ -46,15 +46,7 @@ export async function runGateway(options: RunGatewayOptions): Promise<void> {
   const limits = parseGatewayLimits(options.limits ?? {});
   const directory = await openDeviceDirectory(options.identityLog);
   await directory.caughtUp;
-  const state = await openRedisGatewayState(
-    { url: options.endpoints.redisUrl },
-    {
-      ratePerSec: limits.deviceRatePerSec,
-      burst: limits.deviceBurst,
-      nonceTtlMs: 2 * limits.skewMs,
-      sequenceTtlMs: limits.sequenceTtlMs,
-    },
-  );
+  const state = await openRedisGatewayState({ url: options.endpoints.redisUrl }, stateParamsOf(limits));
   const sinks = await openGatewaySinks({
     brokers: options.endpoints.kafkaBrokers,
     registry: createSchemaRegistry(options.endpoints.schemaRegistryUrl),

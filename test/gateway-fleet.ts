@@ -115,7 +115,11 @@ export function deviceSession(
 ): Promise<ClientHttp2Session> {
   return new Promise((resolve, reject) => {
     const session = connect(url, { ca: caPem, cert: device?.certPem, key: device?.keyPem });
-    session.once('connect', () => resolve(session));
+    session.once('connect', () => {
+      // The gateway may close or reset the session later (refusal, revocation, timeouts): tests watch 'close'.
+      session.on('error', () => {});
+      resolve(session);
+    });
     session.once('error', reject);
   });
 }
