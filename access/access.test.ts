@@ -17,7 +17,7 @@ import { registerQuery } from '../cli/commands/query.ts';
 import { normalisedEventRow } from '../pipelines/outputs.ts';
 import { normalisedEvent, T0 } from '../test/fixtures/clickhouse.ts';
 import { spawnNode, VIGIL } from '../test/support/process.ts';
-import { openAccessAuditLog } from './cli.ts';
+import { accessAuditAppender } from './cli.ts';
 import { addPrincipal, fileAuthenticator } from './principals.ts';
 import { auditedQuery } from './read.ts';
 
@@ -233,9 +233,9 @@ describe('a clinician of site B', () => {
 
 describe('raw bytes', () => {
   it('an analyst (or anyone through a query) is refused raw_events bytes, each refusal audited', async () => {
-    const log = await openAccessAuditLog({ auditDir, auditHashKey: join(keyDir, KEY_FILES.hash) });
+    const audit = accessAuditAppender({ auditDir, auditHashKey: join(keyDir, KEY_FILES.hash) });
     const store = openChdbStore({ path: storeDir });
-    const deps = { log, authenticator: fileAuthenticator(principals), credential: tokens.analystA!, store };
+    const deps = { audit, authenticator: fileAuthenticator(principals), credential: tokens.analystA!, store };
     const attempts = [
       'SELECT raw FROM raw_events',
       'SELECT * FROM raw_events',
@@ -249,7 +249,6 @@ describe('raw bytes', () => {
       }
     } finally {
       await store.close();
-      await log.close();
     }
     expect(
       auditLines()

@@ -14,7 +14,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_KEY_DIR, KEY_FILES, loadHashKey } from '../audit/keys.ts';
-import { type AuditLog, openAuditLog } from '../audit/log.ts';
+import { appendOnce, openAuditLog } from '../audit/log.ts';
 import { openFileAuditStore } from '../audit/stores/file.ts';
 import { openKafkaAuditStore } from '../audit/stores/kafka.ts';
 import { type Clock, systemClock } from '../runtime/clock.ts';
@@ -22,6 +22,7 @@ import { resolveEndpoints, TOPICS } from '../runtime/endpoints.ts';
 import { VigilError } from '../runtime/errors.ts';
 import { oidcAuthenticator } from './oidc.ts';
 import { type Authenticator, DEFAULT_PRINCIPALS_FILE, fileAuthenticator, readPrincipals } from './principals.ts';
+import type { AuditAppender } from './read.ts';
 
 export interface AccessFlags {
   readonly role?: string;
@@ -85,11 +86,21 @@ export function minCellFromEnv(env: NodeJS.ProcessEnv = process.env): number | u
   return readPrincipals(principalsPath(env)).min_cell;
 }
 
-/** Opens the audit log the read is recorded in (no checkpoint key here: `vigil audit checkpoint` signs apart). */
-export async function openAccessAuditLog(flags: AccessFlags, clock: Clock = systemClock): Promise<AuditLog> {
+/**
+ * The audit appender a read is recorded with (no checkpoint key here: `vigil audit checkpoint` signs apart). The
+ * hashing key is loaded now, so a missing key fails before any data is read. Each append opens the log, appends and
+ * closes it (`appendOnce`): on Kafka, a claim fences any other writer first and a fenced append retries, so two reads
+ * at once never write the same index.
+ *
+ * @example
+ * const audit = accessAuditAppender({ auditDir: '.vigil/audit' });
+ * await audit({ actor: 'analyst-7', role: 'analyst', action: 'query.run', target: 'query:x', purpose: 'surveillance', read: rows });
+ */
+export function accessAuditAppender(flags: AccessFlags, clock: Clock = systemClock): AuditAppender {
   const hashKey = loadHashKey(flags.auditHashKey ?? join(DEFAULT_KEY_DIR, KEY_FILES.hash));
-  const store = flags.auditDir
-    ? openFileAuditStore(flags.auditDir)
-    : openKafkaAuditStore({ brokers: resolveEndpoints().kafkaBrokers, topic: flags.auditTopic ?? TOPICS.auditLog });
-  return openAuditLog({ store, clock, hashKey });
+  const store = () =>
+    flags.auditDir
+      ? openFileAuditStore(flags.auditDir)
+      : openKafkaAuditStore({ brokers: resolveEndpoints().kafkaBrokers, topic: flags.auditTopic ?? TOPICS.auditLog });
+  return (entry) => appendOnce(() => openAuditLog({ store: store(), clock, hashKey }), entry);
 }

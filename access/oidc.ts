@@ -14,6 +14,7 @@
  */
 import { createRemoteJWKSet, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import { z } from 'zod';
+import { type Clock, systemClock } from '../runtime/clock.ts';
 import { VigilError } from '../runtime/errors.ts';
 import { ALL_SITES, AuthenticationError, type Authenticator, type Principal, ROLES, SITE } from './principals.ts';
 
@@ -39,13 +40,18 @@ export const oidcConfigSchema = z.strictObject({
 export type OidcConfig = z.input<typeof oidcConfigSchema>;
 
 /**
- * Verifies IdP tokens and maps their groups. `keys` replaces the remote JWKS (tests, an air-gapped key set).
+ * Verifies IdP tokens and maps their groups. `keys` replaces the remote JWKS (tests, an air-gapped key set); `clock`
+ * is the time tokens are checked at (expiry, not-before).
  *
  * @example
  * const auth = oidcAuthenticator(JSON.parse(readFileSync(process.env.VIGIL_OIDC_CONFIG!, 'utf8')));
  * const principal = await auth.authenticate(idToken);
  */
-export function oidcAuthenticator(config: OidcConfig, keys?: JWTVerifyGetKey): Authenticator {
+export function oidcAuthenticator(
+  config: OidcConfig,
+  keys?: JWTVerifyGetKey,
+  clock: Clock = systemClock,
+): Authenticator {
   const parsed = oidcConfigSchema.safeParse(config);
   if (!parsed.success) {
     throw new VigilError(
@@ -65,6 +71,7 @@ export function oidcAuthenticator(config: OidcConfig, keys?: JWTVerifyGetKey): A
           algorithms: c.algorithms,
           clockTolerance: c.clock_tolerance_s,
           requiredClaims: ['exp'],
+          currentDate: new Date(clock.now()),
         }));
       } catch (error) {
         // jose's code (ERR_JWT_EXPIRED, ERR_JWS_SIGNATURE_VERIFICATION_FAILED, ...) says why without the token.

@@ -25,13 +25,17 @@ export interface TableSpec {
   readonly scope: TableScope;
   /** Columns holding raw, possibly PHI-bearing bytes: no role reads them through `vigil query`. */
   readonly bytes?: readonly string[];
+  /** For a view: the tables it reads (filtered by site as well, whether or not the engine expands the view first). */
+  readonly reads?: readonly string[];
 }
 
 /** Every table and view a role may be granted, with its scope. A table not listed here is refused to everyone. */
 export const TABLES: Readonly<Record<string, TableSpec>> = {
   raw_events: { scope: 'global', bytes: ['raw', 'headers'] },
   normalised_events: { scope: 'site' },
+  normalised_events_current: { scope: 'site', reads: ['normalised_events'] },
   inferences: { scope: 'site' },
+  inferences_current: { scope: 'site', reads: ['inferences'] },
   duplicates: { scope: 'site' },
   drift_histograms: { scope: 'site' },
   drift_reports: { scope: 'site' },
@@ -57,7 +61,9 @@ export const POLICY: Readonly<Record<Role, RoleSpec>> = {
   analyst: {
     tables: [
       'normalised_events',
+      'normalised_events_current',
       'inferences',
+      'inferences_current',
       'duplicates',
       'drift_histograms',
       'drift_reports',
@@ -68,7 +74,7 @@ export const POLICY: Readonly<Record<Role, RoleSpec>> = {
     defaultPurpose: 'surveillance',
   },
   clinician: {
-    tables: ['clinical_alerts', 'normalised_events', 'inferences'],
+    tables: ['clinical_alerts', 'normalised_events', 'normalised_events_current', 'inferences', 'inferences_current'],
     suppress: false,
     purposeRequired: true,
     defaultPurpose: 'treatment',
@@ -81,7 +87,9 @@ export const POLICY: Readonly<Record<Role, RoleSpec>> = {
       'sink_batches',
       'dead_letters',
       'normalised_events',
+      'normalised_events_current',
       'inferences',
+      'inferences_current',
       'clinical_alerts',
     ],
     suppress: false,
@@ -236,7 +244,11 @@ export function authorizeQuery(principal: Principal, role: Role, sql: string): Q
       return deny('site', `${table} has no site column: only a principal of all sites may read it`);
     }
   }
-  const filtered = reads.tables.filter((t) => TABLES[t]?.scope === 'site');
+  const filtered = [
+    ...new Set(
+      reads.tables.filter((t) => TABLES[t]?.scope === 'site').flatMap((t) => [t, ...(TABLES[t]?.reads ?? [])]),
+    ),
+  ];
   return {
     allowed: true,
     tables: reads.tables,

@@ -8,7 +8,7 @@
  * An audit append that fails fails the read: nothing is shown that was not recorded.
  */
 import type { ClickHouseStore, QueryParams } from '../adapters/clickhouse/store.ts';
-import type { AuditLog } from '../audit/log.ts';
+import type { AuditEntryInput } from '../audit/entry.ts';
 import { VigilError } from '../runtime/errors.ts';
 import { actingRole, authorizeQuery, type DenialReason, POLICY, purposeFor, rowsOutsideSites } from './policy.ts';
 import type { Authenticator, Principal, Role } from './principals.ts';
@@ -40,10 +40,14 @@ export interface ReadRequest {
   readonly purpose?: string;
 }
 
+/** Appends one audit entry durably (access/cli.ts: `appendOnce` on the file or Kafka store, so concurrent readers
+ * never write the same index); resolves with its index. */
+export type AuditAppender = (entry: AuditEntryInput) => Promise<{ readonly index: number }>;
+
 export interface ReadDeps {
   /** Small-cell threshold for analysts: the deployment's setting (principals file `min_cell`), never the caller's. */
   readonly minCell?: number;
-  readonly log: AuditLog;
+  readonly audit: AuditAppender;
   readonly authenticator: Authenticator;
   /** The credential (API token or IdP token); null when none was given. */
   readonly credential: string | null;
@@ -74,7 +78,7 @@ export function auditTarget(kind: string, name: string, params?: Readonly<Record
  *
  * @example
  * const { rows } = await auditedQuery(
- *   { log, authenticator: fileAuthenticator(path), credential: process.env.VIGIL_TOKEN ?? null, store },
+ *   { audit, authenticator: fileAuthenticator(path), credential: process.env.VIGIL_TOKEN ?? null, store },
  *   { action: 'query.run', target: auditTarget('query', saved.name, params), sql: saved.sql, params },
  * );
  */
@@ -82,7 +86,7 @@ export async function auditedQuery<T extends Record<string, unknown> = Record<st
   deps: ReadDeps,
   request: ReadRequest,
 ): Promise<AuditedRows<T>> {
-  const { log } = deps;
+  const { audit } = deps;
   const refuse = async (
     actor: string,
     role: string,
@@ -90,7 +94,7 @@ export async function auditedQuery<T extends Record<string, unknown> = Record<st
     reason: AccessDenied['reason'],
     message: string,
   ): Promise<never> => {
-    const { index } = await log.append({
+    const { index } = await audit({
       actor,
       role,
       action: `${request.action}.denied`,
@@ -141,7 +145,7 @@ export async function auditedQuery<T extends Record<string, unknown> = Record<st
     rows = result.rows as T[];
     suppressed = result.suppressed;
   }
-  const { index } = await log.append({
+  const { index } = await audit({
     actor: principal.name,
     role,
     action: request.action,

@@ -19,10 +19,10 @@ import type { Command } from 'commander';
 import { ulid } from 'ulid';
 import {
   type AccessFlags,
+  accessAuditAppender,
   accessOptions,
   authenticatorFromEnv,
   credentialFromEnv,
-  openAccessAuditLog,
 } from '../../access/cli.ts';
 import { auditedQuery, auditTarget } from '../../access/read.ts';
 import { encodeFramed } from '../../adapters/avro/framing.ts';
@@ -31,7 +31,6 @@ import { DEFAULT_EMBEDDED_DIR, openClickHouseStore } from '../../adapters/clickh
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
 import { PlainProducer } from '../../adapters/kafka/producer.ts';
 import { createSchemaRegistry } from '../../adapters/registry/index.ts';
-import type { AuditLog } from '../../audit/log.ts';
 import { ALERT_ACTIONS_TOPIC, ALERTS_TABLE } from '../../pipelines/alerts.ts';
 import { resolveEndpoints } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
@@ -207,13 +206,12 @@ export function registerAlerts(program: Command): void {
       const limit = Number(flags.limit);
       if (!Number.isInteger(limit) || limit < 1)
         throw new VigilError('CONFIG_INVALID', '--limit must be a positive integer');
+      const audit = accessAuditAppender(flags);
       const store = openStore(flags);
-      let log: AuditLog | null = null;
       try {
-        log = await openAccessAuditLog(flags);
         const open = flags.open === true;
         const { rows } = await auditedQuery<AlertSummary & Record<string, unknown>>(
-          { log, authenticator: authenticatorFromEnv(), credential: credentialFromEnv(), store },
+          { audit, authenticator: authenticatorFromEnv(), credential: credentialFromEnv(), store },
           {
             action: 'alerts.list',
             target: auditTarget('alerts', 'list', { open, limit }),
@@ -236,7 +234,6 @@ export function registerAlerts(program: Command): void {
         }
         if (rows.length === 0) process.stdout.write('no alerts\n');
       } finally {
-        await log?.close();
         await store.close();
       }
     });

@@ -18,16 +18,15 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   type AccessFlags,
+  accessAuditAppender,
   accessOptions,
   authenticatorFromEnv,
   credentialFromEnv,
   minCellFromEnv,
-  openAccessAuditLog,
 } from '../../access/cli.ts';
 import { auditedQuery, auditTarget } from '../../access/read.ts';
 import { DEFAULT_EMBEDDED_DIR, openClickHouseStore } from '../../adapters/clickhouse/index.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
-import type { AuditLog } from '../../audit/log.ts';
 import { resolveEndpoints } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import { listSavedQueries, loadSavedQuery, resolveParams, type SavedQuery } from '../../surveillance/queries.ts';
@@ -83,14 +82,13 @@ export function registerQuery(program: Command): void {
     .action(async (name: string, options: RunOptions) => {
       const saved = await loadSavedQuery(name);
       const params = resolveParams(saved, parseParams(options.param));
+      const audit = accessAuditAppender(options);
       const store = openStore(options);
-      let log: AuditLog | null = null;
       try {
         await requireTables(store);
-        log = await openAccessAuditLog(options);
         const read = await auditedQuery(
           {
-            log,
+            audit,
             authenticator: authenticatorFromEnv(),
             credential: credentialFromEnv(),
             store,
@@ -115,7 +113,6 @@ export function registerQuery(program: Command): void {
           if (read.suppressed > 0) process.stdout.write(`(${read.suppressed} small cells suppressed)\n`);
         }
       } finally {
-        await log?.close();
         await store.close();
       }
     });

@@ -21,10 +21,13 @@ CREATE ROLE IF NOT EXISTS vigil_operator;
 -- Sees every site's rows (platform operators, auditors, the pipeline's own service users).
 CREATE ROLE IF NOT EXISTS vigil_all_sites;
 
--- analyst: surveillance planes. drift_reports is a view over drift_histograms and drift_reference_bins (an INVOKER
--- view needs both granted too).
+-- analyst: surveillance planes. The views (*_current: the current derivation of each event or inference, 0009;
+-- drift_reports over drift_histograms and drift_reference_bins) run with the invoker's rights: their tables are
+-- granted too, and the row policies on those tables filter what the views return.
 GRANT SELECT ON normalised_events TO vigil_analyst;
+GRANT SELECT ON normalised_events_current TO vigil_analyst;
 GRANT SELECT ON inferences TO vigil_analyst;
+GRANT SELECT ON inferences_current TO vigil_analyst;
 GRANT SELECT ON duplicates TO vigil_analyst;
 GRANT SELECT ON drift_histograms TO vigil_analyst;
 GRANT SELECT ON drift_reports TO vigil_analyst;
@@ -33,7 +36,9 @@ GRANT SELECT ON drift_reference_bins TO vigil_analyst;
 -- clinician: the clinical plane.
 GRANT SELECT ON clinical_alerts TO vigil_clinician;
 GRANT SELECT ON normalised_events TO vigil_clinician;
+GRANT SELECT ON normalised_events_current TO vigil_clinician;
 GRANT SELECT ON inferences TO vigil_clinician;
+GRANT SELECT ON inferences_current TO vigil_clinician;
 
 -- auditor: the audit log, and what `vigil trace` reads. raw_events without the bytes: a trace re-computes the raw
 -- hash through Vigil (which reads the bytes as a service user and shows only the verdict), never by hand.
@@ -43,7 +48,9 @@ GRANT SELECT(source_topic, source_partition, source_offset, consumed_at, raw_sha
 GRANT SELECT ON sink_batches TO vigil_auditor;
 GRANT SELECT ON dead_letters TO vigil_auditor;
 GRANT SELECT ON normalised_events TO vigil_auditor;
+GRANT SELECT ON normalised_events_current TO vigil_auditor;
 GRANT SELECT ON inferences TO vigil_auditor;
+GRANT SELECT ON inferences_current TO vigil_auditor;
 GRANT SELECT ON clinical_alerts TO vigil_auditor;
 
 -- operator: operational data, no clinical values and no bytes.
