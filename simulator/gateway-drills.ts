@@ -67,6 +67,7 @@ export async function runGatewayDrills(fleet: GatewayFleet, devices: FaultDevice
   const [a, b] = [...fleet.lastVitals.keys()];
   if (!a || !b) throw new Error('the drills need two fleet devices that sent vital signs');
   const template = fleet.lastVitals.get(a) as Envelope;
+  const [idA, idB] = [fleet.enrolledId(a), fleet.enrolledId(b)];
   const next = new Map<string, number>();
   const seq = (id: string) => {
     const s = (next.get(id) ?? fleet.highestSequence.get(id) ?? 0) + 1;
@@ -95,16 +96,16 @@ export async function runGatewayDrills(fleet: GatewayFleet, devices: FaultDevice
   // One fleet device's request of faults, each line on its own.
   {
     const now = fleet.now();
-    const forged = signed(a, freshEvent(template, a, seq(a), now), 'BAD_SIGNATURE');
+    const forged = signed(a, freshEvent(template, idA, seq(a), now), 'BAD_SIGNATURE');
     const parts = forged.line.split('.');
     const lines: Line[] = [
       { ...forged, line: `${parts[0]}.${parts[1]}.${randomBytes(64).toString('base64url')}` },
-      signed(a, freshEvent(template, a, seq(a), now), 'KEY_MISMATCH', fleet.signer(b)),
-      signed(a, freshEvent(template, b, seq(a), now), 'CERT_DEVICE_MISMATCH'),
-      signed(a, freshEvent(template, a, seq(a), now, limits.skewMs + 60_000)),
-      signed(a, freshEvent(template, a, seq(a), now, -(limits.skewMs + 60_000))),
+      signed(a, freshEvent(template, idA, seq(a), now), 'KEY_MISMATCH', fleet.signer(b)),
+      signed(a, freshEvent(template, idB, seq(a), now), 'CERT_DEVICE_MISMATCH'),
+      signed(a, freshEvent(template, idA, seq(a), now, limits.skewMs + 60_000)),
+      signed(a, freshEvent(template, idA, seq(a), now, -(limits.skewMs + 60_000))),
     ];
-    const big = freshEvent(template, a, seq(a), now);
+    const big = freshEvent(template, idA, seq(a), now);
     const padded = { ...devicePayload(big), firmware_version: 'x'.repeat(limits.maxEventBytes) };
     lines.push({
       line: fleet.signer(a)(JSON.stringify(padded)),
@@ -118,19 +119,19 @@ export async function runGatewayDrills(fleet: GatewayFleet, devices: FaultDevice
   // A request accepted, then re-sent byte for byte; then an old sequence with a fresh nonce.
   {
     const now = fleet.now();
-    const first = [1, 2, 3].map(() => signed(b, freshEvent(template, b, seq(b), now)));
+    const first = [1, 2, 3].map(() => signed(b, freshEvent(template, idB, seq(b), now)));
     const request = fleet.plan(b, first, now);
     await fleet.send([request]);
     const again = fleet.plan(b, first, fleet.now());
     await fleet.send([again]);
-    const reused = { ...freshEvent(template, b, first[0]?.envelope.sequence ?? 1, fleet.now()) };
+    const reused = freshEvent(template, idB, first[0]?.envelope.sequence ?? 1, fleet.now());
     await fleet.send([fleet.plan(b, [signed(b, reused)], fleet.now())]);
   }
 
   // A body over the request cap, refused whole before its lines are read.
   {
     const now = fleet.now();
-    const line = signed(a, freshEvent(template, a, seq(a), now)).line;
+    const line = signed(a, freshEvent(template, idA, seq(a), now)).line;
     const copies = Math.ceil((limits.maxBodyBytes + 1) / (line.length + 1));
     fleet.truth.request(copies, 'PAYLOAD_TOO_LARGE');
     const body = Array.from({ length: copies }, () => line).join('\n');

@@ -34,9 +34,15 @@ export interface EnrolOptions {
   readonly actor: string;
   /** Whether to make the fault devices too (default true). */
   readonly faults?: boolean;
+  /**
+   * Put before every device id (default none): a run against a shared gateway state (Redis keeps each device's replay
+   * window for days) uses fresh ids so an earlier run's sequences do not count against it.
+   */
+  readonly devicePrefix?: string;
 }
 
 export interface EnrolledFleet {
+  /** By the simulator's device id (the credentials name the enrolled id, prefixed when asked). */
   readonly credentials: Map<string, DeviceCredentials>;
   readonly faults: FaultDevices;
   /** In log order. */
@@ -89,13 +95,14 @@ export async function enrolSimulatedFleet(options: EnrolOptions): Promise<Enroll
   const credentials = new Map<string, DeviceCredentials>();
   const devices = fleetFor(options.simulation).devices;
   // Issued a chunk at a time: webcrypto's key generation and signing run on the thread pool (about twice as fast).
+  const prefix = options.devicePrefix ?? '';
   for (let i = 0; i < devices.length; i += ISSUE_CHUNK) {
     const chunk = devices.slice(i, i + ISSUE_CHUNK);
-    const issued = await Promise.all(chunk.map((d) => issue(pki, d.id, algorithm, validFrom, validUntil)));
+    const issued = await Promise.all(chunk.map((d) => issue(pki, prefix + d.id, algorithm, validFrom, validUntil)));
     chunk.forEach((d, j) => {
       const { credentials: c, info } = issued[j] as Awaited<ReturnType<typeof issue>>;
       credentials.set(d.id, c);
-      enrol(d.id, info, { patient_ref: d.patientRef, site_id: d.siteId, consent_context: d.consent });
+      enrol(c.deviceId, info, { patient_ref: d.patientRef, site_id: d.siteId, consent_context: d.consent });
     });
   }
   if (options.faults === false) return { credentials, faults: {}, changes };
@@ -107,7 +114,10 @@ export async function enrolSimulatedFleet(options: EnrolOptions): Promise<Enroll
     site_id: first.siteId,
     consent_context: first.consent,
   });
-  const ids = FAULT_DEVICE_IDS;
+  const ids = Object.fromEntries(Object.entries(FAULT_DEVICE_IDS).map(([k, id]) => [k, prefix + id])) as Record<
+    keyof typeof FAULT_DEVICE_IDS,
+    string
+  >;
   const faults: { -readonly [K in keyof FaultDevices]: DeviceCredentials } = {};
 
   // Expired everywhere: it ended a month before the earliest time anything is checked at.

@@ -45,7 +45,10 @@ export interface GatewayFleetOptions {
   readonly url: string;
   /** The CA the gateway's server certificate chains to (the dev PKI's CA). */
   readonly caPem: string;
-  /** Every fleet device's credentials, by device id. */
+  /**
+   * Every fleet device's credentials, by the simulator's device id; the device sends as the id its certificate names
+   * (the same, or prefixed: ./gateway-enrol.ts `devicePrefix`).
+   */
   readonly credentials: ReadonlyMap<string, DeviceCredentials>;
   readonly simulation: SimulateOptions;
   readonly model: GatewayModel;
@@ -165,6 +168,11 @@ export class GatewayFleet {
       this.#connections.set(deviceId, c);
     }
     return c;
+  }
+
+  /** The id a fleet device is enrolled (and sends) as. */
+  enrolledId(deviceId: string): string {
+    return this.#credentials(deviceId).deviceId;
   }
 
   #credentials(deviceId: string): DeviceCredentials {
@@ -310,7 +318,8 @@ export class GatewayFleet {
         worker: original.worker,
       };
     }
-    let shifted = envelope;
+    const enrolledId = this.enrolledId(record.key);
+    let shifted = envelope.device_id === enrolledId ? envelope : { ...envelope, device_id: enrolledId };
     if (this.options.clock.kind === 'system') {
       // Shift so the window ends now: the event keeps its lag behind receipt.
       this.#shift = Date.now() - windowEnd;
@@ -320,7 +329,7 @@ export class GatewayFleet {
         return null;
       }
       const observedAt = envelope.observed_at + this.#shift;
-      shifted = { ...envelope, observed_at: observedAt, event_id: ulidTime(observedAt) + envelope.event_id.slice(10) };
+      shifted = { ...shifted, observed_at: observedAt, event_id: ulidTime(observedAt) + envelope.event_id.slice(10) };
     }
     const shiftedRecord = record.kind === 'raw' ? { ...record, source: shifted } : { ...record, envelope: shifted };
     const signed = signedLineFor(shiftedRecord, this.signer(record.key), prng);

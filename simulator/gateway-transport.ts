@@ -38,7 +38,6 @@ export class DeviceConnection {
     const session = http2.connect(this.#url, { ca: this.#caPem, cert: this.#tls.certPem, key: this.#tls.keyPem });
     // A refused handshake or a reset surfaces on the request; the session's own error must not crash the process.
     session.on('error', () => {});
-    session.unref();
     this.#session = session;
     return session;
   }

@@ -1,6 +1,9 @@
 /**
  * `vigil simulate`: writes a simulated fleet's gateway output to a file the `--input` sources read (NDJSON or an
- * Avro container file), plus `<out>.truth.json`: the exact counts the pipeline must reach on that file.
+ * Avro container file), plus `<out>.truth.json`: the exact counts the pipeline must reach on that file. With
+ * `--gateway URL`, drives the fleet through a running `vigil gateway` instead (simulator/gateway-drive.ts): enrols it
+ * on the device-identity log the gateway follows, signs and sends over mutual TLS, runs the gateway's fault drills,
+ * and prints the truth (what the gateway must have accepted and recorded, by reason) beside its answers.
  *
  * @example
  * vigil simulate --devices 1000 --events 100000 --seed 7 --duplicates 0.05 --malformed 0.01 --out fleet.ndjson
@@ -9,15 +12,19 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { extname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { writeAvroContainer } from '../../adapters/file/avro-container.ts';
 import { envelopeToNdjson } from '../../adapters/file/ndjson.ts';
+import { loadPki } from '../../identity/pki.ts';
+import type { SigningAlgorithm } from '../../identity/types.ts';
 import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import type { Envelope } from '../../schemas/types.ts';
+import { driveGateway } from '../../simulator/gateway-drive.ts';
 import { produceSimulation } from '../../simulator/kafka.ts';
 import {
   type OutputFormat,
@@ -28,6 +35,7 @@ import {
   simulateFleet,
   TruthTally,
 } from '../../simulator/simulate.ts';
+import { deviceIdentityLog } from './devices.ts';
 
 interface SimulateFlags {
   devices: string;
@@ -44,6 +52,15 @@ interface SimulateFlags {
   timestamps: string;
   start?: string;
   json?: boolean;
+  gateway?: string;
+  pkiDir: string;
+  controlDir?: string;
+  fleetDir?: string;
+  algorithm: string;
+  skewMs?: string;
+  devicePrefix?: string;
+  drills: boolean;
+  settleMs: string;
 }
 
 function integerFlag(name: string, text: string): number {
@@ -189,7 +206,23 @@ export function registerSimulate(program: Command): void {
     .option('--timestamps <form>', 'NDJSON timestamps: epoch | iso', 'epoch')
     .option('--start <iso>', 'simulated start time (default 2026-01-05T06:00:00Z)')
     .option('--json', 'print one JSON line with the truth counts')
+    .option(
+      '--gateway <url>',
+      'drive the fleet through this running vigil gateway over mTLS (instead of --out/--kafka)',
+    )
+    .option('--pki-dir <dir>', 'gateway: the PKI vigil pki init wrote', '.vigil/pki')
+    .option('--control-dir <dir>', "gateway: enrol on the file device-identity log here (the gateway's --control-dir)")
+    .option('--fleet-dir <dir>', "gateway: keep the fleet's certificates and keys here; reuse a fleet enrolled before")
+    .option('--algorithm <alg>', 'gateway: what the fleet signs with, ES256 or EdDSA', 'ES256')
+    .option('--skew-ms <ms>', "gateway: the gateway's skew bound, for the truth (default: vigil gateway's)")
+    .option('--device-prefix <prefix>', 'gateway: put before every device id (a fresh fleet against shared state)')
+    .option('--no-drills', "gateway: send the simulated stream only, not the gateway's fault drills")
+    .option('--settle-ms <ms>', 'gateway: wait after enrolling, for the gateway to read the changes', '3000')
     .action(async (flags: SimulateFlags) => {
+      if (flags.gateway) {
+        await simulateThroughGateway(flags);
+        return;
+      }
       const format = flags.format ?? (extname(flags.out ?? '').toLowerCase() === '.avro' ? 'avro' : 'ndjson');
       if (format !== 'ndjson' && format !== 'avro')
         throw new VigilError('CONFIG_INVALID', '--format must be ndjson or avro');
@@ -233,4 +266,48 @@ export function registerSimulate(program: Command): void {
           `  truth: ${result.truthFile}\n`,
       );
     });
+}
+
+/** `--gateway URL`: the fleet through a running gateway; prints the truth beside the answers. */
+async function simulateThroughGateway(flags: SimulateFlags): Promise<void> {
+  if (flags.out || flags.kafka) throw new VigilError('CONFIG_INVALID', '--gateway excludes --out and --kafka');
+  if (flags.algorithm !== 'ES256' && flags.algorithm !== 'EdDSA') {
+    throw new VigilError('CONFIG_INVALID', '--algorithm must be ES256 or EdDSA');
+  }
+  const identityLog = deviceIdentityLog(flags.controlDir ? { controlDir: flags.controlDir } : {});
+  const report = await driveGateway({
+    url: flags.gateway as string,
+    pki: loadPki(flags.pkiDir),
+    identityLog,
+    simulation: simulateOptionsFromFlags(flags),
+    algorithm: flags.algorithm as SigningAlgorithm,
+    ...(flags.skewMs ? { limits: { skewMs: integerFlag('skew-ms', flags.skewMs) } } : {}),
+    ...(flags.devicePrefix ? { devicePrefix: flags.devicePrefix } : {}),
+    drills: flags.drills,
+    ...(flags.fleetDir ? { fleetDir: flags.fleetDir } : {}),
+    settleMs: integerFlag('settle-ms', flags.settleMs),
+    actor: (() => {
+      try {
+        return userInfo().username || 'simulator';
+      } catch {
+        return 'simulator';
+      }
+    })(),
+  }).finally(() => identityLog.close());
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ gateway: flags.gateway, ...report })}\n`);
+  } else {
+    const t = report.truth;
+    const refusals = Object.entries(t.rejected)
+      .map(([code, n]) => `${code} ${n}`)
+      .join(', ');
+    process.stdout.write(
+      `sent ${t.events} events in ${t.requests} requests to ${flags.gateway}` +
+        `${report.reused ? ' (fleet reused)' : ` (${report.enrolled} identity changes enrolled)`}\n` +
+        `  truth: accepted ${t.accepted} (alarm lane ${t.lanes.priority}); refused ${refusals || 'none'}\n` +
+        `  answers: accepted ${report.observed.accepted}, unanswered ${report.observed.unanswered} — ` +
+        `${report.matchesTruth ? 'match the truth' : 'DIFFER from the truth'}\n`,
+    );
+  }
+  if (!report.matchesTruth) process.exitCode = 1;
 }
