@@ -151,6 +151,20 @@ describe('verify: tampering with a stored log', () => {
     expect(report.problem).toMatch(/checkpoint 3 \(size 40\) does not match the stored entries: an entry in 30\.\.39/);
   });
 
+  it('names a log cut short with its last checkpoints, given a checkpoint kept outside it', async () => {
+    const { lines, verify } = await fileLog(45);
+    const held = (JSON.parse(lines[lineOf(39) + 1]!) as { note: string }).note;
+    const cut = lines.slice(0, lineOf(29) + 1);
+    expect(await verify(cut)).toMatchObject({ ok: true, entries: 30 });
+    const records = cut.map((l) => JSON.parse(l) as unknown);
+    expect(verifyRecords(records, verifier, { held: [held] }).report).toMatchObject({
+      ok: false,
+      first_bad_index: 30,
+      problem:
+        'held checkpoint 0 covers 40 entries but the store holds 30: the log was cut short (entries 30..39 gone)',
+    });
+  });
+
   it('names a deleted, a reordered and an inserted entry', async () => {
     const { lines, verify } = await fileLog(25);
     const deleted = lines.filter((_, i) => i !== lineOf(7));

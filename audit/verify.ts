@@ -53,7 +53,16 @@ export interface VerifiedLog {
 
 const MAX_PROBLEMS = 100;
 
-export function verifyRecords(records: readonly unknown[], key: VerifierKey): VerifiedLog {
+export interface VerifyOptions {
+  /**
+   * Signed checkpoints kept outside the log (by an auditor, a witness, an earlier `prove`): the one defence against a
+   * log cut short together with its last checkpoints. Each must verify, cover no more entries than are stored, and
+   * match the rebuilt root at its size.
+   */
+  readonly held?: readonly string[];
+}
+
+export function verifyRecords(records: readonly unknown[], key: VerifierKey, options: VerifyOptions = {}): VerifiedLog {
   const tree = new MerkleTree();
   const entries: string[] = [];
   const problems: VerifyProblem[] = [];
@@ -176,6 +185,25 @@ export function verifyRecords(records: readonly unknown[], key: VerifierKey): Ve
     good.push({ ordinal: c.ordinal, checkpoint: c.checkpoint, note: c.note });
     previous = c;
     previousGoodSize = Math.max(previousGoodSize, size);
+  }
+
+  for (const [i, note] of (options.held ?? []).entries()) {
+    const check = verifyCheckpoint(note, key);
+    if (!check.ok) {
+      problems.push({ problem: `held checkpoint ${i}: ${check.problem}` });
+      continue;
+    }
+    const { size, root } = check.checkpoint;
+    if (size > tree.size) {
+      problems.push({
+        index: tree.size,
+        problem: `held checkpoint ${i} covers ${size} entries but the store holds ${tree.size}: the log was cut short (entries ${tree.size}..${size - 1} gone)`,
+      });
+    } else if (!tree.root(size).equals(root)) {
+      problems.push({
+        problem: `held checkpoint ${i} (size ${size}) does not match the stored entries: the log was rewritten before ${size}`,
+      });
+    }
   }
 
   problems.sort(

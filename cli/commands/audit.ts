@@ -2,7 +2,7 @@
  * `vigil audit`: the verifiable audit log (issue 11; docs/reference/audit-log.md).
  *
  *   vigil audit keygen [--key-dir DIR] [--origin NAME] [--force]
- *   vigil audit verify [--json] [--dir DIR | --topic T] [--pub FILE]
+ *   vigil audit verify [--json] [--dir DIR | --topic T] [--pub FILE] [--against CHECKPOINT_FILE ...]
  *   vigil audit prove <index> [--json] [--dir DIR | --topic T] [--pub FILE]
  *   vigil audit prove --consistency <old-size> [--json] ...
  *   vigil audit checkpoint [--every S] [--dir DIR | --topic T] [--key FILE]
@@ -17,6 +17,7 @@
  * "unsigned_tail","root"}` and exits 1 when the log does not verify. `prove --json` prints the proof that
  * tools/audit-verifier/verify.mjs checks.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_EMBEDDED_DIR, openClickHouseStore } from '../../adapters/clickhouse/index.ts';
@@ -82,9 +83,10 @@ function openStore(flags: WhereFlags, writer = true): AuditStore {
   });
 }
 
-async function verifiedLog(flags: WhereFlags) {
+async function verifiedLog(flags: WhereFlags & { against?: string[] }) {
   const key = loadVerifierKey(flags.pub ?? join(DEFAULT_KEY_DIR, KEY_FILES.verifier));
-  return verifyRecords(await storedRecords(flags), key);
+  const held = (flags.against ?? []).map((file) => readFileSync(file, 'utf8'));
+  return verifyRecords(await storedRecords(flags), key, { held });
 }
 
 const where = (command: Command): Command =>
@@ -125,7 +127,13 @@ export function registerAudit(program: Command): void {
   where(audit.command('verify'))
     .description('Rebuild the tree from the stored entries, check every checkpoint; name the first bad index')
     .option('--json', 'one JSON line')
-    .action(async (flags: WhereFlags & { json?: boolean }) => {
+    .option(
+      '--against <file>',
+      'a signed checkpoint kept outside the log (repeatable): catches a log cut short with its last checkpoints',
+      (file: string, files: string[]) => [...files, file],
+      [] as string[],
+    )
+    .action(async (flags: WhereFlags & { json?: boolean; against: string[] }) => {
       const { report } = await verifiedLog(flags);
       if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
       else {
