@@ -262,6 +262,23 @@ describe('gateway: requests refused whole', () => {
     expect(rejectionsFor('UNTRUSTED_CERTIFICATE').length).toBe(before + 1);
   });
 
+  it('404 for another path, 405 for another method, each recorded as MALFORMED', async () => {
+    const a = devices['dev-a'] as TestDevice;
+    const session = await deviceSession(gateway.url, pki.caCertPem, a);
+    const ask = (method: string, path: string) =>
+      new Promise<number>((resolve, reject) => {
+        const stream = session.request({ ':method': method, ':path': path });
+        stream.on('response', (h) => resolve(Number(h[':status'])));
+        stream.on('error', reject);
+        stream.resume();
+        stream.end();
+      });
+    const before = rejectionsFor('MALFORMED').length;
+    expect([await ask('GET', '/v1/events'), await ask('POST', '/admin')]).toEqual([405, 404]);
+    expect(rejectionsFor('MALFORMED').length).toBe(before + 2);
+    session.close();
+  });
+
   it('401 CERT_EXPIRED for an expired certificate', async () => {
     const { device, changes } = await enrolChanges(pki, 'dev-expired', {
       at: clock.now() - 10 * 86_400_000,

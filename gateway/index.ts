@@ -243,7 +243,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
     if (req.method !== 'POST' || req.url !== '/v1/events') {
       req.resume();
-      return refuse('MALFORMED', `${req.method} ${req.url}`.slice(0, 1024));
+      // Recorded like any refusal (MALFORMED), answered with the HTTP status that says what is wrong.
+      const refused = await refuse('MALFORMED', `${req.method} ${req.url}`.slice(0, 1024));
+      const status = req.url === '/v1/events' ? 405 : 404;
+      return new Answer(status, refused.body, status === 405 ? { allow: 'POST' } : {});
     }
     const identity = authenticate(connection, receivedAt);
     if (typeof identity === 'string') {
