@@ -431,3 +431,40 @@ describe('gateway: request timer', () => {
     }
   });
 });
+
+describe('gateway: connection ceiling', () => {
+  it('drops connections beyond maxConnections at accept', async () => {
+    const small = await startGateway({
+      id: 'gw-unit-small',
+      port: 0,
+      tls: { certPem: pki.gatewayCertPem, keyPem: pki.gatewayKeyPem, caPem: pki.caCertPem },
+      directory: registry,
+      state: new MemoryGatewayState(
+        { ratePerSec: 50, burst: 100, nonceTtlMs: 600_000, sequenceTtlMs: 86_400_000 },
+        clock,
+      ),
+      raw: { write: async () => {} },
+      rejections: { write: async () => {} },
+      clock,
+      limits: { maxConnections: 2 },
+    });
+    try {
+      const [d1, d2, d3] = await Promise.all(['dev-ceil-1', 'dev-ceil-2', 'dev-ceil-3'].map((id) => enrol(id)));
+      const first = await deviceSession(small.url, pki.caCertPem, d1);
+      const second = await deviceSession(small.url, pki.caCertPem, d2);
+      const third = await deviceSession(small.url, pki.caCertPem, d3).then(
+        (s) => {
+          s.destroy();
+          return 'connected';
+        },
+        () => 'refused',
+      );
+      expect(third).toBe('refused');
+      expect((await postEvents(first, [event(d1 as TestDevice)])).status).toBe(202);
+      first.destroy();
+      second.destroy();
+    } finally {
+      await small.close(500);
+    }
+  });
+});

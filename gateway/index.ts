@@ -124,6 +124,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     settings: { maxConcurrentStreams: 100 },
     maxSessionMemory: 10,
   });
+  server.maxConnections = limits.maxConnections;
   // The HTTP/1.1 fallback's own timers, as a second line behind the connection timers below.
   Object.assign(server, { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs });
 

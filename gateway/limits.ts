@@ -18,6 +18,7 @@ export const GATEWAY_DEFAULTS = {
   connectionRequestsPerSec: 50,
   connectionBurst: 100,
   maxConnectionsPerCertificate: 4,
+  maxConnections: 10_000,
   handshakeTimeoutMs: 5_000,
   headersTimeoutMs: 5_000,
   requestTimeoutMs: 10_000,
@@ -99,6 +100,11 @@ export const gatewayLimitsSchema = z
       'Most open connections one client certificate may hold on one gateway; one more is recorded (RATE_LIMITED) ' +
         'and closed at once.',
       4,
+    ),
+    maxConnections: positiveInt(
+      GATEWAY_DEFAULTS.maxConnections,
+      'Most TCP connections the gateway holds at once, trusted or not (more are dropped by the server at accept).',
+      10_000,
     ),
     handshakeTimeoutMs: positiveInt(
       GATEWAY_DEFAULTS.handshakeTimeoutMs,
