@@ -1,10 +1,14 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { addPrincipal } from '../../access/principals.ts';
 import { loadSchemaRepo } from '../../adapters/avro/schemas.ts';
 import { openChdbStore } from '../../adapters/clickhouse/index.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
+import { generateAuditKeys, KEY_FILES } from '../../audit/keys.ts';
+import { AUDIT_FILE } from '../../audit/stores/file.ts';
 import { raiseAlerts } from '../../operators/raise-alerts/index.ts';
 import { ManualClock } from '../../runtime/clock.ts';
 import { TOPICS } from '../../runtime/endpoints.ts';
@@ -15,7 +19,7 @@ import { MemoryStateBackend } from '../../runtime/state/memory.ts';
 import type { ClinicalAlert } from '../../schemas/generated/clinical-alert.ts';
 import { envelope, VITALS } from '../../test/fixtures/envelope.ts';
 import { consumed, inferenceOf } from '../../test/helpers/alerts.ts';
-import { type AlertSummary, actionFor, listSql } from './alerts.ts';
+import { type AlertSummary, actionFor, listSql, registerAlerts } from './alerts.ts';
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 0, 5, 6, 0, 0);
@@ -110,5 +114,59 @@ describe('vigil alerts', () => {
     });
     expect(loadSchemaRepo().get('alert-action').newest.type.isValid(action)).toBe(true);
     expect(() => actionFor(alert!, 'ack', 'Dr Jane Smith', null, 0)).toThrow(VigilError);
+  });
+});
+
+describe('vigil alerts list: a clinical read', () => {
+  /** `vigil alerts list` in-process as the holder of `token`, on the test store; what it printed. */
+  async function list(token: string, ...args: string[]): Promise<string> {
+    vi.stubEnv('VIGIL_PRINCIPALS', path.join(dir, 'principals.json'));
+    vi.stubEnv('VIGIL_TOKEN', token);
+    const program = new Command().exitOverride();
+    registerAlerts(program);
+    let out = '';
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out += String(chunk);
+      return true;
+    });
+    try {
+      await program.parseAsync([
+        'node',
+        'vigil',
+        'alerts',
+        'list',
+        ...args,
+        ...['--audit-dir', path.join(dir, 'audit'), '--audit-hash-key', path.join(dir, 'keys', KEY_FILES.hash)],
+      ]);
+    } finally {
+      spy.mockRestore();
+      vi.unstubAllEnvs();
+    }
+    return out;
+  }
+
+  it("shows a clinician its sites' alerts with a purpose, refuses without one, and audits both", async () => {
+    await store.close(); // the command opens the store itself (chdb: one handle per directory)
+    generateAuditKeys(path.join(dir, 'keys'), 'vigil.test/alerts');
+    const site = alerts[0]!.site_id;
+    const { token } = addPrincipal(path.join(dir, 'principals.json'), {
+      name: 'nurse-1',
+      roles: ['clinician'],
+      sites: [site],
+    });
+    const shown = JSON.parse(await list(token, '--purpose', 'treatment', '--json', '--data-dir', dir)) as {
+      alerts: AlertSummary[];
+    };
+    expect(shown.alerts.map((a) => a.site_id)).toEqual([site, site]);
+    await expect(list(token, '--data-dir', dir)).rejects.toMatchObject({ reason: 'purpose' });
+    const entries = (await readFile(path.join(dir, 'audit', AUDIT_FILE), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).entry);
+    expect(entries.map((e) => [e.actor, e.action, e.purpose])).toEqual([
+      ['nurse-1', 'alerts.list', 'treatment'],
+      ['nurse-1', 'alerts.list.denied', 'none'],
+    ]);
+    store = openChdbStore({ path: dir });
   });
 });
