@@ -15,6 +15,7 @@ const PRODUCTION = [
   'audit',
   'bin',
   'cli',
+  'evidence',
   'gateway',
   'identity',
   'infra',

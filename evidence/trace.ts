@@ -1,0 +1,267 @@
+/**
+ * `vigil trace`: the four questions about one event — who sent it, what transformed it, which model scored it, who
+ * saw it — answered from the evidence alone (the planes, the device-identity log, the audit log), and with `verify`
+ * re-checked: the raw hash recomputed, the device signature re-verified against the identity log and the device CA,
+ * the audit entries of its readers proven included in the latest signed checkpoint.
+ *
+ * A trace is itself an access: only a principal acting as `auditor` may run it (of all sites, or of the event's
+ * site), the refusal of anyone else is an audit entry (`trace.run.denied`), and an allowed trace is an audit entry
+ * (`trace.run`, target the event's keyed reference, read = a digest of the report) appended before the report is
+ * returned. An audit append that fails fails the trace.
+ */
+
+import { actingRole, purposeFor } from '../access/policy.ts';
+import type { Authenticator, Principal } from '../access/principals.ts';
+import { ALL_SITES } from '../access/principals.ts';
+import { AccessDenied } from '../access/read.ts';
+import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
+import type { VerifierKey } from '../audit/checkpoint.ts';
+import type { HashKey } from '../audit/entry.ts';
+import type { AuditLog } from '../audit/log.ts';
+import type { DeviceDirectory } from '../identity/types.ts';
+import { VigilError } from '../runtime/errors.ts';
+import { type AlertEvidence, type EventEvidence, lookupEvent } from './lookup.ts';
+import { type Check, checkDeviceSignature, checkRawHash } from './verify.ts';
+import { checkViewsIncluded, eventRef, type View, viewsOf } from './views.ts';
+
+/** The report, exactly the issue's shape (`vigil trace --json`). */
+export interface TraceReport {
+  readonly event_id: string;
+  readonly sender: {
+    readonly device_id: string | null;
+    readonly certificate_fingerprint: string | null;
+    readonly gateway: string | null;
+    readonly received_at: string | null;
+    readonly signature_verified: boolean | null;
+  };
+  readonly raw: {
+    readonly topic: string | null;
+    readonly partition: number | null;
+    readonly offset: number | null;
+    readonly sha256: string | null;
+    readonly hash_verified: boolean | null;
+  };
+  readonly transformations: readonly { readonly operator: string; readonly version: string; readonly at: string }[];
+  readonly inferences: readonly {
+    readonly model: string;
+    readonly version: string;
+    readonly artifact_sha256: string;
+    readonly rollout: string;
+    readonly score: number;
+    readonly risk_band: string;
+  }[];
+  readonly alerts: readonly (Omit<AlertEvidence, 'raised_at' | 'record_id'> & { readonly raised_at: string })[];
+  readonly viewed_by: readonly View[];
+  readonly verified: boolean;
+}
+
+export interface TraceVerification {
+  /** The device-identity log, caught up. */
+  readonly directory: Pick<DeviceDirectory, 'byFingerprint'>;
+  /** The device CA certificate (PEM). */
+  readonly caCertPem: string;
+  /** The audit checkpoint verifier key. */
+  readonly auditKey: VerifierKey;
+}
+
+export interface TraceDeps {
+  readonly store: Pick<ClickHouseStore, 'query'>;
+  /** Where the trace is recorded. */
+  readonly log: AuditLog;
+  /** The audit log's hashing key: the event's reference is keyed with it. */
+  readonly hashKey: HashKey;
+  /** The audit log's stored records (to find who saw the event), read before this trace is appended. */
+  readonly auditRecords: () => Promise<readonly unknown[]>;
+  readonly authenticator: Authenticator;
+  readonly credential: string | null;
+  /** Needed when the request asks to verify. */
+  readonly verification?: TraceVerification;
+}
+
+export interface TraceRequest {
+  readonly eventId: string;
+  readonly verify: boolean;
+  readonly role?: string;
+  readonly purpose?: string;
+}
+
+export interface TraceResult {
+  readonly report: TraceReport;
+  /** Why `verified` is false, in fixed words (empty when verified, or when not asked to verify). */
+  readonly problems: readonly string[];
+  /** The audit entry recording this trace. */
+  readonly auditIndex: number;
+}
+
+const EVENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** `vitals@2/validate/dedupe` -> version `vitals@2`, operators validate, dedupe. */
+function operatorsOf(transformationVersion: string): { version: string; operators: string[] } {
+  const [version = transformationVersion, ...operators] = transformationVersion.split('/');
+  return { version, operators };
+}
+
+export function transformationsOf(evidence: EventEvidence): TraceReport['transformations'] {
+  const out: { operator: string; version: string; at: string }[] = [];
+  const seen = new Set<string>();
+  const add = (operator: string, version: string, at: number) => {
+    const key = `${operator}\n${version}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push({ operator, version, at: iso(at) });
+  };
+  for (const d of evidence.derivations) {
+    const { version, operators } = operatorsOf(d.transformation_version);
+    for (const operator of operators) add(operator, version, d.processed_at);
+  }
+  // Scoring is the inference's own step: its transformation version extends the normalised one (`.../score`).
+  for (const i of evidence.inferences) {
+    const { version, operators } = operatorsOf(i.transformation_version);
+    const last = operators.at(-1);
+    if (last) add(last, version, i.scored_at);
+  }
+  return out;
+}
+
+function buildReport(
+  evidence: EventEvidence,
+  views: readonly View[],
+  checks: { hash: Check; signature: Check; views: Check } | null,
+): TraceReport {
+  const { raw } = evidence;
+  const first = evidence.derivations[0];
+  const integrity = raw?.integrity_hash ?? first?.integrity_hash ?? null;
+  return {
+    event_id: evidence.event_id,
+    sender: {
+      device_id: raw?.device_id ?? first?.device_id ?? null,
+      certificate_fingerprint: raw?.device_cert_fingerprint ?? first?.device_cert_fingerprint ?? null,
+      gateway: raw?.gateway_id ?? null,
+      received_at: first ? iso(first.received_at) : null,
+      signature_verified: checks ? checks.signature.ok : null,
+    },
+    raw: {
+      topic: raw?.topic ?? first?.source_topic ?? null,
+      partition: raw?.partition ?? first?.source_partition ?? null,
+      offset: raw?.offset ?? first?.source_offset ?? null,
+      sha256: integrity ? integrity.replace(/^sha256:/, '') : (raw?.raw_sha256 ?? null),
+      hash_verified: checks ? checks.hash.ok : null,
+    },
+    transformations: transformationsOf(evidence),
+    inferences: evidence.inferences.map((i) => ({
+      model: i.model,
+      version: i.version,
+      artifact_sha256: i.artifact_sha256,
+      rollout: i.rollout,
+      score: i.score,
+      risk_band: i.risk_band,
+    })),
+    alerts: evidence.alerts.map((a) => ({
+      alert_id: a.alert_id,
+      rule: a.rule,
+      rule_version: a.rule_version,
+      kind: a.kind,
+      band: a.band,
+      transition: a.transition,
+      raised_at: iso(a.raised_at),
+      cites: a.cites,
+    })),
+    viewed_by: views,
+    verified: checks?.hash.ok === true && checks.signature.ok && checks.views.ok,
+  };
+}
+
+/**
+ * Traces one event for whoever holds `deps.credential`, recorded in the audit log before it returns.
+ *
+ * @example
+ * const { report } = await traceEvent(
+ *   { store, log, hashKey, auditRecords: () => readAll(auditStore), authenticator, credential: process.env.VIGIL_TOKEN ?? null },
+ *   { eventId: '01JD6Z0000000000000000000A', verify: false },
+ * );
+ */
+export async function traceEvent(deps: TraceDeps, request: TraceRequest): Promise<TraceResult> {
+  if (!EVENT_ID.test(request.eventId)) {
+    throw new VigilError('CONFIG_INVALID', 'an event id is 1-128 letters, digits, . _ : or -');
+  }
+  const ref = eventRef(deps.hashKey, request.eventId);
+  const refuse = async (
+    actor: string,
+    role: string,
+    purpose: string,
+    reason: AccessDenied['reason'],
+    message: string,
+  ): Promise<never> => {
+    const { index } = await deps.log.append({
+      actor,
+      role,
+      action: 'trace.run.denied',
+      target: `${ref} denied=${reason}`,
+      purpose,
+      details: { reason, message },
+    });
+    throw new AccessDenied(reason, message, index);
+  };
+
+  if (deps.credential === null || deps.credential.trim() === '') {
+    return refuse(
+      'unauthenticated',
+      'none',
+      'none',
+      'unauthenticated',
+      'no credential: set VIGIL_TOKEN or VIGIL_TOKEN_FILE',
+    );
+  }
+  let principal: Principal;
+  try {
+    principal = await deps.authenticator.authenticate(deps.credential);
+  } catch (error) {
+    return refuse('unauthenticated', 'none', 'none', 'unauthenticated', (error as Error).message);
+  }
+  const role = actingRole(principal, request.role);
+  if (typeof role !== 'string') return refuse(principal.name, 'none', 'none', role.reason, role.message);
+  if (role !== 'auditor') {
+    return refuse(principal.name, role, 'none', 'role', `vigil trace needs the auditor role (acting as ${role})`);
+  }
+  const purpose = purposeFor(role, request.purpose);
+  if (typeof purpose !== 'string') return refuse(principal.name, role, 'none', purpose.reason, purpose.message);
+  if (request.verify && !deps.verification) {
+    throw new VigilError('CONFIG_INVALID', 'verifying a trace needs the identity log, the device CA and the audit key');
+  }
+
+  const [evidence, records] = await Promise.all([lookupEvent(deps.store, request.eventId), deps.auditRecords()]);
+  if (principal.sites !== ALL_SITES) {
+    const site = evidence.derivations[0]?.site_id;
+    if (site === undefined || !principal.sites.includes(site)) {
+      return refuse(principal.name, role, purpose, 'site', 'the event is not of a site this principal may see');
+    }
+  }
+  const { views, indexes } = viewsOf(records, ref);
+  const found = evidence.raw !== null || evidence.derivations.length > 0 || evidence.inferences.length > 0;
+
+  let checks: { hash: Check; signature: Check; views: Check } | null = null;
+  if (request.verify && deps.verification && found) {
+    const v = deps.verification;
+    checks = {
+      hash: checkRawHash(evidence),
+      signature: checkDeviceSignature(evidence, v),
+      views: checkViewsIncluded(records, v.auditKey, indexes),
+    };
+  }
+  const report = buildReport(evidence, views, checks);
+  // A trace that found nothing is still an access (someone looked), but not a view of the event.
+  const { index } = await deps.log.append({
+    actor: principal.name,
+    role,
+    action: found ? 'trace.run' : 'trace.not-found',
+    target: ref,
+    purpose,
+    read: found ? report : null,
+  });
+  if (!found) throw new VigilError('CONFIG_INVALID', `no event ${request.eventId} in the store`);
+  const problems = checks
+    ? [checks.hash, checks.signature, checks.views].flatMap((c) => (c.problem ? [c.problem] : []))
+    : [];
+  return { report, problems, auditIndex: index };
+}

@@ -1,0 +1,18 @@
+-- 0010_trace: what `vigil trace <event_id>` (evidence/lookup.ts) needs to find one event cheaply in every plane.
+--
+-- How each plane is reached (no full scan on a store of any size):
+--   normalised_events  event_id is the last column of the primary key, after firmware/site/device/time: the bloom
+--                      filter idx_event_id (0001, kept by 0009) skips every granule that cannot hold it.
+--   raw_events         reached by its primary key, the log position (source_topic, source_partition, source_offset)
+--                      the normalised row names. An event that never normalised (dead-lettered) has only its
+--                      event_id: the bloom filter below is for that lookup.
+--   inferences         the bloom filter idx_event_id (0001, kept by 0009).
+--   clinical_alerts    its primary key prefix (site_id, patient_ref), taken from the normalised row, then
+--                      has(event_ids) / hasAny(inference_ids) inside the patient's range.
+-- Same conventions as 0001_planes.sql (idempotent statements). Parts written after this migration carry the index;
+-- parts written before it get it when merges rewrite them. A store with much raw history before 0010 builds it for
+-- every part at once with the (heavy, one-off) mutation
+--   ALTER TABLE raw_events MATERIALIZE INDEX idx_event_id
+-- (not run here: a migration never starts a mutation over a whole plane behind the operator's back). Until then only
+-- the fallback lookup (an event that never normalised) reads those old parts in full.
+ALTER TABLE raw_events ADD INDEX IF NOT EXISTS idx_event_id event_id TYPE bloom_filter(0.01) GRANULARITY 4;
