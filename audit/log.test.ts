@@ -218,6 +218,25 @@ describe('proofs from a verified log', () => {
 });
 
 describe('the file store', () => {
+  it('reopens a long log from its end alone (no signer: only the last entry matters) and continues its chain', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-audit-'));
+    dirs.push(dir);
+    const store = openFileAuditStore(dir);
+    const { log } = await filledLog(store as never, 3000, 100);
+    await log.close();
+    const reopened = await openAuditLog({ store: openFileAuditStore(dir), clock: new ManualClock(), hashKey });
+    expect(reopened.size).toBe(3000);
+    expect((await reopened.append(read(3000))).index).toBe(3000);
+    await reopened.close();
+    expect(verifyRecords(await readAll(openFileAuditStore(dir)), verifier).report).toMatchObject({
+      ok: true,
+      entries: 3001,
+      verified_size: 3000,
+      unsigned_tail: 1,
+    });
+    expect(await openFileAuditStore(dir).tail!(3)).toHaveLength(3);
+  });
+
   it('lets one writer at a time append: a second waits for the first to close, and both stay gap-free', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vigil-audit-'));
     dirs.push(dir);

@@ -66,14 +66,23 @@ export interface AuditLog {
 }
 
 interface Recovered {
-  readonly tree: CompactTree;
+  /** The next index. */
+  readonly next: number;
   readonly last: Buffer | null;
+  /** The tree's right edge: only kept when this log signs checkpoints itself. */
+  readonly tree: CompactTree | null;
   readonly checkpointSize: number;
   readonly checkpointAt: number | null;
 }
 
-/** Re-reads the store to continue where it ends; refuses a store whose entries are not gap-free. */
-async function recover(store: AuditStore, signer: SignerKey | undefined): Promise<Recovered> {
+const gapError = (at: number) =>
+  new VigilError(
+    'CONFIG_INVALID',
+    `the audit store does not continue gap-free at entry ${at}: run \`vigil audit verify\` before appending`,
+  );
+
+/** Re-reads the whole store (a signer needs the tree); refuses a store whose entries are not gap-free. */
+async function recoverAll(store: AuditStore, signer: SignerKey | undefined): Promise<Recovered> {
   const tree = new CompactTree();
   let last: Buffer | null = null;
   let checkpointSize = 0;
@@ -83,12 +92,7 @@ async function recover(store: AuditStore, signer: SignerKey | undefined): Promis
     const record = raw as AuditRecord;
     if (record?.kind === 'entry') {
       const parsed = auditEntrySchema.safeParse(record.entry);
-      if (!parsed.success || parsed.data.index !== tree.size) {
-        throw new VigilError(
-          'CONFIG_INVALID',
-          `the audit store does not continue gap-free at entry ${tree.size}: run \`vigil audit verify\` before appending`,
-        );
-      }
+      if (!parsed.success || parsed.data.index !== tree.size) throw gapError(tree.size);
       last = entryLeafHash(parsed.data);
       tree.append(last);
     } else if (record?.kind === 'checkpoint' && verifier) {
@@ -99,7 +103,37 @@ async function recover(store: AuditStore, signer: SignerKey | undefined): Promis
       }
     }
   }
-  return { tree, last, checkpointSize, checkpointAt };
+  return { next: tree.size, last, tree: signer ? tree : null, checkpointSize, checkpointAt };
+}
+
+const TAIL = 64;
+
+/** Without a signer only the last entry matters: read the store's end when it can, else all of it. */
+async function recover(store: AuditStore, signer: SignerKey | undefined): Promise<Recovered> {
+  if (signer || !store.tail) return recoverAll(store, signer);
+  const tail = await store.tail(TAIL);
+  for (let i = tail.length - 1; i >= 0; i--) {
+    const record = tail[i] as AuditRecord;
+    if (record?.kind !== 'entry') continue;
+    const parsed = auditEntrySchema.safeParse(record.entry);
+    if (!parsed.success) {
+      throw new VigilError(
+        'CONFIG_INVALID',
+        'the audit store ends with an invalid entry: run `vigil audit verify` before appending',
+      );
+    }
+    return {
+      next: parsed.data.index + 1,
+      last: entryLeafHash(parsed.data),
+      tree: null,
+      checkpointSize: 0,
+      checkpointAt: null,
+    };
+  }
+  // No entry in the tail: an empty log, or a run of checkpoints longer than the tail (read it all then).
+  return tail.length < TAIL
+    ? { next: 0, last: null, tree: null, checkpointSize: 0, checkpointAt: null }
+    : recoverAll(store, signer);
 }
 
 /**
@@ -115,6 +149,7 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
   await store.claimWriter?.();
   const recovered = await recover(store, signer?.key);
   const tree = recovered.tree;
+  let next = recovered.next;
   let last = recovered.last;
   let checkpointSize = recovered.checkpointSize;
   let checkpointAt = recovered.checkpointAt ?? clock.now();
@@ -122,13 +157,13 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
   let closed = false;
 
   const write = (record: AuditRecord): Promise<void> =>
-    store.append(recordKey(record, tree.size), record).catch((error) => {
+    store.append(recordKey(record, next), record).catch((error) => {
       failed ??= error;
       throw error;
     });
 
   const signNow = (): Promise<string> | null => {
-    if (!signer || tree.size === checkpointSize) return null;
+    if (!signer || !tree || tree.size === checkpointSize) return null;
     const at = clock.now();
     const note = signCheckpoint(
       { origin: signer.key.name, size: tree.size, root: tree.root(), extensions: [timeExtension(at)] },
@@ -141,8 +176,8 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
 
   const due = (): boolean =>
     signer !== undefined &&
-    tree.size > checkpointSize &&
-    ((signer.everyEntries !== undefined && tree.size - checkpointSize >= signer.everyEntries) ||
+    next > checkpointSize &&
+    ((signer.everyEntries !== undefined && next - checkpointSize >= signer.everyEntries) ||
       (signer.everyMs !== undefined && clock.now() - checkpointAt >= signer.everyMs));
 
   const usable = (): void => {
@@ -159,7 +194,7 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
 
   return {
     get size() {
-      return tree.size;
+      return next;
     },
 
     async append(input) {
@@ -168,7 +203,7 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
         throw new VigilError('CONFIG_INVALID', 'an entry with details or read needs the audit hashing key');
       }
       const candidate: AuditEntry = {
-        index: tree.size,
+        index: next,
         at: input.at ?? clock.now(),
         actor: input.actor,
         role: input.role,
@@ -191,7 +226,8 @@ export async function openAuditLog(options: AuditLogOptions): Promise<AuditLog> 
       // State moves synchronously, before any await: concurrent appends get consecutive indexes in call order.
       const leaf = entryLeafHash(entry);
       const written = write({ kind: 'entry', entry });
-      tree.append(leaf);
+      tree?.append(leaf);
+      next++;
       last = leaf;
       const signed = due() ? signNow() : null;
       await written;

@@ -17,6 +17,11 @@ export type AuditStore = ControlLog<AuditRecord> & {
    * that fences the previous writer). Stores with one writer by construction (a file, memory) need not have it.
    */
   claimWriter?(): Promise<void>;
+  /**
+   * Up to the last `n` records, in log order: all a writer without a signer needs to continue (the next index and the
+   * last leaf hash), so opening a long log costs the same as opening a short one.
+   */
+  tail?(n: number): Promise<unknown[]>;
 };
 
 /** The key each record is stored under: the entry's index, or `checkpoint/<size>`. */

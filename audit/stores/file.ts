@@ -11,7 +11,17 @@
  * const store = openFileAuditStore('.vigil/audit');
  * const log = await openAuditLog({ store, clock: systemClock });
  */
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { VigilError } from '../../runtime/errors.ts';
 import type { AuditRecord, AuditStore } from '../store.ts';
@@ -19,6 +29,8 @@ import type { AuditRecord, AuditStore } from '../store.ts';
 export const AUDIT_FILE = 'audit.jsonl';
 
 export const LOCK_FILE = 'audit.lock';
+/** How much of the file's end `tail` reads (records are well under 1 kB). */
+const TAIL_BYTES = 256 * 1024;
 
 function alive(pid: number): boolean {
   try {
@@ -119,6 +131,36 @@ export function openFileAuditStore(
       }
       // Reads what is there at the call; the audit tools need no live tail of a file.
       return { caughtUp: Promise.resolve(), close: async () => {} };
+    },
+    async tail(n: number): Promise<unknown[]> {
+      let fdr: number;
+      try {
+        fdr = openSync(path, 'r');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw error;
+      }
+      try {
+        const size = fstatSync(fdr).size;
+        const length = Math.min(size, TAIL_BYTES);
+        const buffer = Buffer.alloc(length);
+        readSync(fdr, buffer, 0, length, size - length);
+        const lines = buffer
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l.trim() !== '');
+        // The first line of a chunk that does not start the file may be cut: drop it.
+        if (length < size) lines.shift();
+        return lines.slice(-n).map((line) => {
+          try {
+            return JSON.parse(line) as unknown;
+          } catch {
+            return { kind: 'unreadable', text: line.slice(0, 200) };
+          }
+        });
+      } finally {
+        closeSync(fdr);
+      }
     },
     async close(): Promise<void> {
       if (pending.length > 0) flush();

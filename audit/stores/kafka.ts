@@ -18,6 +18,8 @@
  * const store = openKafkaAuditStore({ brokers: resolveEndpoints().kafkaBrokers, topic: TOPICS.auditLog });
  */
 
+import Kafka from 'node-rdkafka';
+import { ulid } from 'ulid';
 import type { KafkaConsumerClient } from '../../adapters/kafka/consumer.ts';
 import { KafkaControlLog } from '../../adapters/kafka/control-log.ts';
 import { PlainProducer, type ProducerRecord, TransactionalProducer } from '../../adapters/kafka/producer.ts';
@@ -34,6 +36,61 @@ export interface KafkaAuditStoreOptions {
    * they cover because it read those first), through a plain idempotent producer, so it never fences the writer.
    */
   readonly writer?: boolean;
+}
+
+/** Up to the last `n` records of partition 0, read committed; waits at most `timeoutMs` to reach the end. */
+async function readTail(brokers: string, topic: string, n: number, timeoutMs = 30_000): Promise<unknown[]> {
+  const consumer = new Kafka.KafkaConsumer(
+    {
+      'metadata.broker.list': brokers,
+      'group.id': `vigil-audit-tail-${ulid()}`,
+      'enable.auto.commit': false,
+      'isolation.level': 'read_committed',
+      log_level: 0,
+    } as Kafka.ConsumerGlobalConfig,
+    { 'auto.offset.reset': 'earliest' },
+  );
+  await new Promise<void>((resolve, reject) =>
+    consumer.connect({ timeout: 15_000 }, (e) =>
+      e
+        ? reject(new VigilError('KAFKA_UNAVAILABLE', `cannot reach Kafka at ${brokers}: ${e.message}`, { cause: e }))
+        : resolve(),
+    ),
+  );
+  try {
+    const { lowOffset, highOffset } = await new Promise<Kafka.WatermarkOffsets>((resolve, reject) =>
+      consumer.queryWatermarkOffsets(topic, 0, 15_000, (e, w) =>
+        e
+          ? reject(new VigilError('KAFKA_UNAVAILABLE', `${topic}[0]: watermarks: ${e.message}`, { cause: e }))
+          : resolve(w),
+      ),
+    );
+    if (highOffset <= lowOffset) return [];
+    // n records need at most 2n offsets back: each transaction adds one commit marker.
+    consumer.assign([{ topic, partition: 0, offset: Math.max(lowOffset, highOffset - 2 * n) }]);
+    consumer.setDefaultConsumeTimeout(100);
+    const records: unknown[] = [];
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const batch = await new Promise<Kafka.Message[]>((resolve, reject) =>
+        consumer.consume(500, (e, m) => (e ? reject(e) : resolve(m))),
+      );
+      for (const m of batch) {
+        try {
+          records.push(JSON.parse(m.value?.toString('utf8') ?? ''));
+        } catch {
+          records.push({ kind: 'unreadable' });
+        }
+      }
+      const [position] = consumer.position([{ topic, partition: 0 }]);
+      if ((position?.offset ?? -1) >= highOffset) return records.slice(-n);
+      if (Date.now() > deadline) {
+        throw new VigilError('KAFKA_UNAVAILABLE', `could not read the end of ${topic} within ${timeoutMs} ms`);
+      }
+    }
+  } finally {
+    await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+  }
 }
 
 export function openKafkaAuditStore(options: KafkaAuditStoreOptions): AuditStore {
@@ -128,6 +185,8 @@ export function openKafkaAuditStore(options: KafkaAuditStoreOptions): AuditStore
         if (pending.length === 1) sending = sending.then(sendPending);
       });
     },
+
+    tail: (n: number) => readTail(options.brokers, options.topic, n),
 
     follow(onRecord: (record: AuditRecord) => void) {
       return reader.follow(onRecord, {
