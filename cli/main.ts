@@ -18,6 +18,7 @@ import { registerSchemas } from './commands/schemas.ts';
 import { registerSimulate } from './commands/simulate.ts';
 import { registerSink } from './commands/sink.ts';
 import { registerStack } from './commands/stack.ts';
+import { registerTrace } from './commands/trace.ts';
 
 const program = new Command()
   .name('vigil')
@@ -39,6 +40,7 @@ registerBench(program);
 registerPki(program);
 registerDevices(program);
 registerGateway(program);
+registerTrace(program);
 
 try {
   await program.parseAsync(process.argv);
