@@ -26,6 +26,8 @@ export interface RunGatewayOptions {
   readonly pki: PkiFiles;
   readonly identityLog: ControlLog<IdentityChange>;
   readonly endpoints: Pick<Endpoints, 'kafkaBrokers' | 'schemaRegistryUrl' | 'redisUrl'>;
+  /** Prefix of the shared state's Redis keys (default `vigil:`): gateways that share state must share it. */
+  readonly stateKeyPrefix?: string;
   /** 0: no metrics server. */
   readonly metricsPort: number;
   readonly limits?: Partial<GatewayLimits>;
@@ -46,7 +48,10 @@ export async function runGateway(options: RunGatewayOptions): Promise<void> {
   const limits = parseGatewayLimits(options.limits ?? {});
   const directory = await openDeviceDirectory(options.identityLog);
   await directory.caughtUp;
-  const state = await openRedisGatewayState({ url: options.endpoints.redisUrl }, stateParamsOf(limits));
+  const state = await openRedisGatewayState(
+    { url: options.endpoints.redisUrl, ...(options.stateKeyPrefix ? { keyPrefix: options.stateKeyPrefix } : {}) },
+    stateParamsOf(limits),
+  );
   const sinks = await openGatewaySinks({
     brokers: options.endpoints.kafkaBrokers,
     registry: createSchemaRegistry(options.endpoints.schemaRegistryUrl),

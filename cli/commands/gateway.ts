@@ -1,7 +1,8 @@
 /**
  * `vigil gateway`: the device ingestion gateway (distributed mode: Redis state, Kafka sinks, the device directory
  * followed from the device-identity topic, or from the file log under --control-dir). Parses flags; gateway/run.ts
- * composes and runs it. Prints one JSON line `{"url","port","id"}` on stdout once it listens; SIGTERM drains.
+ * composes and runs it. Prints one JSON line `{"url","port","id"}` on stdout once it listens; SIGTERM drains. The shared
+ * state's Redis keys start `vigil:` (`vigil:<VIGIL_TOPIC_PREFIX>:` in a topic namespace).
  */
 import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
@@ -39,6 +40,7 @@ export function registerGateway(program: Command): void {
       }) => {
         const id = flags.id?.trim() || `gw-${hostname()}`;
         const endpoints = resolveEndpoints();
+        const namespace = process.env.VIGIL_TOPIC_PREFIX?.trim();
         const log = createLogger('vigil-gateway');
         await runGateway({
           id,
@@ -49,6 +51,8 @@ export function registerGateway(program: Command): void {
             flags.controlDir ? { controlDir: flags.controlDir } : { brokers: endpoints.kafkaBrokers },
           ),
           endpoints,
+          // A topic namespace (VIGIL_TOPIC_PREFIX: a staging environment, a test run) keeps its own Redis state.
+          stateKeyPrefix: namespace ? `vigil:${namespace}:` : 'vigil:',
           metricsPort: flags.metricsPort,
           log,
           stopSignal: stopSignal(),

@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { ClientHttp2Session } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { compactVerify } from 'jose';
 import Kafka from 'node-rdkafka';
 import { ulid } from 'ulid';
@@ -571,6 +572,11 @@ describe('vigil gateway (the command)', () => {
     expect(metrics).not.toContain(deviceId);
     expect(metrics).not.toContain(device.fingerprint);
     expect(metrics).not.toContain(ASSIGN.patient_ref);
+    // The command's state lives under its topic namespace in Redis.
+    const redis = new Redis(endpoints.redisUrl);
+    const highest = await redis.get(`vigil:${topics.prefix}:gw:{${deviceId}}:high`);
+    await redis.quit();
+    expect(highest).toBe(String(seq)); // the accepted event's sequence (the garbage line took none)
     await waitFor('the event on the raw topic', () => tail.raw.some((e) => e.device_id === deviceId), 15_000);
     expect(tail.raw.find((e) => e.device_id === deviceId)).toMatchObject({ gateway_id: 'gw-cli' });
     child.child.kill('SIGTERM');
