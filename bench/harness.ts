@@ -142,6 +142,8 @@ async function runVigil(
         '--stop-when-idle',
         '120000',
         '--json',
+        // The bench's producers write straight to Kafka, not through a gateway (the gateway has its own run).
+        '--accept-ungated',
       ],
       env,
     );

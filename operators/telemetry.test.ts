@@ -1,15 +1,19 @@
 /** Every operator of the vitals chain passes the runtime's telemetry compliance check (test/helpers/telemetry.ts). */
 import { describe, it } from 'vitest';
 import { OnnxModelStore } from '../adapters/onnx/index.ts';
-import vitals from '../pipelines/vitals.ts';
+import gatedVitals from '../pipelines/vitals.ts';
 import { systemClock } from '../runtime/clock.ts';
 import { Engine } from '../runtime/engine.ts';
 import { silentLogger } from '../runtime/log.ts';
 import { PipelineMetrics } from '../runtime/metrics.ts';
 import type { InFlight } from '../runtime/record.ts';
 import { simulatorSource } from '../runtime/runners/embedded-sources.ts';
+import { acceptUngated } from '../runtime/runners/ungated.ts';
 import { MemoryStateBackend } from '../runtime/state/memory.ts';
 import { expectOperatorTelemetry, testContext } from '../test/helpers/telemetry.ts';
+
+/** The simulator's records are not gateway traffic: the chain as `--accept-ungated` runs it. */
+const vitals = acceptUngated(gatedVitals);
 
 /** Records as each operator of the chain receives them, from one simulated batch with faults. */
 async function stageInputs(): Promise<InFlight<unknown>[][]> {

@@ -2,6 +2,12 @@
  * The vitals pipeline: raw device envelopes -> validate -> dedupe -> score (NEWS2, ONNX) -> detect drift -> the
  * normalised and clinical planes, with dead letters, duplicates and the raw plane recorded on the way.
  *
+ * It reads both lanes the gateway writes: the raw topic and the alarm lane (TOPICS.rawPriority: `alarm` events, so a
+ * vitals backlog never delays them; co-partitioned with raw, keyed by device, so one device's state stays in one
+ * partition across both). It requires gateway provenance: a record without the gateway's evidence, or altered after
+ * it, is a dead letter (NOT_FROM_GATEWAY, INTEGRITY_MISMATCH). Runs fed on purpose with ungated records (a replay of
+ * pre-gateway data, the simulator straight to Kafka, the drills, the benchmarks) say so: `--accept-ungated`.
+ *
  * Run it embedded (no services): `vigil run pipelines/vitals.ts --embedded [--input FILE]` or `npm start`.
  * Run it distributed: `vigil run pipelines/vitals.ts` (workers in one consumer group) and
  * `vigil sink pipelines/vitals.ts` (the ClickHouse sink).
@@ -22,9 +28,10 @@ const VERSION = '1';
 const MODEL = { model: 'news2', version: '1.0.0' } as const;
 
 const raw: SourceSpec<Envelope> = { topic: TOPICS.raw, schema: 'envelope' };
+const alarmLane: SourceSpec<Envelope> = { topic: TOPICS.rawPriority, schema: 'envelope' };
 
-export default definePipeline({ name: NAME, version: VERSION, source: raw })
-  .pipe(validate())
+export default definePipeline({ name: NAME, version: VERSION, sources: [raw, alarmLane] })
+  .pipe(validate({ requireGateway: true }))
   .pipe(dedupe())
   .pipe(score({ ...MODEL, rollout: 'live' }))
   .pipe(detectDrift({ ...MODEL, windowMs: 3_600_000 }))

@@ -93,9 +93,11 @@ export class Engine<I, O> {
 
   /** Opens every operator in chain order; the first that cannot start stops the pipeline before any record. */
   async open(context: OperatorContext): Promise<void> {
+    // Operators learn the pipeline's sources from its definition, whoever built the context.
+    const withSources: OperatorContext = { ...context, sources: this.definition.sources.map((s) => s.topic) };
     for (const operator of this.#operators) {
       try {
-        await operator.open?.(context);
+        await operator.open?.(withSources);
       } catch (error) {
         if (error instanceof VigilError) throw error;
         throw new VigilError('CONFIG_INVALID', `operator ${operator.name} could not start: ${String(error)}`, {

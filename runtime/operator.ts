@@ -51,8 +51,9 @@ export interface OperatorContext {
   /** The local model store (models/<name>/<version>/), verified against manifests. */
   readonly models: ModelStore;
   /**
-   * The pipeline's source topics, in definition order (absent: one source). Keyed state owner tokens name the source
-   * by its position here (runtime/record.ts originToken).
+   * The pipeline's source topics, in definition order (the engine sets them from its definition; absent when an
+   * operator is opened on its own: one source). Keyed state owner tokens name the source by its position here
+   * (runtime/record.ts originToken).
    */
   readonly sources?: readonly string[];
 }
@@ -69,6 +70,11 @@ export interface Operator<I, O, S extends SideOutputs = NoSideOutputs> {
   readonly states?: readonly StateDescriptor[];
   /** Validates everything the operator needs (a model, the state backend) before the first record. */
   open?(context: OperatorContext): Promise<void>;
+  /**
+   * This operator for a run that accepts records which did not come through a gateway (`vigil run --accept-ungated`,
+   * runtime/runners/ungated.ts): a copy that does not require gateway provenance. Absent: the operator requires none.
+   */
+  acceptingUngated?(): Operator<I, O, S>;
   /**
    * A property, not a method, on purpose: parameters of function-typed properties are checked strictly, so
    * `PipelineBuilder.pipe` rejects an operator whose input type does not match what the chain produces.

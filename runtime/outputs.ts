@@ -30,11 +30,30 @@ export interface EmittedBatch {
   readonly raw: readonly RawSeen[];
 }
 
-export interface RawSeen {
+export interface RawSeen extends RawEvidence {
   readonly origin: Origin;
   readonly eventId: string | null;
   readonly deviceId: string | null;
 }
+
+/** The gateway's evidence a decoded envelope carried (null when absent): the raw plane keeps it (0007_gateway.sql). */
+export interface RawEvidence {
+  readonly signedEvent?: string | null;
+  readonly gatewayId?: string | null;
+  readonly deviceCertFingerprint?: string | null;
+  readonly keyId?: string | null;
+  readonly integrityHash?: string | null;
+}
+
+const NOTHING_KNOWN: Omit<RawSeen, 'origin'> = {
+  eventId: null,
+  deviceId: null,
+  signedEvent: null,
+  gatewayId: null,
+  deviceCertFingerprint: null,
+  keyId: null,
+  integrityHash: null,
+};
 
 /** The outputs every pipeline has, and where they go. */
 export const STANDARD_OUTPUTS = {
@@ -98,20 +117,28 @@ function isMany(selected: OutputValue | readonly OutputValue[]): selected is rea
   return Array.isArray(selected);
 }
 
-/** Each consumed record with the event and device ids its decoded value carried, in offset order. */
+/** Each consumed record with the event and device ids (and gateway evidence) its decoded value carried, in offset order. */
 function rawSeen(outcome: BatchOutcome<unknown>): RawSeen[] {
-  const known = new Map<number, { eventId: string | null; deviceId: string | null }>();
+  const known = new Map<number, Omit<RawSeen, 'origin'>>();
   const note = (origin: Origin, value: unknown) => {
     const outer = claimed(value);
     const env = 'envelope' in outer ? claimed(outer.envelope) : outer;
-    known.set(origin.offset, { eventId: str(env.event_id), deviceId: str(env.device_id) });
+    known.set(origin.offset, {
+      eventId: str(env.event_id),
+      deviceId: str(env.device_id),
+      signedEvent: str(env.signed_event),
+      gatewayId: str(env.gateway_id),
+      deviceCertFingerprint: str(env.device_cert_fingerprint),
+      keyId: str(env.key_id),
+      integrityHash: str(env.integrity_hash),
+    });
   };
   for (const r of outcome.completed) note(r.origin, r.value);
   for (const r of outcome.rejected) note(r.record.origin, r.record.value);
   for (const d of outcome.duplicates) note(d.record.origin, d.record.value);
   return outcome.origins.map((origin) => ({
     origin,
-    ...(known.get(origin.offset) ?? { eventId: null, deviceId: null }),
+    ...(known.get(origin.offset) ?? NOTHING_KNOWN),
   }));
 }
 

@@ -48,6 +48,12 @@ export interface SourceSpec<T> {
   readonly schema: string;
   /** Phantom: the record type the source yields. */
   readonly __type?: T;
+  /**
+   * Where the sink lands this source's records instead of the raw plane, for a source that is not device traffic (the
+   * gateway's rejection records: pipelines/gateway-rejections.ts): rows of its own table, declared like an output's
+   * (`rows`: columns checked by `npm run check`, row mapping). Absent: the raw plane (`raw_events`), as bytes.
+   */
+  readonly lands?: { readonly table: string; readonly rows: TableRows };
 }
 
 /**
@@ -167,7 +173,11 @@ export class PipelineBuilder<I, O, S extends SideOutputs> {
   }
 
   outputs(outputs: PipelineOutputs<O, S>): PipelineDefinition<I, O, S> {
-    if (outputs.records.length === 0) throw new Error(`pipeline ${this.#head.name}: needs at least one record output`);
+    // A landing definition (every source lands in its own table, no operator) has nothing to output.
+    const landingOnly = this.#operators.length === 0 && this.#head.sources.every((s) => s.lands !== undefined);
+    if (outputs.records.length === 0 && !landingOnly) {
+      throw new Error(`pipeline ${this.#head.name}: needs at least one record output`);
+    }
     const sources = new Set(this.#head.sources.map((s) => s.topic));
     for (const o of [...outputs.records, ...Object.values(outputs.side)]) {
       if (sources.has(o.topic)) {
@@ -214,9 +224,12 @@ export function transformationVersion(definition: Pick<PipelineDefinition, 'name
   return [`${definition.name}@${definition.version}`, ...definition.operators.map((op) => op.name)].join('/');
 }
 
-/** Every table a definition's outputs declare (`rows`), by table name. */
-export function declaredTables(definition: Pick<PipelineDefinition, 'outputs'>): Map<string, TableRows> {
+/** Every table a definition's outputs (and landing sources, `SourceSpec.lands`) declare (`rows`), by table name. */
+export function declaredTables(
+  definition: Pick<PipelineDefinition, 'outputs'> & { readonly sources?: PipelineDefinition['sources'] },
+): Map<string, TableRows> {
   const tables = new Map<string, TableRows>();
+  for (const s of definition.sources ?? []) if (s.lands) tables.set(s.lands.table, s.lands.rows);
   for (const o of [...definition.outputs.records, ...Object.values(definition.outputs.side)]) {
     if (o.rows) tables.set(o.table, o.rows);
   }

@@ -43,13 +43,16 @@ export async function insertableColumns(store: ClickHouseStore, table: string): 
 /** Compares the declared tables of `definitions` with a store the migrations were applied to. */
 export async function checkDeclaredTables(
   store: ClickHouseStore,
-  definitions: readonly Pick<PipelineDefinition, 'name' | 'outputs'>[],
+  definitions: readonly (Pick<PipelineDefinition, 'name' | 'outputs'> & {
+    readonly sources?: PipelineDefinition['sources'];
+  })[],
 ): Promise<TableCheck> {
   const problems: string[] = [];
   const undeclared: string[] = [];
   let checked = 0;
   for (const definition of definitions) {
-    for (const output of [...definition.outputs.records, ...Object.values(definition.outputs.side)]) {
+    const landing = (definition.sources ?? []).flatMap((s) => (s.lands ? [s.lands] : []));
+    for (const output of [...definition.outputs.records, ...Object.values(definition.outputs.side), ...landing]) {
       if (!output.rows) {
         undeclared.push(`${definition.name}: ${output.table}`);
         continue;

@@ -296,13 +296,11 @@ export function compileLimits(schema: avsc.Schema): LimitCheck {
   return (value) => check(value, '');
 }
 
-let envelopeCheck: LimitCheck | null = null;
+let envelopeCheck: { readonly schema: avsc.Schema; readonly check: LimitCheck } | null = null;
 
-/**
- * The limits of the newest envelope schema of this checkout, compiled once per process (like envelopeSchema()):
- * reading the schema folder again per call cost 110-170 us per NDJSON line or gateway event, ~15x the check itself.
- */
+/** The limits of the newest envelope schema of this checkout (compiled once per schema). */
 export function envelopeLimits(): LimitCheck {
-  envelopeCheck ??= compileLimits(loadSchemaRepo().get('envelope').newest.schema);
-  return envelopeCheck;
+  const schema = loadSchemaRepo().get('envelope').newest.schema;
+  if (envelopeCheck?.schema !== schema) envelopeCheck = { schema, check: compileLimits(schema) };
+  return envelopeCheck.check;
 }

@@ -35,6 +35,12 @@ export interface RawEventRow {
   record_key: string | null;
   event_id: string | null;
   device_id: string | null;
+  /** The gateway's evidence (0007_gateway.sql): NULL for a record that did not decode or came through no gateway. */
+  signed_event: string | null;
+  gateway_id: string | null;
+  device_cert_fingerprint: string | null;
+  key_id: string | null;
+  integrity_hash: string | null;
 }
 
 export interface DeadLetterRow {
@@ -166,6 +172,11 @@ export const TABLE_COLUMNS: ColumnLists = {
     record_key: true,
     event_id: true,
     device_id: true,
+    signed_event: true,
+    gateway_id: true,
+    device_cert_fingerprint: true,
+    key_id: true,
+    integrity_hash: true,
   }),
   dead_letters: columnsOf<DeadLetterRow>()({
     dead_letter_id: true,
@@ -300,6 +311,33 @@ function bytes(value: Buffer | Uint8Array): Buffer {
 export interface RawKnown {
   readonly eventId?: string | null;
   readonly deviceId?: string | null;
+  /** The gateway's evidence the decoded envelope carried, so a signature can be re-verified from the raw plane. */
+  readonly signedEvent?: string | null;
+  readonly gatewayId?: string | null;
+  readonly deviceCertFingerprint?: string | null;
+  readonly keyId?: string | null;
+  readonly integrityHash?: string | null;
+}
+
+const textOrNull = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
+
+/**
+ * What the raw plane keeps of a decoded envelope-shaped value (a rejected record's value may be anything: fields that
+ * are not non-empty strings are NULL). The decoders already capped every string (adapters/avro/limits.ts).
+ *
+ * @example
+ * rawEventRow(origin, rawKnownOf(decoded.value)); // event_id, device_id and the gateway's evidence, when present
+ */
+export function rawKnownOf(value: Partial<Record<string, unknown>>): RawKnown {
+  return {
+    eventId: textOrNull(value.event_id),
+    deviceId: textOrNull(value.device_id),
+    signedEvent: textOrNull(value.signed_event),
+    gatewayId: textOrNull(value.gateway_id),
+    deviceCertFingerprint: textOrNull(value.device_cert_fingerprint),
+    keyId: textOrNull(value.key_id),
+    integrityHash: textOrNull(value.integrity_hash),
+  };
 }
 
 /** A consumed record (valid or not) -> `raw_events`. */
@@ -320,6 +358,11 @@ export function rawEventRow(origin: Origin, known: RawKnown = {}): RawEventRow {
     record_key: origin.key,
     event_id: known.eventId ?? null,
     device_id: known.deviceId ?? null,
+    signed_event: known.signedEvent ?? null,
+    gateway_id: known.gatewayId ?? null,
+    device_cert_fingerprint: known.deviceCertFingerprint ?? null,
+    key_id: known.keyId ?? null,
+    integrity_hash: known.integrityHash ?? null,
   };
 }
 

@@ -4,6 +4,9 @@
  *   vigil run pipelines/vitals.ts --embedded [--input FILE] [--json]   in-process, no services
  *   vigil run pipelines/vitals.ts [--group ID] [--metrics-port N]      a distributed worker on the real stack
  *
+ * `--accept-ungated` (either mode) turns off the pipeline's gateway-provenance check for the run (a replay of
+ * pre-gateway data, the simulator straight to Kafka): one warning at start, `"ungated":true` in the JSON line.
+ *
  * Embedded without --input runs the fleet simulator. `--json` prints one final line:
  * {"consumed","emitted","dead_lettered","duplicates","dlq":{"<reason>":n},"stored":{"<table>":n},...}.
  * A distributed worker's line adds what the benchmarks read (runtime/runners/run-stats.ts): `cpu_user_us`,
@@ -22,6 +25,7 @@ import type { PipelineDefinition } from '../../runtime/pipeline.ts';
 import { runDistributedWorker } from '../../runtime/runners/distributed.ts';
 import { type EmbeddedLink, runEmbeddedPipeline } from '../../runtime/runners/embedded-run.ts';
 import { loadPipeline } from '../../runtime/runners/load.ts';
+import { acceptUngated } from '../../runtime/runners/ungated.ts';
 import {
   type LinkSummary,
   linksJson,
@@ -83,6 +87,8 @@ export async function embeddedRun(
     batchSize: number;
     json: boolean;
     simulation: SimulationFlags;
+    /** The run accepts records that did not come through a gateway (`--accept-ungated`): said in its JSON line. */
+    ungated?: boolean;
     /** Pipelines chained on what this one writes (`npm start`: the alerts pipeline), each with its scenario's truth. */
     downstream?: readonly (EmbeddedLink & { readonly scenario?: ScenarioTruth })[];
   },
@@ -105,7 +111,10 @@ export async function embeddedRun(
         links.push(await summariseLink(report, store, options.downstream?.[i]?.scenario ?? null));
       }
       if (options.json) {
-        const line = linksJson(runJson(definition, result, store.location), links);
+        const line = {
+          ...linksJson(runJson(definition, result, store.location), links),
+          ...(options.ungated ? { ungated: true } : {}),
+        };
         process.stdout.write(`${JSON.stringify(line)}\n`);
       } else await printEmbeddedSummary({ definition, result, store, truth, input: options.input ?? null, links });
     },
@@ -120,6 +129,11 @@ export function registerRun(program: Command): void {
     .option('--embedded', 'run in-process: memory state, embedded ClickHouse, no Kafka or registry')
     .option('--input <file>', 'embedded: read envelopes from an NDJSON or Avro container file instead of the simulator')
     .option('--json', 'print one final JSON line with the run’s accounting and what it stored')
+    .option(
+      '--accept-ungated',
+      'accept records that did not come through a gateway (a replay of pre-gateway data, the simulator straight to ' +
+        'Kafka, drills, benchmarks): turns off the pipeline’s gateway-provenance check for this run, with a warning',
+    )
     .option('--data-dir <dir>', 'embedded: ClickHouse data directory', DEFAULT_EMBEDDED_DIR)
     .option('--append', 'embedded: keep what the data directory holds instead of starting empty')
     .addOption(
@@ -150,7 +164,9 @@ export function registerRun(program: Command): void {
     );
   addSimulationOptions(command, { events: 100_000 });
   command.action(async (file: string, flags) => {
-    const definition = await loadPipeline(file);
+    const loaded = await loadPipeline(file);
+    const definition = flags.acceptUngated ? acceptUngated(loaded, createLogger(`vigil-${loaded.name}`)) : loaded;
+    const ungated = Boolean(flags.acceptUngated);
     if (flags.embedded) {
       await embeddedRun(definition, {
         input: flags.input,
@@ -159,6 +175,7 @@ export function registerRun(program: Command): void {
         batchSize: flags.batchSize ?? 2000,
         json: Boolean(flags.json),
         simulation: flags,
+        ungated,
       });
       return;
     }
@@ -178,7 +195,7 @@ export function registerRun(program: Command): void {
     });
     if (flags.json)
       process.stdout.write(
-        `${JSON.stringify({ pipeline: definition.name, mode: 'distributed', ...accountingJson(accounting), ...accounting.stats })}\n`,
+        `${JSON.stringify({ pipeline: definition.name, mode: 'distributed', ...accountingJson(accounting), ...accounting.stats, ...(ungated ? { ungated: true } : {}) })}\n`,
       );
     else process.stderr.write(`worker stopped: ${JSON.stringify(accountingJson(accounting))}\n`);
   });

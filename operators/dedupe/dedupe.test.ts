@@ -152,6 +152,20 @@ describe('dedupe', () => {
       expect(digest(await op.process(batch))).toEqual({ out: [7, 7], duplicates: [], rejected: [] });
     });
 
+    it("keeps one sequence window per device and lane: an alarm behind the device's vitals is not too old", async () => {
+      const op = await twoLanes();
+      const vitals = Array.from({ length: 100 }, (_, i) =>
+        onLane(envelope({ event_id: ulidFor(500 + i), sequence: 500 + i }), RAW, i),
+      );
+      expect(digest(await op.process(vitals)).out).toHaveLength(100);
+      // The alarm lane lags here (sequence 430, far behind raw's 599, window 64): its own window has seen nothing.
+      const alarm = onLane(envelope({ event_id: ulidFor(700), sequence: 430 }), PRIORITY, 0);
+      expect(digest(await op.process([alarm]))).toEqual({ out: [0], duplicates: [], rejected: [] });
+      // On raw, the same distance behind is still too old.
+      const late = onLane(envelope({ event_id: ulidFor(701), sequence: 431 }), RAW, 100);
+      expect(digest(await op.process([late]))).toEqual({ out: [], duplicates: [], rejected: ['100:SEQUENCE_TOO_OLD'] });
+    });
+
     it("keeps the first source's tokens as they were (`partition:offset`), so existing changelogs restore as before", async () => {
       const op = await twoLanes();
       const e = envelope({ event_id: ulidFor(44), sequence: 44 });

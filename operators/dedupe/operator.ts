@@ -4,7 +4,10 @@
  * 1. by event_id: `claim(dedupe.event_id)` with the record's owner token (`partition:offset` of its origin, plus
  *    `/<lane>` for a source other than the pipeline's first: two lanes hold the same positions);
  *    `taken` -> duplicate (kind `event_id`, firstSeen = the owner that holds it).
- * 2. by (device_id, sequence), for the records that survived 1 and carry a sequence:
+ * 2. by (device_id, sequence), for the records that survived 1 and carry a sequence — one window per device and source
+ *    lane: a pipeline reading raw and the alarm lane sees each lane in its own order (alarms overtake a vitals
+ *    backlog by design), so one shared window would call the slower lane's sequences too old. A sequence replayed
+ *    across lanes under another event id is the gateway's to refuse (SEQUENCE_REPLAYED, device-wide, at ingestion):
  *    `advanceSequences(dedupe.sequence, window)`; `duplicate` -> duplicate (kind `sequence`), `too_old` -> rejected
  *    SEQUENCE_TOO_OLD. This is the per-device monotonic-sequence rule (`validate` cannot hold keyed state): out-of-order
  *    arrival inside the window is accepted, anything left of it that was never seen is refused.
@@ -76,8 +79,10 @@ export class DedupeOperator implements Operator<CheckedEvent, CheckedEvent> {
       const { envelope } = batch[i]!.value;
       if (envelope.sequence == null) continue;
       sequenced.push(i);
+      const lane = this.#lanes.get(batch[i]!.origin.topic) ?? 0;
       requests.push({
-        stream: envelope.device_id,
+        // The first lane keeps the device id as its stream (existing changelogs restore as before).
+        stream: lane === 0 ? envelope.device_id : `${envelope.device_id}\u001f${lane}`,
         sequence: envelope.sequence,
         owner: owners[i]!,
         partition: batch[i]!.origin.partition,

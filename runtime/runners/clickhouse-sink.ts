@@ -12,7 +12,7 @@
 import { FramedDecoder } from '../../adapters/avro/decoder.ts';
 import type { SchemaRepo } from '../../adapters/avro/schemas.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
-import { rawEventRow } from '../../adapters/clickhouse/tables.ts';
+import { rawEventRow, rawKnownOf } from '../../adapters/clickhouse/tables.ts';
 import { type ConsumedMessage, KafkaConsumerClient, type TopicPartition } from '../../adapters/kafka/consumer.ts';
 import type { SchemaRegistry } from '../../adapters/registry/types.ts';
 import { TOPICS } from '../endpoints.ts';
@@ -40,15 +40,23 @@ export interface SinkRoute {
   readonly row?: TableRows['row'];
 }
 
-/** Every topic the sink lands, from the definition: each source (raw plane), each output, dead letters, duplicates. */
+/**
+ * Every topic the sink lands, from the definition: each source (raw plane, or its own table when it `lands`), each
+ * output, dead letters, duplicates.
+ */
 export function sinkRoutes(definition: PipelineDefinition): SinkRoute[] {
   return [
-    ...definition.sources.map((s) => ({
-      topic: s.topic,
-      table: STANDARD_OUTPUTS.raw.table,
-      schema: s.schema,
-      raw: true,
-    })),
+    ...definition.sources.map((s) =>
+      s.lands
+        ? {
+            topic: s.topic,
+            table: s.lands.table,
+            schema: s.schema,
+            raw: false,
+            ...(s.lands.rows.row ? { row: s.lands.rows.row } : {}),
+          }
+        : { topic: s.topic, table: STANDARD_OUTPUTS.raw.table, schema: s.schema, raw: true },
+    ),
     ...[...definition.outputs.records, ...Object.values(definition.outputs.side)].map((o) => ({
       topic: o.topic,
       table: o.table,
@@ -56,6 +64,13 @@ export function sinkRoutes(definition: PipelineDefinition): SinkRoute[] {
       raw: false,
       ...(o.rows?.row ? { row: o.rows.row } : {}),
     })),
+    // A landing definition runs no chain: it writes no dead letters or duplicates, so its sink does not read them.
+    ...(landingOnly(definition) ? [] : standardRoutes()),
+  ];
+}
+
+function standardRoutes(): SinkRoute[] {
+  return [
     {
       topic: TOPICS.deadLetter,
       table: STANDARD_OUTPUTS.deadLetters.table,
@@ -71,11 +86,20 @@ export function sinkRoutes(definition: PipelineDefinition): SinkRoute[] {
   ];
 }
 
+/** No operator, and every source lands in its own table (`SourceSpec.lands`): pipelines/gateway-rejections.ts. */
+function landingOnly(definition: PipelineDefinition): boolean {
+  return definition.operators.length === 0 && definition.sources.every((s) => s.lands !== undefined);
+}
+
 /**
  * The tables a run of this pipeline lands rows in, from its definition: the raw plane, its record outputs' tables,
- * dead letters, duplicates, its side outputs' tables, and `quarantine` (rows ClickHouse could not store).
+ * dead letters, duplicates, its side outputs' tables, and `quarantine` (rows ClickHouse could not store); a landing
+ * definition's: its sources' tables and `quarantine`.
  */
 export function pipelineTables(definition: PipelineDefinition): string[] {
+  if (landingOnly(definition)) {
+    return [...new Set([...definition.sources.map((s) => s.lands?.table ?? ''), QUARANTINE_TABLE])];
+  }
   return [
     ...new Set([
       STANDARD_OUTPUTS.raw.table,
@@ -414,7 +438,7 @@ async function rowsOf(
     // The raw plane keeps every consumed record's bytes, whatever it holds; the ids it names are kept when it decodes.
     return batch.map((m, i) => {
       const d = decoded[i];
-      const known = d?.ok ? { eventId: idOf(d.value.event_id), deviceId: idOf(d.value.device_id) } : {};
+      const known = d?.ok ? rawKnownOf(d.value) : {};
       try {
         return rawEventRow(originOf(m, m.timestamp), known) as unknown as Record<string, unknown>;
       } catch (error) {
@@ -435,11 +459,6 @@ async function rowsOf(
     return d.value;
   });
   return route.row ? mapDeclared(route.table, route.row, values) : mapRows(route.table, values);
-}
-
-/** An id field of a decoded source record, when the record has one. */
-function idOf(value: unknown): string | null {
-  return typeof value === 'string' ? value : null;
 }
 
 function latestPerPartition(

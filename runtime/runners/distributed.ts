@@ -86,7 +86,6 @@ export async function runDistributedWorker<I>(
     state,
     log,
     models: instrumentModels(new OnnxModelStore(), metrics),
-    sources: definition.sources.map((s) => s.topic),
   });
 
   let server: Server | null = null;

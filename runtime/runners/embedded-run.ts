@@ -71,9 +71,9 @@ export async function runEmbeddedPipeline(
   options: EmbeddedRunOptions,
   report: (run: EmbeddedRunReport) => Promise<void>,
 ): Promise<void> {
-  const [only, ...more] = definition.sources;
-  if (more.length > 0 || only?.schema !== 'envelope') {
-    // The simulator and the file readers make telemetry envelopes; other inputs come through `framedSource`.
+  if (definition.sources.some((s) => s.schema !== 'envelope')) {
+    // The simulator and the file readers make telemetry envelopes, fed to the first source (a pipeline that also
+    // reads the alarm lane gets everything on raw); other inputs come through `framedSource`.
     throw new VigilError(
       'CONFIG_INVALID',
       `${definition.name} reads ${definition.sources.map((s) => `${s.topic} (${s.schema})`).join(', ')}: ` +

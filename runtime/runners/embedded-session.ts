@@ -64,7 +64,6 @@ export async function runEmbeddedSession<I, O>(
     state,
     log,
     models: instrumentModels(new OnnxModelStore(), metrics),
-    sources: definition.sources.map((s) => s.topic),
   };
   const engine = new Engine(definition, metrics);
   const run = await runEmbedded(

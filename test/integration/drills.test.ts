@@ -97,7 +97,9 @@ class Drill {
       '--worker-id',
       `${this.topics.prefix}-${id}`,
     ];
-    const child = spawnVigil([...args, '--metrics-port', String(metricsPort), '--batch-size', '1000', '--json'], {
+    // --accept-ungated: the drills produce straight to Kafka (the simulator), not through a gateway.
+    const flags = ['--metrics-port', String(metricsPort), '--batch-size', '1000', '--json', '--accept-ungated'];
+    const child = spawnVigil([...args, ...flags], {
       ...this.env,
       VIGIL_LOG_LEVEL: 'info',
     });

@@ -23,6 +23,7 @@ import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import { runEmbeddedSession, withEmbeddedStore } from '../../runtime/runners/embedded-session.ts';
 import { simulatorSource } from '../../runtime/runners/embedded-sources.ts';
+import { acceptUngated } from '../../runtime/runners/ungated.ts';
 import type { DeadLetter, Envelope } from '../../schemas/types.ts';
 import { produceSimulation } from '../../simulator/kafka.ts';
 import type { SimulateOptions, TruthSummary } from '../../simulator/simulate.ts';
@@ -55,6 +56,8 @@ const workerArgs = (group: string, metricsPort = 0) => [
   '--stop-when-idle',
   '12000',
   '--json',
+  // The simulator writes straight to Kafka, not through a gateway.
+  '--accept-ungated',
 ];
 
 beforeAll(async () => {
@@ -197,7 +200,12 @@ describe('vitals pipeline, distributed, with a worker and the sink killed mid-st
 
   it('the same records through the embedded mode give the same counts', async () => {
     const result = await withEmbeddedStore({ dataDir: embeddedDir, log: silentLogger }, (store) =>
-      runEmbeddedSession(vitals, simulatorSource({ simulation: SIMULATION, clock: systemClock }), store, silentLogger),
+      runEmbeddedSession(
+        acceptUngated(vitals),
+        simulatorSource({ simulation: SIMULATION, clock: systemClock }),
+        store,
+        silentLogger,
+      ),
     );
     expect(result.accounting.consumed).toBe(truth.records);
     expect(result.accounting.emitted).toBe(truth.valid);

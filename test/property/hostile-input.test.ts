@@ -20,6 +20,7 @@ import type { PipelineDefinition } from '../../runtime/pipeline.ts';
 import { runEmbeddedSession } from '../../runtime/runners/embedded-session.ts';
 import { fileSource } from '../../runtime/runners/embedded-sources.ts';
 import { loadPipeline } from '../../runtime/runners/load.ts';
+import { acceptUngated } from '../../runtime/runners/ungated.ts';
 import type { Envelope } from '../../schemas/types.ts';
 import { hostileAvroRecord, hostileLine, writeAvroRecords, writeNdjson } from './hostile.ts';
 
@@ -43,7 +44,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'vigil-hostile-'));
   store = openChdbStore({ path: join(dir, 'clickhouse') });
   await store.migrate();
-  definition = (await loadPipeline('pipelines/vitals.ts')) as PipelineDefinition<Envelope, unknown>;
+  // What `vigil run --embedded --input FILE --accept-ungated` runs: hostile files are not gateway traffic.
+  definition = acceptUngated(await loadPipeline('pipelines/vitals.ts')) as PipelineDefinition<Envelope, unknown>;
 }, 60_000);
 
 afterAll(async () => {
