@@ -6,9 +6,11 @@
 --   normalised_events  + transformation_version (the derivation) and the lineage (source position, raw_sha256): a
 --                      re-derivation under a new pipeline version, or a second raw copy of an event that the dedupe
 --                      state no longer knew, is a new row beside the old one.
---   inferences         + rollout, transformation_version, config_hash (the derivation: routing, pipeline, model
---                      manifest and operator options) and feature_vector_hash (the exact model input): a re-scoring
---                      after a rollout change or under a new pipeline version is a new row beside the old one.
+--   inferences         + rollout, transformation_version, config_hash (the derivation: routing, the scoring step
+--                      `<pipeline name>/score/<model>@<version>`, model manifest and operator options) and
+--                      feature_vector_hash (the exact model input): a re-scoring after a rollout change, with another
+--                      manifest or options, or on another input is a new row beside the old one. The same model on
+--                      the same input with the same options is the same inference, whichever pipeline version ran it.
 -- A retried insert stays idempotent: the same derivation of the same record has the same key and the same content
 -- (the chain is deterministic under the batch contract; only processed_at / scored_at differ), so the insert dedup
 -- token drops the retried block and, failing that, merges and FINAL keep one row: the first copy. The replacing
