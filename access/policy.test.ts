@@ -59,6 +59,15 @@ describe('authorizeQuery', () => {
     expect(authorizeQuery(analystNorth, 'analyst', 'SELECT payload FROM normalised_events')).toMatchObject({
       reason: 'raw_bytes',
     });
+    // quoted names, and a byte column reached through a join with a granted table, are refused too
+    expect(
+      authorizeQuery(
+        analystNorth,
+        'analyst',
+        'SELECT r."raw" FROM normalised_events AS n JOIN "raw_events" AS r ON n.raw_sha256 = r.raw_sha256',
+      ),
+    ).toMatchObject({ reason: 'raw_bytes' });
+    expect(sqlReads('SELECT 1 FROM "raw_events"').tables).toEqual(['raw_events']);
   });
 
   it('refuses table functions, unknown and system tables, roles not held, and global tables to a site principal', () => {

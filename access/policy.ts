@@ -48,6 +48,11 @@ export const TABLES: Readonly<Record<string, TableSpec>> = {
   audit_checkpoints: { scope: 'shared' },
 };
 
+/** Every raw-byte column name: of the tables above, and the signed/raw payload columns the gateway may add. */
+export const BYTE_COLUMNS: readonly string[] = [
+  ...new Set([...Object.values(TABLES).flatMap((t) => t.bytes ?? []), 'signed_event', 'payload']),
+];
+
 export interface RoleSpec {
   readonly tables: readonly string[];
   /** Results pass small-cell suppression (suppress.ts). */
@@ -163,7 +168,8 @@ export interface SqlReads {
 
 /** What a single SELECT reads, from its text. Conservative: anything unclear counts as read. */
 export function sqlReads(sql: string): SqlReads {
-  const text = stripSql(sql).replace(/`([^`]*)`/g, '$1');
+  // Quoted identifiers (`x`, "x") read as bare names, so a quoted table or column is seen like any other.
+  const text = stripSql(sql).replace(/`([^`]*)`|"([^"]*)"/g, (_, a?: string, b?: string) => a ?? b ?? '');
   const ctes = new Set([...text.matchAll(/\b([A-Za-z_]\w*)\s+AS\s*\(/gi)].map((m) => m[1]!.toLowerCase()));
   const tables = new Set<string>();
   for (const m of text.matchAll(/\b(?:FROM|JOIN|IN)\s+([A-Za-z_][\w.]*)(\s*\()?/gi)) {
@@ -222,17 +228,19 @@ export function authorizeQuery(principal: Principal, role: Role, sql: string): Q
   const outside = [...reads.functions].filter((f) => OUTSIDE.has(f));
   if (outside.length > 0) return deny('function', `the query calls ${outside.join(', ')}: not allowed through Vigil`);
   if (reads.tables.length === 0) return deny('table', 'the query reads no table Vigil knows');
+  // A byte column's name anywhere in the query is refused, whatever table it seems to belong to (fail closed).
+  const named = BYTE_COLUMNS.filter((column) => reads.identifiers.has(column));
+  if (named.length > 0) {
+    return deny('raw_bytes', `the query names raw byte columns (${named.join(', ')}): no role reads them here`);
+  }
   for (const table of reads.tables) {
     const known = TABLES[table];
     const bytes = known?.bytes ?? [];
-    if (bytes.some((column) => reads.identifiers.has(column)) || (bytes.length > 0 && reads.star)) {
+    if (bytes.length > 0 && reads.star) {
       return deny(
         'raw_bytes',
         `the query reads the raw bytes of ${table} (${bytes.join(', ')}): no role reads them here`,
       );
-    }
-    if (reads.identifiers.has('signed_event') || reads.identifiers.has('payload')) {
-      return deny('raw_bytes', 'the query reads signed or raw payload bytes: no role reads them here');
     }
     if (!known || !spec.tables.includes(table)) {
       return deny(

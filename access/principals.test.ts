@@ -1,10 +1,12 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../runtime/clock.ts';
-import { credentialFromEnv } from './cli.ts';
+import { authenticatorFromEnv, credentialFromEnv, minCellFromEnv } from './cli.ts';
 import { oidcAuthenticator } from './oidc.ts';
 import { addPrincipal, fileAuthenticator, readPrincipals, revokeTokens } from './principals.ts';
 
@@ -142,5 +144,52 @@ describe('the OIDC authenticator', () => {
     await expect(
       auth.authenticate(await token({ preferred_username: 'a', groups: ['vigil-analysts'] })),
     ).rejects.toThrow(/no group mapped to a site/);
+  });
+});
+
+describe('the IdP path from the environment (VIGIL_OIDC_CONFIG)', () => {
+  it('fetches the JWKS from jwks_uri and authenticates a token signed by the IdP key', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('RS256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'idp-1', alg: 'RS256', use: 'sig' };
+    let fetched = 0;
+    const server = createServer((_req, res) => {
+      fetched++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const issuer = 'https://idp.example-hospital.org';
+    const configFile = join(dir, 'oidc.json');
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        issuer,
+        audience: 'vigil',
+        jwks_uri: `http://127.0.0.1:${port}/certs`,
+        groups: { 'vigil-auditors': { roles: ['auditor'], sites: ['*'] } },
+      }),
+    );
+    try {
+      const jwt = await new SignJWT({ preferred_username: 'auditor-3', groups: ['vigil-auditors'] })
+        .setProtectedHeader({ alg: 'RS256', kid: 'idp-1' })
+        .setIssuer(issuer)
+        .setAudience('vigil')
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(privateKey);
+      const auth = authenticatorFromEnv({ VIGIL_OIDC_CONFIG: configFile });
+      expect(await auth.authenticate(jwt)).toEqual({ name: 'auditor-3', roles: ['auditor'], sites: '*', via: 'oidc' });
+      expect(fetched).toBe(1);
+      expect(minCellFromEnv({ VIGIL_OIDC_CONFIG: configFile })).toBeUndefined();
+    } finally {
+      server.close();
+    }
+  });
+
+  it('the deployment sets k in the principals file, and adding principals keeps it', () => {
+    const path = join(dir, 'k.json');
+    writeFileSync(path, JSON.stringify({ version: 1, min_cell: 20, principals: [] }));
+    addPrincipal(path, { name: 'analyst-9', roles: ['analyst'], sites: ['north'] });
+    expect(minCellFromEnv({ VIGIL_PRINCIPALS: path })).toBe(20);
   });
 });

@@ -5,16 +5,18 @@
  *   const { index, leaf_hash } = await log.append({ actor, role, action, target, purpose, read: rows });
  *
  * `append` assigns the next index, digests `details` / `read` under the hashing key (their values are never stored),
- * links the entry to the one before (`prev`), and resolves once the store holds it durably. The tree is kept as its
- * right edge only (CompactTree): memory stays O(log n) however long the log.
+ * links the entry to the one before (`prev`), and resolves once the store holds it durably. A log that signs its own
+ * checkpoints keeps the tree as its right edge only (CompactTree): memory stays O(log n) however long the log.
  *
  * The checkpoint signer is optional: with it, a checkpoint is appended after every `everyEntries` entries, and when
  * `everyMs` has passed since the last one and the tree grew (checked on each append and on `tick()`, which a timer
  * calls when `timer: true`). Without it, the log holds only entries and a separate signer process (`vigil audit
  * checkpoint`, the production shape: the key never enters the pipeline) signs what is stored.
  *
- * One writer per store. A store failure leaves the log unusable (every later append rejects): reopen it, which
- * re-reads the store.
+ * One writer per store, enforced: opening claims the store (`claimWriter`: Kafka fences the previous writer, the file
+ * store takes its lock) before reading where it ends, which without a signer is only its last records (`tail`). A
+ * store failure leaves the log unusable (every later append rejects): reopen it; `appendOnce` does so for one-shot
+ * writers.
  */
 import type { Clock } from '../runtime/clock.ts';
 import { VigilError } from '../runtime/errors.ts';

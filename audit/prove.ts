@@ -58,10 +58,12 @@ export function proveInclusion(log: VerifiedLog, index: number): InclusionProof 
       `entry ${index} is not covered by the latest signed checkpoint (size ${size})`,
     );
   }
+  const entry = log.entry(index);
+  if (entry === undefined) throw new VigilError('INTERNAL', `entry ${index} was not kept by the verifier`);
   return {
     kind: 'inclusion',
     index,
-    entry: log.entries[index]!,
+    entry,
     leaf_hash: log.tree.leaf(index).toString('base64'),
     tree_size: size,
     proof: log.tree.inclusionProof(index, size).map((h) => h.toString('base64')),

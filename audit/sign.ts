@@ -6,12 +6,19 @@
 import type { Clock } from '../runtime/clock.ts';
 import { VigilError } from '../runtime/errors.ts';
 import { type SignerKey, signCheckpoint, timeExtension, verifierOf } from './checkpoint.ts';
-import { type AuditStore, readAll } from './store.ts';
-import { verifyRecords } from './verify.ts';
+import type { AuditStore } from './store.ts';
+import { createVerifier } from './verify.ts';
 
 /** Returns the note appended, or null when the tree did not grow since the last good checkpoint. */
 export async function signStoredLog(store: AuditStore, key: SignerKey, clock: Clock): Promise<string | null> {
-  const { report, tree } = verifyRecords(await readAll(store), verifierOf(key));
+  const verifier = createVerifier(verifierOf(key));
+  const following = await store.follow((record) => verifier.add(record));
+  try {
+    await following.caughtUp;
+  } finally {
+    await following.close();
+  }
+  const { report, tree } = verifier.finish();
   if (!report.ok) {
     throw new VigilError('CONFIG_INVALID', `refusing to sign: the audit log does not verify (${report.problem})`);
   }

@@ -45,8 +45,8 @@ export interface VerifyReport {
 export interface VerifiedLog {
   readonly report: VerifyReport;
   readonly tree: MerkleTree;
-  /** Canonical JSON of each stored entry, by position. */
-  readonly entries: readonly string[];
+  /** Canonical JSON of a stored entry kept for proofs (`keep`), by position. */
+  entry(index: number): string | undefined;
   /** Checkpoints whose signature verified and whose root matches the tree, in log order, with their notes. */
   readonly good: readonly { readonly ordinal: number; readonly checkpoint: Checkpoint; readonly note: string }[];
 }
@@ -60,18 +60,24 @@ export interface VerifyOptions {
    * match the rebuilt root at its size.
    */
   readonly held?: readonly string[];
+  /** Entry texts to keep for proofs (by index), or all of them; none by default, so a long log streams through. */
+  readonly keep?: readonly number[] | 'all';
 }
 
-export function verifyRecords(records: readonly unknown[], key: VerifierKey, options: VerifyOptions = {}): VerifiedLog {
+export function createVerifier(
+  key: VerifierKey,
+  options: VerifyOptions = {},
+): { add(record: unknown): void; finish(): VerifiedLog } {
   const tree = new MerkleTree();
-  const entries: string[] = [];
+  const entries = new Map<number, string>();
+  const keep = (i: number): boolean => options.keep === 'all' || (options.keep?.includes(i) ?? false);
   const problems: VerifyProblem[] = [];
   const indexBroken = new Set<number>();
   const signed: { ordinal: number; checkpoint: Checkpoint; note: string; after: number }[] = [];
   let ordinal = 0;
   let previousIndex = -1;
 
-  for (const raw of records) {
+  const add = (raw: unknown): void => {
     const record = raw as { kind?: unknown; entry?: unknown; note?: unknown } | null;
     if (record?.kind === 'checkpoint' && typeof record.note === 'string') {
       const check = verifyCheckpoint(record.note, key);
@@ -82,7 +88,7 @@ export function verifyRecords(records: readonly unknown[], key: VerifierKey, opt
           problem: `checkpoint ${ordinal} (after entry ${tree.size - 1}): ${check.problem}`,
         });
       ordinal++;
-      continue;
+      return;
     }
     const p = tree.size;
     if (record?.kind !== 'entry') {
@@ -90,9 +96,9 @@ export function verifyRecords(records: readonly unknown[], key: VerifierKey, opt
       indexBroken.add(p);
       previousIndex = p;
       const bytes = Buffer.from(JSON.stringify(raw ?? null));
-      entries.push(bytes.toString('utf8'));
+      if (keep(p)) entries.set(p, bytes.toString('utf8'));
       tree.append(leafHash(bytes));
-      continue;
+      return;
     }
     const parsed = auditEntrySchema.safeParse(record.entry);
     if (!parsed.success) {
@@ -103,9 +109,9 @@ export function verifyRecords(records: readonly unknown[], key: VerifierKey, opt
       indexBroken.add(p);
       previousIndex = p;
       const text = JSON.stringify(record.entry ?? null);
-      entries.push(text);
+      if (keep(p)) entries.set(p, text);
       tree.append(leafHash(Buffer.from(text)));
-      continue;
+      return;
     }
     const entry = parsed.data;
     // Each entry must follow the one before: a break is reported where it happens, once (a deletion shifts every
@@ -128,103 +134,113 @@ export function verifyRecords(records: readonly unknown[], key: VerifierKey, opt
       problems.push({ index: p - 1, problem: `entry ${p - 1} was edited: entry ${p} records a different hash for it` });
     }
     const json = entryJson(entry);
-    entries.push(json);
+    if (keep(p)) entries.set(p, json);
     tree.append(leafHash(Buffer.from(json, 'utf8')));
-  }
+  };
 
-  const precise = problems.filter((x) => x.index !== undefined).map((x) => x.index!);
-  const good: VerifiedLog['good'][number][] = [];
-  let previous: (typeof signed)[number] | null = null;
-  let previousGoodSize = 0;
-  for (const c of signed) {
-    const { size, root } = c.checkpoint;
-    if (size > tree.size) {
-      problems.push({
-        checkpoint: c.ordinal,
-        index: tree.size,
-        problem: `checkpoint ${c.ordinal} covers ${size} entries but the store holds ${tree.size}: entries ${tree.size}..${size - 1} deleted`,
-      });
-      continue;
-    }
-    if (size > c.after) {
-      problems.push({
-        checkpoint: c.ordinal,
-        problem: `checkpoint ${c.ordinal} (size ${size}) precedes entries it covers (only ${c.after} entries before it: reordered)`,
-      });
-    }
-    if (!tree.root(size).equals(root)) {
-      // The chain may already name the entry; if not, the edit lies somewhere after the last good checkpoint.
-      const named = precise.some((i) => i >= previousGoodSize && i < size);
-      problems.push({
-        checkpoint: c.ordinal,
-        ...(named ? {} : { index: previousGoodSize }),
-        problem:
-          `checkpoint ${c.ordinal} (size ${size}) does not match the stored entries: an entry in ` +
-          `${previousGoodSize}..${size - 1} was edited, deleted, reordered or inserted`,
-      });
-      // Consistency is checked from the last good checkpoint, not from one already found wrong.
-      continue;
-    }
-    if (previous) {
-      const from = previous.checkpoint;
-      if (size < from.size) {
+  const finish = (): VerifiedLog => {
+    const precise = problems.filter((x) => x.index !== undefined).map((x) => x.index!);
+    const good: VerifiedLog['good'][number][] = [];
+    let previous: (typeof signed)[number] | null = null;
+    let previousGoodSize = 0;
+    for (const c of signed) {
+      const { size, root } = c.checkpoint;
+      if (size > tree.size) {
         problems.push({
           checkpoint: c.ordinal,
-          problem: `checkpoint ${c.ordinal} (size ${size}) is smaller than checkpoint ${previous.ordinal} (size ${from.size})`,
+          index: tree.size,
+          problem: `checkpoint ${c.ordinal} covers ${size} entries but the store holds ${tree.size}: entries ${tree.size}..${size - 1} deleted`,
         });
-      } else if (from.size <= tree.size) {
-        const proof = tree.consistencyProof(from.size, size);
-        if (!verifyConsistency(from.size, size, from.root, root, proof)) {
+        continue;
+      }
+      if (size > c.after) {
+        problems.push({
+          checkpoint: c.ordinal,
+          problem: `checkpoint ${c.ordinal} (size ${size}) precedes entries it covers (only ${c.after} entries before it: reordered)`,
+        });
+      }
+      if (!tree.root(size).equals(root)) {
+        // The chain may already name the entry; if not, the edit lies somewhere after the last good checkpoint.
+        const named = precise.some((i) => i >= previousGoodSize && i < size);
+        problems.push({
+          checkpoint: c.ordinal,
+          ...(named ? {} : { index: previousGoodSize }),
+          problem:
+            `checkpoint ${c.ordinal} (size ${size}) does not match the stored entries: an entry in ` +
+            `${previousGoodSize}..${size - 1} was edited, deleted, reordered or inserted`,
+        });
+        // Consistency is checked from the last good checkpoint, not from one already found wrong.
+        continue;
+      }
+      if (previous) {
+        const from = previous.checkpoint;
+        if (size < from.size) {
           problems.push({
             checkpoint: c.ordinal,
-            problem: `checkpoint ${c.ordinal} is not consistent with checkpoint ${previous.ordinal}`,
+            problem: `checkpoint ${c.ordinal} (size ${size}) is smaller than checkpoint ${previous.ordinal} (size ${from.size})`,
           });
+        } else if (from.size <= tree.size) {
+          const proof = tree.consistencyProof(from.size, size);
+          if (!verifyConsistency(from.size, size, from.root, root, proof)) {
+            problems.push({
+              checkpoint: c.ordinal,
+              problem: `checkpoint ${c.ordinal} is not consistent with checkpoint ${previous.ordinal}`,
+            });
+          }
         }
       }
+      good.push({ ordinal: c.ordinal, checkpoint: c.checkpoint, note: c.note });
+      previous = c;
+      previousGoodSize = Math.max(previousGoodSize, size);
     }
-    good.push({ ordinal: c.ordinal, checkpoint: c.checkpoint, note: c.note });
-    previous = c;
-    previousGoodSize = Math.max(previousGoodSize, size);
-  }
 
-  for (const [i, note] of (options.held ?? []).entries()) {
-    const check = verifyCheckpoint(note, key);
-    if (!check.ok) {
-      problems.push({ problem: `held checkpoint ${i}: ${check.problem}` });
-      continue;
+    for (const [i, note] of (options.held ?? []).entries()) {
+      const check = verifyCheckpoint(note, key);
+      if (!check.ok) {
+        problems.push({ problem: `held checkpoint ${i}: ${check.problem}` });
+        continue;
+      }
+      const { size, root } = check.checkpoint;
+      if (size > tree.size) {
+        problems.push({
+          index: tree.size,
+          problem: `held checkpoint ${i} covers ${size} entries but the store holds ${tree.size}: the log was cut short (entries ${tree.size}..${size - 1} gone)`,
+        });
+      } else if (!tree.root(size).equals(root)) {
+        problems.push({
+          problem: `held checkpoint ${i} (size ${size}) does not match the stored entries: the log was rewritten before ${size}`,
+        });
+      }
     }
-    const { size, root } = check.checkpoint;
-    if (size > tree.size) {
-      problems.push({
-        index: tree.size,
-        problem: `held checkpoint ${i} covers ${size} entries but the store holds ${tree.size}: the log was cut short (entries ${tree.size}..${size - 1} gone)`,
-      });
-    } else if (!tree.root(size).equals(root)) {
-      problems.push({
-        problem: `held checkpoint ${i} (size ${size}) does not match the stored entries: the log was rewritten before ${size}`,
-      });
-    }
-  }
 
-  problems.sort(
-    (a, b) =>
-      (a.index ?? Number.POSITIVE_INFINITY) - (b.index ?? Number.POSITIVE_INFINITY) ||
-      (a.checkpoint ?? Number.POSITIVE_INFINITY) - (b.checkpoint ?? Number.POSITIVE_INFINITY),
-  );
-  const indexes = problems.filter((x) => x.index !== undefined).map((x) => x.index!);
-  const checkpoints = problems.filter((x) => x.checkpoint !== undefined).map((x) => x.checkpoint!);
-  const verifiedSize = good.at(-1)?.checkpoint.size ?? 0;
-  const report: VerifyReport = {
-    ok: problems.length === 0,
-    entries: tree.size,
-    checkpoints: ordinal,
-    first_bad_index: indexes.length > 0 ? Math.min(...indexes) : null,
-    first_bad_checkpoint: checkpoints.length > 0 ? Math.min(...checkpoints) : null,
-    problem: problems[0]?.problem ?? null,
-    problems: problems.slice(0, MAX_PROBLEMS),
-    verified_size: verifiedSize,
-    unsigned_tail: tree.size - verifiedSize,
-    root: tree.root().toString('base64'),
+    problems.sort(
+      (a, b) =>
+        (a.index ?? Number.POSITIVE_INFINITY) - (b.index ?? Number.POSITIVE_INFINITY) ||
+        (a.checkpoint ?? Number.POSITIVE_INFINITY) - (b.checkpoint ?? Number.POSITIVE_INFINITY),
+    );
+    const indexes = problems.filter((x) => x.index !== undefined).map((x) => x.index!);
+    const checkpoints = problems.filter((x) => x.checkpoint !== undefined).map((x) => x.checkpoint!);
+    const verifiedSize = good.at(-1)?.checkpoint.size ?? 0;
+    const report: VerifyReport = {
+      ok: problems.length === 0,
+      entries: tree.size,
+      checkpoints: ordinal,
+      first_bad_index: indexes.length > 0 ? Math.min(...indexes) : null,
+      first_bad_checkpoint: checkpoints.length > 0 ? Math.min(...checkpoints) : null,
+      problem: problems[0]?.problem ?? null,
+      problems: problems.slice(0, MAX_PROBLEMS),
+      verified_size: verifiedSize,
+      unsigned_tail: tree.size - verifiedSize,
+      root: tree.root().toString('base64'),
+    };
+    return { report, tree, entry: (i: number) => entries.get(i), good };
   };
-  return { report, tree, entries, good };
+  return { add, finish };
+}
+
+/** Verifies records already in memory (keeps every entry's text for proofs). */
+export function verifyRecords(records: readonly unknown[], key: VerifierKey, options: VerifyOptions = {}): VerifiedLog {
+  const verifier = createVerifier(key, { keep: 'all', ...options });
+  for (const record of records) verifier.add(record);
+  return verifier.finish();
 }

@@ -222,7 +222,7 @@ describe('who saw it', () => {
 });
 
 describe('the transformations', () => {
-  it('lists each operator of each derivation once, then the scoring step of each inference', () => {
+  it('lists each operator of each derivation once, then the scoring step of each scoring derivation', () => {
     const e = evidenceWith(signed());
     const v2 = { ...e.derivations[0]!, transformation_version: 'vitals@2/validate/dedupe', processed_at: T0 + 9_000 };
     const inference = {
@@ -233,7 +233,7 @@ describe('the transformations', () => {
       rollout: 'live',
       score: 3,
       risk_band: 'low',
-      transformation_version: 'vitals@1/validate/dedupe/score',
+      transformation_version: 'vitals@1/score/news2@1.0.0',
       scored_at: T0 + 2_500,
     };
     const list = transformationsOf({
@@ -246,7 +246,7 @@ describe('the transformations', () => {
       { operator: 'dedupe', version: 'vitals@1', at: new Date(T0 + 2_000).toISOString() },
       { operator: 'validate', version: 'vitals@2', at: new Date(T0 + 9_000).toISOString() },
       { operator: 'dedupe', version: 'vitals@2', at: new Date(T0 + 9_000).toISOString() },
-      { operator: 'score', version: 'vitals@1', at: new Date(T0 + 2_500).toISOString() },
+      { operator: 'score', version: 'vitals@1/score/news2@1.0.0', at: new Date(T0 + 2_500).toISOString() },
     ]);
   });
 });

@@ -115,12 +115,9 @@ export function transformationsOf(evidence: EventEvidence): TraceReport['transfo
     const { version, operators } = operatorsOf(d.transformation_version);
     for (const operator of operators) add(operator, version, d.processed_at);
   }
-  // Scoring is the inference's own step: its transformation version extends the normalised one (`.../score`).
-  for (const i of evidence.inferences) {
-    const { version, operators } = operatorsOf(i.transformation_version);
-    const last = operators.at(-1);
-    if (last) add(last, version, i.scored_at);
-  }
+  // Scoring is each inference's own step, named by its whole transformation version (`<pipeline>/score/<model>@<v>`,
+  // operators/score): two models scoring the event are two steps.
+  for (const i of evidence.inferences) add('score', i.transformation_version, i.scored_at);
   return out;
 }
 

@@ -20,7 +20,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { ulid } from 'ulid';
 import { envelopeSchema } from '../adapters/file/envelope-schema.ts';
-import { parseEnvelopeLine } from '../adapters/file/ndjson.ts';
+import { parseEnvelopeObject } from '../adapters/file/ndjson.ts';
 import { coerceTimestamp } from '../adapters/file/timestamps.ts';
 import type { DeviceDirectory, SigningAlgorithm } from '../identity/types.ts';
 import type { Envelope } from '../schemas/types.ts';
@@ -148,7 +148,7 @@ export function verifySignedEvent(jws: string, context: VerifyContext): Verified
   const fields = schemaFields();
   if (fields.has('signed_event')) stamped.signed_event = jws;
   if (fields.has('gateway_id')) stamped.gateway_id = context.gatewayId;
-  const parsed = parseEnvelopeLine(JSON.stringify(stamped));
+  const parsed = parseEnvelopeObject(stamped);
   if (!parsed.ok) return fail('MALFORMED', claims, parsed.detail);
   return { ok: true, envelope: parsed.envelope, nonce, sequence };
 }

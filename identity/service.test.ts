@@ -9,6 +9,8 @@ import { fingerprintOf, initPki, type PkiFiles } from './pki.ts';
 import { parseIdentityChange } from './records.ts';
 import {
   assignDevice,
+  type ControlAudit,
+  type ControlChange,
   currentRegistry,
   enrollDevice,
   type IdentityContext,
@@ -148,5 +150,58 @@ describe('identity service', () => {
     expect(parseTime('2026-06-01T10:00:00+02:00')).toBe(Date.UTC(2026, 5, 1, 8));
     expect(parseTime('1780300800000')).toBe(1_780_300_800_000);
     for (const bad of ['2026-06-01', 'tomorrow', '2026-06-01T08:00:00', '']) expect(() => parseTime(bad)).toThrow();
+  });
+});
+
+describe('identity service: the ControlAudit port', () => {
+  function recorder(options: { ready?: Error; record?: Error } = {}) {
+    const recorded: ControlChange[] = [];
+    const audit: ControlAudit = {
+      ready: async () => {
+        if (options.ready) throw options.ready;
+      },
+      record: async (change) => {
+        if (options.record) throw options.record;
+        recorded.push(change);
+      },
+    };
+    return { audit, recorded };
+  }
+
+  it('records each change after it is durable: action, actor, the change key as target, the change as details', async () => {
+    const { audit, recorded } = recorder();
+    const ctx = { ...context(), audit };
+    await enrollDevice(ctx, 'w-1', {
+      outDir: ctx.out,
+      assignment: { patient_ref: 'p-1', site_id: 'ward-7', consent_context: 'rpm' },
+    });
+    await setDeviceStatus(ctx, 'w-1', 'suspend');
+    await setDeviceStatus(ctx, 'w-1', 'suspend'); // already suspended: nothing changed, nothing recorded
+    await setDeviceStatus(ctx, 'w-1', 'resume');
+    const log = records(ctx.path);
+    expect(recorded.map((r) => r.action)).toEqual([
+      'device.enroll',
+      'device.assign',
+      'device.suspend',
+      'device.resume',
+    ]);
+    expect(recorded.map((r) => r.target)).toEqual(log.map((c) => `device:w-1/${c.change_id}`));
+    expect(recorded.every((r) => r.actor === 'nurse-admin' && r.at === ctx.clock.now())).toBe(true);
+    expect(recorded[1]?.details).toEqual(log[1]);
+  });
+
+  it('an audit log that is not ready refuses the change before anything is appended', async () => {
+    const { audit } = recorder({ ready: new Error('audit store unreachable') });
+    const ctx = { ...context(), audit };
+    await expect(enrollDevice(ctx, 'w-1', { outDir: ctx.out })).rejects.toThrow(/unreachable/);
+    expect((await currentRegistry(ctx.log)).device('w-1')).toBeUndefined();
+  });
+
+  it('a failed audit append after the change fails the operation, naming the durable change', async () => {
+    const { audit } = recorder({ record: new Error('disk full') });
+    const ctx = { ...context(), audit };
+    await expect(enrollDevice(ctx, 'w-1', { outDir: ctx.out })).rejects.toThrow(
+      /w-1\/[0-9A-Z]{26} is durable on the identity log but its audit entry could not be appended \(disk full\)/,
+    );
   });
 });

@@ -11,6 +11,11 @@
  *   one certificate with `revokeCertificate` when its key is compromised.
  * - An assignment runs from `from` until the next assignment's `from`; `from` may be in the past (a late correction)
  *   or the future (a scheduled admission).
+ * - Every change is an audit entry when the context has a `ControlAudit` (the CLI always gives one): the audit log
+ *   must answer `ready()` before anything is changed (an unreachable audit log refuses the change), and each change
+ *   is recorded after it is durable on the identity log. An audit append that still fails after its retries fails
+ *   the operation (exit 1) with a message naming the change key; `vigil evidence export` lists every identity change
+ *   without its audit entry, so a gap is never silent.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,7 +35,54 @@ export interface IdentityContext {
   /** Who makes the changes (a principal name). */
   readonly actor: string;
   readonly clock: Clock;
+  /** Where each change is recorded as an audit entry; absent only for library callers (tests, bench, simulator). */
+  readonly audit?: ControlAudit;
 }
+
+/**
+ * The audit port the identity service receives (so identity/ imports no adapter). The CLI wires the real audit log
+ * (cli/commands/control-audit.ts); tests pass a recorder.
+ */
+export interface ControlAudit {
+  /** Resolves when an entry can be appended now (the store reachable, the hashing key loaded); rejects otherwise. */
+  ready(): Promise<void>;
+  /** Appends one entry; resolves once it is durable. */
+  record(change: ControlChange): Promise<void>;
+}
+
+/** A control-plane change as the audit log receives it: `details` is digested under the hashing key, never stored. */
+export interface ControlChange {
+  readonly actor: string;
+  /** Dotted, e.g. `device.enroll`. */
+  readonly action: string;
+  /** A reference without PHI: `device:<device_id>/<change_id>` (the identity record's key). */
+  readonly target: string;
+  readonly details: unknown;
+  readonly at: number;
+}
+
+/** The audit action of an identity change. */
+export function auditActionOf(change: IdentityChange): string {
+  switch (change.kind) {
+    case 'enrolled':
+      return 'device.enroll';
+    case 'certificate_added':
+      return 'device.rotate';
+    case 'certificate_revoked':
+      return 'device.certificate_revoke';
+    case 'assigned':
+      return 'device.assign';
+    case 'status':
+      return change.status === 'revoked'
+        ? 'device.revoke'
+        : change.status === 'suspended'
+          ? 'device.suspend'
+          : 'device.resume';
+  }
+}
+
+/** The audit target of an identity change: its record key, so the evidence export pairs the two logs. */
+export const auditTargetOf = (change: IdentityChange): string => `device:${changeKey(change)}`;
 
 export interface IssuedFiles {
   readonly device_id: string;
@@ -75,7 +127,30 @@ async function append(
     ...body,
   } as IdentityChange;
   await ctx.log.append(changeKey(change), change);
+  if (ctx.audit) {
+    // The change is durable: record it. The change itself (patient_ref included) goes in only as a keyed digest.
+    const entry = {
+      actor: ctx.actor,
+      action: auditActionOf(change),
+      target: auditTargetOf(change),
+      details: change,
+      at: now,
+    };
+    await ctx.audit.record(entry).catch((error: unknown) => {
+      throw new VigilError(
+        'INTERNAL',
+        `${changeKey(change)} is durable on the identity log but its audit entry could not be appended ` +
+          `(${error instanceof Error ? error.message : String(error)}): the evidence export lists it as unaudited`,
+        { cause: error },
+      );
+    });
+  }
   return change;
+}
+
+/** Refuses to change anything while the audit log cannot take an entry. */
+async function auditReady(ctx: IdentityContext): Promise<void> {
+  await ctx.audit?.ready();
 }
 
 function requirePki(ctx: IdentityContext): Pick<PkiFiles, 'caCertPem' | 'caKeyPem'> {
@@ -131,6 +206,7 @@ export async function enrollDevice(
 ): Promise<IssuedFiles> {
   assertDeviceId(deviceId);
   const pki = requirePki(ctx);
+  await auditReady(ctx);
   const registry = await currentRegistry(ctx.log);
   const existing = registry.device(deviceId);
   if (existing !== undefined) {
@@ -166,6 +242,7 @@ export async function rotateDevice(
   options: { outDir: string; days?: number; algorithm?: SigningAlgorithm; reason?: string },
 ): Promise<IssuedFiles> {
   const pki = requirePki(ctx);
+  await auditReady(ctx);
   const device = liveDevice(await currentRegistry(ctx.log), deviceId, 'rotate');
   const algorithm = options.algorithm ?? newestUsableCertificate(device)?.algorithm ?? 'ES256';
   const issued = await issueDeviceCertificate(pki, deviceId, {
@@ -195,6 +272,7 @@ export async function setDeviceStatus(
   action: StatusAction,
   options: { reason?: string } = {},
 ): Promise<IdentityChange | undefined> {
+  await auditReady(ctx);
   const device = liveDevice(await currentRegistry(ctx.log), deviceId, action);
   const status = STATUS_OF[action];
   if (device.status === status) return undefined;
@@ -213,6 +291,7 @@ export async function revokeCertificate(
   fingerprint: string,
   options: { reason?: string } = {},
 ): Promise<IdentityChange | undefined> {
+  await auditReady(ctx);
   const device = liveDevice(await currentRegistry(ctx.log), deviceId, 'revoke a certificate of');
   const wanted = fingerprint.replaceAll(':', '').toLowerCase();
   const certificate = device.certificates.find((c) => c.fingerprint === wanted);
@@ -234,6 +313,7 @@ export async function assignDevice(
   assignment: AssignmentRequest,
   options: { from?: number; reason?: string } = {},
 ): Promise<IdentityChange> {
+  await auditReady(ctx);
   liveDevice(await currentRegistry(ctx.log), deviceId, 'assign');
   for (const [name, value] of Object.entries(assignment)) {
     if (value.trim() === '') throw new VigilError('CONFIG_INVALID', `assignment ${name} must not be empty`);

@@ -11,6 +11,11 @@
  *
  * The parameter's type is the one its placeholder declares; every placeholder must be documented by a @param and
  * every @param must be used (checked when the file is loaded, and by the tests).
+ *
+ * Exactness (the `Exactness:` line says how): the normalised and clinical planes keep every derivation of an event
+ * side by side (infra/clickhouse/migrations/0009_append_only.sql), so a query over them reads the current derivation
+ * through `normalised_events_current` / `inferences_current`, or reads only columns every derivation shares and counts
+ * distinct events over `FINAL`; the other tables read `FINAL`.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';

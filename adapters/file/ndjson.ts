@@ -76,7 +76,14 @@ export function parseEnvelopeLine(line: Buffer | string): ParsedLine {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     return { ok: false, code: 'JSON_PARSE_FAILED', detail: 'line is JSON but not an object', claims: null };
   }
-  const parsed = json as Record<string, unknown>;
+  return parseEnvelopeObject(json as Record<string, unknown>);
+}
+
+/**
+ * An already-parsed JSON object (the gateway's stamped payload) into an envelope of the newest schema: the checks of
+ * parseEnvelopeLine after its JSON.parse, without a stringify/parse round trip.
+ */
+export function parseEnvelopeObject(parsed: Record<string, unknown>): ParsedLine {
   try {
     return { ok: true, envelope: plainToEnvelope(parsed) };
   } catch (error) {

@@ -33,10 +33,10 @@ import {
 } from '../../audit/keys.ts';
 import { proveConsistency, proveInclusion } from '../../audit/prove.ts';
 import { signStoredLog } from '../../audit/sign.ts';
-import { type AuditStore, readAll } from '../../audit/store.ts';
+import type { AuditStore } from '../../audit/store.ts';
 import { openFileAuditStore } from '../../audit/stores/file.ts';
 import { openKafkaAuditStore } from '../../audit/stores/kafka.ts';
-import { verifyRecords } from '../../audit/verify.ts';
+import { createVerifier } from '../../audit/verify.ts';
 import { systemClock } from '../../runtime/clock.ts';
 import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
@@ -55,24 +55,6 @@ function openClickHouse(flags: WhereFlags): ClickHouseStore {
   return openClickHouseStore({ mode: 'embedded', path: flags.dataDir ?? DEFAULT_EMBEDDED_DIR });
 }
 
-/** The stored records, from ClickHouse (`--clickhouse`) or the store. */
-async function storedRecords(flags: WhereFlags): Promise<unknown[]> {
-  if (flags.clickhouse) {
-    const clickhouse = openClickHouse(flags);
-    try {
-      return await readAuditRecordsFromClickHouse(clickhouse);
-    } finally {
-      await clickhouse.close();
-    }
-  }
-  const store = openStore(flags);
-  try {
-    return await readAll(store);
-  } finally {
-    await store.close();
-  }
-}
-
 /** The log's store; `writer: false` for the signer (it appends checkpoints only and never fences the writer). */
 function openStore(flags: WhereFlags, writer = true): AuditStore {
   if (flags.dir) return openFileAuditStore(flags.dir);
@@ -83,10 +65,36 @@ function openStore(flags: WhereFlags, writer = true): AuditStore {
   });
 }
 
-async function verifiedLog(flags: WhereFlags & { against?: string[] }) {
+/** Feeds the stored records, in log order, from ClickHouse (`--clickhouse`) or the store, without holding them all. */
+async function feedRecords(flags: WhereFlags, onRecord: (record: unknown) => void): Promise<void> {
+  if (flags.clickhouse) {
+    const clickhouse = openClickHouse(flags);
+    try {
+      for (const record of await readAuditRecordsFromClickHouse(clickhouse)) onRecord(record);
+    } finally {
+      await clickhouse.close();
+    }
+    return;
+  }
+  const store = openStore(flags);
+  try {
+    const following = await store.follow(onRecord);
+    try {
+      await following.caughtUp;
+    } finally {
+      await following.close();
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+async function verifiedLog(flags: WhereFlags & { against?: string[] }, keep: readonly number[] = []) {
   const key = loadVerifierKey(flags.pub ?? join(DEFAULT_KEY_DIR, KEY_FILES.verifier));
   const held = (flags.against ?? []).map((file) => readFileSync(file, 'utf8'));
-  return verifyRecords(await storedRecords(flags), key, { held });
+  const verifier = createVerifier(key, { held, keep });
+  await feedRecords(flags, (record) => verifier.add(record));
+  return verifier.finish();
 }
 
 const where = (command: Command): Command =>
@@ -155,10 +163,11 @@ export function registerAudit(program: Command): void {
       if ((index === undefined) === (flags.consistency === undefined)) {
         throw new VigilError('CONFIG_INVALID', 'give an entry index or --consistency <old-size>, not both');
       }
-      const log = await verifiedLog(flags);
+      const entryIndex = index === undefined ? undefined : count(index, 'the entry index');
+      const log = await verifiedLog(flags, entryIndex === undefined ? [] : [entryIndex]);
       const proof =
-        index !== undefined
-          ? proveInclusion(log, count(index, 'the entry index'))
+        entryIndex !== undefined
+          ? proveInclusion(log, entryIndex)
           : proveConsistency(log, count(flags.consistency!, '--consistency'));
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(proof)}\n`);
@@ -218,7 +227,8 @@ export function registerAudit(program: Command): void {
     .option('--server', 'the ClickHouse server at CLICKHOUSE_URL')
     .option('--json', 'one JSON line: {"entries":n,"checkpoints":n}')
     .action(async (flags: WhereFlags & { json?: boolean }) => {
-      const records = await storedRecords({ ...flags, clickhouse: false });
+      const records: unknown[] = [];
+      await feedRecords({ ...flags, clickhouse: false }, (record) => records.push(record));
       const clickhouse = openClickHouse(flags);
       try {
         await clickhouse.migrate();

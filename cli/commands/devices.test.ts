@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -17,14 +17,26 @@ function vigil(...args: string[]): { status: number | null; stdout: string; stde
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+const auditFlags = () => ['--audit-dir', join(dir, 'audit'), '--audit-hash-key', join(dir, 'keys', 'hash.key')];
+
 function devices(...args: string[]) {
-  return vigil('devices', ...args, '--pki-dir', join(dir, 'pki'), '--control-dir', join(dir, 'control'));
+  return vigil(
+    'devices',
+    ...args,
+    '--pki-dir',
+    join(dir, 'pki'),
+    '--control-dir',
+    join(dir, 'control'),
+    ...auditFlags(),
+  );
 }
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'vigil-devices-cli-'));
   const init = vigil('pki', 'init', '--dir', join(dir, 'pki'), '--json');
   expect(init.status, init.stderr).toBe(0);
+  const keys = vigil('audit', 'keygen', '--key-dir', join(dir, 'keys'));
+  expect(keys.status, keys.stderr).toBe(0);
 }, 60_000);
 
 describe('vigil pki init', () => {
@@ -120,4 +132,78 @@ describe('vigil devices', () => {
       .filter((v) => v.device_id === 'cli-3' && v.kind === 'status' && v.status === 'suspended');
     expect(actors).toMatchObject([{ actor: 'alice', reason: 'lost' }]);
   }, 120_000);
+});
+
+describe('vigil devices: every change is an audit entry', () => {
+  const PATIENT = 'p-secret-4711';
+  const control = () => join(dir, 'control-audited');
+  const audited = (...args: string[]) =>
+    vigil(
+      'devices',
+      ...args,
+      '--pki-dir',
+      join(dir, 'pki'),
+      '--control-dir',
+      control(),
+      '--actor',
+      'ops-1',
+      ...auditFlags(),
+    );
+  const auditFile = () => join(dir, 'audit', 'audit.jsonl');
+  const entries = () =>
+    readFileSync(auditFile(), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.kind === 'entry')
+      .map((r) => r.entry);
+
+  it('enrol, assign, revoke: entries with actor, role, action and the change key as target; audit verify accepts them; the pseudonym is never stored', () => {
+    const before = existsSync(auditFile()) ? entries().length : 0;
+    const out = join(dir, 'fleet-audited');
+    const enrol = ['enroll', 'aud-1', '--out', out, '--site', 'ward-9', '--patient-ref', PATIENT, '--consent', 'rpm'];
+    expect(audited(...enrol).status).toBe(0);
+    expect(
+      audited('assign', 'aud-1', '--patient-ref', `${PATIENT}-b`, '--site', 'ward-9', '--consent', 'rpm').status,
+    ).toBe(0);
+    expect(audited('revoke', 'aud-1', '--reason', 'decommissioned').status).toBe(0);
+
+    const changes = readFileSync(join(control(), 'device-identity.jsonl'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l).value);
+    const mine = entries().slice(before);
+    expect(mine.map((e) => e.action)).toEqual(['device.enroll', 'device.assign', 'device.assign', 'device.revoke']);
+    expect(mine.map((e) => e.target)).toEqual(changes.map((c) => `device:aud-1/${c.change_id}`));
+    expect(mine.every((e) => e.actor === 'ops-1' && e.role === 'operator' && e.purpose === 'change')).toBe(true);
+    expect(mine.every((e) => /^[0-9a-f]{64}$/.test(e.details_sha256))).toBe(true);
+    expect(readFileSync(auditFile(), 'utf8')).not.toContain(PATIENT);
+
+    const keyFlags = ['--dir', join(dir, 'audit')];
+    expect(vigil('audit', 'checkpoint', ...keyFlags, '--key', join(dir, 'keys', 'checkpoint.key')).status).toBe(0);
+    const verify = vigil('audit', 'verify', '--json', ...keyFlags, '--pub', join(dir, 'keys', 'checkpoint.pub'));
+    expect(verify.status, verify.stdout).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, entries: before + 4, unsigned_tail: 0 });
+  }, 120_000);
+
+  it('an audit log that cannot take an entry refuses the change: nothing is appended to the identity log', () => {
+    const r = vigil(
+      'devices',
+      'enroll',
+      'aud-2',
+      '--out',
+      join(dir, 'fleet-audited'),
+      '--pki-dir',
+      join(dir, 'pki'),
+      '--control-dir',
+      control(),
+      '--audit-dir',
+      join(dir, 'audit'),
+      '--audit-hash-key',
+      join(dir, 'keys', 'missing.key'),
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('audit hashing key');
+    expect(readFileSync(join(control(), 'device-identity.jsonl'), 'utf8')).not.toContain('aud-2');
+  }, 60_000);
 });

@@ -5,6 +5,10 @@
  * The log is the Kafka topic `TOPICS.deviceIdentity` on KAFKA_BROKERS, or with `--control-dir DIR` the file
  * `DIR/device-identity.jsonl` (the embedded, no-services mode). `enroll --json` prints exactly
  * `{"device_id","fingerprint","not_after"}` (not_after in ISO 8601): scripts and the fleet simulator read it.
+ *
+ * Every change is an audit entry (`device.enroll|rotate|revoke|suspend|resume|assign|certificate_revoke`, actor from
+ * `--actor`, role operator, target `device:<device_id>/<change_id>`, the change as a keyed digest) in the audit log
+ * `--audit-dir` (else the Kafka audit topic): an unreachable audit log refuses the change (cli/commands/control-audit.ts).
  */
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -30,11 +34,12 @@ import type { ControlLog, IdentityChange, SigningAlgorithm } from '../../identit
 import { systemClock } from '../../runtime/clock.ts';
 import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
+import { type ControlAuditFlags, controlAudit, controlAuditOptions } from './control-audit.ts';
 import { DEFAULT_PKI_DIR } from './pki.ts';
 
 export const DEVICE_IDENTITY_FILE = 'device-identity.jsonl';
 
-interface SharedFlags {
+interface SharedFlags extends ControlAuditFlags {
   pkiDir: string;
   controlDir?: string;
   actor?: string;
@@ -72,8 +77,10 @@ async function withContext<R>(
   flags: SharedFlags,
   needsPki: boolean,
   run: (ctx: IdentityContext) => Promise<R>,
+  audited = true,
 ): Promise<R> {
   const pki = needsPki ? loadPki(flags.pkiDir) : undefined;
+  const audit = audited ? controlAudit(flags) : undefined;
   const log = deviceIdentityLog(flags.controlDir ? { controlDir: flags.controlDir } : {});
   try {
     return await run({
@@ -81,6 +88,7 @@ async function withContext<R>(
       actor: flags.actor?.trim() || defaultActor(),
       clock: systemClock,
       ...(pki ? { pki } : {}),
+      ...(audit ? { audit } : {}),
     });
   } finally {
     await log.close();
@@ -88,7 +96,7 @@ async function withContext<R>(
 }
 
 function shared(command: Command): Command {
-  return command
+  return controlAuditOptions(command)
     .option('--pki-dir <dir>', 'the PKI vigil pki init wrote', DEFAULT_PKI_DIR)
     .option('--control-dir <dir>', `use the file log <dir>/${DEVICE_IDENTITY_FILE} instead of Kafka (embedded mode)`)
     .option('--actor <name>', 'who makes the change (default: the OS user name)')
@@ -251,7 +259,7 @@ export function registerDevices(program: Command): void {
     .description('every device: status, certificates with their expiry, the assignment in force now')
     .option('--json', 'print one JSON array')
     .action(async (flags: SharedFlags) => {
-      const listing = await withContext(flags, false, (ctx) => listDevices(ctx));
+      const listing = await withContext(flags, false, (ctx) => listDevices(ctx), false);
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(listing)}\n`);
         return;

@@ -2,7 +2,8 @@
  * Device identity on the real Kafka (issue 10): `vigil devices` enrol / rotate / suspend / resume / assign / revoke,
  * each a separate CLI process appending to an isolated device-identity topic (VIGIL_TOPIC_PREFIX), while this process
  * (a gateway's view) follows the topic with openDeviceDirectory and must see each change live, within seconds. At the
- * end the compacted topic holds every change, one key each, and a fresh directory replays the same registry.
+ * end the compacted topic holds every change, one key each, and a fresh directory replays the same registry; the
+ * isolated audit topic holds one audit entry per change (issue 11), and `vigil audit verify` accepts them.
  */
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -23,6 +24,7 @@ const LIVE_WITHIN_MS = 5_000;
 let dir: string;
 let env: Record<string, string>;
 let topic: string;
+let auditTopic: string;
 let log: KafkaControlLog<IdentityChange>;
 let directory: OpenDeviceDirectory;
 const withdrawn: { deviceId: string; fingerprints: readonly string[] }[] = [];
@@ -36,8 +38,10 @@ async function vigil(...args: string[]): Promise<string> {
   return exited.stdout;
 }
 
+const hashKeyFlag = () => ['--audit-hash-key', join(dir, 'audit-keys', 'hash.key')];
+
 function devices(...args: string[]): Promise<string> {
-  return vigil('devices', ...args, '--pki-dir', join(dir, 'pki'), '--actor', 'it-operator');
+  return vigil('devices', ...args, '--pki-dir', join(dir, 'pki'), '--actor', 'it-operator', ...hashKeyFlag());
 }
 
 /** Waits until the follower's registry satisfies `check` (the CLI has returned: the change is durable). */
@@ -48,9 +52,11 @@ async function seenLive(what: string, check: () => boolean): Promise<void> {
 beforeAll(async () => {
   const topics = await isolatedTopics('devices');
   topic = topics.name('vigil.control.device-identity');
+  auditTopic = topics.name('vigil.audit.log');
   env = { VIGIL_TOPIC_PREFIX: topics.prefix };
   dir = mkdtempSync(join(tmpdir(), 'vigil-it-devices-'));
   await vigil('pki', 'init', '--dir', join(dir, 'pki'));
+  await vigil('audit', 'keygen', '--key-dir', join(dir, 'audit-keys'));
   log = new KafkaControlLog({ brokers: resolveEndpoints().kafkaBrokers, topic, parse: parseIdentityChange });
   directory = await openDeviceDirectory(log);
   await directory.caughtUp;
@@ -132,10 +138,15 @@ describe('vigil devices on Kafka, followed live by another process', () => {
     expect(withdrawn).toHaveLength(3);
 
     // Refusals append nothing: revoked is final, an id is enrolled once.
-    const resume = spawnVigil(['devices', 'resume', 'it-dev-1'], env);
-    expect((await resume.done).code).toBe(2);
-    const again = spawnVigil(['devices', 'enroll', 'it-dev-1', '--out', out, '--pki-dir', join(dir, 'pki')], env);
-    expect((await again.done).code).toBe(2);
+    const resume = spawnVigil(['devices', 'resume', 'it-dev-1', ...hashKeyFlag()], env);
+    expect((await resume.done).stderr).toContain('revocation is final');
+    const again = spawnVigil(
+      ['devices', 'enroll', 'it-dev-1', '--out', out, '--pki-dir', join(dir, 'pki'), ...hashKeyFlag()],
+      env,
+    );
+    const refused = await again.done;
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('already enrolled');
 
     // enrolled + assigned, certificate_added, suspended, active, assigned, certificate_revoked, revoked
     const expected = 8;
@@ -157,6 +168,29 @@ describe('vigil devices on Kafka, followed live by another process', () => {
       'certificate_revoked',
       'status',
     ]);
+
+    // Each change is one audit entry on the (isolated) audit topic: who, as operator, which change (its key).
+    const audit = (await readTopic(auditTopic, 2_000)).map((m) => JSON.parse((m.value as Buffer).toString('utf8')));
+    const entries = audit.filter((r) => r.kind === 'entry').map((r) => r.entry);
+    expect(entries.map((e) => e.action)).toEqual([
+      'device.enroll',
+      'device.assign',
+      'device.rotate',
+      'device.suspend',
+      'device.resume',
+      'device.assign',
+      'device.certificate_revoke',
+      'device.revoke',
+    ]);
+    expect(entries.map((e) => e.target)).toEqual(changes.map((c) => `device:${c.device_id}/${c.change_id}`));
+    expect(entries.every((e) => e.actor === 'it-operator' && e.role === 'operator')).toBe(true);
+    expect(audit.map((r) => JSON.stringify(r)).join('\n')).not.toContain('p-old');
+    const keys = join(dir, 'audit-keys');
+    await vigil('audit', 'checkpoint', '--key', join(keys, 'checkpoint.key'));
+    const verified = lastJsonLine<{ ok: boolean; entries: number }>(
+      await vigil('audit', 'verify', '--json', '--pub', join(keys, 'checkpoint.pub')),
+    );
+    expect(verified).toMatchObject({ ok: true, entries: 8 });
 
     // A directory opened now (a gateway starting) replays the same registry from the topic alone.
     const replay = await openDeviceDirectory(log);

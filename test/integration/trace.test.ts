@@ -96,7 +96,8 @@ async function land(store: ClickHouseStore, fingerprint: string, keyPem: string)
     processed_at: event.processed_at + 60_000,
   };
   await store.insert('normalised_events', [event, v2].map(normalisedEventRow), { dedupToken: 'trace/normalised' });
-  const inference = inferenceFor(event, { score: 7 });
+  // As operators/score names its derivation: <pipeline>/score/<model>@<version>.
+  const inference = { ...inferenceFor(event, { score: 7 }), transformation_version: 'vitals@1/score/news2@1.0.0' };
   await store.insert('inferences', [inferenceRow(inference)], { dedupToken: 'trace/inferences' });
   // Another event of the same patient with an alert that cites someone else: must not show.
   await store.insert(
@@ -258,7 +259,7 @@ describe('vigil trace', () => {
       'vitals@1/dedupe',
       'vitals@2/validate',
       'vitals@2/dedupe',
-      'vitals@1/score',
+      'vitals@1/score/news2@1.0.0/score',
     ]);
     expect(report.inferences).toEqual([
       {
