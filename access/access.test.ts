@@ -19,7 +19,7 @@ import { normalisedEvent, T0 } from '../test/fixtures/clickhouse.ts';
 import { spawnNode, VIGIL } from '../test/support/process.ts';
 import { accessAuditAppender } from './cli.ts';
 import { addPrincipal, fileAuthenticator } from './principals.ts';
-import { auditedQuery } from './read.ts';
+import { auditedQuery, openReadScope } from './read.ts';
 
 let dir: string;
 let storeDir: string;
@@ -258,10 +258,34 @@ describe('raw bytes', () => {
   });
 });
 
+describe('a read of several queries (the shape of `vigil trace`)', () => {
+  it('authorises each query, records the read once, and audits a refusal inside it', async () => {
+    const { token } = addPrincipal(principals, { name: 'auditor-1', roles: ['auditor'], sites: ['*'] });
+    const audit = accessAuditAppender({ auditDir, auditHashKey: join(keyDir, KEY_FILES.hash) });
+    const store = openChdbStore({ path: storeDir });
+    try {
+      const scope = await openReadScope(
+        { audit, authenticator: fileAuthenticator(principals), credential: token, store },
+        { action: 'trace.show', target: 'event:h:0123456789abcdef' },
+      );
+      expect([scope.role, scope.purpose]).toEqual(['auditor', 'audit']);
+      const [events] = await scope.query<{ n: number }>('SELECT count() AS n FROM normalised_events FINAL');
+      const [alerts] = await scope.query<{ n: number }>('SELECT count() AS n FROM clinical_alerts FINAL');
+      expect([events?.n, alerts?.n]).toEqual([70, 3]); // all sites
+      await expect(scope.query('SELECT raw FROM raw_events')).rejects.toMatchObject({ reason: 'raw_bytes' });
+      const index = await scope.record({ events: events?.n, alerts: alerts?.n });
+      expect(auditLines().at(-1)!.entry).toMatchObject({ index, actor: 'auditor-1', action: 'trace.show' });
+      expect(auditLines().at(-2)!.entry).toMatchObject({ action: 'trace.show.denied', role: 'auditor' });
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('the audit log after the reads', () => {
   it('verifies with `vigil audit verify` once signed by `vigil audit checkpoint`', async () => {
     const entries = auditLines().length;
-    expect(entries).toBe(12); // 9 reads and refusals through the commands, 3 raw-byte refusals
+    expect(entries).toBe(14); // 9 reads and refusals through the commands, 3 raw-byte refusals, 2 of the scope
     const signed = await spawnNode(
       VIGIL,
       ['audit', 'checkpoint', '--dir', auditDir, '--key', join(keyDir, KEY_FILES.signer)],

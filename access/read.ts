@@ -27,17 +27,10 @@ export class AccessDenied extends VigilError {
   }
 }
 
-export interface ReadRequest {
-  /** Dotted action, e.g. `query.run`, `alerts.list`. */
-  readonly action: string;
-  /** What is read, without PHI: e.g. `query:alarm-rate-by-firmware {"from":"..."}`. */
-  readonly target: string;
+/** One query as one read: `action` e.g. `query.run`, `target` e.g. `query:alarm-rate-by-firmware {"from":"..."}`. */
+export interface ReadRequest extends ReadIntent {
   readonly sql: string;
   readonly params?: QueryParams;
-  /** The role asked for (`--role`); needed when the principal holds several. */
-  readonly role?: string;
-  /** `--purpose`; required for clinical reads. */
-  readonly purpose?: string;
 }
 
 /** Appends one audit entry durably (access/cli.ts: `appendOnce` on the file or Kafka store, so concurrent readers
@@ -73,19 +66,42 @@ export function auditTarget(kind: string, name: string, params?: Readonly<Record
   return full.length <= TARGET_MAX ? full : `${full.slice(0, TARGET_MAX - 1)}…`;
 }
 
+/** What a read is, before any SQL: the action and target recorded, and the role and purpose asked for. */
+export interface ReadIntent {
+  /** Dotted action, e.g. `trace.show`. */
+  readonly action: string;
+  /** What is read, without PHI. */
+  readonly target: string;
+  readonly role?: string;
+  readonly purpose?: string;
+}
+
 /**
- * Runs one read for whoever holds `deps.credential`, recorded in the audit log before it returns.
+ * An authenticated caller in one role, for one read made of several queries (e.g. `vigil trace`): each query is
+ * authorised and site-filtered, and the read is recorded once, with everything returned, before it is shown.
+ */
+export interface ReadScope {
+  readonly principal: Principal;
+  readonly role: Role;
+  readonly purpose: string;
+  /** Authorises and runs one query constrained to the principal's sites; a refusal is audited, then thrown. */
+  query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: QueryParams): Promise<T[]>;
+  /** Audits a refusal the caller decides on and throws AccessDenied. */
+  deny(reason: DenialReason, message: string): Promise<never>;
+  /** Appends the read's entry with a digest of `read` (what is about to be shown); returns its index. */
+  record(read: unknown): Promise<number>;
+}
+
+/**
+ * Authenticates the holder of `deps.credential` and settles its role and purpose; every refusal on the way is an
+ * audit entry (`<action>.denied`) and an AccessDenied.
  *
  * @example
- * const { rows } = await auditedQuery(
- *   { audit, authenticator: fileAuthenticator(path), credential: process.env.VIGIL_TOKEN ?? null, store },
- *   { action: 'query.run', target: auditTarget('query', saved.name, params), sql: saved.sql, params },
- * );
+ * const scope = await openReadScope(deps, { action: 'trace.show', target: 'event:01KG...', purpose: 'audit' });
+ * const raw = await scope.query('SELECT raw_sha256 FROM raw_events WHERE event_id = {id:String}', { id });
+ * await scope.record(answer); // before printing `answer`
  */
-export async function auditedQuery<T extends Record<string, unknown> = Record<string, unknown>>(
-  deps: ReadDeps,
-  request: ReadRequest,
-): Promise<AuditedRows<T>> {
+export async function openReadScope(deps: ReadDeps, intent: ReadIntent): Promise<ReadScope> {
   const { audit } = deps;
   const refuse = async (
     actor: string,
@@ -97,15 +113,14 @@ export async function auditedQuery<T extends Record<string, unknown> = Record<st
     const { index } = await audit({
       actor,
       role,
-      action: `${request.action}.denied`,
-      target: `${request.target.slice(0, TARGET_MAX - 40)} denied=${reason}`,
+      action: `${intent.action}.denied`,
+      target: `${intent.target.slice(0, TARGET_MAX - 40)} denied=${reason}`,
       purpose,
       details: { reason, message },
     });
     throw new AccessDenied(reason, message, index);
   };
 
-  let principal: Principal;
   if (deps.credential === null || deps.credential.trim() === '') {
     return refuse(
       'unauthenticated',
@@ -115,43 +130,74 @@ export async function auditedQuery<T extends Record<string, unknown> = Record<st
       'no credential: set VIGIL_TOKEN or VIGIL_TOKEN_FILE',
     );
   }
+  let principal: Principal;
   try {
     principal = await deps.authenticator.authenticate(deps.credential);
   } catch (error) {
     return refuse('unauthenticated', 'none', 'none', 'unauthenticated', (error as Error).message);
   }
-
-  const role = actingRole(principal, request.role);
+  const role = actingRole(principal, intent.role);
   if (typeof role !== 'string') return refuse(principal.name, 'none', 'none', role.reason, role.message);
-  const purpose = purposeFor(role, request.purpose);
+  const purpose = purposeFor(role, intent.purpose);
   if (typeof purpose !== 'string') return refuse(principal.name, role, 'none', purpose.reason, purpose.message);
 
-  const decision = authorizeQuery(principal, role, request.sql);
-  if (!decision.allowed) return refuse(principal.name, role, purpose, decision.reason, decision.message);
+  const deny = (reason: DenialReason, message: string) => refuse(principal.name, role, purpose, reason, message);
+  return {
+    principal,
+    role,
+    purpose,
+    deny,
+    async query<T extends Record<string, unknown>>(sql: string, params?: QueryParams): Promise<T[]> {
+      const decision = authorizeQuery(principal, role, sql);
+      if (!decision.allowed) return deny(decision.reason, decision.message);
+      const rows = await deps.store.query<T>(decision.sql, params);
+      // The engine ignored the filter (an old server?): nothing is shown, and the attempt is on record.
+      if (rowsOutsideSites(principal, rows) > 0) {
+        return deny('site', 'the store returned rows of other sites: result withheld');
+      }
+      return rows;
+    },
+    async record(read) {
+      const { index } = await audit({
+        actor: principal.name,
+        role,
+        action: intent.action,
+        target: intent.target,
+        purpose,
+        read,
+      });
+      return index;
+    },
+  };
+}
 
-  let rows = await deps.store.query<T>(decision.sql, request.params);
-  if (rowsOutsideSites(principal, rows) > 0) {
-    // The engine ignored the filter (an old server?): nothing is shown, and the attempt is on record.
-    return refuse(principal.name, role, purpose, 'site', 'the store returned rows of other sites: result withheld');
-  }
+/**
+ * Runs one read for whoever holds `deps.credential`, recorded in the audit log before it returns; an analyst's rows
+ * pass small-cell suppression first (the digest is of what is returned).
+ *
+ * @example
+ * const { rows } = await auditedQuery(
+ *   { audit, authenticator: fileAuthenticator(path), credential: process.env.VIGIL_TOKEN ?? null, store },
+ *   { action: 'query.run', target: auditTarget('query', saved.name, params), sql: saved.sql, params },
+ * );
+ */
+export async function auditedQuery<T extends Record<string, unknown> = Record<string, unknown>>(
+  deps: ReadDeps,
+  request: ReadRequest,
+): Promise<AuditedRows<T>> {
+  const scope = await openReadScope(deps, request);
+  let rows = await scope.query<T>(request.sql, request.params);
   let suppressed = 0;
-  if (POLICY[role].suppress) {
+  if (POLICY[scope.role].suppress) {
     let result: ReturnType<typeof suppressSmallCells>;
     try {
       result = suppressSmallCells(rows, deps.minCell ?? DEFAULT_MIN_CELL);
     } catch (error) {
-      return refuse(principal.name, role, purpose, 'suppression', (error as Error).message);
+      return scope.deny('suppression', (error as Error).message);
     }
     rows = result.rows as T[];
     suppressed = result.suppressed;
   }
-  const { index } = await audit({
-    actor: principal.name,
-    role,
-    action: request.action,
-    target: request.target,
-    purpose,
-    read: rows,
-  });
-  return { rows, principal, role, purpose, suppressed, auditIndex: index };
+  const auditIndex = await scope.record(rows);
+  return { rows, principal: scope.principal, role: scope.role, purpose: scope.purpose, suppressed, auditIndex };
 }
