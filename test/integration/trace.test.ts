@@ -18,20 +18,27 @@ import { addPrincipal } from '../../access/principals.ts';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
 import { rawEventRow, toDateTime64 } from '../../adapters/clickhouse/tables.ts';
+import { KafkaControlLog } from '../../adapters/kafka/control-log.ts';
 import { generateAuditKeys, KEY_FILES, loadSignerKey } from '../../audit/keys.ts';
 import { signStoredLog } from '../../audit/sign.ts';
+import { readAll } from '../../audit/store.ts';
 import { AUDIT_FILE, openFileAuditStore } from '../../audit/stores/file.ts';
+import { openKafkaAuditStore } from '../../audit/stores/kafka.ts';
 import { deviceIdentityLog } from '../../cli/commands/devices.ts';
 import { registerTrace } from '../../cli/commands/trace.ts';
 import type { TraceReport } from '../../evidence/trace.ts';
 import { initPki } from '../../identity/pki.ts';
+import { changeKey, parseIdentityChange } from '../../identity/records.ts';
 import { enrollDevice } from '../../identity/service.ts';
+import type { IdentityChange } from '../../identity/types.ts';
 import { inferenceRow, normalisedEventRow } from '../../pipelines/outputs.ts';
 import { ManualClock } from '../../runtime/clock.ts';
+import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import type { NormalisedEvent } from '../../schemas/types.ts';
 import { inferenceFor, normalisedEvent, origin, sha256Hex, T0 } from '../fixtures/clickhouse.ts';
 import { envelope } from '../fixtures/envelope.ts';
 import { devicePayloadOf, integrityHashOf, TEST_GATEWAY_ID } from '../fixtures/gateway-event.ts';
+import { isolatedTopics, spawnVigil } from './helpers.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -226,6 +233,66 @@ async function signCheckpoint(): Promise<void> {
     await store.close();
   }
 }
+
+describe('vigil trace on the real stack: audit log and device-identity log on Kafka', () => {
+  it('records itself on the audit topic, finds the earlier reader there and verifies against the Kafka identity log', async () => {
+    const brokers = resolveEndpoints().kafkaBrokers;
+    const topics = await isolatedTopics('trace');
+    // The device's identity changes, as the identity service appended them, on the isolated device-identity topic.
+    const identity = new KafkaControlLog<IdentityChange>({
+      brokers,
+      topic: topics.name(TOPICS.deviceIdentity),
+      parse: parseIdentityChange,
+    });
+    for (const change of (await readAll(
+      deviceIdentityLog({ controlDir: path.join(dir, 'control') }),
+    )) as IdentityChange[]) {
+      await identity.append(changeKey(change), change);
+    }
+    await identity.close();
+    const onKafka = (token: string, ...args: string[]) =>
+      spawnVigil(
+        [
+          'trace',
+          event.event_id,
+          '--json',
+          ...args,
+          '--data-dir',
+          storeDir,
+          '--audit-hash-key',
+          keyPath(KEY_FILES.hash),
+          '--audit-pub',
+          keyPath(KEY_FILES.verifier),
+          '--pki-dir',
+          path.join(dir, 'pki'),
+        ],
+        { VIGIL_TOPIC_PREFIX: topics.prefix, VIGIL_TOKEN: token, VIGIL_PRINCIPALS: path.join(dir, 'principals.json') },
+      ).done;
+
+    const first = await onKafka(tokens.otherAuditor);
+    expect(first.code, first.stderr).toBe(0);
+    expect((JSON.parse(first.stdout) as TraceReport).viewed_by).toEqual([]);
+    const auditTopic = topics.name(TOPICS.auditLog);
+    const store = openKafkaAuditStore({ brokers, topic: auditTopic, writer: false });
+    try {
+      await signStoredLog(store, loadSignerKey(keyPath(KEY_FILES.signer)), new ManualClock(T0 + 86_400_000));
+    } finally {
+      await store.close();
+    }
+    const second = await onKafka(tokens.auditor, '--verify');
+    expect(second.code, second.stderr).toBe(0);
+    const report = JSON.parse(second.stdout) as TraceReport;
+    expect(report.viewed_by.map((v) => [v.principal, v.via])).toEqual([['auditor-2', 'trace.run']]);
+    expect([report.sender.signature_verified, report.raw.hash_verified, report.verified]).toEqual([true, true, true]);
+    const entries = (await readAll(openKafkaAuditStore({ brokers, topic: auditTopic, writer: false }))).flatMap((r) =>
+      (r as { kind: string }).kind === 'entry' ? [(r as { entry: Record<string, unknown> }).entry] : [],
+    );
+    expect(entries.map((e) => [e.actor, e.action])).toEqual([
+      ['auditor-2', 'trace.run'],
+      ['auditor-1', 'trace.run'],
+    ]);
+  });
+});
 
 describe('vigil trace', () => {
   it('answers the four questions, and the first trace finds nobody on record', async () => {
