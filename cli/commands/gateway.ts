@@ -1,15 +1,15 @@
 /**
  * `vigil gateway`: the device ingestion gateway (distributed mode: Redis state, Kafka sinks, the device directory
- * followed from the device-identity topic, or from the file log under --control-dir). Parses flags; gateway/run.ts
+ * followed from the device-identity topic, or from the file log under --control-dir). Parses flags; runtime/runners/gateway.ts
  * composes and runs it. Prints one JSON line `{"url","port","id"}` on stdout once it listens; SIGTERM drains. The shared
  * state's Redis keys start `vigil:` (`vigil:<VIGIL_TOPIC_PREFIX>:` in a topic namespace).
  */
 import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
-import { runGateway } from '../../gateway/run.ts';
 import { loadPki } from '../../identity/pki.ts';
 import { resolveEndpoints } from '../../runtime/endpoints.ts';
 import { createLogger } from '../../runtime/log.ts';
+import { runGateway } from '../../runtime/runners/gateway.ts';
 import { stopSignal } from '../summary.ts';
 import { deviceIdentityLog } from './devices.ts';
 import { DEFAULT_PKI_DIR } from './pki.ts';

@@ -6,18 +6,18 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Registry } from 'prom-client';
-import { openGatewaySinks } from '../adapters/kafka/raw-writer.ts';
-import { openRedisGatewayState } from '../adapters/redis/gateway-state.ts';
-import { createSchemaRegistry } from '../adapters/registry/index.ts';
-import { openDeviceDirectory } from '../identity/directory.ts';
-import { registerIdentityMetrics } from '../identity/metrics.ts';
-import type { PkiFiles } from '../identity/pki.ts';
-import type { ControlLog, IdentityChange } from '../identity/types.ts';
-import { systemClock } from '../runtime/clock.ts';
-import type { Endpoints } from '../runtime/endpoints.ts';
-import type { Logger } from '../runtime/log.ts';
-import { type RunningGateway, startGateway } from './index.ts';
-import { type GatewayLimits, parseGatewayLimits, stateParamsOf } from './limits.ts';
+import { openGatewaySinks } from '../../adapters/kafka/raw-writer.ts';
+import { openRedisGatewayState } from '../../adapters/redis/gateway-state.ts';
+import { createSchemaRegistry } from '../../adapters/registry/index.ts';
+import { type RunningGateway, startGateway } from '../../gateway/index.ts';
+import { type GatewayLimits, parseGatewayLimits, stateParamsOf } from '../../gateway/limits.ts';
+import { openDeviceDirectory } from '../../identity/directory.ts';
+import { registerIdentityMetrics } from '../../identity/metrics.ts';
+import type { PkiFiles } from '../../identity/pki.ts';
+import type { ControlLog, IdentityChange } from '../../identity/types.ts';
+import { systemClock } from '../clock.ts';
+import type { Endpoints } from '../endpoints.ts';
+import type { Logger } from '../log.ts';
 
 export interface RunGatewayOptions {
   readonly id: string;
