@@ -403,6 +403,9 @@ describe('vigil trace', () => {
     expect((await auditEntries()).at(-1)).toMatchObject({ actor: 'auditor-3', action: 'trace.run.denied' });
     await expect(trace('vgl_not-a-token', event.event_id)).rejects.toThrow(/access denied \(unauthenticated\)/);
     expect((await auditEntries()).at(-1)).toMatchObject({ actor: 'unauthenticated', action: 'trace.run.denied' });
+    // Looking for an event that is not there is an access too, recorded, but not a view of anything.
+    await expect(trace(tokens.auditor, '01NOSUCHEVENT0000000000000')).rejects.toThrow(/no event 01NOSUCHEVENT/);
+    expect((await auditEntries()).at(-1)).toMatchObject({ actor: 'auditor-1', action: 'trace.not-found' });
     // None of them counts as a view.
     const report = JSON.parse(await trace(tokens.auditor, event.event_id, '--json')) as TraceReport;
     expect(report.viewed_by.map((v) => v.principal)).toEqual(['auditor-2', 'auditor-1', 'auditor-1', 'auditor-1']);
