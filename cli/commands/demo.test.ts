@@ -94,5 +94,5 @@ describe('vigil demo: the fleet through the gateway, vitals, then alerts chained
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 180_000);
 });

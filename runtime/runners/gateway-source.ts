@@ -15,6 +15,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { type AcceptedEvent, startGateway } from '../../gateway/index.ts';
 import { parseGatewayLimits } from '../../gateway/limits.ts';
 import { MemoryGatewayState } from '../../gateway/state.ts';
@@ -43,6 +44,8 @@ export interface GatewayRunOptions {
   /** Records per partition batch (default 2000). */
   readonly batchSize?: number;
   readonly partitions?: number;
+  /** Where the gateway and the fleet run: a worker thread beside the pipeline (default), or the caller's. */
+  readonly thread?: 'worker' | 'main';
 }
 
 /** What went through the gateway: its own records, the driver's truth and the answers the devices got. */
@@ -118,91 +121,78 @@ class EventQueue implements AsyncIterable<SourceInput> {
   }
 }
 
+/** What the gateway hands on: accepted events, by lane and device. */
+export type AcceptedSink = (events: readonly AcceptedEvent[]) => Promise<void>;
+
 /**
- * The run's source batches, fed by the fleet through an in-process gateway; `onReport` gets the gateway's report
- * once the fleet is done (before the last batch is yielded).
+ * Enrols the fleet into a temporary PKI and an in-memory registry, starts the gateway on loopback on the simulation's
+ * clock, drives the fleet and the drills through it, and returns the report; accepted events go to `sink` (the 202
+ * waits for it). Runs on whichever thread calls it (./gateway-thread.ts runs it on a worker thread).
  *
  * @example
- * let gateway: GatewayRunReport | null = null;
- * const source = gatewaySource(definition, { simulation: { devices: 1000, events: 100_000 } }, (r) => { gateway = r; });
- * await runEmbeddedSession(definition, source, store, log);
+ * const report = await runGatewayFleet({ simulation: { devices: 50, events: 2000 } }, async (events) => keep(events));
  */
-export async function* gatewaySource<I>(
-  definition: Pick<PipelineDefinition<I>, 'sources' | 'schemaDirs'>,
-  options: GatewayRunOptions,
-  onReport: (report: GatewayRunReport) => void,
-): AsyncGenerator<SourceBatch<I>> {
+export async function runGatewayFleet(options: GatewayRunOptions, sink: AcceptedSink): Promise<GatewayRunReport> {
   const started = Date.now();
   const simulation = resolveSimulateOptions(options.simulation);
   const algorithm = options.algorithm ?? 'EdDSA';
   const limits = parseGatewayLimits({ skewMs: options.skewMs ?? 2 * 3_600_000 });
-  const topics = new Set(definition.sources.map((s) => s.topic));
-  const priorityTopic = topics.has(TOPICS.rawPriority) ? TOPICS.rawPriority : TOPICS.raw;
   const dir = await mkdtemp(join(tmpdir(), 'vigil-demo-pki-'));
-  const queue = new EventQueue(Math.max(10_000, 4 * (options.batchSize ?? 2000) * (options.partitions ?? 6)));
   const lanes = { raw: 0, priority: 0 };
   const rejected = new Map<string, number>();
-
-  const validFrom = simulation.startTime - DAY_MS;
-  const pki = await initPki(join(dir, 'pki'), { now: validFrom });
-  const foreignPki = await initPki(join(dir, 'foreign'), { now: validFrom });
-  const enrolled = await enrolSimulatedFleet({
-    pki,
-    foreignPki,
-    simulation,
-    algorithm,
-    validFrom,
-    validUntil: Math.max(Date.now(), simulation.startTime) + 30 * DAY_MS,
-    actor: 'vigil-demo',
-  });
-  const registry = new DeviceRegistry();
-  for (const change of enrolled.changes) registry.apply(change);
-  const clock = new ManualClock(simulation.startTime);
-  const gateway = await startGateway({
-    id: 'gw-embedded',
-    port: 0,
-    tls: { certPem: pki.gatewayCertPem, keyPem: pki.gatewayKeyPem, caPem: pki.caCertPem },
-    directory: registry,
-    state: new MemoryGatewayState(
-      {
-        ratePerSec: limits.deviceRatePerSec,
-        burst: limits.deviceBurst,
-        nonceTtlMs: 2 * limits.skewMs,
-        sequenceTtlMs: limits.sequenceTtlMs,
+  try {
+    const validFrom = simulation.startTime - DAY_MS;
+    const pki = await initPki(join(dir, 'pki'), { now: validFrom });
+    const foreignPki = await initPki(join(dir, 'foreign'), { now: validFrom });
+    const enrolled = await enrolSimulatedFleet({
+      pki,
+      foreignPki,
+      simulation,
+      algorithm,
+      validFrom,
+      validUntil: Math.max(Date.now(), simulation.startTime) + 30 * DAY_MS,
+      actor: 'vigil-demo',
+    });
+    const registry = new DeviceRegistry();
+    for (const change of enrolled.changes) registry.apply(change);
+    const clock = new ManualClock(simulation.startTime);
+    const gateway = await startGateway({
+      id: 'gw-embedded',
+      port: 0,
+      tls: { certPem: pki.gatewayCertPem, keyPem: pki.gatewayKeyPem, caPem: pki.caCertPem },
+      directory: registry,
+      state: new MemoryGatewayState(
+        {
+          ratePerSec: limits.deviceRatePerSec,
+          burst: limits.deviceBurst,
+          nonceTtlMs: 2 * limits.skewMs,
+          sequenceTtlMs: limits.sequenceTtlMs,
+        },
+        clock,
+      ),
+      raw: {
+        write: (events: readonly AcceptedEvent[]) => {
+          for (const e of events) lanes[e.lane]++;
+          return sink(events);
+        },
+      },
+      rejections: {
+        write: async (records) => {
+          for (const r of records) rejected.set(r.reason, (rejected.get(r.reason) ?? 0) + 1);
+        },
       },
       clock,
-    ),
-    raw: {
-      write: (events: readonly AcceptedEvent[]) => {
-        for (const e of events) lanes[e.lane]++;
-        return queue.push(
-          events.map((e) => ({
-            topic: e.lane === 'priority' ? priorityTopic : TOPICS.raw,
-            key: e.key,
-            value: e.envelope as unknown as Record<string, unknown>,
-          })),
-        );
-      },
-    },
-    rejections: {
-      write: async (records) => {
-        for (const r of records) rejected.set(r.reason, (rejected.get(r.reason) ?? 0) + 1);
-      },
-    },
-    clock,
-    limits,
-  });
-  const fleet = new GatewayFleet({
-    url: gateway.url,
-    caPem: pki.caCertPem,
-    credentials: enrolled.credentials,
-    simulation,
-    model: new GatewayModel(limits),
-    clock: { kind: 'simulated', clock },
-    skewMs: limits.skewMs,
-  });
-
-  const driving = (async () => {
+      limits,
+    });
+    const fleet = new GatewayFleet({
+      url: gateway.url,
+      caPem: pki.caCertPem,
+      credentials: enrolled.credentials,
+      simulation,
+      model: new GatewayModel(limits),
+      clock: { kind: 'simulated', clock },
+      skewMs: limits.skewMs,
+    });
     try {
       await fleet.run();
       await runGatewayDrills(fleet, enrolled.faults, limits);
@@ -213,7 +203,7 @@ export async function* gatewaySource<I>(
     const { truth, observed, simulator } = fleet.summary();
     const records = sortedCounts(rejected);
     const accepted = lanes.raw + lanes.priority;
-    onReport({
+    return {
       accepted,
       lanes: { ...lanes },
       rejected: records,
@@ -226,12 +216,46 @@ export async function* gatewaySource<I>(
         JSON.stringify(records) === JSON.stringify(truth.rejected),
       algorithm,
       elapsedMs: Date.now() - started,
-    });
-  })().then(
-    () => queue.close(),
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The run's source batches, fed by the fleet through an in-process gateway; `onReport` gets the gateway's report
+ * once the fleet is done (before the last batch is yielded). The gateway and the fleet run on a worker thread by
+ * default, beside the pipeline on the main thread (`thread: 'main'` keeps them on it).
+ *
+ * @example
+ * let gateway: GatewayRunReport | null = null;
+ * const source = gatewaySource(definition, { simulation: { devices: 1000, events: 100_000 } }, (r) => { gateway = r; });
+ * await runEmbeddedSession(definition, source, store, log);
+ */
+export async function* gatewaySource<I>(
+  definition: Pick<PipelineDefinition<I>, 'sources' | 'schemaDirs'>,
+  options: GatewayRunOptions,
+  onReport: (report: GatewayRunReport) => void,
+): AsyncGenerator<SourceBatch<I>> {
+  const topics = new Set(definition.sources.map((s) => s.topic));
+  const priorityTopic = topics.has(TOPICS.rawPriority) ? TOPICS.rawPriority : TOPICS.raw;
+  const queue = new EventQueue(Math.max(10_000, 4 * (options.batchSize ?? 2000) * (options.partitions ?? 6)));
+  const sink: AcceptedSink = (events) =>
+    queue.push(
+      events.map((e) => ({
+        topic: e.lane === 'priority' ? priorityTopic : TOPICS.raw,
+        key: e.key,
+        value: e.envelope as unknown as Record<string, unknown>,
+      })),
+    );
+  const run = (options.thread ?? 'worker') === 'worker' ? runOnWorkerThread : runGatewayFleet;
+  const driving = run(options, sink).then(
+    (report) => {
+      onReport(report);
+      queue.close();
+    },
     (error: unknown) => queue.close(error),
   );
-
   try {
     yield* framedSource(definition, queue, {
       clock: systemClock,
@@ -242,6 +266,40 @@ export async function* gatewaySource<I>(
   } finally {
     queue.close();
     await driving;
-    await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Messages between ./gateway-thread.ts and this thread. */
+export type GatewayThreadMessage =
+  | { readonly kind: 'events'; readonly id: number; readonly events: readonly AcceptedEvent[] }
+  | { readonly kind: 'report'; readonly report: GatewayRunReport }
+  | { readonly kind: 'error'; readonly message: string; readonly stack?: string };
+
+/** runGatewayFleet on a worker thread: accepted events come over as messages, each acknowledged once queued. */
+function runOnWorkerThread(options: GatewayRunOptions, sink: AcceptedSink): Promise<GatewayRunReport> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./gateway-thread.mjs', import.meta.url), {
+      workerData: { ...options, thread: 'main' },
+    });
+    let settled = false;
+    const finish = (action: () => void) => {
+      if (settled) return;
+      settled = true;
+      action();
+      void worker.terminate();
+    };
+    worker.on('message', (message: GatewayThreadMessage) => {
+      if (message.kind === 'events') {
+        sink(message.events).then(
+          () => worker.postMessage({ ack: message.id }),
+          (error: unknown) => finish(() => reject(error)),
+        );
+      } else if (message.kind === 'report') finish(() => resolve(message.report));
+      else finish(() => reject(Object.assign(new Error(message.message), { stack: message.stack })));
+    });
+    worker.on('error', (error) => finish(() => reject(error)));
+    worker.on('exit', (code) =>
+      finish(() => reject(new Error(`the gateway thread exited (${code}) before its report`))),
+    );
+  });
 }
