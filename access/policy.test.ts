@@ -56,6 +56,15 @@ describe('authorizeQuery', () => {
       reason: 'raw_bytes',
     });
     expect(authorizeQuery(operatorAll, 'operator', 'SELECT count() FROM quarantine')).toMatchObject({ allowed: true });
+    expect(authorizeQuery(operatorAll, 'operator', 'SELECT raw_copy FROM gateway_rejections')).toMatchObject({
+      reason: 'raw_bytes',
+    });
+    expect(
+      authorizeQuery(operatorAll, 'operator', 'SELECT reason, count() AS n FROM gateway_rejections GROUP BY reason'),
+    ).toMatchObject({ allowed: true });
+    expect(authorizeQuery(operatorAll, 'operator', 'SELECT signed_event FROM raw_events')).toMatchObject({
+      reason: 'raw_bytes',
+    });
     expect(authorizeQuery(analystNorth, 'analyst', 'SELECT payload FROM normalised_events')).toMatchObject({
       reason: 'raw_bytes',
     });

@@ -5,7 +5,8 @@
  *              raw bytes
  *   clinician  the clinical plane (alerts, normalised events, inferences) of its sites; a purpose is required
  *   auditor    the audit log and the evidence a trace reads (raw plane metadata, provenance, inferences, alerts)
- *   operator   operational tables (dead letters, duplicates, quarantine metadata, sink batches); no clinical values
+ *   operator   operational tables (dead letters, gateway rejections and quarantine without their bytes, duplicates,
+ *              sink batches); no clinical values
  *
  * A table is in one of three scopes: `site` (it has a site_id column: every read is filtered to the principal's
  * sites), `global` (its rows belong to sites but carry no site column, e.g. dead letters of undecodable bytes: only a
@@ -31,7 +32,7 @@ export interface TableSpec {
 
 /** Every table and view a role may be granted, with its scope. A table not listed here is refused to everyone. */
 export const TABLES: Readonly<Record<string, TableSpec>> = {
-  raw_events: { scope: 'global', bytes: ['raw', 'headers'] },
+  raw_events: { scope: 'global', bytes: ['raw', 'headers', 'signed_event'] },
   normalised_events: { scope: 'site' },
   normalised_events_current: { scope: 'site', reads: ['normalised_events'] },
   inferences: { scope: 'site' },
@@ -42,6 +43,7 @@ export const TABLES: Readonly<Record<string, TableSpec>> = {
   drift_reference_bins: { scope: 'shared' },
   dead_letters: { scope: 'global' },
   quarantine: { scope: 'global', bytes: ['record'] },
+  gateway_rejections: { scope: 'global', bytes: ['raw_copy'] },
   sink_batches: { scope: 'shared' },
   clinical_alerts: { scope: 'site' },
   audit_entries: { scope: 'shared' },
@@ -102,7 +104,7 @@ export const POLICY: Readonly<Record<Role, RoleSpec>> = {
     defaultPurpose: 'audit',
   },
   operator: {
-    tables: ['dead_letters', 'duplicates', 'quarantine', 'sink_batches'],
+    tables: ['dead_letters', 'duplicates', 'quarantine', 'gateway_rejections', 'sink_batches'],
     suppress: false,
     purposeRequired: false,
     defaultPurpose: 'operations',
