@@ -4,7 +4,8 @@
  * The fleet goes through the device gateway (runtime/runners/gateway-source.ts): enrolled into a temporary PKI, each
  * device signs its events and sends them over mutual TLS to a gateway running in-process on loopback, followed by the
  * gateway's own fault drills; only what the gateway accepts reaches the pipeline, and the summary shows the gateway's
- * rejections by reason beside the pipeline's dead letters (`--no-gateway`: the fleet straight onto the source).
+ * rejections by reason beside the pipeline's dead letters (`--no-gateway`: the fleet straight onto the source, with the
+ * pipeline's gateway-provenance check off for the run, as `vigil run --accept-ungated` does).
  * Then the alerts pipeline, chained in-process on what the vitals run wrote to the normalised and clinical inference
  * topics (runtime/runners/embedded-chain.ts), plus the simulator's scripted ward (simulator/alerts.ts: deteriorating
  * patients, a single red parameter, shadow-only scoring, device alarms and status), whose alerts are known by
@@ -20,6 +21,7 @@ import { createLogger } from '../../runtime/log.ts';
 import { runEmbeddedPipeline } from '../../runtime/runners/embedded-run.ts';
 import type { SourceInput } from '../../runtime/runners/embedded-sources.ts';
 import { loadPipeline } from '../../runtime/runners/load.ts';
+import { acceptUngated } from '../../runtime/runners/ungated.ts';
 import { alertScenarioInputs } from '../../simulator/alert-inputs.ts';
 import { ALERT_SCENARIO_SITE, alertScenarioTruth } from '../../simulator/alerts.ts';
 import { linksJson, printEmbeddedSummary, runJson, type ScenarioTruth, summariseLink } from '../summary.ts';
@@ -59,7 +61,10 @@ export function registerDemo(program: Command): void {
     );
   addSimulationOptions(command, { events: 100_000 });
   command.action(async (flags) => {
-    const definition = await loadPipeline(VITALS);
+    const log = createLogger('vigil-vitals');
+    const loaded = await loadPipeline(VITALS);
+    // Without the gateway nothing carries its evidence: the run says so (one warning, "ungated": true in --json).
+    const definition = flags.gateway ? loaded : acceptUngated(loaded, log);
     const alerts = await loadPipeline(ALERTS);
     const scenario = wardTruth();
     await runEmbeddedPipeline(
@@ -70,14 +75,17 @@ export function registerDemo(program: Command): void {
         batchSize: 2000,
         simulation: simulationOf(flags),
         ...(flags.gateway ? { gateway: { algorithm: flags.algorithm } } : {}),
-        log: createLogger(`vigil-${definition.name}`),
+        log,
         downstream: [{ definition: alerts, more: wardInputs }],
       },
       async ({ result, store, truth, gateway, downstream }) => {
         const links = [];
         for (const link of downstream) links.push(await summariseLink(link, store, scenario));
         if (flags.json) {
-          const line = linksJson(runJson(definition, result, store.location, gateway), links);
+          const line = {
+            ...linksJson(runJson(definition, result, store.location, gateway), links),
+            ...(flags.gateway ? {} : { ungated: true }),
+          };
           process.stdout.write(`${JSON.stringify(line)}\n`);
         } else await printEmbeddedSummary({ definition, result, store, truth, input: null, links, gateway });
       },
