@@ -57,7 +57,8 @@ export interface ControlChange {
   readonly action: string;
   /** A reference without PHI: `device:<device_id>/<change_id>` (the identity record's key). */
   readonly target: string;
-  readonly details: unknown;
+  /** Digested under the audit hashing key; omitted when the target says all (a schema fingerprint). */
+  readonly details?: unknown;
   readonly at: number;
 }
 

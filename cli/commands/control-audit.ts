@@ -48,13 +48,19 @@ export function controlAuditOptions(command: Command): Command {
  * await audit.ready();
  * await audit.record({ actor: 'ops-1', action: 'schema.register', target: 'schema:vitals-value', details, at: Date.now() });
  */
-export function controlAudit(flags: ControlAuditFlags, clock: Clock = systemClock): ControlAudit {
-  const hashKey = loadHashKey(flags.auditHashKey ?? join(DEFAULT_KEY_DIR, KEY_FILES.hash));
+export function controlAudit(
+  flags: ControlAuditFlags,
+  options: { clock?: Clock; hashKey?: boolean } = {},
+): ControlAudit {
+  const clock = options.clock ?? systemClock;
+  // Entries without details (a schema: nothing personal, its fingerprint in the target) need no hashing key.
+  const hashKey =
+    options.hashKey === false ? undefined : loadHashKey(flags.auditHashKey ?? join(DEFAULT_KEY_DIR, KEY_FILES.hash));
   const store = () =>
     flags.auditDir
       ? openFileAuditStore(flags.auditDir)
       : openKafkaAuditStore({ brokers: resolveEndpoints().kafkaBrokers, topic: flags.auditTopic ?? TOPICS.auditLog });
-  const open = () => openAuditLog({ store: store(), clock, hashKey });
+  const open = () => openAuditLog({ store: store(), clock, ...(hashKey ? { hashKey } : {}) });
   return {
     async ready() {
       const log = await open();
@@ -67,7 +73,7 @@ export function controlAudit(flags: ControlAuditFlags, clock: Clock = systemCloc
         action: change.action,
         target: change.target,
         purpose: CONTROL_PURPOSE,
-        details: change.details,
+        ...(change.details === undefined ? {} : { details: change.details }),
         at: change.at,
       };
       for (let round = 1; ; round++) {

@@ -4,14 +4,24 @@
  * - `check` exits 1 when a check fails (each failure on stderr: subject, versions, avsc's resolver error), 2 when the
  *   schema tree itself cannot be read (bad subjects.json, a .avsc that is not Avro).
  * - `register` registers every subject's versions oldest first and sets each subject's compatibility level; running
- *   it again changes nothing.
+ *   it again changes nothing. Each version it registers is an audit entry `schema.register` (target
+ *   `schema:<subject>@<version> id:<id> sha256:<canonical JSON digest>`: a schema holds nothing personal, so no
+ *   hashing key is needed) and each level it sets a `schema.compatibility` entry, actor `--actor` (default the OS
+ *   user), role operator; the audit log must open before anything is registered (cli/commands/control-audit.ts).
  */
+import { createHash } from 'node:crypto';
+import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { checkSchemas } from '../../adapters/avro/check.ts';
 import { DEFAULT_SCHEMA_DIR, loadSchemaRepo } from '../../adapters/avro/schemas.ts';
-import { createSchemaRegistry, registerRepo } from '../../adapters/registry/index.ts';
+import { createSchemaRegistry, type RegisterReport, registerRepo } from '../../adapters/registry/index.ts';
+import { canonicalJson } from '../../audit/entry.ts';
+import type { ControlChange } from '../../identity/service.ts';
+import { VigilError } from '../../runtime/errors.ts';
+import { type ControlAuditFlags, controlAudit, controlAuditOptions } from './control-audit.ts';
 
-interface CommonOptions {
+interface CommonOptions extends ControlAuditFlags {
+  actor?: string;
   dir: string;
   json?: boolean;
   registryUrl?: string;
@@ -63,10 +73,53 @@ async function check(options: CommonOptions & { registry?: boolean }): Promise<v
   }
 }
 
+function osUser(): string {
+  try {
+    return userInfo().username || 'unknown';
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}
+
+/** The audit entries of what a registration changed (nothing when it was all registered already). */
+export function schemaChanges(
+  report: RegisterReport,
+  repo: ReturnType<typeof loadSchemaRepo>,
+  actor: string,
+  at: number,
+): ControlChange[] {
+  const changes: ControlChange[] = [];
+  for (const s of report.subjects) {
+    const versions = repo.get(s.name).versions;
+    for (const v of s.versions) {
+      if (v.action !== 'registered') continue;
+      const schema = versions.find((x) => x.version === v.repoVersion)?.schema;
+      const sha256 = createHash('sha256').update(canonicalJson(schema)).digest('hex');
+      const target = `schema:${s.subject}@${v.version} id:${v.id} sha256:${sha256}`;
+      changes.push({ actor, action: 'schema.register', target, at });
+    }
+    if (s.previousCompatibility !== s.compatibility) {
+      changes.push({ actor, action: 'schema.compatibility', target: `schema:${s.subject} ${s.compatibility}`, at });
+    }
+  }
+  return changes;
+}
+
 async function register(options: CommonOptions): Promise<void> {
   const repo = loadSchemaRepo(options.dir);
   const registry = createSchemaRegistry(options.registryUrl);
+  const audit = controlAudit(options, { hashKey: false });
+  await audit.ready();
   const report = await registerRepo(registry, repo);
+  for (const change of schemaChanges(report, repo, options.actor?.trim() || osUser(), Date.now())) {
+    await audit.record(change).catch((error: unknown) => {
+      throw new VigilError(
+        'INTERNAL',
+        `${change.target} is registered but its audit entry could not be appended: ${(error as Error).message}`,
+        { cause: error },
+      );
+    });
+  }
   if (options.json) {
     print(JSON.stringify(Object.fromEntries(report.subjects.map((s) => [s.subject, s.latest]))));
     return;
@@ -101,13 +154,13 @@ export function registerSchemas(program: Command): void {
     .option('--json', 'print the report as one JSON object')
     .action(check);
 
-  schemas
-    .command('register')
+  controlAuditOptions(schemas.command('register'))
     .description(
       "Register every subject's versions (oldest first) in the registry and set each subject's compatibility level",
     )
     .option('--dir <dir>', 'schema tree: subjects.json and <name>/v<N>.avsc', DEFAULT_SCHEMA_DIR)
     .option('--registry-url <url>', 'registry base URL (default SCHEMA_REGISTRY_URL or the local stack)')
     .option('--json', 'print {"<subject>": {"id": n, "version": n}} for each subject')
+    .option('--actor <name>', 'who registers (recorded in the audit log; default: the OS user name)')
     .action(register);
 }
