@@ -6,8 +6,18 @@
  *
  * Every row of every derivation is returned: the planes are append-only (0009) and a trace shows the whole history,
  * not only the current derivation. Retried inserts not yet merged are collapsed here by their identity.
+ *
+ * `lookupEvent` reads no byte column (no `raw`, no `signed_event`): it runs through the caller's access scope
+ * (access/read.ts openReadScope), whose policy refuses those to every role. `withRawBytes` reads the two byte facts
+ * verification needs (the JWS and a hash of the stored frame) by the raw record's primary key: only `vigil trace
+ * --verify` calls it, on the store directly, and never shows the bytes.
  */
-import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
+import type { QueryParams } from '../adapters/clickhouse/store.ts';
+
+/** What the lookups query through: an access scope (access/read.ts ReadScope) or a store. */
+export interface PlaneReader {
+  query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: QueryParams): Promise<T[]>;
+}
 
 export interface RawEvidence {
   readonly topic: string;
@@ -16,9 +26,10 @@ export interface RawEvidence {
   readonly consumed_at: number;
   /** Hex SHA-256 of the Kafka record's bytes, as stored. */
   readonly raw_sha256: string;
-  /** Hex SHA-256 of the bytes still stored (recomputed now); null once the `raw` column's TTL emptied it. */
+  /** Hex SHA-256 of the bytes still stored (recomputed now; withRawBytes); null once the TTL emptied them. */
   readonly raw_sha256_now: string | null;
   readonly device_id: string | null;
+  /** The device's JWS as received (withRawBytes); null before, or when the record came through no gateway. */
   readonly signed_event: string | null;
   readonly gateway_id: string | null;
   readonly device_cert_fingerprint: string | null;
@@ -78,8 +89,7 @@ const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ?
 const num = (v: unknown): number => Number(v);
 
 const RAW_COLUMNS = `source_topic, source_partition, source_offset, toUnixTimestamp64Milli(consumed_at) AS consumed_ms,
-  raw_sha256, if(length(raw) = 0, '', lower(hex(SHA256(raw)))) AS raw_sha256_now, device_id, signed_event, gateway_id,
-  device_cert_fingerprint, key_id, integrity_hash`;
+  raw_sha256, device_id, gateway_id, device_cert_fingerprint, key_id, integrity_hash`;
 
 function rawOf(row: Row): RawEvidence {
   return {
@@ -88,9 +98,9 @@ function rawOf(row: Row): RawEvidence {
     offset: num(row.source_offset),
     consumed_at: num(row.consumed_ms),
     raw_sha256: String(row.raw_sha256),
-    raw_sha256_now: text(row.raw_sha256_now),
+    raw_sha256_now: null,
     device_id: text(row.device_id),
-    signed_event: text(row.signed_event),
+    signed_event: null,
     gateway_id: text(row.gateway_id),
     device_cert_fingerprint: text(row.device_cert_fingerprint),
     key_id: text(row.key_id),
@@ -98,7 +108,7 @@ function rawOf(row: Row): RawEvidence {
   };
 }
 
-async function derivationsOf(store: Pick<ClickHouseStore, 'query'>, eventId: string): Promise<Derivation[]> {
+async function derivationsOf(store: PlaneReader, eventId: string): Promise<Derivation[]> {
   const rows = await store.query<Row>(
     `SELECT device_id, site_id, patient_ref, toUnixTimestamp64Milli(received_at) AS received_ms, integrity_hash,
             device_cert_fingerprint, source_topic, source_partition, source_offset, transformation_version,
@@ -126,7 +136,7 @@ async function derivationsOf(store: Pick<ClickHouseStore, 'query'>, eventId: str
 }
 
 async function rawOfEvent(
-  store: Pick<ClickHouseStore, 'query'>,
+  store: PlaneReader,
   eventId: string,
   position: Derivation | undefined,
 ): Promise<RawEvidence | null> {
@@ -150,7 +160,7 @@ async function rawOfEvent(
   return rows[0] ? rawOf(rows[0]) : null;
 }
 
-async function inferencesOf(store: Pick<ClickHouseStore, 'query'>, eventId: string): Promise<InferenceEvidence[]> {
+async function inferencesOf(store: PlaneReader, eventId: string): Promise<InferenceEvidence[]> {
   const rows = await store.query<Row>(
     `SELECT inference_id, model_name, model_version, model_artifact_sha256, rollout, score, risk_band,
             transformation_version, min(toUnixTimestamp64Milli(scored_at)) AS scored_ms
@@ -175,7 +185,7 @@ async function inferencesOf(store: Pick<ClickHouseStore, 'query'>, eventId: stri
 }
 
 async function alertsOf(
-  store: Pick<ClickHouseStore, 'query'>,
+  store: PlaneReader,
   eventId: string,
   subject: Derivation,
   inferenceIds: readonly string[],
@@ -211,7 +221,7 @@ async function alertsOf(
  * const evidence = await lookupEvent(openClickHouseStore({ mode: 'embedded', path: dir }), '01J...');
  * evidence.raw?.signed_event; // the device's JWS exactly as the gateway received it
  */
-export async function lookupEvent(store: Pick<ClickHouseStore, 'query'>, eventId: string): Promise<EventEvidence> {
+export async function lookupEvent(store: PlaneReader, eventId: string): Promise<EventEvidence> {
   const [derivations, inferences] = await Promise.all([derivationsOf(store, eventId), inferencesOf(store, eventId)]);
   const first = derivations[0];
   const [raw, alerts] = await Promise.all([
@@ -226,4 +236,30 @@ export async function lookupEvent(store: Pick<ClickHouseStore, 'query'>, eventId
       : Promise.resolve([]),
   ]);
   return { event_id: eventId, raw, derivations, inferences, alerts };
+}
+
+/**
+ * The evidence with the raw record's byte facts filled in: its signed_event and the SHA-256 of its stored frame,
+ * read by the record's primary key (its log position). For verification only: never shown.
+ *
+ * @example
+ * const full = await withRawBytes(store, await lookupEvent(scope, eventId));
+ * checkRawHash(full);
+ */
+export async function withRawBytes(store: PlaneReader, evidence: EventEvidence): Promise<EventEvidence> {
+  const raw = evidence.raw;
+  if (!raw) return evidence;
+  const [row] = await store.query<Row>(
+    `SELECT signed_event, if(length(raw) = 0, '', lower(hex(SHA256(raw)))) AS frame_sha256
+     FROM raw_events
+     WHERE source_topic = {topic:String} AND source_partition = {partition:Int32} AND source_offset = {offset:Int64}
+       AND raw_sha256 = {raw_sha256:String}
+     ORDER BY consumed_at LIMIT 1`,
+    { topic: raw.topic, partition: raw.partition, offset: raw.offset, raw_sha256: raw.raw_sha256 },
+  );
+  if (!row) return evidence;
+  return {
+    ...evidence,
+    raw: { ...raw, signed_event: text(row.signed_event), raw_sha256_now: text(row.frame_sha256) },
+  };
 }

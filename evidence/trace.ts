@@ -4,23 +4,23 @@
  * re-checked: the raw hash recomputed, the device signature re-verified against the identity log and the device CA,
  * the audit entries of its readers proven included in the latest signed checkpoint.
  *
- * A trace is itself an access: only a principal acting as `auditor` may run it (of all sites, or of the event's
- * site), the refusal of anyone else is an audit entry (`trace.run.denied`), and an allowed trace is an audit entry
- * (`trace.run`, target the event's keyed reference, read = a digest of the report) appended before the report is
- * returned. An audit append that fails fails the trace.
+ * A trace is itself an access, made through the access layer's read scope (access/read.ts openReadScope): only a
+ * principal acting as `auditor` may run it, every plane query is authorised by the role policy and filtered to the
+ * principal's sites (the raw plane has no site column: only an auditor of all sites reads it), the refusal of anyone
+ * is an audit entry (`trace.run.denied`), and an allowed trace is an audit entry (`trace.run`, target the event's
+ * keyed reference, read = a digest of the report) appended before the report is returned. An audit append that
+ * fails fails the trace. The byte facts verification needs (withRawBytes) are read outside the scope, by the raw
+ * record's key, and never shown.
  */
 
-import { actingRole, purposeFor } from '../access/policy.ts';
-import type { Authenticator, Principal } from '../access/principals.ts';
-import { ALL_SITES } from '../access/principals.ts';
-import { AccessDenied } from '../access/read.ts';
+import type { Authenticator } from '../access/principals.ts';
+import { type AuditAppender, openReadScope } from '../access/read.ts';
 import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
 import type { VerifierKey } from '../audit/checkpoint.ts';
 import type { HashKey } from '../audit/entry.ts';
-import type { AuditLog } from '../audit/log.ts';
 import type { DeviceDirectory } from '../identity/types.ts';
 import { VigilError } from '../runtime/errors.ts';
-import { type AlertEvidence, type EventEvidence, lookupEvent } from './lookup.ts';
+import { type AlertEvidence, type EventEvidence, lookupEvent, withRawBytes } from './lookup.ts';
 import { type Check, checkDeviceSignature, checkRawHash } from './verify.ts';
 import { checkViewsIncluded, eventRef, type View, viewsOf } from './views.ts';
 
@@ -66,8 +66,8 @@ export interface TraceVerification {
 
 export interface TraceDeps {
   readonly store: Pick<ClickHouseStore, 'query'>;
-  /** Where the trace is recorded. */
-  readonly log: AuditLog;
+  /** Where the trace and refusals are recorded (access/cli.ts accessAuditAppender). */
+  readonly audit: AuditAppender;
   /** The audit log's hashing key: the event's reference is keyed with it. */
   readonly hashKey: HashKey;
   /** The audit log's stored records (to find who saw the event), read before this trace is appended. */
@@ -183,63 +183,42 @@ export async function traceEvent(deps: TraceDeps, request: TraceRequest): Promis
     throw new VigilError('CONFIG_INVALID', 'an event id is 1-128 letters, digits, . _ : or -');
   }
   const ref = eventRef(deps.hashKey, request.eventId);
-  const refuse = async (
-    actor: string,
-    role: string,
-    purpose: string,
-    reason: AccessDenied['reason'],
-    message: string,
-  ): Promise<never> => {
-    const { index } = await deps.log.append({
-      actor,
-      role,
-      action: 'trace.run.denied',
-      target: `${ref} denied=${reason}`,
-      purpose,
-      details: { reason, message },
-    });
-    throw new AccessDenied(reason, message, index);
-  };
-
-  if (deps.credential === null || deps.credential.trim() === '') {
-    return refuse(
-      'unauthenticated',
-      'none',
-      'none',
-      'unauthenticated',
-      'no credential: set VIGIL_TOKEN or VIGIL_TOKEN_FILE',
-    );
+  const scope = await openReadScope(
+    { audit: deps.audit, authenticator: deps.authenticator, credential: deps.credential, store: deps.store },
+    {
+      action: 'trace.run',
+      target: ref,
+      ...(request.role === undefined ? {} : { role: request.role }),
+      ...(request.purpose === undefined ? {} : { purpose: request.purpose }),
+    },
+  );
+  if (scope.role !== 'auditor') {
+    await scope.deny('role', `vigil trace needs the auditor role (acting as ${scope.role})`);
   }
-  let principal: Principal;
-  try {
-    principal = await deps.authenticator.authenticate(deps.credential);
-  } catch (error) {
-    return refuse('unauthenticated', 'none', 'none', 'unauthenticated', (error as Error).message);
-  }
-  const role = actingRole(principal, request.role);
-  if (typeof role !== 'string') return refuse(principal.name, 'none', 'none', role.reason, role.message);
-  if (role !== 'auditor') {
-    return refuse(principal.name, role, 'none', 'role', `vigil trace needs the auditor role (acting as ${role})`);
-  }
-  const purpose = purposeFor(role, request.purpose);
-  if (typeof purpose !== 'string') return refuse(principal.name, role, 'none', purpose.reason, purpose.message);
   if (request.verify && !deps.verification) {
     throw new VigilError('CONFIG_INVALID', 'verifying a trace needs the identity log, the device CA and the audit key');
   }
 
-  const [evidence, records] = await Promise.all([lookupEvent(deps.store, request.eventId), deps.auditRecords()]);
-  if (principal.sites !== ALL_SITES) {
-    const site = evidence.derivations[0]?.site_id;
-    if (site === undefined || !principal.sites.includes(site)) {
-      return refuse(principal.name, role, purpose, 'site', 'the event is not of a site this principal may see');
-    }
-  }
+  const [looked, records] = await Promise.all([lookupEvent(scope, request.eventId), deps.auditRecords()]);
   const { views, indexes } = viewsOf(records, ref);
-  const found = evidence.raw !== null || evidence.derivations.length > 0 || evidence.inferences.length > 0;
+  const found = looked.raw !== null || looked.derivations.length > 0 || looked.inferences.length > 0;
+  if (!found) {
+    // A trace that found nothing is still an access (someone looked), but not a view of the event.
+    await deps.audit({
+      actor: scope.principal.name,
+      role: scope.role,
+      action: 'trace.not-found',
+      target: ref,
+      purpose: scope.purpose,
+    });
+    throw new VigilError('CONFIG_INVALID', `no event ${request.eventId} in the store`);
+  }
 
+  let evidence = looked;
   let checks: { hash: Check; signature: Check; views: Check } | null = null;
-  if (request.verify && deps.verification && found) {
+  if (request.verify && deps.verification) {
     const v = deps.verification;
+    evidence = await withRawBytes(deps.store, looked);
     checks = {
       hash: checkRawHash(evidence),
       signature: checkDeviceSignature(evidence, v),
@@ -247,16 +226,7 @@ export async function traceEvent(deps: TraceDeps, request: TraceRequest): Promis
     };
   }
   const report = buildReport(evidence, views, checks);
-  // A trace that found nothing is still an access (someone looked), but not a view of the event.
-  const { index } = await deps.log.append({
-    actor: principal.name,
-    role,
-    action: found ? 'trace.run' : 'trace.not-found',
-    target: ref,
-    purpose,
-    read: found ? report : null,
-  });
-  if (!found) throw new VigilError('CONFIG_INVALID', `no event ${request.eventId} in the store`);
+  const index = await scope.record(report);
   const problems = checks
     ? [checks.hash, checks.signature, checks.views].flatMap((c) => (c.problem ? [c.problem] : []))
     : [];

@@ -17,17 +17,21 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { type AccessFlags, accessOptions, authenticatorFromEnv, credentialFromEnv } from '../../access/cli.ts';
+import {
+  type AccessFlags,
+  accessAuditAppender,
+  accessOptions,
+  authenticatorFromEnv,
+  credentialFromEnv,
+} from '../../access/cli.ts';
 import { DEFAULT_EMBEDDED_DIR, openClickHouseStore } from '../../adapters/clickhouse/index.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
 import { DEFAULT_KEY_DIR, KEY_FILES, loadHashKey, loadVerifierKey } from '../../audit/keys.ts';
-import { type AuditLog, openAuditLog } from '../../audit/log.ts';
 import { type AuditStore, readAll } from '../../audit/store.ts';
 import { openFileAuditStore } from '../../audit/stores/file.ts';
 import { openKafkaAuditStore } from '../../audit/stores/kafka.ts';
 import { type TraceReport, type TraceVerification, traceEvent } from '../../evidence/trace.ts';
 import { openDeviceDirectory } from '../../identity/directory.ts';
-import { systemClock } from '../../runtime/clock.ts';
 import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import { deviceIdentityLog } from './devices.ts';
@@ -74,12 +78,13 @@ function openStore(options: TraceOptions): ClickHouseStore {
   return openClickHouseStore({ mode: 'embedded', path: dir });
 }
 
-function auditStore(options: TraceOptions, writer: boolean): AuditStore {
+/** A reader of the audit log (never its writer: the trace's own entry goes through the access appender). */
+function auditStore(options: TraceOptions): AuditStore {
   if (options.auditDir) return openFileAuditStore(options.auditDir);
   return openKafkaAuditStore({
     brokers: resolveEndpoints().kafkaBrokers,
     topic: options.auditTopic ?? TOPICS.auditLog,
-    writer,
+    writer: false,
   });
 }
 
@@ -117,20 +122,19 @@ async function loadVerification(
 
 async function runTrace(eventId: string, options: TraceOptions) {
   const hashKey = loadHashKey(options.auditHashKey ?? join(DEFAULT_KEY_DIR, KEY_FILES.hash));
+  const audit = accessAuditAppender(options);
   const store = openStore(options);
   const closers: (() => Promise<void>)[] = [() => store.close()];
-  let log: AuditLog | null = null;
   try {
-    log = await openAuditLog({ store: auditStore(options, true), clock: systemClock, hashKey });
     const opened = options.verify ? await loadVerification(options) : null;
     if (opened) closers.push(opened.close);
     return await traceEvent(
       {
         store,
-        log,
+        audit,
         hashKey,
         auditRecords: async () => {
-          const reader = auditStore(options, false);
+          const reader = auditStore(options);
           try {
             return await readAll(reader);
           } finally {
@@ -149,7 +153,6 @@ async function runTrace(eventId: string, options: TraceOptions) {
       },
     );
   } finally {
-    await log?.close();
     for (const close of closers.reverse()) await close();
   }
 }
