@@ -71,7 +71,7 @@ export function createVerifier(
   const tree = new MerkleTree();
   const entries = new Map<number, string>();
   const keep = (i: number): boolean => options.keep === 'all' || (options.keep?.includes(i) ?? false);
-  const problems: VerifyProblem[] = [];
+  const entryProblems: VerifyProblem[] = [];
   const indexBroken = new Set<number>();
   const signed: { ordinal: number; checkpoint: Checkpoint; note: string; after: number }[] = [];
   let ordinal = 0;
@@ -83,7 +83,7 @@ export function createVerifier(
       const check = verifyCheckpoint(record.note, key);
       if (check.ok) signed.push({ ordinal, checkpoint: check.checkpoint, note: record.note, after: tree.size });
       else
-        problems.push({
+        entryProblems.push({
           checkpoint: ordinal,
           problem: `checkpoint ${ordinal} (after entry ${tree.size - 1}): ${check.problem}`,
         });
@@ -92,7 +92,7 @@ export function createVerifier(
     }
     const p = tree.size;
     if (record?.kind !== 'entry') {
-      problems.push({ index: p, problem: `record at entry position ${p} is neither an entry nor a checkpoint` });
+      entryProblems.push({ index: p, problem: `record at entry position ${p} is neither an entry nor a checkpoint` });
       indexBroken.add(p);
       previousIndex = p;
       const bytes = Buffer.from(JSON.stringify(raw ?? null));
@@ -102,7 +102,7 @@ export function createVerifier(
     }
     const parsed = auditEntrySchema.safeParse(record.entry);
     if (!parsed.success) {
-      problems.push({
+      entryProblems.push({
         index: p,
         problem: `entry ${p} is not a valid audit entry (${parsed.error.issues[0]?.message})`,
       });
@@ -120,7 +120,7 @@ export function createVerifier(
     previousIndex = entry.index;
     if (entry.index !== expected) {
       // A repeat of an earlier index means something foreign came in at or after that index.
-      problems.push({
+      entryProblems.push({
         index: Math.min(p, entry.index),
         problem:
           entry.index > expected
@@ -129,16 +129,21 @@ export function createVerifier(
       });
       indexBroken.add(p);
     } else if (p === 0 && entry.prev !== undefined) {
-      problems.push({ index: 0, problem: 'entry 0 records a predecessor (inserted before the start?)' });
+      entryProblems.push({ index: 0, problem: 'entry 0 records a predecessor (inserted before the start?)' });
     } else if (p > 0 && entry.prev !== tree.leaf(p - 1).toString('hex') && !indexBroken.has(p - 1)) {
-      problems.push({ index: p - 1, problem: `entry ${p - 1} was edited: entry ${p} records a different hash for it` });
+      entryProblems.push({
+        index: p - 1,
+        problem: `entry ${p - 1} was edited: entry ${p} records a different hash for it`,
+      });
     }
     const json = entryJson(entry);
     if (keep(p)) entries.set(p, json);
     tree.append(leafHash(Buffer.from(json, 'utf8')));
   };
 
+  // finish() leaves the state of add() untouched: a live follower (the signer) may call it after every round.
   const finish = (): VerifiedLog => {
+    const problems = [...entryProblems];
     const precise = problems.filter((x) => x.index !== undefined).map((x) => x.index!);
     const good: VerifiedLog['good'][number][] = [];
     let previous: (typeof signed)[number] | null = null;

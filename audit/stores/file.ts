@@ -31,6 +31,7 @@ export const AUDIT_FILE = 'audit.jsonl';
 export const LOCK_FILE = 'audit.lock';
 /** How much of the file's end `tail` reads (records are well under 1 kB). */
 const TAIL_BYTES = 256 * 1024;
+const FOLLOW_POLL_MS = 200;
 
 function alive(pid: number): boolean {
   try {
@@ -115,22 +116,43 @@ export function openFileAuditStore(
       });
     },
     async follow(onRecord: (record: AuditRecord) => void) {
-      let text = '';
-      try {
-        text = readFileSync(path, 'utf8');
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      }
-      for (const line of text.split('\n')) {
-        if (line.trim() === '') continue;
+      // Whole lines from `offset` on, delivered in order; a line still being written waits for its newline.
+      let offset = 0;
+      const readNew = (): void => {
+        let fdr: number;
         try {
-          onRecord(JSON.parse(line) as AuditRecord);
-        } catch {
-          onRecord({ kind: 'unreadable', text: line.slice(0, 200) } as unknown as AuditRecord);
+          fdr = openSync(path, 'r');
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+          throw error;
         }
-      }
-      // Reads what is there at the call; the audit tools need no live tail of a file.
-      return { caughtUp: Promise.resolve(), close: async () => {} };
+        try {
+          const size = fstatSync(fdr).size;
+          if (size <= offset) return;
+          const chunk = Buffer.alloc(size - offset);
+          readSync(fdr, chunk, 0, chunk.length, offset);
+          const end = chunk.lastIndexOf(0x0a);
+          if (end < 0) return;
+          offset += end + 1;
+          for (const line of chunk.subarray(0, end).toString('utf8').split('\n')) {
+            if (line.trim() === '') continue;
+            try {
+              onRecord(JSON.parse(line) as AuditRecord);
+            } catch {
+              onRecord({ kind: 'unreadable', text: line.slice(0, 200) } as unknown as AuditRecord);
+            }
+          }
+        } finally {
+          closeSync(fdr);
+        }
+      };
+      readNew();
+      // Then new lines as they are appended (the signer follows the log live).
+      const timer = setInterval(readNew, FOLLOW_POLL_MS).unref();
+      return {
+        caughtUp: Promise.resolve(),
+        close: async () => clearInterval(timer),
+      };
     },
     async tail(n: number): Promise<unknown[]> {
       let fdr: number;

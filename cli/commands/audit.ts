@@ -32,7 +32,7 @@ import {
   loadVerifierKey,
 } from '../../audit/keys.ts';
 import { proveConsistency, proveInclusion } from '../../audit/prove.ts';
-import { signStoredLog } from '../../audit/sign.ts';
+import { runSigner, signStoredLog } from '../../audit/sign.ts';
 import type { AuditStore } from '../../audit/store.ts';
 import { openFileAuditStore } from '../../audit/stores/file.ts';
 import { openKafkaAuditStore } from '../../audit/stores/kafka.ts';
@@ -191,31 +191,26 @@ export function registerAudit(program: Command): void {
     .option('--every <seconds>', 'keep signing at this fixed cadence')
     .action(async (flags: WhereFlags & { key: string; every?: string }) => {
       const key = loadSignerKey(flags.key);
-      const once = async () => {
-        const store = openStore(flags, false);
-        try {
-          const note = await signStoredLog(store, key, systemClock);
-          process.stdout.write(note ? `signed:\n${note}` : 'no new entries since the last checkpoint\n');
-        } finally {
-          await store.close();
+      const report = (note: string | null) =>
+        process.stdout.write(note ? `signed:\n${note}` : 'no new entries since the last checkpoint\n');
+      const store = openStore(flags, false);
+      try {
+        if (flags.every === undefined) {
+          report(await signStoredLog(store, key, systemClock));
+          return;
         }
-      };
-      await once();
-      if (flags.every === undefined) return;
-      const ms = count(flags.every, '--every') * 1000;
-      if (ms === 0) throw new VigilError('CONFIG_INVALID', '--every must be at least 1 second');
-      await new Promise<void>((resolve) => {
-        let running = Promise.resolve();
-        const timer = setInterval(() => {
-          running = running.then(once);
-        }, ms);
-        const stop = () => {
-          clearInterval(timer);
-          void running.then(resolve);
-        };
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
+        const ms = count(flags.every, '--every') * 1000;
+        if (ms === 0) throw new VigilError('CONFIG_INVALID', '--every must be at least 1 second');
+        const stop = new Promise<void>((resolve) => {
+          process.once('SIGTERM', () => resolve());
+          process.once('SIGINT', () => resolve());
+        });
+        await runSigner(store, key, systemClock, ms, stop, (note) => {
+          if (note) report(note);
+        });
+      } finally {
+        await store.close();
+      }
     });
 
   audit

@@ -10,14 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PlainProducer } from '../../adapters/kafka/producer.ts';
-import { generateAuditKeys, KEY_FILES, loadHashKey, loadSignerKey } from '../../audit/keys.ts';
+import { generateAuditKeys, KEY_FILES, loadHashKey, loadSignerKey, loadVerifierKey } from '../../audit/keys.ts';
 import { appendOnce, openAuditLog } from '../../audit/log.ts';
 import { readAll } from '../../audit/store.ts';
 import { openKafkaAuditStore } from '../../audit/stores/kafka.ts';
-import type { VerifyReport } from '../../audit/verify.ts';
+import { createVerifier, type VerifyReport } from '../../audit/verify.ts';
 import { ManualClock } from '../../runtime/clock.ts';
 import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
-import { REPO, spawnNode } from '../support/process.ts';
+import { REPO, spawnNode, waitFor } from '../support/process.ts';
 import { isolatedTopics, lastJsonLine, spawnVigil } from './helpers.ts';
 
 const ENTRIES = 250;
@@ -172,14 +172,15 @@ describe('the audit log on Kafka', () => {
       hashKey: loadHashKey(join(keyDir, KEY_FILES.hash)),
     });
     expect(writer.size).toBe(ENTRIES);
+    const enrol = {
+      actor: 'svc-gateway',
+      role: 'operator',
+      action: 'device.enrol',
+      target: 'device:h:00ff',
+      purpose: 'change',
+    };
     for (let i = 0; i < 20; i++) {
-      await writer.append({
-        actor: 'svc-gateway',
-        role: 'operator',
-        action: 'device.enrol',
-        target: 'device:h:00ff',
-        purpose: 'change',
-      });
+      await writer.append(enrol);
     }
     const before = lastJsonLine<VerifyReport>(
       (await vigil(['audit', 'verify', '--json'], { VIGIL_TOPIC_PREFIX: copy })).stdout,
@@ -192,19 +193,32 @@ describe('the audit log on Kafka', () => {
     expect(signer.stdout()).toMatch(new RegExp(`^signed:\nvigil.it/audit\n${ENTRIES + 20}\n`));
     // The signer never claims the log: the writer, open all along, keeps appending.
     for (let i = 0; i < 5; i++) {
-      await writer.append({
-        actor: 'svc-gateway',
-        role: 'operator',
-        action: 'device.enrol',
-        target: 'device:h:00ff',
-        purpose: 'change',
-      });
+      await writer.append(enrol);
     }
+    // At a fixed cadence, the signer follows the log live and signs what arrives, until it is stopped.
+    const cadence = spawnVigil(['audit', 'checkpoint', '--every', '1', '--key', join(keyDir, KEY_FILES.signer)], {
+      VIGIL_TOPIC_PREFIX: copy,
+    });
+    for (let i = 0; i < 10; i++) await writer.append(enrol);
+    const verifiedSize = async () => {
+      const verifier = createVerifier(loadVerifierKey(join(keyDir, KEY_FILES.verifier)));
+      for (const record of await readAll(openKafkaAuditStore({ brokers, topic: copyTopic, writer: false })))
+        verifier.add(record);
+      return verifier.finish().report.verified_size;
+    };
+    await waitFor(
+      'the cadence signer to sign the new entries',
+      async () => (await verifiedSize()) === ENTRIES + 35,
+      60_000,
+      1_000,
+    );
+    cadence.child.kill('SIGTERM');
+    expect((await cadence.done).code).toBe(0);
     await writer.close();
     const after = lastJsonLine<VerifyReport>(
       (await vigil(['audit', 'verify', '--json'], { VIGIL_TOPIC_PREFIX: copy })).stdout,
     );
-    expect(after).toMatchObject({ ok: true, entries: ENTRIES + 25, verified_size: ENTRIES + 20, unsigned_tail: 5 });
+    expect(after).toMatchObject({ ok: true, entries: ENTRIES + 35, verified_size: ENTRIES + 35, unsigned_tail: 0 });
   });
 
   it('one writer at a time: a second writer fences the first, and racing one-shot writers stay gap-free', async () => {
