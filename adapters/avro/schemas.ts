@@ -41,6 +41,11 @@ const subjectsFileSchema = z.strictObject({
         /** Kafka topic whose record values this subject describes. */
         topic: z.string().min(1),
         compatibility: z.enum(COMPATIBILITY_LEVELS).default('BACKWARD_TRANSITIVE'),
+        /**
+         * Other topics whose values are the same records (the alarm lane beside the raw topic): each gets its own
+         * registry subject (TopicNameStrategy) holding the same versions, at the same level.
+         */
+        aliases: z.array(z.strictObject({ subject: z.string().min(1), topic: z.string().min(1) })).default([]),
       }),
     )
     .min(1),
@@ -51,6 +56,13 @@ export interface SubjectSpec {
   readonly subject: string;
   readonly topic: string;
   readonly compatibility: CompatibilityLevel;
+  /** Further subjects (other topics) holding the same versions: see subjects.json `aliases`. */
+  readonly aliases?: readonly { readonly subject: string; readonly topic: string }[];
+}
+
+/** Every registry subject a subject spec names: its own, then its aliases'. */
+export function registrySubjects(spec: SubjectSpec): string[] {
+  return [spec.subject, ...(spec.aliases ?? []).map((a) => a.subject)];
 }
 
 /** One `v<N>.avsc` file. */
@@ -157,7 +169,7 @@ export function readSubjects(dir: string): SubjectSpec[] {
   }
   const seen = new Set<string>();
   for (const s of parsed.data.subjects) {
-    for (const key of [`name:${s.name}`, `subject:${s.subject}`]) {
+    for (const key of [`name:${s.name}`, ...registrySubjects(s).map((subject) => `subject:${subject}`)]) {
       if (seen.has(key)) throw new VigilError('CONFIG_INVALID', `${file}: duplicate ${key.replace(':', ' ')}`);
       seen.add(key);
     }
@@ -189,7 +201,7 @@ export function loadSchemaRepo(dir: string | readonly string[] = DEFAULT_SCHEMA_
   );
   const byKey = new Map<string, SubjectSchemas>();
   for (const s of subjects) {
-    for (const key of [s.spec.name, s.spec.subject]) {
+    for (const key of [s.spec.name, ...registrySubjects(s.spec)]) {
       if (byKey.has(key)) {
         throw new VigilError('CONFIG_INVALID', `schema ${key} is defined twice across ${roots.join(', ')}`);
       }

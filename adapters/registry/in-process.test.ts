@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { VigilError } from '../../runtime/errors.ts';
-import { loadSchemaRepo } from '../avro/schemas.ts';
+import { loadSchemaRepo, registrySubjects } from '../avro/schemas.ts';
 import { InProcessSchemaRegistry } from './in-process.ts';
 import { registerRepo } from './register.ts';
 
@@ -11,17 +11,38 @@ describe('in-process registry (embedded mode)', () => {
     const a = new InProcessSchemaRegistry(repo);
     const b = new InProcessSchemaRegistry(loadSchemaRepo());
     const expected = repo.subjects
-      .flatMap((s) => s.versions.map((v) => ({ subject: s.spec.subject, version: v.version })))
+      .flatMap((s) =>
+        registrySubjects(s.spec).flatMap((subject) => s.versions.map((v) => ({ subject, version: v.version }))),
+      )
       .sort((x, y) => (x.subject < y.subject ? -1 : x.subject > y.subject ? 1 : x.version - y.version))
       .map((x, i) => ({ ...x, id: i + 1 }));
     const actual = [];
     for (const s of repo.subjects) {
-      for (const v of await a.listVersions(s.spec.subject))
-        actual.push({ subject: v.subject, version: v.version, id: v.id });
+      for (const subject of registrySubjects(s.spec))
+        for (const v of await a.listVersions(subject))
+          actual.push({ subject: v.subject, version: v.version, id: v.id });
     }
     expect(actual.sort((x, y) => x.id - y.id)).toEqual(expected);
     for (const s of repo.subjects)
       expect(await b.listVersions(s.spec.subject)).toEqual(await a.listVersions(s.spec.subject));
+  });
+
+  it("gives an alias topic (the alarm lane) its own subject with the envelope's versions, at the same level", async () => {
+    const registry = new InProcessSchemaRegistry(repo);
+    const envelope = repo.get('envelope');
+    expect(registrySubjects(envelope.spec)).toEqual([
+      'vigil.telemetry.raw-value',
+      'vigil.telemetry.raw-priority-value',
+    ]);
+    expect(repo.get('vigil.telemetry.raw-priority-value')).toBe(envelope);
+    const lane = await registry.listVersions('vigil.telemetry.raw-priority-value');
+    expect(lane.map((v) => v.version)).toEqual(envelope.versions.map((v) => v.version));
+    expect(await registry.getCompatibility('vigil.telemetry.raw-priority-value')).toBe('BACKWARD_TRANSITIVE');
+    const report = await registerRepo(registry, repo);
+    expect(report.subjects.filter((s) => s.name === 'envelope').map((s) => s.subject)).toEqual([
+      'vigil.telemetry.raw-value',
+      'vigil.telemetry.raw-priority-value',
+    ]);
   });
 
   it('serves writer Types by id and knows nothing of other ids', async () => {
@@ -57,7 +78,7 @@ describe('in-process registry (embedded mode)', () => {
   it('registerRepo over it is a no-op that reports every version as already registered', async () => {
     const registry = new InProcessSchemaRegistry(repo);
     const report = await registerRepo(registry, repo);
-    expect(report.subjects.map((s) => s.subject)).toEqual(repo.subjects.map((s) => s.spec.subject));
+    expect(report.subjects.map((s) => s.subject)).toEqual(repo.subjects.flatMap((s) => registrySubjects(s.spec)));
     for (const s of report.subjects) {
       expect(s.versions.every((v) => v.action === 'already registered')).toBe(true);
       expect(s.latest.version).toBe(s.versions.length);

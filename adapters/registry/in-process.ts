@@ -14,7 +14,7 @@ import type avsc from 'avsc';
 import { VigilError } from '../../runtime/errors.ts';
 import { compatibilityProblems } from '../avro/compatibility.ts';
 import type { CompatibilityLevel, SchemaRepo } from '../avro/schemas.ts';
-import { loadSchemaRepo, parseAvroSchema } from '../avro/schemas.ts';
+import { loadSchemaRepo, parseAvroSchema, registrySubjects } from '../avro/schemas.ts';
 import type { RegisteredVersion, SchemaRegistry } from './types.ts';
 
 interface Stored extends RegisteredVersion {
@@ -40,10 +40,12 @@ export class InProcessSchemaRegistry implements SchemaRegistry {
   /** Seeds the registry from a schema tree (default: this checkout's `schemas/avro`). */
   constructor(repo: SchemaRepo = loadSchemaRepo()) {
     const seeds = repo.subjects
-      .flatMap((s) => s.versions.map((v) => ({ subject: s.spec.subject, version: v })))
+      .flatMap((s) => registrySubjects(s.spec).flatMap((subject) => s.versions.map((v) => ({ subject, version: v }))))
       .sort((a, b) => (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : a.version.version - b.version.version));
     for (const { subject, version } of seeds) this.#store(subject, version.schema, version.type);
-    for (const s of repo.subjects) this.#compatibility.set(s.spec.subject, s.spec.compatibility);
+    for (const s of repo.subjects) {
+      for (const subject of registrySubjects(s.spec)) this.#compatibility.set(subject, s.spec.compatibility);
+    }
   }
 
   async getWriterType(id: number): Promise<avsc.Type | null> {

@@ -3,7 +3,7 @@
  * history equals the repo's, and sets each subject's compatibility level from subjects.json. Idempotent: a version
  * already registered is found (not registered again), a level already set is left alone.
  */
-import type { CompatibilityLevel, SchemaRepo } from '../avro/schemas.ts';
+import { type CompatibilityLevel, registrySubjects, type SchemaRepo } from '../avro/schemas.ts';
 import type { SchemaRegistry } from './types.ts';
 
 export interface VersionRegistration {
@@ -40,36 +40,40 @@ export interface RegisterReport {
  */
 export async function registerRepo(registry: SchemaRegistry, repo: SchemaRepo): Promise<RegisterReport> {
   const subjects: SubjectRegistration[] = [];
-  for (const { spec, versions } of repo.subjects) {
-    const previousCompatibility = await registry.getCompatibility(spec.subject);
-    let compatibilitySet = previousCompatibility === spec.compatibility;
-    const done: VersionRegistration[] = [];
-    for (const v of versions) {
-      const found = await registry.lookup(spec.subject, v.schema);
-      if (found) {
-        done.push({ repoVersion: v.version, ...found, action: 'already registered' });
-      } else {
-        // The level must be in force before a second version arrives, so the registry checks it; a subject that does
-        // not exist yet may not accept a config, hence after its first version.
-        if (!compatibilitySet && done.length > 0) {
-          await registry.setCompatibility(spec.subject, spec.compatibility);
-          compatibilitySet = true;
+  for (const { spec: own, versions } of repo.subjects) {
+    // An alias (another topic with the same records) gets the same versions under its own subject.
+    for (const subjectName of registrySubjects(own)) {
+      const spec = { ...own, subject: subjectName };
+      const previousCompatibility = await registry.getCompatibility(spec.subject);
+      let compatibilitySet = previousCompatibility === spec.compatibility;
+      const done: VersionRegistration[] = [];
+      for (const v of versions) {
+        const found = await registry.lookup(spec.subject, v.schema);
+        if (found) {
+          done.push({ repoVersion: v.version, ...found, action: 'already registered' });
+        } else {
+          // The level must be in force before a second version arrives, so the registry checks it; a subject that does
+          // not exist yet may not accept a config, hence after its first version.
+          if (!compatibilitySet && done.length > 0) {
+            await registry.setCompatibility(spec.subject, spec.compatibility);
+            compatibilitySet = true;
+          }
+          const id = await registry.register(spec.subject, v.schema);
+          const registered = await registry.lookup(spec.subject, v.schema);
+          done.push({ repoVersion: v.version, id, version: registered?.version ?? 0, action: 'registered' });
         }
-        const id = await registry.register(spec.subject, v.schema);
-        const registered = await registry.lookup(spec.subject, v.schema);
-        done.push({ repoVersion: v.version, id, version: registered?.version ?? 0, action: 'registered' });
       }
+      if (!compatibilitySet) await registry.setCompatibility(spec.subject, spec.compatibility);
+      const last = done.at(-1)!;
+      subjects.push({
+        name: spec.name,
+        subject: spec.subject,
+        compatibility: spec.compatibility,
+        previousCompatibility,
+        versions: done,
+        latest: { id: last.id, version: last.version },
+      });
     }
-    if (!compatibilitySet) await registry.setCompatibility(spec.subject, spec.compatibility);
-    const last = done.at(-1)!;
-    subjects.push({
-      name: spec.name,
-      subject: spec.subject,
-      compatibility: spec.compatibility,
-      previousCompatibility,
-      versions: done,
-      latest: { id: last.id, version: last.version },
-    });
   }
   return { registry: registry.location, subjects };
 }
