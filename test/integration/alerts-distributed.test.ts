@@ -15,10 +15,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addPrincipal } from '../../access/principals.ts';
 import { FramedDecoder } from '../../adapters/avro/decoder.ts';
 import { loadSchemaRepo } from '../../adapters/avro/schemas.ts';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
 import { createSchemaRegistry } from '../../adapters/registry/index.ts';
+import { generateAuditKeys, KEY_FILES } from '../../audit/keys.ts';
+import { readAll } from '../../audit/store.ts';
+import { openFileAuditStore } from '../../audit/stores/file.ts';
 import alerts, { TIMING } from '../../pipelines/alerts.ts';
 import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import type { AlertAction } from '../../schemas/generated/alert-action.ts';
@@ -46,6 +50,10 @@ let env: Record<string, string>;
 let alertsTopic: string;
 let actionsTopic: string;
 const sinkDir = mkdtempSync(join(tmpdir(), 'vigil-it-alerts-sink-'));
+/** The clinician's credentials and the audit log her reads are recorded in (`alerts list` is an audited read). */
+const accessDir = mkdtempSync(join(tmpdir(), 'vigil-it-alerts-access-'));
+const auditDir = join(accessDir, 'audit');
+let nurseEnv: Record<string, string>;
 const registry = createSchemaRegistry(resolveEndpoints().schemaRegistryUrl);
 const alertDecoder = new FramedDecoder<ClinicalAlert>(registry, loadSchemaRepo().get('clinical-alert').newest.type);
 
@@ -129,10 +137,15 @@ beforeAll(async () => {
   }
   expect(phase1.length).toBeGreaterThan(500);
   expect(phase2.length).toBeGreaterThan(phase1.length);
+  generateAuditKeys(accessDir, 'vigil.it/alerts');
+  const principals = join(accessDir, 'principals.json');
+  const { token } = addPrincipal(principals, { name: 'nurse-it', roles: ['clinician'], sites: ['*'] });
+  nurseEnv = { ...env, VIGIL_PRINCIPALS: principals, VIGIL_TOKEN: token };
 }, 120_000);
 
 afterAll(() => {
   rmSync(sinkDir, { recursive: true, force: true });
+  rmSync(accessDir, { recursive: true, force: true });
 });
 
 describe('alerts pipeline, distributed, with a worker killed mid-stream and a clinician acknowledging', () => {
@@ -173,8 +186,31 @@ describe('alerts pipeline, distributed, with a worker killed mid-stream and a cl
       // The sink lands phase 1; a clinician lists the open alerts and acknowledges half the medium NEWS2 ones.
       const landed1 = await sinkRound();
       expect(landed1.stored.clinical_alerts).toBe(first.length);
-      const list = await spawnVigil(['alerts', 'list', '--open', '--json', '--data-dir', sinkDir], env).done;
+      const list = await spawnVigil(
+        [
+          'alerts',
+          'list',
+          '--open',
+          '--json',
+          '--data-dir',
+          sinkDir,
+          '--purpose',
+          'treatment',
+          '--audit-dir',
+          auditDir,
+          '--audit-hash-key',
+          join(accessDir, KEY_FILES.hash),
+        ],
+        nurseEnv,
+      ).done;
       expect(list.code, list.stderr).toBe(0);
+      // The read is on record before it was shown: one entry, the clinician's, with her purpose.
+      const entries = (await readAll(openFileAuditStore(auditDir)))
+        .filter((r) => (r as { kind: string }).kind === 'entry')
+        .map((r) => (r as { entry: { actor: string; role: string; action: string; purpose: string } }).entry);
+      expect(entries).toEqual([
+        expect.objectContaining({ actor: 'nurse-it', role: 'clinician', action: 'alerts.list', purpose: 'treatment' }),
+      ]);
       const open = lastJsonLine<{ alerts: { alert_id: string; rule_id: string; band: string; patient_ref: string }[] }>(
         list.stdout,
       ).alerts.filter((x) => x.rule_id === 'news2.response' && x.band === 'medium');
