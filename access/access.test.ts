@@ -170,12 +170,13 @@ describe('an analyst of site A', () => {
   it('is refused operational tables and clinical reads, each refusal audited before the error', async () => {
     const before = auditLines().length;
     await expect(vigil(tokens.analystA!, 'query', 'run', 'dead-letters-by-reason')).rejects.toMatchObject({
+      code: 'ACCESS_DENIED',
       reason: 'table',
       message: expect.stringContaining('not granted dead_letters'),
     });
     await expect(
       vigil(tokens.analystA!, 'alerts', 'list', '--purpose', 'treatment', '--role', 'clinician'),
-    ).rejects.toMatchObject({ reason: 'role' });
+    ).rejects.toMatchObject({ code: 'ACCESS_DENIED', reason: 'role' });
     const denied = auditLines()
       .slice(before)
       .map((r) => r.entry!);
@@ -211,12 +212,17 @@ describe('a clinician of site B', () => {
 
   it('is refused without a purpose, and an unknown token is refused: both audited', async () => {
     const before = auditLines().length;
-    await expect(vigil(tokens.clinicianB!, 'alerts', 'list')).rejects.toMatchObject({ reason: 'purpose' });
+    await expect(vigil(tokens.clinicianB!, 'alerts', 'list')).rejects.toMatchObject({
+      code: 'ACCESS_DENIED',
+      reason: 'purpose',
+    });
     const forged = `vgl_${'0'.repeat(16)}_${'A'.repeat(43)}`;
     await expect(vigil(forged, 'alerts', 'list', '--purpose', 'treatment')).rejects.toMatchObject({
+      code: 'UNAUTHENTICATED',
       reason: 'unauthenticated',
     });
     await expect(vigil(null, 'query', 'run', 'completeness-by-site')).rejects.toMatchObject({
+      code: 'UNAUTHENTICATED',
       reason: 'unauthenticated',
     });
     expect(

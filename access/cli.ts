@@ -51,10 +51,10 @@ export function credentialFromEnv(env: NodeJS.ProcessEnv = process.env): string 
   try {
     mode = statSync(file).mode;
   } catch {
-    throw new VigilError('CONFIG_INVALID', `VIGIL_TOKEN_FILE names ${file}, which cannot be read`);
+    throw new VigilError('UNAUTHENTICATED', `VIGIL_TOKEN_FILE names ${file}, which cannot be read`);
   }
   if ((mode & 0o077) !== 0) {
-    throw new VigilError('CONFIG_INVALID', `the token file ${file} is readable by others: chmod 600 it`);
+    throw new VigilError('UNAUTHENTICATED', `the token file ${file} is readable by others: chmod 600 it`);
   }
   return readFileSync(file, 'utf8').trim();
 }

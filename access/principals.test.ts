@@ -51,6 +51,7 @@ describe('the principals file', () => {
     // a wrong secret under a known id is refused too
     await expect(auth.authenticate(`${second.token.slice(0, 21)}${'B'.repeat(43)}`)).rejects.toThrow(/not known/);
     await expect(auth.authenticate('hunter2')).rejects.toThrow(/not a Vigil API token/);
+    await expect(auth.authenticate('hunter2')).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
   });
 
   it('is strict: unknown keys, unknown roles, a mixed * and duplicate names are refused', () => {
@@ -80,6 +81,9 @@ describe('credentials come from the environment, never a flag', () => {
     expect(credentialFromEnv({})).toBeNull();
     chmodSync(file, 0o644);
     expect(() => credentialFromEnv({ VIGIL_TOKEN_FILE: file })).toThrow(/readable by others/);
+    expect(() => credentialFromEnv({ VIGIL_TOKEN_FILE: join(dir, 'no-such-token') })).toThrow(
+      expect.objectContaining({ code: 'UNAUTHENTICATED', message: expect.stringContaining('cannot be read') }),
+    );
   });
 });
 

@@ -81,14 +81,14 @@ export interface Principal {
   readonly via: 'token' | 'oidc';
 }
 
-/** Turns a credential (an API token, an IdP's JWT) into a principal, or throws UNAUTHENTICATED-style errors. */
+/** Turns a credential (an API token, an IdP's JWT) into a principal, or throws an AuthenticationError (UNAUTHENTICATED). */
 export interface Authenticator {
   authenticate(credential: string): Promise<Principal>;
 }
 
 export class AuthenticationError extends VigilError {
   constructor(message: string) {
-    super('CONFIG_INVALID', message);
+    super('UNAUTHENTICATED', message);
     this.name = 'AuthenticationError';
   }
 }

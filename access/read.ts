@@ -20,7 +20,7 @@ export class AccessDenied extends VigilError {
   readonly auditIndex: number;
 
   constructor(reason: DenialReason | 'unauthenticated', message: string, auditIndex: number) {
-    super('CONFIG_INVALID', `access denied (${reason}): ${message}`);
+    super(reason === 'unauthenticated' ? 'UNAUTHENTICATED' : 'ACCESS_DENIED', `access denied (${reason}): ${message}`);
     this.name = 'AccessDenied';
     this.reason = reason;
     this.auditIndex = auditIndex;

@@ -9,6 +9,7 @@ import { registerAudit } from './commands/audit.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerDevices } from './commands/devices.ts';
+import { registerEvidence } from './commands/evidence.ts';
 import { registerGateway } from './commands/gateway.ts';
 import { registerPki } from './commands/pki.ts';
 import { registerPrincipals } from './commands/principals.ts';
@@ -41,11 +42,21 @@ registerPki(program);
 registerDevices(program);
 registerGateway(program);
 registerTrace(program);
+registerEvidence(program);
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) process.exit(error.exitCode);
   process.stderr.write(`vigil: ${describeError(error)}\n`);
-  process.exit(error instanceof VigilError && error.code === 'CONFIG_INVALID' ? 2 : 1);
+  process.exit(exitCodeOf(error));
+}
+
+/** 2: fix the configuration or the command line; 3: a read refused for who you are (no or bad credential, or a role
+ * or sites that do not allow it: see the principals subsection of the README); 1: anything else. */
+function exitCodeOf(error: unknown): number {
+  if (!(error instanceof VigilError)) return 1;
+  if (error.code === 'CONFIG_INVALID') return 2;
+  if (error.code === 'UNAUTHENTICATED' || error.code === 'ACCESS_DENIED') return 3;
+  return 1;
 }

@@ -245,6 +245,20 @@ export const CODES = {
     retriable: false,
     description: 'A pipeline, operator or CLI configuration is invalid.',
   },
+  UNAUTHENTICATED: {
+    deadLetter: false,
+    retriable: false,
+    description:
+      'A read came with no credential, or one that does not authenticate (unknown or revoked token, an identity ' +
+      'token that does not verify or maps to no role or site, an unreadable or unprotected token file).',
+  },
+  ACCESS_DENIED: {
+    deadLetter: false,
+    retriable: false,
+    description:
+      "The principal's role or sites do not allow the read (table, raw bytes, another site's rows, a missing " +
+      'purpose, a result small-cell suppression cannot apply to); the refusal is an audit entry.',
+  },
   MODEL_NOT_FOUND: {
     deadLetter: false,
     retriable: false,

@@ -158,7 +158,7 @@ describe('vigil alerts list: a clinical read', () => {
       alerts: AlertSummary[];
     };
     expect(shown.alerts.map((a) => a.site_id)).toEqual([site, site]);
-    await expect(list(token, '--data-dir', dir)).rejects.toMatchObject({ reason: 'purpose' });
+    await expect(list(token, '--data-dir', dir)).rejects.toMatchObject({ code: 'ACCESS_DENIED', reason: 'purpose' });
     const entries = (await readFile(path.join(dir, 'audit', AUDIT_FILE), 'utf8'))
       .trim()
       .split('\n')

@@ -106,7 +106,7 @@ describe('reads through the CLI, audited on the Kafka audit topic', () => {
     ]);
     expect(suppressed).toBe(1);
     const refused = await vigil(tokens.analyst!, ['query', 'run', 'dead-letters-by-reason', '--json']);
-    expect(refused.code).toBe(2); // CONFIG_INVALID until the code table has ACCESS_DENIED
+    expect(refused.code).toBe(3); // ACCESS_DENIED
     expect(refused.stdout).toBe('');
     expect(refused.stderr).toContain('access denied (table)');
   });
@@ -118,7 +118,7 @@ describe('reads through the CLI, audited on the Kafka audit topic', () => {
       'site-b',
     ]);
     const noPurpose = await vigil(tokens.nurse!, ['alerts', 'list', '--json']);
-    expect(noPurpose.code).toBe(2);
+    expect(noPurpose.code).toBe(3); // ACCESS_DENIED
     expect(noPurpose.stderr).toContain('access denied (purpose)');
   });
 
