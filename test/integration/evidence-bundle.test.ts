@@ -4,9 +4,11 @@
  * chdb store migrated by the real migrations, a signed checkpoint; the bundle holds each control's evidence, proves
  * every control-plane entry, has no patient pseudonym in clear, verifies, and one changed byte is named by file.
  */
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addPrincipal } from '../../access/principals.ts';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
@@ -16,6 +18,7 @@ import { inferenceRow, normalisedEventRow } from '../../pipelines/outputs.ts';
 import { inferenceFor, normalisedEvent } from '../fixtures/clickhouse.ts';
 import { spawnVigil } from './helpers.ts';
 
+const run = promisify(execFile);
 const PATIENT = 'p-bundle-secret-0042';
 let dir: string;
 let env: Record<string, string>;
@@ -147,6 +150,17 @@ describe('vigil evidence export / verify', () => {
     const exportEntry = audit.filter((r) => r.kind === 'entry').at(-1).entry;
     expect(exportEntry).toMatchObject({ action: 'evidence.export', actor: 'auditor-1', role: 'auditor' });
     expect(exportEntry.index).toBe(manifest.exported_by.audit_index);
+
+    // Each proof is checkable without Vigil, by the standalone verifier the repo ships.
+    const { proofs } = JSON.parse(await readFile(path.join(out, 'audit-logging/proofs.json'), 'utf8'));
+    await writeFile(path.join(dir, 'proof-0.json'), JSON.stringify(proofs[0]));
+    const standalone = await run(process.execPath, [
+      'tools/audit-verifier/verify.mjs',
+      '--key',
+      keyPath(KEY_FILES.verifier),
+      path.join(dir, 'proof-0.json'),
+    ]);
+    expect(JSON.parse(standalone.stdout)).toMatchObject({ ok: true });
 
     const verified = JSON.parse(await ok(['evidence', 'verify', out, '--json', '--pub', keyPath(KEY_FILES.verifier)]));
     expect(verified).toEqual({ ok: true, files: paths.length, proofs: 4, problems: [] });
