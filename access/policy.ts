@@ -46,6 +46,7 @@ export const TABLES: Readonly<Record<string, TableSpec>> = {
   gateway_rejections: { scope: 'global', bytes: ['raw_copy'] },
   sink_batches: { scope: 'shared' },
   clinical_alerts: { scope: 'site' },
+  clinical_alerts_current: { scope: 'site', reads: ['clinical_alerts'] },
   audit_entries: { scope: 'shared' },
   audit_checkpoints: { scope: 'shared' },
 };
@@ -81,7 +82,14 @@ export const POLICY: Readonly<Record<Role, RoleSpec>> = {
     defaultPurpose: 'surveillance',
   },
   clinician: {
-    tables: ['clinical_alerts', 'normalised_events', 'normalised_events_current', 'inferences', 'inferences_current'],
+    tables: [
+      'clinical_alerts',
+      'clinical_alerts_current',
+      'normalised_events',
+      'normalised_events_current',
+      'inferences',
+      'inferences_current',
+    ],
     suppress: false,
     purposeRequired: true,
     defaultPurpose: 'treatment',
@@ -98,6 +106,7 @@ export const POLICY: Readonly<Record<Role, RoleSpec>> = {
       'inferences',
       'inferences_current',
       'clinical_alerts',
+      'clinical_alerts_current',
     ],
     suppress: false,
     purposeRequired: false,

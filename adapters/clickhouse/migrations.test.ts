@@ -34,6 +34,16 @@ describe('the migrations folder', () => {
       expect(migration.checksum).toMatch(/^[0-9a-f]{64}$/);
       for (const statement of migration.statements) {
         const code = statement.replace(/--[^\n]*/g, '').trim();
+        // The one INSERT allowed: a table copied whole to or from its `<table>_rebuild` twin during a rebuild that
+        // keeps the table's own structure (0012: raw_events). Re-running it is harmless only because the target is
+        // a ReplacingMergeTree keyed by the rows' identity, so a second copy of identical rows collapses; any other
+        // INSERT (a row of data, a partial copy) would repeat itself on every re-application of a half-applied file.
+        const rebuildCopy = /^INSERT INTO (\w+) SELECT \* FROM (\w+)$/.exec(code);
+        if (
+          rebuildCopy &&
+          (rebuildCopy[1] === `${rebuildCopy[2]}_rebuild` || rebuildCopy[2] === `${rebuildCopy[1]}_rebuild`)
+        )
+          continue;
         expect(code, `${migration.name}: ${code.slice(0, 60)}`).toMatch(
           /^(CREATE (TABLE|DATABASE|VIEW|MATERIALIZED VIEW|DICTIONARY) IF NOT EXISTS|CREATE OR REPLACE|DROP \w+ IF EXISTS|ALTER TABLE \S+ ((ADD|DROP) \w+ IF (NOT )?EXISTS|MODIFY ))/,
         );

@@ -5,7 +5,7 @@
  *   vigil alerts ack <alert-id> --principal <id> [--reason TEXT] [--json] [--server] [--data-dir DIR]
  *   vigil alerts escalate <alert-id> --principal <id> [--reason TEXT] [--json] [--server] [--data-dir DIR]
  *
- * `list` reads `clinical_alerts` (every transition ever raised; an alert's state is its latest transition) from the
+ * `list` reads `clinical_alerts_current` (each alert's transitions in its current derivation; its state is the latest) from the
  * embedded store unless `--data-dir` names another, or the server at CLICKHOUSE_URL with `--server`. It is a clinical
  * read: it needs a principal (VIGIL_TOKEN / VIGIL_TOKEN_FILE) in the clinician (or auditor) role, shows only the
  * principal's sites, needs `--purpose`, and is recorded in the audit log before it prints (access/read.ts).
@@ -59,8 +59,15 @@ export interface AlertSummary {
 }
 
 /**
- * The list query: one row per alert, its state the latest transition by event time then raise time. FINAL: a
- * transition stored twice (a re-formed sink batch outside the dedup window) is counted once, by its record_id.
+ * The alerts as they stand: `clinical_alerts_current` (0012), each alert's current derivation (a re-run of the alerts
+ * pipeline under a new rule or pipeline version keeps the old transitions in `clinical_alerts` beside the new ones),
+ * one row per transition (a transition stored twice, e.g. a re-formed sink batch outside the dedup window, counts once).
+ */
+export const ALERTS_CURRENT = 'clinical_alerts_current';
+
+/**
+ * The list query: one row per alert, its state the latest transition by event time then raise time, read from the
+ * current derivation of each alert (ALERTS_CURRENT).
  */
 /** Each alert's latest state; `alertId` narrows it to one alert (bound as `{alert:String}`). */
 export function listSql(open: boolean, options: { alertId?: boolean } = {}): string {
@@ -81,7 +88,7 @@ SELECT alert_id,
        toUInt32(countIf(transition = 'escalate')) AS escalations,
        toUInt32(countIf(transition = 'ack')) AS acked,
        toUInt32(sum(suppressed)) AS suppressed
-FROM ${ALERTS_TABLE} FINAL
+FROM ${ALERTS_CURRENT}
 ${options.alertId ? 'WHERE alert_id = {alert:String}\n' : ''}GROUP BY alert_id
 ${open ? "HAVING state != 'resolve'" : ''}
 ORDER BY opened DESC, alert_id

@@ -37,6 +37,7 @@ GRANT SELECT ON drift_reference_bins TO vigil_analyst;
 
 -- clinician: the clinical plane.
 GRANT SELECT ON clinical_alerts TO vigil_clinician;
+GRANT SELECT ON clinical_alerts_current TO vigil_clinician;
 GRANT SELECT ON normalised_events TO vigil_clinician;
 GRANT SELECT ON normalised_events_current TO vigil_clinician;
 GRANT SELECT ON inferences TO vigil_clinician;
@@ -54,6 +55,7 @@ GRANT SELECT ON normalised_events_current TO vigil_auditor;
 GRANT SELECT ON inferences TO vigil_auditor;
 GRANT SELECT ON inferences_current TO vigil_auditor;
 GRANT SELECT ON clinical_alerts TO vigil_auditor;
+GRANT SELECT ON clinical_alerts_current TO vigil_auditor;
 
 -- operator: operational data, no clinical values and no bytes.
 GRANT SELECT ON dead_letters TO vigil_operator;
