@@ -165,34 +165,46 @@ export async function exportBundle(deps: BundleDeps, request: BundleRequest): Pr
     }),
   );
 
-  // Ingestion security: refusals at the gateway and after it.
-  const rejections = await deps.store.query(
-    `SELECT reason, stage, count() AS n FROM gateway_rejections WHERE ${within('received_at')} GROUP BY reason, stage ORDER BY reason, stage`,
-    params,
+  // A store holds only the tables of what ran against it (an embedded run has no gateway): say so, do not fail.
+  const tables = new Set(
+    (await deps.store.query<{ name: string }>('SELECT name FROM system.tables WHERE database = currentDatabase()')).map(
+      (t) => t.name,
+    ),
   );
-  const deadLetters = await scope.query(
+  const rowsOf = async (table: string, sql: string, direct = false): Promise<unknown> => {
+    if (!tables.has(table)) return { absent: `this store has no ${table} table` };
+    return direct ? deps.store.query(sql, params) : scope.query(sql, params);
+  };
+
+  // Ingestion security: refusals at the gateway and after it.
+  const rejections = await rowsOf(
+    'gateway_rejections',
+    `SELECT reason, stage, count() AS n FROM gateway_rejections WHERE ${within('received_at')} GROUP BY reason, stage ORDER BY reason, stage`,
+    true,
+  );
+  const deadLetters = await rowsOf(
+    'dead_letters',
     `SELECT stage, reason_code, count() AS n FROM dead_letters FINAL WHERE ${within('failed_at')} GROUP BY stage, reason_code ORDER BY stage, reason_code`,
-    params,
   );
   files.set('ingestion-security/gateway-rejections.json', json({ ...period, by_reason: rejections }));
   files.set('ingestion-security/dead-letters.json', json({ ...period, by_reason: deadLetters }));
 
   // Provenance: what landed raw, and which transformation versions derived it.
-  const raw = await scope.query(
+  const raw = await rowsOf(
+    'raw_events',
     `SELECT source_topic, count() AS n FROM raw_events FINAL WHERE ${within('consumed_at')} GROUP BY source_topic ORDER BY source_topic`,
-    params,
   );
-  const derivations = await scope.query(
+  const derivations = await rowsOf(
+    'normalised_events',
     `SELECT transformation_version, schema_version, count() AS n, uniqExact(event_id) AS events FROM normalised_events FINAL WHERE ${within('received_at')} GROUP BY transformation_version, schema_version ORDER BY transformation_version, schema_version`,
-    params,
   );
   files.set('provenance/raw-records.json', json({ ...period, by_topic: raw }));
   files.set('provenance/transformations.json', json({ ...period, versions: derivations }));
 
   // Model governance: every model version, artifact and rollout that scored in the period.
-  const models = await scope.query(
+  const models = await rowsOf(
+    'inferences',
     `SELECT model_name, model_version, model_artifact_sha256, rollout, runtime, runtime_version, config_hash, count() AS inferences, toString(min(scored_at)) AS first_scored_at, toString(max(scored_at)) AS last_scored_at FROM inferences FINAL WHERE ${within('scored_at')} GROUP BY model_name, model_version, model_artifact_sha256, rollout, runtime, runtime_version, config_hash ORDER BY model_name, model_version, rollout`,
-    params,
   );
   files.set('model-governance/models-in-use.json', json({ ...period, models }));
 
@@ -213,9 +225,9 @@ export async function exportBundle(deps: BundleDeps, request: BundleRequest): Pr
     tests.map((t) => basename(t)),
   );
   files.set('monitoring/promtool-test-rules.json', json(promtool));
-  const alerts = await scope.query(
+  const alerts = await rowsOf(
+    'clinical_alerts',
     `SELECT rule_id, rule_version, toString(band) AS band, toString(transition) AS transition, count() AS n FROM clinical_alerts WHERE ${within('raised_at')} GROUP BY rule_id, rule_version, band, transition ORDER BY rule_id, rule_version, band, transition`,
-    params,
   );
   files.set('monitoring/alerts-raised.json', json({ ...period, by_rule: alerts }));
 
