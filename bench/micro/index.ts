@@ -31,6 +31,10 @@ export const MICRO_BENCHES: readonly MicroBench[] = [
   { name: 'clickhouse', file: 'bench/micro/clickhouse.bench.ts', args: ['--json'] },
   { name: 'clickhouse-parse', file: 'bench/micro/clickhouse-parse.bench.ts' },
   { name: 'simulate', file: 'bench/micro/simulate.bench.ts', args: ['500000'], nodeArgs: ['--expose-gc'] },
+  { name: 'audit', file: 'bench/micro/audit.bench.ts', nodeArgs: ['--expose-gc'] },
+  { name: 'audit-stores', file: 'bench/micro/audit-stores.bench.ts', stack: true, nodeArgs: ['--expose-gc'] },
+  // 10,000,000 events by default (issue 11's figure): minutes to build and GBs on disk; `--events` when run alone.
+  { name: 'trace', file: 'bench/micro/trace.bench.ts' },
 ];
 
 export async function runMicro(options: {
