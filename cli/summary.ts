@@ -219,7 +219,12 @@ export async function printEmbeddedSummary({
   await surveillanceSection(out, definition, store);
   for (const link of links) linkSection(out, link);
   out.push('');
-  out.push(`Explore: vigil query list · vigil query run <name> --data-dir ${store.location}`);
+  // Reads need a principal and are audited (access/): the hint is the whole set-up, so it runs as printed.
+  out.push('Explore (each read needs a principal and is an audit entry; README: Principals):');
+  out.push('  vigil audit keygen · vigil principals add analyst-1 --role analyst --all-sites --audit-dir .vigil/audit');
+  out.push(
+    `  VIGIL_TOKEN=<its token> vigil query run <name> --audit-dir .vigil/audit --data-dir ${store.location} · vigil query list`,
+  );
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
