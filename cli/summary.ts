@@ -64,6 +64,7 @@ export function gatewayJson(g: GatewayRunReport) {
     rejected: g.rejected,
     algorithm: g.algorithm,
     matches_truth: g.matchesTruth,
+    retries: g.retries,
     truth: { accepted: g.truth.accepted, rejected: g.truth.rejected, worker: g.truth.worker },
     elapsed_ms: g.elapsedMs,
   };
@@ -238,6 +239,9 @@ function gatewaySection(out: string[], g: GatewayRunReport): void {
   out.push(
     `  accepted ${fmt(g.accepted)} (alarm lane ${fmt(g.lanes.priority)}) · refused ${fmt(refused)} (rejection records) — ${g.matchesTruth ? 'matches the fleet’s truth' : 'DIFFERS from the fleet’s truth'}`,
   );
+  if (g.retries > 0) {
+    out.push(`  ${fmt(g.retries)} requests went unanswered and were sent again (a starved machine's timers)`);
+  }
   out.push('  Gateway rejections by reason');
   for (const [reason, n] of Object.entries(g.rejected).sort((x, y) => y[1] - x[1])) {
     out.push(`    ${reason.padEnd(22)} ${fmt(n).padStart(8)}`);

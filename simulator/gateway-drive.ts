@@ -48,6 +48,8 @@ export interface GatewayDriveReport {
   readonly observed: ObservedAnswers;
   /** Events left out because they lay within 5 s of the skew bound (the two clocks differ by milliseconds). */
   readonly skipped: number;
+  /** Requests the gateway left unanswered that were sent again. */
+  readonly retries: number;
   readonly simulator: TruthSummary | null;
   /** The answers equal the truth: accepted, and refusals by reason. */
   readonly matchesTruth: boolean;
@@ -159,11 +161,12 @@ export async function driveGateway(options: DriveGatewayOptions): Promise<Gatewa
   } finally {
     await driver.close();
   }
-  const { truth, observed, skipped, simulator } = driver.summary();
+  const { truth, observed, skipped, retries, simulator } = driver.summary();
   return {
     truth,
     observed,
     skipped,
+    retries,
     simulator,
     matchesTruth:
       observed.unanswered === 0 &&

@@ -232,7 +232,7 @@ export class GatewayFleet {
     const worker = async () => {
       for (let q = queues.shift(); q; q = queues.shift()) {
         for (const r of q) {
-          const answer = await this.connection(r.deviceId).post(r.body);
+          const answer = await this.#post(r);
           this.answers.add(answer);
           answers.push(answer);
         }
@@ -240,6 +240,29 @@ export class GatewayFleet {
     };
     await Promise.all(Array.from({ length: Math.min(this.options.concurrency ?? 64, queues.length) }, worker));
     return answers;
+  }
+
+  /**
+   * Posts a request; one the gateway never answered (the connection dropped: a timer on a starved machine, a reset) is
+   * sent again on a fresh session, as a device would, up to twice. A retry is counted, since a request the gateway
+   * did process before the answer was lost comes back refused as a replay.
+   */
+  async #post(r: PlannedRequest): Promise<GatewayAnswer> {
+    let answer = await this.connection(r.deviceId).post(r.body);
+    for (let attempt = 0; answer.status === 0 && attempt < 2; attempt++) {
+      this.#retries++;
+      await this.#connections.get(r.deviceId)?.close();
+      this.#connections.delete(r.deviceId);
+      answer = await this.connection(r.deviceId).post(r.body);
+    }
+    return answer;
+  }
+
+  #retries = 0;
+
+  /** Requests sent again after the gateway left them unanswered. */
+  get retries(): number {
+    return this.#retries;
   }
 
   /** Sends the simulated stream window by window; returns the simulator's own summary. */
@@ -365,11 +388,18 @@ export class GatewayFleet {
     return this.#skipped;
   }
 
-  summary(): { truth: GatewayTruth; observed: ObservedAnswers; skipped: number; simulator: TruthSummary | null } {
+  summary(): {
+    truth: GatewayTruth;
+    observed: ObservedAnswers;
+    skipped: number;
+    retries: number;
+    simulator: TruthSummary | null;
+  } {
     return {
       truth: this.truth.summary(),
       observed: this.answers.summary(),
       skipped: this.#skipped,
+      retries: this.#retries,
       simulator: this.#simulator,
     };
   }
