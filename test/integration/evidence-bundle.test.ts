@@ -196,7 +196,7 @@ describe('vigil evidence export / verify', () => {
   it('an analyst is refused (audited); nothing is written', async () => {
     const out = path.join(dir, 'bundle-analyst');
     const r = await vigil(exportArgs(out), { VIGIL_TOKEN: tokens.analyst });
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(3); // ACCESS_DENIED
     expect(r.stderr).toContain('auditor');
     const audit = (await readFile(path.join(dir, 'audit', AUDIT_FILE), 'utf8'))
       .trim()
