@@ -9,6 +9,7 @@ import { registerAudit } from './commands/audit.ts';
 import { registerBench } from './commands/bench.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerDevices } from './commands/devices.ts';
+import { registerEvidence } from './commands/evidence.ts';
 import { registerGateway } from './commands/gateway.ts';
 import { registerPki } from './commands/pki.ts';
 import { registerPrincipals } from './commands/principals.ts';
@@ -41,6 +42,7 @@ registerPki(program);
 registerDevices(program);
 registerGateway(program);
 registerTrace(program);
+registerEvidence(program);
 
 try {
   await program.parseAsync(process.argv);
