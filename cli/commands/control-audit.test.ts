@@ -4,12 +4,14 @@
  * bytes; an audit log that cannot open refuses the change; `schemas register` records exactly what it registered.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadSchemaRepo } from '../../adapters/avro/schemas.ts';
 import type { RegisterReport } from '../../adapters/registry/index.ts';
+import { pipelineDeployChange } from './control-audit.ts';
 import { schemaChanges } from './schemas.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -138,5 +140,18 @@ describe('schemas register: the entries of what changed', () => {
       );
       expect(c.details).toBeUndefined();
     }
+  });
+});
+
+describe('pipeline.deploy', () => {
+  it('names the pipeline, its version and the SHA-256 of its source; nothing to digest', () => {
+    const source = readFileSync(join(root, 'pipelines', 'vitals.ts'));
+    const change = pipelineDeployChange({ name: 'vitals', version: '1' }, source, 'ops-1', 5);
+    expect(change).toEqual({
+      actor: 'ops-1',
+      action: 'pipeline.deploy',
+      target: `pipeline:vitals@1 sha256:${createHash('sha256').update(source).digest('hex')}`,
+      at: 5,
+    });
   });
 });

@@ -9,6 +9,7 @@
  * entry is appended after the change is durable, with `appendOnce` (fenced appends retry) and up to three rounds on
  * other store errors. A change whose entry still cannot be appended fails the command (exit 1) naming the change.
  */
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_KEY_DIR, KEY_FILES, loadHashKey } from '../../audit/keys.ts';
@@ -86,5 +87,28 @@ export function controlAudit(
         }
       }
     },
+  };
+}
+
+/**
+ * The entry of a pipeline version going live (issue 11, "pipeline version deployed"): a distributed worker's start,
+ * recorded by `vigil run` before it consumes. The definition hash is the SHA-256 of the pipeline module's source, so
+ * an auditor can match the entry to the file in version control.
+ *
+ * @example
+ * await controlAudit(flags).record(pipelineDeployChange({ name: 'vitals', version: '1' }, readFileSync(file), 'ops-1', Date.now()));
+ */
+export function pipelineDeployChange(
+  pipeline: { readonly name: string; readonly version: string },
+  source: Buffer | string,
+  actor: string,
+  at: number,
+): ControlChange {
+  const sha256 = createHash('sha256').update(source).digest('hex');
+  return {
+    actor,
+    action: 'pipeline.deploy',
+    target: `pipeline:${pipeline.name}@${pipeline.version} sha256:${sha256}`,
+    at,
   };
 }
