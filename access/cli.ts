@@ -13,8 +13,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import type { AuditEntryInput } from '../audit/entry.ts';
 import { DEFAULT_KEY_DIR, KEY_FILES, loadHashKey } from '../audit/keys.ts';
-import { appendOnce, openAuditLog } from '../audit/log.ts';
+import { type AuditLog, appendOnce, openAuditLog } from '../audit/log.ts';
 import { openFileAuditStore } from '../audit/stores/file.ts';
 import { openKafkaAuditStore } from '../audit/stores/kafka.ts';
 import { type Clock, systemClock } from '../runtime/clock.ts';
@@ -90,7 +91,8 @@ export function minCellFromEnv(env: NodeJS.ProcessEnv = process.env): number | u
  * The audit appender a read is recorded with (no checkpoint key here: `vigil audit checkpoint` signs apart). The
  * hashing key is loaded now, so a missing key fails before any data is read. Each append opens the log, appends and
  * closes it (`appendOnce`): on Kafka, a claim fences any other writer first and a fenced append retries, so two reads
- * at once never write the same index.
+ * at once never write the same index. `appendRun` does the same for a read entry and its event-reference companions
+ * (event-refs.ts); `hashKey` is the key those references are made with.
  *
  * @example
  * const audit = accessAuditAppender({ auditDir: '.vigil/audit' });
@@ -102,5 +104,38 @@ export function accessAuditAppender(flags: AccessFlags, clock: Clock = systemClo
     flags.auditDir
       ? openFileAuditStore(flags.auditDir)
       : openKafkaAuditStore({ brokers: resolveEndpoints().kafkaBrokers, topic: flags.auditTopic ?? TOPICS.auditLog });
-  return (entry) => appendOnce(() => openAuditLog({ store: store(), clock, hashKey }), entry);
+  const open = () => openAuditLog({ store: store(), clock, hashKey });
+  const append = (entry: AuditEntryInput) => appendOnce(open, entry);
+  return Object.assign(append, {
+    hashKey,
+    appendRun: (entries: readonly AuditEntryInput[]) => appendRun(open, entries),
+  });
+}
+
+/**
+ * `appendOnce` for a run of entries: one claim of the log, every entry appended in order (consecutive indexes, one
+ * group per transaction or fsync), then closed. A fenced run is appended again whole in a fresh claim, so a read may
+ * be recorded twice, never partly.
+ */
+export async function appendRun(
+  open: () => Promise<AuditLog>,
+  entries: readonly AuditEntryInput[],
+  attempts = 5,
+): Promise<{ readonly first: number }> {
+  if (entries.length === 0) throw new RangeError('appendRun needs at least one entry');
+  for (let attempt = 1; ; attempt++) {
+    const log = await open();
+    try {
+      // Called in order without waiting: the log assigns indexes in call order and stores them as one group.
+      const landed = await Promise.all(entries.map((entry) => log.append(entry)));
+      return { first: landed[0]!.index };
+    } catch (error) {
+      const fenced =
+        error instanceof VigilError && (error.code === 'KAFKA_FENCED' || error.code === 'KAFKA_TRANSACTION_ABORTED');
+      if (!fenced || attempt >= attempts) throw error;
+    } finally {
+      await log.close().catch(() => {});
+    }
+    await new Promise((r) => setTimeout(r, Math.random() * 250 * attempt));
+  }
 }

@@ -3,13 +3,15 @@
  * constrained to the principal's sites, suppress small cells for analysts, and append the audit entry BEFORE the
  * rows are handed back. A refusal at any step is an audit entry too (`<action>.denied`, the reason in the target),
  * then an AccessDenied error. The entry holds who, in which role, what (the target: a query name and its parameters,
- * never PHI), why, when, and a keyed digest of exactly what was returned (never the rows).
+ * never PHI), why, when, and a keyed digest of exactly what was returned (never the rows). Rows that carry event ids
+ * (`event_id`, `event_ids`) also get per-event references (event-refs.ts), so the read shows in `vigil trace`.
  *
  * An audit append that fails fails the read: nothing is shown that was not recorded.
  */
 import type { ClickHouseStore, QueryParams } from '../adapters/clickhouse/store.ts';
-import type { AuditEntryInput } from '../audit/entry.ts';
+import type { AuditEntryInput, HashKey } from '../audit/entry.ts';
 import { VigilError } from '../runtime/errors.ts';
+import { eventIdsOf, eventRefEntries } from './event-refs.ts';
 import { actingRole, authorizeQuery, type DenialReason, POLICY, purposeFor, rowsOutsideSites } from './policy.ts';
 import type { Authenticator, Principal, Role } from './principals.ts';
 import { DEFAULT_MIN_CELL, suppressSmallCells } from './suppress.ts';
@@ -34,8 +36,16 @@ export interface ReadRequest extends ReadIntent {
 }
 
 /** Appends one audit entry durably (access/cli.ts: `appendOnce` on the file or Kafka store, so concurrent readers
- * never write the same index); resolves with its index. */
-export type AuditAppender = (entry: AuditEntryInput) => Promise<{ readonly index: number }>;
+ * never write the same index); resolves with its index. A read that returns events also needs `hashKey` (their
+ * references are keyed with it) and `appendRun` (the read entry and its companions, event-refs.ts, at consecutive
+ * indexes under one claim of the log); accessAuditAppender provides both. */
+export interface AuditAppender {
+  (entry: AuditEntryInput): Promise<{ readonly index: number }>;
+  /** Appends the entries in order at consecutive indexes; resolves with the first index. */
+  readonly appendRun?: (entries: readonly AuditEntryInput[]) => Promise<{ readonly first: number }>;
+  /** The log's hashing key. */
+  readonly hashKey?: HashKey;
+}
 
 export interface ReadDeps {
   /** Small-cell threshold for analysts: the deployment's setting (principals file `min_cell`), never the caller's. */
@@ -45,6 +55,8 @@ export interface ReadDeps {
   /** The credential (API token or IdP token); null when none was given. */
   readonly credential: string | null;
   readonly store: Pick<ClickHouseStore, 'query'>;
+  /** Event references named per read (event-refs.ts MAX_EVENT_REFS); the rest are counted and digested. */
+  readonly maxEventRefs?: number;
 }
 
 export interface AuditedRows<T> {
@@ -88,8 +100,12 @@ export interface ReadScope {
   query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: QueryParams): Promise<T[]>;
   /** Audits a refusal the caller decides on and throws AccessDenied. */
   deny(reason: DenialReason, message: string): Promise<never>;
-  /** Appends the read's entry with a digest of `read` (what is about to be shown); returns its index. */
-  record(read: unknown): Promise<number>;
+  /**
+   * Appends the read's entry with a digest of `read` (what is about to be shown); returns its index. With
+   * `eventIds` (the events the read returns), the entry's details commit to their keyed references and companion
+   * entries name them (event-refs.ts), so `vigil trace` finds this read among the event's viewers.
+   */
+  record(read: unknown, options?: { readonly eventIds?: readonly string[] }): Promise<number>;
 }
 
 /**
@@ -157,16 +173,20 @@ export async function openReadScope(deps: ReadDeps, intent: ReadIntent): Promise
       }
       return rows;
     },
-    async record(read) {
-      const { index } = await audit({
-        actor: principal.name,
-        role,
-        action: intent.action,
-        target: intent.target,
-        purpose,
-        read,
-      });
-      return index;
+    async record(read, options) {
+      const entry = { actor: principal.name, role, action: intent.action, target: intent.target, purpose, read };
+      const eventIds = options?.eventIds ?? [];
+      if (eventIds.length === 0) return (await audit(entry)).index;
+      if (!audit.hashKey || !audit.appendRun) {
+        // Failing closed: rows of events whose readers trace could not find are not shown.
+        throw new VigilError(
+          'CONFIG_INVALID',
+          'this audit appender cannot record the events a read returns (no hashing key or runs): nothing shown',
+        );
+      }
+      const { details, companions } = eventRefEntries(audit.hashKey, entry, eventIds, deps.maxEventRefs);
+      const { first } = await audit.appendRun([{ ...entry, details }, ...companions]);
+      return first;
     },
   };
 }
@@ -198,6 +218,6 @@ export async function auditedQuery<T extends Record<string, unknown> = Record<st
     rows = result.rows as T[];
     suppressed = result.suppressed;
   }
-  const auditIndex = await scope.record(rows);
+  const auditIndex = await scope.record(rows, { eventIds: eventIdsOf(rows) });
   return { rows, principal: scope.principal, role: scope.role, purpose: scope.purpose, suppressed, auditIndex };
 }

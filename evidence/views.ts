@@ -5,10 +5,12 @@
  * The reference: an entry never holds an event id (PHI-adjacent, and it must survive erasure), so a read of one event
  * names it as `event:h:<keyed digest>` (audit/entry.ts targetRef under the log's hashing key): whoever holds the key
  * finds every read of the event, nobody else can link entries to events. `vigil trace` records itself that way. Reads
- * that return many rows at once (`vigil query run`, `vigil alerts list`) hold only a digest of their whole result
- * today: they are not found here until they record a per-event reference too (see docs/reference/trace.md).
+ * that return many rows at once (`vigil alerts list`, a saved query whose rows carry event ids) are followed by
+ * companion entries naming the events they returned by the same digest (access/event-refs.ts); a read past the cap
+ * of named references counts and digests the rest, and is not found here for those (docs/reference/trace.md).
  */
 
+import { namedEventRefs, readActionOf } from '../access/event-refs.ts';
 import type { VerifierKey } from '../audit/checkpoint.ts';
 import { type AuditEntry, auditEntrySchema, entryLeafHash, type HashKey, targetRef } from '../audit/entry.ts';
 import { verifyInclusion } from '../audit/merkle.ts';
@@ -31,6 +33,20 @@ export function eventRef(key: HashKey, eventId: string): string {
   return targetRef(key, 'event', eventId);
 }
 
+/**
+ * The read an entry records, if it returned the event `ref` names: a read of that one event (a trace: its target is
+ * the reference), or a companion of a read of many rows (`<action>.events`, access/event-refs.ts) naming the
+ * reference among its digests: `via` is then the read's own action (`alerts.list`).
+ */
+function viaOf(entry: AuditEntry, ref: string): string | null {
+  if (entry.target === ref) return entry.action;
+  const readAction = readActionOf(entry.action);
+  if (readAction === null || !ref.startsWith(EVENT_PREFIX)) return null;
+  return namedEventRefs(entry.target).includes(ref.slice(EVENT_PREFIX.length)) ? readAction : null;
+}
+
+const EVENT_PREFIX = 'event:h:';
+
 /** The stored entries that record a read returning the event (refusals `*.denied` and `*.not-found` returned nothing). */
 export function viewsOf(
   records: readonly unknown[],
@@ -43,13 +59,15 @@ export function viewsOf(
     const parsed = auditEntrySchema.safeParse((record as { entry?: unknown }).entry);
     if (!parsed.success) continue;
     const entry: AuditEntry = parsed.data;
-    if (entry.target !== ref || entry.action.endsWith('.denied') || entry.action.endsWith('.not-found')) continue;
+    if (entry.action.endsWith('.denied') || entry.action.endsWith('.not-found')) continue;
+    const via = viaOf(entry, ref);
+    if (via === null) continue;
     views.push({
       principal: entry.actor,
       role: entry.role,
       at: new Date(entry.at).toISOString(),
       purpose: entry.purpose,
-      via: entry.action,
+      via,
     });
     indexes.push(entry.index);
   }

@@ -163,10 +163,16 @@ describe('vigil alerts list: a clinical read', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l).entry);
+    // The read, then its companion naming the events the alerts cite by keyed reference (access/event-refs.ts).
     expect(entries.map((e) => [e.actor, e.action, e.purpose])).toEqual([
       ['nurse-1', 'alerts.list', 'treatment'],
+      ['nurse-1', 'alerts.list.events', 'treatment'],
       ['nurse-1', 'alerts.list.denied', 'none'],
     ]);
+    const cited = new Set(shown.alerts.flatMap((a) => a.event_ids));
+    expect(cited.size).toBeGreaterThan(0);
+    expect(entries[1].target).toMatch(new RegExp(`^events:h:[0-9a-f]{32}(,[0-9a-f]{32}){${cited.size - 1}}$`));
+    for (const id of cited) expect(JSON.stringify(entries)).not.toContain(id);
     store = openChdbStore({ path: dir });
   });
 });

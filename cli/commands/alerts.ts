@@ -56,6 +56,8 @@ export interface AlertSummary {
   readonly escalations: number;
   readonly acked: number;
   readonly suppressed: number;
+  /** The events its transitions cite (the read records a keyed reference to each: who saw them, `vigil trace`). */
+  readonly event_ids: readonly string[];
 }
 
 /**
@@ -87,7 +89,8 @@ SELECT alert_id,
        toUInt32(countIf(transition IN ('open', 'renotify', 'escalate'))) AS notifications,
        toUInt32(countIf(transition = 'escalate')) AS escalations,
        toUInt32(countIf(transition = 'ack')) AS acked,
-       toUInt32(sum(suppressed)) AS suppressed
+       toUInt32(sum(suppressed)) AS suppressed,
+       arraySort(groupUniqArrayArray(event_ids)) AS event_ids
 FROM ${ALERTS_CURRENT}
 ${options.alertId ? 'WHERE alert_id = {alert:String}\n' : ''}GROUP BY alert_id
 ${open ? "HAVING state != 'resolve'" : ''}
