@@ -14,7 +14,11 @@ import { addPrincipal } from '../../access/principals.ts';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
 import { generateAuditKeys, KEY_FILES } from '../../audit/keys.ts';
 import { AUDIT_FILE } from '../../audit/stores/file.ts';
+import { deviceIdentityLog } from '../../cli/commands/devices.ts';
+import { loadPki } from '../../identity/pki.ts';
+import { enrollDevice } from '../../identity/service.ts';
 import { inferenceRow, normalisedEventRow } from '../../pipelines/outputs.ts';
+import { systemClock } from '../../runtime/clock.ts';
 import { inferenceFor, normalisedEvent } from '../fixtures/clickhouse.ts';
 import { spawnVigil } from './helpers.ts';
 
@@ -205,4 +209,19 @@ describe('vigil evidence export / verify', () => {
     expect(audit.at(-1).entry).toMatchObject({ action: 'evidence.export.denied', actor: 'analyst-1' });
     await expect(readFile(path.join(out, 'manifest.json'))).rejects.toThrow();
   }, 60_000);
+
+  it('a change made without its audit entry (a library caller) is listed as unaudited', async () => {
+    const log = deviceIdentityLog({ controlDir: path.join(dir, 'control') });
+    try {
+      const ctx = { log, pki: loadPki(path.join(dir, 'pki')), actor: 'script', clock: systemClock };
+      await enrollDevice(ctx, 'ev-unaudited', { outDir: path.join(dir, 'fleet') });
+    } finally {
+      await log.close();
+    }
+    const out = path.join(dir, 'bundle-2');
+    const summary = JSON.parse(await ok(exportArgs(out), { VIGIL_TOKEN: tokens.auditor }));
+    expect(summary).toMatchObject({ identity_changes: 5, unaudited_changes: 1 });
+    const identity = JSON.parse(await readFile(path.join(out, 'device-identity/summary.json'), 'utf8'));
+    expect(identity.unaudited).toEqual([expect.stringMatching(/^ev-unaudited\/[0-9A-Z]{26}$/)]);
+  }, 120_000);
 });
