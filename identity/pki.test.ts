@@ -102,6 +102,24 @@ describe('issueDeviceCertificate', () => {
     expect(new X509Certificate(issued.certPem).verify(ca.publicKey)).toBe(false);
   });
 
+  it('signs with the CA of the PKI it is given, even when a cached one came before (same object, other PEMs)', async () => {
+    const other = await initPki(mkdtempSync(join(tmpdir(), 'vigil-pki-')), { now: clock.now() });
+    const holder = { caCertPem: pki.caCertPem, caKeyPem: pki.caKeyPem };
+    const first = await issueDeviceCertificate(holder, 'cached-1', { now: clock.now() });
+    const again = await issueDeviceCertificate(holder, 'cached-2', { now: clock.now() });
+    Object.assign(holder, { caCertPem: other.caCertPem, caKeyPem: other.caKeyPem });
+    const switched = await issueDeviceCertificate(holder, 'cached-3', { now: clock.now() });
+    const ours = new X509Certificate(pki.caCertPem);
+    const theirs = new X509Certificate(other.caCertPem);
+    for (const issued of [first, again]) {
+      expect(new X509Certificate(issued.certPem).verify(ours.publicKey)).toBe(true);
+      expect(new X509Certificate(issued.certPem).checkIssued(ours)).toBe(true);
+    }
+    expect(new X509Certificate(switched.certPem).verify(theirs.publicKey)).toBe(true);
+    expect(new X509Certificate(switched.certPem).checkIssued(theirs)).toBe(true);
+    expect(new X509Certificate(switched.certPem).verify(ours.publicKey)).toBe(false);
+  });
+
   it.each(['ES256', 'EdDSA'] as const)(
     "Node's TLS 1.3 accepts a %s device certificate as a client certificate and sees the device id",
     async (algorithm) => {

@@ -77,6 +77,39 @@ async function importCaKey(pem: string): Promise<webcrypto.CryptoKey> {
   return webcrypto.subtle.importKey('pkcs8', der, EC_P256, false, ['sign']);
 }
 
+/** A CA ready to sign: its certificate parsed, its key imported, its key identifier extension made. */
+interface CaSigner {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly certificate: x509.X509Certificate;
+  readonly key: Promise<webcrypto.CryptoKey>;
+  readonly authorityKeyId: Promise<x509.AuthorityKeyIdentifierExtension>;
+}
+
+/**
+ * Per PKI object (a fleet's enrolment issues hundreds of certificates from one): importing the CA key and parsing its
+ * certificate on every issuance was a third of the cost of a certificate. Keyed by the object, checked against its PEMs.
+ */
+const CA_SIGNERS = new WeakMap<object, CaSigner>();
+
+function caSignerOf(pki: Pick<PkiFiles, 'caCertPem' | 'caKeyPem'>): CaSigner {
+  const cached = CA_SIGNERS.get(pki);
+  if (cached && cached.certPem === pki.caCertPem && cached.keyPem === pki.caKeyPem) return cached;
+  const certificate = new x509.X509Certificate(pki.caCertPem);
+  const signer: CaSigner = {
+    certPem: pki.caCertPem,
+    keyPem: pki.caKeyPem,
+    certificate,
+    key: importCaKey(pki.caKeyPem),
+    authorityKeyId: x509.AuthorityKeyIdentifierExtension.create(certificate, false),
+  };
+  // A key that does not import fails this issuance and is not kept: the next one tries again.
+  signer.key.catch(() => CA_SIGNERS.delete(pki));
+  signer.authorityKeyId.catch(() => CA_SIGNERS.delete(pki));
+  CA_SIGNERS.set(pki, signer);
+  return signer;
+}
+
 async function newKeyPair(params: webcrypto.EcKeyGenParams | webcrypto.Algorithm): Promise<webcrypto.CryptoKeyPair> {
   return (await webcrypto.subtle.generateKey(params, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
 }
@@ -230,8 +263,9 @@ export async function issueDeviceCertificate(
     throw new VigilError('CONFIG_INVALID', `--algorithm must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
   }
   const now = options.now ?? Date.now();
-  const ca = new x509.X509Certificate(pki.caCertPem);
-  const caKey = await importCaKey(pki.caKeyPem);
+  const signer = caSignerOf(pki);
+  const ca = signer.certificate;
+  const caKey = await signer.key;
   const keys = await newKeyPair(algorithm === 'EdDSA' ? { name: 'Ed25519' } : EC_P256);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
@@ -247,7 +281,7 @@ export async function issueDeviceCertificate(
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
       new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `${DEVICE_URI_PREFIX}${deviceId}` }]),
-      await x509.AuthorityKeyIdentifierExtension.create(ca, false),
+      await signer.authorityKeyId,
     ],
   });
   const certPem = cert.toString('pem');
