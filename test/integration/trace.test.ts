@@ -24,6 +24,7 @@ import { signStoredLog } from '../../audit/sign.ts';
 import { readAll } from '../../audit/store.ts';
 import { AUDIT_FILE, openFileAuditStore } from '../../audit/stores/file.ts';
 import { openKafkaAuditStore } from '../../audit/stores/kafka.ts';
+import { registerAlerts } from '../../cli/commands/alerts.ts';
 import { deviceIdentityLog } from '../../cli/commands/devices.ts';
 import { registerTrace } from '../../cli/commands/trace.ts';
 import type { TraceReport } from '../../evidence/trace.ts';
@@ -47,7 +48,7 @@ const SITE = 'site-a';
 
 let dir: string;
 let storeDir: string;
-let tokens: { auditor: string; otherAuditor: string; analyst: string; remoteAuditor: string };
+let tokens: { auditor: string; otherAuditor: string; analyst: string; remoteAuditor: string; nurse: string };
 let event: NormalisedEvent;
 
 const keyPath = (name: string) => path.join(dir, 'keys', name);
@@ -172,6 +173,7 @@ beforeAll(async () => {
     otherAuditor: addPrincipal(principals, { name: 'auditor-2', roles: ['auditor'], sites: ['*'] }).token,
     analyst: addPrincipal(principals, { name: 'analyst-1', roles: ['analyst'], sites: [SITE] }).token,
     remoteAuditor: addPrincipal(principals, { name: 'auditor-3', roles: ['auditor'], sites: ['site-b'] }).token,
+    nurse: addPrincipal(principals, { name: 'nurse-1', roles: ['clinician'], sites: [SITE] }).token,
   };
   vi.stubEnv('VIGIL_PRINCIPALS', principals);
 }, 120_000);
@@ -212,6 +214,36 @@ async function trace(token: string, ...args: string[]): Promise<string> {
   });
   try {
     await program.parseAsync(['node', 'vigil', 'trace', ...args, ...common()]);
+  } finally {
+    vi.restoreAllMocks();
+  }
+  return out;
+}
+
+/** `vigil alerts list <args>` in-process, as `token`'s holder, on the trace's store and audit log; what it printed. */
+async function listAlerts(token: string, ...args: string[]): Promise<string> {
+  vi.stubEnv('VIGIL_TOKEN', token);
+  const program = new Command().exitOverride();
+  registerAlerts(program);
+  let out = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    out += String(chunk);
+    return true;
+  });
+  try {
+    await program.parseAsync([
+      'node',
+      'vigil',
+      'alerts',
+      'list',
+      ...args,
+      '--data-dir',
+      storeDir,
+      '--audit-dir',
+      path.join(dir, 'audit'),
+      '--audit-hash-key',
+      keyPath(KEY_FILES.hash),
+    ]);
   } finally {
     vi.restoreAllMocks();
   }
@@ -372,6 +404,36 @@ describe('vigil trace', () => {
     await signCheckpoint();
   });
 
+  it('a clinician who listed an alert citing the event is among who saw it, proven with --verify', async () => {
+    const listed = JSON.parse(await listAlerts(tokens.nurse, '--purpose', 'treatment', '--json')) as {
+      alerts: { alert_id: string; event_ids: string[] }[];
+    };
+    expect(listed.alerts.map((a) => [a.alert_id, a.event_ids])).toEqual([
+      ['alert-1', [event.event_id]],
+      ['alert-2', ['01OTHER0000000000000000000']],
+    ]);
+    // The read, then one companion naming both events by keyed reference: never the ids themselves.
+    const [read, companion] = (await auditEntries()).slice(-2);
+    expect([read?.action, companion?.action, companion?.index]).toEqual([
+      'alerts.list',
+      'alerts.list.events',
+      Number(read?.index) + 1,
+    ]);
+    expect(String(companion?.target)).toMatch(/^events:h:[0-9a-f]{32},[0-9a-f]{32}$/);
+    expect(JSON.stringify([read, companion])).not.toContain(event.event_id);
+
+    await signCheckpoint(); // `vigil audit checkpoint` has covered the clinician's read
+    const report = JSON.parse(await trace(tokens.auditor, event.event_id, '--verify', '--json')) as TraceReport;
+    expect(report.viewed_by.filter((v) => v.role === 'clinician')).toEqual([
+      { principal: 'nurse-1', role: 'clinician', at: expect.any(String), purpose: 'treatment', via: 'alerts.list' },
+    ]);
+    expect(report.viewed_by.map((v) => v.principal)).toEqual(['auditor-2', 'auditor-1', 'auditor-1', 'nurse-1']);
+    expect(new Date(report.viewed_by[3]!.at).getTime()).toBe(Number(companion?.at));
+    expect(report.verified).toBe(true); // the clinician's entry is included in the signed checkpoint
+    const text = await trace(tokens.auditor, event.event_id);
+    expect(text).toContain('nurse-1 as clinician for treatment via alerts.list');
+  });
+
   it('a tampered signed_event fails the hash and the signature', async () => {
     const store = openChdbStore({ path: storeDir });
     try {
@@ -408,7 +470,15 @@ describe('vigil trace', () => {
     expect((await auditEntries()).at(-1)).toMatchObject({ actor: 'auditor-1', action: 'trace.not-found' });
     // None of them counts as a view.
     const report = JSON.parse(await trace(tokens.auditor, event.event_id, '--json')) as TraceReport;
-    expect(report.viewed_by.map((v) => v.principal)).toEqual(['auditor-2', 'auditor-1', 'auditor-1', 'auditor-1']);
+    expect(report.viewed_by.map((v) => v.principal)).toEqual([
+      'auditor-2',
+      'auditor-1',
+      'auditor-1',
+      'nurse-1',
+      'auditor-1',
+      'auditor-1',
+      'auditor-1',
+    ]);
   });
 
   it('runs as its own process through bin/vigil.js', async () => {
