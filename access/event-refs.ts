@@ -19,7 +19,7 @@ import { type AuditEntryInput, type HashKey, keyedDigest, targetRef } from '../a
 
 /** 8 digests of 32 hex, comma-separated, after `events:h:`: 272 characters, within the entry's 300. */
 export const EVENT_REFS_PER_ENTRY = 8;
-/** References named per read: 64 companion entries at most (about 27 kB of log). */
+/** References named per read: 64 companion entries at most (about 39 kB of file log). */
 export const MAX_EVENT_REFS = 512;
 /** The companion action's suffix: `alerts.list.events`. */
 export const EVENTS_ACTION_SUFFIX = '.events';
