@@ -107,6 +107,7 @@ export const POLICY: Readonly<Record<Role, RoleSpec>> = {
       'inferences_current',
       'clinical_alerts',
       'clinical_alerts_current',
+      'gateway_rejections',
     ],
     suppress: false,
     purposeRequired: false,

@@ -139,7 +139,7 @@ async function append(
     };
     await ctx.audit.record(entry).catch((error: unknown) => {
       throw new VigilError(
-        'INTERNAL',
+        'AUDIT_UNAVAILABLE',
         `${changeKey(change)} is durable on the identity log but its audit entry could not be appended ` +
           `(${error instanceof Error ? error.message : String(error)}): the evidence export lists it as unaudited`,
         { cause: error },

@@ -252,6 +252,13 @@ export const CODES = {
       'A read came with no credential, or one that does not authenticate (unknown or revoked token, an identity ' +
       'token that does not verify or maps to no role or site, an unreadable or unprotected token file).',
   },
+  AUDIT_UNAVAILABLE: {
+    deadLetter: false,
+    retriable: false,
+    description:
+      'A control-plane change is durable but its audit entry could not be appended after retries: the command names ' +
+      'the change, and `vigil evidence export` lists it as unaudited until it is recorded.',
+  },
   ACCESS_DENIED: {
     deadLetter: false,
     retriable: false,

@@ -39,7 +39,7 @@ const actorOf = (flags: AuditedFlags): string => {
 async function recordChange(audit: ReturnType<typeof controlAudit>, change: ControlChange) {
   await audit.record(change).catch((error: unknown) => {
     throw new VigilError(
-      'INTERNAL',
+      'AUDIT_UNAVAILABLE',
       `${change.action} ${change.target} is written but its audit entry could not be appended: ${(error as Error).message}`,
       { cause: error },
     );

@@ -114,7 +114,7 @@ async function register(options: CommonOptions): Promise<void> {
   for (const change of schemaChanges(report, repo, options.actor?.trim() || osUser(), Date.now())) {
     await audit.record(change).catch((error: unknown) => {
       throw new VigilError(
-        'INTERNAL',
+        'AUDIT_UNAVAILABLE',
         `${change.target} is registered but its audit entry could not be appended: ${(error as Error).message}`,
         { cause: error },
       );

@@ -56,6 +56,7 @@ GRANT SELECT ON inferences TO vigil_auditor;
 GRANT SELECT ON inferences_current TO vigil_auditor;
 GRANT SELECT ON clinical_alerts TO vigil_auditor;
 GRANT SELECT ON clinical_alerts_current TO vigil_auditor;
+GRANT SELECT(rejection_id, received_at, gateway_id, stage, reason, device_cert_fingerprint, claimed_device_id, key_id, firmware_version, sequence, nonce, raw_sha256, trace_id, detail) ON gateway_rejections TO vigil_auditor;
 
 -- operator: operational data, no clinical values and no bytes.
 GRANT SELECT ON dead_letters TO vigil_operator;
