@@ -4,7 +4,8 @@
  * test/fixtures/gateway-event.ts builds it) and stamped as the gateway stamps it, its raw record, normalised
  * derivations (two pipeline versions), an inference and an alert in an embedded ClickHouse migrated by the real
  * migrations; principals and the audit log as files. The command runs as it does on the command line (in-process,
- * then once as its own process through bin/vigil.js).
+ * then once as its own process through bin/vigil.js). A clinician who lists the alerts (`vigil alerts list`) is among
+ * who saw the event, on the Kafka audit topic and on the file store, proven with --verify.
  */
 import { execFile } from 'node:child_process';
 import { createPrivateKey, sign } from 'node:crypto';
@@ -304,6 +305,26 @@ describe('vigil trace on the real stack: audit log and device-identity log on Ka
     const first = await onKafka(tokens.otherAuditor);
     expect(first.code, first.stderr).toBe(0);
     expect((JSON.parse(first.stdout) as TraceReport).viewed_by).toEqual([]);
+    // A clinician lists the alerts (one cites the event): the read and its companion go to the topic in one claim.
+    const listed = await spawnVigil(
+      [
+        'alerts',
+        'list',
+        '--purpose',
+        'treatment',
+        '--json',
+        '--data-dir',
+        storeDir,
+        '--audit-hash-key',
+        keyPath(KEY_FILES.hash),
+      ],
+      {
+        VIGIL_TOPIC_PREFIX: topics.prefix,
+        VIGIL_TOKEN: tokens.nurse,
+        VIGIL_PRINCIPALS: path.join(dir, 'principals.json'),
+      },
+    ).done;
+    expect(listed.code, listed.stderr).toBe(0);
     const auditTopic = topics.name(TOPICS.auditLog);
     const store = openKafkaAuditStore({ brokers, topic: auditTopic, writer: false });
     try {
@@ -314,14 +335,19 @@ describe('vigil trace on the real stack: audit log and device-identity log on Ka
     const second = await onKafka(tokens.auditor, '--verify');
     expect(second.code, second.stderr).toBe(0);
     const report = JSON.parse(second.stdout) as TraceReport;
-    expect(report.viewed_by.map((v) => [v.principal, v.via])).toEqual([['auditor-2', 'trace.run']]);
+    expect(report.viewed_by.map((v) => [v.principal, v.role, v.purpose, v.via])).toEqual([
+      ['auditor-2', 'auditor', 'audit', 'trace.run'],
+      ['nurse-1', 'clinician', 'treatment', 'alerts.list'],
+    ]);
     expect([report.sender.signature_verified, report.raw.hash_verified, report.verified]).toEqual([true, true, true]);
     const entries = (await readAll(openKafkaAuditStore({ brokers, topic: auditTopic, writer: false }))).flatMap((r) =>
       (r as { kind: string }).kind === 'entry' ? [(r as { entry: Record<string, unknown> }).entry] : [],
     );
-    expect(entries.map((e) => [e.actor, e.action])).toEqual([
-      ['auditor-2', 'trace.run'],
-      ['auditor-1', 'trace.run'],
+    expect(entries.map((e) => [e.index, e.actor, e.action])).toEqual([
+      [0, 'auditor-2', 'trace.run'],
+      [1, 'nurse-1', 'alerts.list'],
+      [2, 'nurse-1', 'alerts.list.events'],
+      [3, 'auditor-1', 'trace.run'],
     ]);
   });
 });
