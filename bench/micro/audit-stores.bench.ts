@@ -98,16 +98,33 @@ async function appendAll(
   }
 }
 
+/**
+ * Opens the log on a topic created a moment ago: on a loaded machine the broker can take seconds before the new
+ * topic is in the metadata it serves ("does not exist"), so the open is retried for up to 30 s.
+ */
+async function opened<T>(open: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await open();
+    } catch (error) {
+      if (attempt >= 60 || !/does not exist/.test((error as Error).message)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
 async function kafkaAppend(): Promise<void> {
   const ns = await createNamespace('audit');
   try {
     const topic = ns.name(TOPICS.auditLog);
-    const log = await openAuditLog({
-      store: openKafkaAuditStore({ brokers: resolveEndpoints().kafkaBrokers, topic }),
-      clock: systemClock,
-      hashKey,
-      signer,
-    });
+    const log = await opened(() =>
+      openAuditLog({
+        store: openKafkaAuditStore({ brokers: resolveEndpoints().kafkaBrokers, topic }),
+        clock: systemClock,
+        hashKey,
+        signer,
+      }),
+    );
     try {
       await appendAll(log, 50, 1); // the writer's claim and first transactions: not part of the rate
       const sequential = Math.max(1, Math.min(500, Math.floor(kafkaEntries / 10)));
