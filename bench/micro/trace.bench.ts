@@ -42,7 +42,7 @@ import { openAuditLog } from '../../audit/log.ts';
 import { readAll } from '../../audit/store.ts';
 import { openFileAuditStore } from '../../audit/stores/file.ts';
 import { lookupEvent } from '../../evidence/lookup.ts';
-import { traceEvent } from '../../evidence/trace.ts';
+import { type TraceDeps, traceEvent } from '../../evidence/trace.ts';
 import { eventRef, viewsOf } from '../../evidence/views.ts';
 import { systemClock } from '../../runtime/clock.ts';
 import { buildFleet, DEFAULT_BIASED_FIRMWARE, fleetEventRate, VITALS_INTERVAL_MS } from '../../simulator/fleet.ts';
@@ -389,18 +389,16 @@ async function main(): Promise<void> {
     }
     await log.close();
   }
-  // What the CLI records a trace through (one append, the log opened at its end). TraceDeps is changing from `log` (an
-  // AuditLog; only its append is used) to `audit` (this appender): both are given until that change is committed.
+  // What the CLI records a trace through: the access layer's appender (one append, the log opened at its end).
   const audit = accessAuditAppender({ auditDir, auditHashKey: join(keys, KEY_FILES.hash) });
-  const deps = {
+  const deps: TraceDeps = {
     store,
-    log: { append: audit },
     audit,
     hashKey,
     auditRecords: () => readAll(openFileAuditStore(auditDir)),
     authenticator: fileAuthenticator(principals),
     credential: token,
-  } as unknown as Parameters<typeof traceEvent>[0];
+  };
   const traceIds = ids.slice(0, Math.min(20, ids.length));
   const traceMs: number[] = [];
   for (const eventId of traceIds) {
