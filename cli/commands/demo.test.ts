@@ -4,13 +4,19 @@
  * the simulator's scripted ward. The gateway's records equal the fleet's truth; what it accepted is exactly what the
  * pipeline consumed, and the pipeline's emitted and dead letters are the truth of those events; the ward's alerts,
  * counted from ClickHouse as the summary prints them, equal its truth by rule and band; the --json line keeps every
- * vitals key and adds `gateway` and `alerts`.
+ * vitals key and adds `gateway` and `alerts`. The gateway's rejection records land in `gateway_rejections`, by reason
+ * as its report counts them. And `vigil demo` keeps its evidence: after one, an auditor's `vigil trace <event_id>
+ * --verify` with the demo's PKI and identity log answers the four questions and verifies.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { openClickHouseStore } from '../../adapters/clickhouse/index.ts';
+import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
 import { TOPICS } from '../../runtime/endpoints.ts';
 import { silentLogger } from '../../runtime/log.ts';
 import { runEmbeddedPipeline } from '../../runtime/runners/embedded-run.ts';
@@ -18,6 +24,17 @@ import { loadPipeline } from '../../runtime/runners/load.ts';
 import { alertScenarioTruth } from '../../simulator/alerts.ts';
 import { gatewayJson, linksJson, runJson, summariseLink } from '../summary.ts';
 import { wardInputs, wardTruth } from './demo.ts';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Rejection rows in the store, by reason, in the report's shape. */
+async function landedRejections(store: Pick<ClickHouseStore, 'query'>): Promise<Record<string, number>> {
+  const rows = await store.query<{ reason: string; n: string | number }>(
+    'SELECT reason, count() AS n FROM gateway_rejections GROUP BY reason ORDER BY reason',
+  );
+  return Object.fromEntries(rows.map((r) => [r.reason, Number(r.n)]));
+}
 
 const pipeline = (name: string) => fileURLToPath(new URL(`../../pipelines/${name}.ts`, import.meta.url));
 
@@ -53,6 +70,9 @@ describe('vigil demo: the fleet through the gateway, vitals, then alerts chained
           expect(v.duplicates).toBe(0);
           expect(v.emitted).toBe(gateway?.truth.worker.valid);
           expect(result.deadLetters).toEqual(gateway?.truth.worker.deadLetters);
+          // Each rejection record landed once, in gateway_rejections, as the report counts them by reason.
+          expect(gateway?.rejections).toHaveLength(Object.values(gateway?.rejected ?? {}).reduce((a, b) => a + b, 0));
+          expect(await landedRejections(store)).toEqual(gateway?.rejected);
 
           expect(downstream).toHaveLength(1);
           const link = await summariseLink(downstream[0]!, store, wardTruth());
@@ -95,4 +115,125 @@ describe('vigil demo: the fleet through the gateway, vitals, then alerts chained
       await rm(dir, { recursive: true, force: true });
     }
   }, 180_000);
+
+  it('keeps the gateway evidence beside the store, so an auditor re-verifies a stored event with vigil trace --verify', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vigil-demo-trace-'));
+    const vigil = async (args: string[], env: Record<string, string> = {}) =>
+      run(process.execPath, ['bin/vigil.js', ...args], {
+        cwd: ROOT,
+        env: { ...process.env, VIGIL_PRINCIPALS: join(dir, 'principals.json'), ...env },
+        maxBuffer: 16 << 20,
+      });
+    try {
+      // What an earlier demo left is emptied first, like the store.
+      await mkdir(join(dir, 'pki'), { recursive: true });
+      await writeFile(join(dir, 'pki', 'stale.crt'), 'stale');
+      await mkdir(join(dir, 'control'), { recursive: true });
+      await writeFile(join(dir, 'control', 'device-identity.jsonl'), '{"key":"stale","value":{}}\n');
+
+      const demo = await vigil([
+        'demo',
+        '--devices',
+        '50',
+        '--events',
+        '3000',
+        '--data-dir',
+        join(dir, 'clickhouse'),
+        '--json',
+      ]);
+      const line = JSON.parse(demo.stdout.trim().split('\n').at(-1) ?? '') as {
+        consumed: number;
+        emitted: number;
+        dead_lettered: number;
+        duplicates: number;
+        gateway: { matches_truth: boolean; rejected: Record<string, number> };
+      };
+      expect(line.gateway.matches_truth).toBe(true);
+      expect(line.consumed).toBe(line.emitted + line.dead_lettered + line.duplicates);
+      const log = await readFile(join(dir, 'control', 'device-identity.jsonl'), 'utf8');
+      expect(log).not.toContain('stale');
+      // 50 devices enrolled and assigned, plus the drills' fault devices and their revocation and suspension.
+      expect(log.trim().split('\n').length).toBeGreaterThan(100);
+      await expect(readFile(join(dir, 'pki', 'stale.crt'))).rejects.toMatchObject({ code: 'ENOENT' });
+
+      const store = openClickHouseStore({ mode: 'embedded', path: join(dir, 'clickhouse') });
+      let eventId: string;
+      try {
+        expect(await landedRejections(store)).toEqual(line.gateway.rejected);
+        const [row] = await store.query<{ event_id: string }>(
+          'SELECT event_id FROM normalised_events ORDER BY event_id LIMIT 1',
+        );
+        eventId = row?.event_id ?? '';
+      } finally {
+        await store.close();
+      }
+      expect(eventId).toMatch(/^[0-9A-Z]{26}$/);
+
+      // An auditor (README, "Principals"), and a signed checkpoint for the trace's inclusion check.
+      const keys = join(dir, 'audit-keys');
+      const audit = ['--audit-dir', join(dir, 'audit'), '--audit-hash-key', join(keys, 'hash.key')];
+      await vigil(['audit', 'keygen', '--key-dir', keys]);
+      const added = await vigil(['principals', 'add', 'auditor-1', '--role', 'auditor', '--site', '*', ...audit]);
+      const token = /vgl_\S+/.exec(added.stdout)?.[0] ?? '';
+      expect(token).not.toBe('');
+
+      const trace = (controlDir: string) =>
+        vigil(
+          [
+            'trace',
+            eventId,
+            '--verify',
+            '--json',
+            '--data-dir',
+            join(dir, 'clickhouse'),
+            '--pki-dir',
+            join(dir, 'pki'),
+            '--control-dir',
+            controlDir,
+            '--audit-pub',
+            join(keys, 'checkpoint.pub'),
+            ...audit,
+          ],
+          { VIGIL_TOKEN: token },
+        );
+      // A first look (an audited read, so "who saw it" has an answer), then the checkpoint that signs it in.
+      const look = await vigil(['trace', eventId, '--json', '--data-dir', join(dir, 'clickhouse'), ...audit], {
+        VIGIL_TOKEN: token,
+      });
+      expect(JSON.parse(look.stdout)).toMatchObject({ event_id: eventId });
+      await vigil(['audit', 'checkpoint', '--dir', join(dir, 'audit'), '--key', join(keys, 'checkpoint.key')]);
+      const report = JSON.parse((await trace(join(dir, 'control'))).stdout) as Record<string, never> & {
+        sender: Record<string, unknown>;
+        raw: Record<string, unknown>;
+        transformations: unknown[];
+        inferences: unknown[];
+        viewed_by: unknown[];
+        verified: boolean;
+      };
+      // Who sent it, what transformed it, which model scored it, who saw it: all answered, and verified.
+      expect(report.event_id).toBe(eventId);
+      expect(report.sender).toMatchObject({ gateway: 'gw-embedded', signature_verified: true });
+      expect(report.sender.certificate_fingerprint).toMatch(/^[0-9a-f]{64}$/);
+      expect(report.raw).toMatchObject({ hash_verified: true });
+      expect(report.transformations.length).toBeGreaterThan(0);
+      expect(report.inferences.length).toBeGreaterThan(0);
+      expect(report.viewed_by).toEqual([expect.objectContaining({ principal: 'auditor-1', role: 'auditor' })]);
+      expect(report.verified).toBe(true);
+
+      // Without the demo's identity log the same signature cannot be re-checked: the evidence is what verifies it.
+      const elsewhere = join(dir, 'empty-control');
+      await mkdir(elsewhere);
+      const refused = await trace(elsewhere).then(
+        () => null,
+        (error: { code: number; stdout: string }) => error,
+      );
+      expect(refused?.code).toBe(1);
+      expect(JSON.parse(refused?.stdout ?? '{}')).toMatchObject({
+        sender: { signature_verified: false },
+        verified: false,
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 240_000);
 });

@@ -11,8 +11,14 @@
  * patients, a single red parameter, shadow-only scoring, device alarms and status), whose alerts are known by
  * construction and checked against what the run raised. Ends with a short summary; `--json` prints one final JSON
  * line instead (the vitals keys as ever, and `gateway` and `alerts` keys beside them).
+ *
+ * The gateway's evidence stays beside the store, emptied at the start of each demo like it: the dev PKI in
+ * `<data-dir>/../pki` and the device-identity log in `<data-dir>/../control/device-identity.jsonl`, so `vigil trace
+ * <event_id> --verify --pki-dir .vigil/embedded/pki --control-dir .vigil/embedded/control` re-checks an event's
+ * signature afterwards; the gateway's rejection records land in the store's `gateway_rejections`.
  */
-import { resolve } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Command, Option } from 'commander';
 import { DEFAULT_EMBEDDED_DIR } from '../../adapters/clickhouse/index.ts';
@@ -20,6 +26,7 @@ import { TOPICS } from '../../runtime/endpoints.ts';
 import { createLogger } from '../../runtime/log.ts';
 import { runEmbeddedPipeline } from '../../runtime/runners/embedded-run.ts';
 import type { SourceInput } from '../../runtime/runners/embedded-sources.ts';
+import { DEVICE_IDENTITY_LOG, type GatewayEvidenceDirs } from '../../runtime/runners/gateway-source.ts';
 import { loadPipeline } from '../../runtime/runners/load.ts';
 import { acceptUngated } from '../../runtime/runners/ungated.ts';
 import { alertScenarioInputs } from '../../simulator/alert-inputs.ts';
@@ -47,6 +54,18 @@ export function wardTruth(): ScenarioTruth {
   };
 }
 
+/** Where a demo storing in `dataDir` keeps the gateway's evidence: beside the store, in its parent folder. */
+export function demoEvidenceDirs(dataDir: string): GatewayEvidenceDirs {
+  const parent = dirname(resolve(dataDir));
+  return { pkiDir: join(parent, 'pki'), controlDir: join(parent, 'control') };
+}
+
+/** Empties what an earlier demo kept (its PKI, its identity log), as the store is emptied: nothing else there. */
+export async function clearDemoEvidence(evidence: GatewayEvidenceDirs): Promise<void> {
+  await rm(evidence.pkiDir, { recursive: true, force: true });
+  await rm(join(evidence.controlDir, DEVICE_IDENTITY_LOG), { force: true });
+}
+
 export function registerDemo(program: Command): void {
   const command = program
     .command('demo')
@@ -70,6 +89,8 @@ export function registerDemo(program: Command): void {
     const definition = flags.gateway ? loaded : acceptUngated(loaded, log);
     const alerts = await loadPipeline(ALERTS);
     const scenario = wardTruth();
+    const evidence = demoEvidenceDirs(flags.dataDir);
+    await clearDemoEvidence(evidence);
     await runEmbeddedPipeline(
       definition,
       {
@@ -77,7 +98,7 @@ export function registerDemo(program: Command): void {
         append: false,
         batchSize: 2000,
         simulation: simulationOf(flags),
-        ...(flags.gateway ? { gateway: { algorithm: flags.algorithm } } : {}),
+        ...(flags.gateway ? { gateway: { algorithm: flags.algorithm, evidence } } : {}),
         log,
         downstream: [{ definition: alerts, more: wardInputs }],
       },
@@ -90,7 +111,15 @@ export function registerDemo(program: Command): void {
             ...(flags.gateway ? {} : { ungated: true }),
           };
           process.stdout.write(`${JSON.stringify(line)}\n`);
-        } else await printEmbeddedSummary({ definition, result, store, truth, input: null, links, gateway });
+        } else {
+          await printEmbeddedSummary({ definition, result, store, truth, input: null, links, gateway });
+          if (gateway) {
+            process.stdout.write(
+              `\nThe gateway's evidence is kept for vigil trace <event_id> --verify: --pki-dir ${evidence.pkiDir} ` +
+                `--control-dir ${evidence.controlDir} (and its rejections are in the table gateway_rejections).\n`,
+            );
+          }
+        }
       },
     );
   });

@@ -14,7 +14,12 @@ import type { PipelineDefinition } from '../pipeline.ts';
 import { chainedSource, TopicTap } from './embedded-chain.ts';
 import { type EmbeddedSessionResult, runEmbeddedSession, withEmbeddedStore } from './embedded-session.ts';
 import { fileSource, type SourceInput, simulatorSource } from './embedded-sources.ts';
-import { type GatewayRunOptions, type GatewayRunReport, gatewaySource } from './gateway-source.ts';
+import {
+  type GatewayRunOptions,
+  type GatewayRunReport,
+  gatewaySource,
+  landGatewayRejections,
+} from './gateway-source.ts';
 
 export interface EmbeddedRunOptions {
   /** An NDJSON or Avro container file of envelopes; absent: the fleet simulator. */
@@ -25,7 +30,8 @@ export interface EmbeddedRunOptions {
   readonly simulation: SimulateOptions;
   /**
    * Send the simulated fleet through an in-process gateway over mTLS (./gateway-source.ts) instead of straight onto
-   * the source: what `npm start` does. Ignored with `input`.
+   * the source: what `npm start` does; its rejection records land in `gateway_rejections` in the same store. Ignored
+   * with `input`.
    */
   readonly gateway?: Omit<GatewayRunOptions, 'simulation' | 'batchSize'>;
   readonly log: Logger;
@@ -114,6 +120,8 @@ export async function runEmbeddedPipeline(
       : undefined;
   await withEmbeddedStore({ dataDir: options.dataDir, append: options.append, log: options.log }, async (store) => {
     const result = await runEmbeddedSession(definition, source, store, options.log, observe);
+    const through = gateway as GatewayRunReport | null; // set by the source once the fleet is done
+    if (through) await landGatewayRejections(store, through.rejections);
     const downstream: EmbeddedLinkReport[] = [];
     for (const { link, tap } of links) {
       const input = chainedSource(link.definition, [tap], {

@@ -11,17 +11,27 @@
  * sees simulated time. A deliberate choice for the demo; the distributed `vigil gateway` runs on the system clock.
  * The demo's skew bound is 2 h (the simulator's devices buffer up to ~90 min of readings while offline, which the
  * 5-minute default would refuse); the drills use whatever bound is set.
+ *
+ * Evidence (`evidence`): the PKI and the fleet's identity changes can outlive the run, as a device CA folder and the
+ * file device-identity log `vigil devices --control-dir` reads, so `vigil trace <event_id> --verify --pki-dir ...
+ * --control-dir ...` re-checks a stored event's signature afterwards. The gateway's rejection records come back in
+ * the report, for the run to land in `gateway_rejections` (`landGatewayRejections`).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
 import { type AcceptedEvent, startGateway } from '../../gateway/index.ts';
 import { parseGatewayLimits } from '../../gateway/limits.ts';
 import { MemoryGatewayState } from '../../gateway/state.ts';
 import { initPki } from '../../identity/pki.ts';
+import { changeKey } from '../../identity/records.ts';
 import { DeviceRegistry } from '../../identity/registry.ts';
-import type { SigningAlgorithm } from '../../identity/types.ts';
+import type { IdentityChange, SigningAlgorithm } from '../../identity/types.ts';
+import { GATEWAY_REJECTIONS_TABLE, gatewayRejectionRow } from '../../pipelines/gateway-rejections.ts';
+import type { GatewayRejection } from '../../schemas/types.ts';
 import { runGatewayDrills } from '../../simulator/gateway-drills.ts';
 import { enrolSimulatedFleet } from '../../simulator/gateway-enrol.ts';
 import { GatewayFleet, type ObservedAnswers } from '../../simulator/gateway-fleet.ts';
@@ -46,7 +56,21 @@ export interface GatewayRunOptions {
   readonly partitions?: number;
   /** Where the gateway and the fleet run: a worker thread beside the pipeline (default), or the caller's. */
   readonly thread?: 'worker' | 'main';
+  /**
+   * Keep the evidence a trace re-verifies with: the PKI in `pkiDir` (replaced) and the identity changes in the file
+   * log `<controlDir>/device-identity.jsonl` (replaced). Absent: a temporary PKI, removed after the run.
+   */
+  readonly evidence?: GatewayEvidenceDirs;
 }
+
+/** Where a run keeps its PKI and its device-identity log (./gateway-source.ts `evidence`). */
+export interface GatewayEvidenceDirs {
+  readonly pkiDir: string;
+  readonly controlDir: string;
+}
+
+/** The file device-identity log's name in a control dir (as cli/commands/devices.ts DEVICE_IDENTITY_FILE). */
+export const DEVICE_IDENTITY_LOG = 'device-identity.jsonl';
 
 /** What went through the gateway: its own records, the driver's truth and the answers the devices got. */
 export interface GatewayRunReport {
@@ -55,6 +79,8 @@ export interface GatewayRunReport {
   readonly lanes: { readonly raw: number; readonly priority: number };
   /** The gateway's rejection records, by reason. */
   readonly rejected: Record<string, number>;
+  /** The rejection records themselves, in the order the gateway wrote them (no PHI: see schemas' gateway-rejection). */
+  readonly rejections: readonly GatewayRejection[];
   readonly truth: GatewayTruth;
   readonly observed: ObservedAnswers;
   readonly simulator: TruthSummary | null;
@@ -150,9 +176,12 @@ export async function runGatewayFleet(options: GatewayRunOptions, sink: Accepted
   const dir = await mkdtemp(join(tmpdir(), 'vigil-demo-pki-'));
   const lanes = { raw: 0, priority: 0 };
   const rejected = new Map<string, number>();
+  const rejections: GatewayRejection[] = [];
   try {
     const validFrom = simulation.startTime - DAY_MS;
-    const pki = await initPki(join(dir, 'pki'), { now: validFrom });
+    const pkiDir = options.evidence?.pkiDir ?? join(dir, 'pki');
+    if (options.evidence) await rm(pkiDir, { recursive: true, force: true });
+    const pki = await initPki(pkiDir, { now: validFrom });
     const foreignPki = await initPki(join(dir, 'foreign'), { now: validFrom });
     const enrolled = await enrolSimulatedFleet({
       pki,
@@ -163,6 +192,8 @@ export async function runGatewayFleet(options: GatewayRunOptions, sink: Accepted
       validUntil: Math.max(Date.now(), simulation.startTime) + 30 * DAY_MS,
       actor: 'vigil-demo',
     });
+    if (options.evidence)
+      await writeIdentityLog(join(options.evidence.controlDir, DEVICE_IDENTITY_LOG), enrolled.changes);
     const registry = new DeviceRegistry();
     for (const change of enrolled.changes) registry.apply(change);
     const clock = new ManualClock(simulation.startTime);
@@ -189,6 +220,7 @@ export async function runGatewayFleet(options: GatewayRunOptions, sink: Accepted
       rejections: {
         write: async (records) => {
           for (const r of records) rejected.set(r.reason, (rejected.get(r.reason) ?? 0) + 1);
+          rejections.push(...records);
         },
       },
       clock,
@@ -217,6 +249,7 @@ export async function runGatewayFleet(options: GatewayRunOptions, sink: Accepted
       accepted,
       lanes: { ...lanes },
       rejected: records,
+      rejections,
       truth,
       observed,
       simulator,
@@ -231,6 +264,53 @@ export async function runGatewayFleet(options: GatewayRunOptions, sink: Accepted
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The identity changes as a file control log (adapters/file/control-log.ts's format: `{"key","value"}` per line, keyed
+ * as on the topic), replacing any earlier one. Written whole and synced once: FileControlLog.append syncs every line,
+ * about 2 ms each here, seconds for a fleet.
+ */
+async function writeIdentityLog(path: string, changes: readonly IdentityChange[]): Promise<void> {
+  await rm(path, { force: true });
+  await mkdir(dirname(path), { recursive: true });
+  const file = await open(path, 'w', 0o640);
+  try {
+    await file.writeFile(changes.map((c) => `${JSON.stringify({ key: changeKey(c), value: c })}\n`).join(''));
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+}
+
+const REJECTION_CHUNK = 5000;
+
+/**
+ * Lands a run's gateway rejection records in `gateway_rejections` with the landing definition's own row mapping
+ * (pipelines/gateway-rejections.ts), as `vigil sink pipelines/gateway-rejections.ts` lands them from the topic; each
+ * chunk carries a dedup token of its rejection ids, so a retried chunk lands once. Returns the rows written.
+ *
+ * @example
+ * await landGatewayRejections(store, gatewayReport.rejections);
+ */
+export async function landGatewayRejections(
+  store: Pick<ClickHouseStore, 'insert'>,
+  rejections: readonly GatewayRejection[],
+): Promise<number> {
+  let rows = 0;
+  for (let i = 0; i < rejections.length; i += REJECTION_CHUNK) {
+    const chunk = rejections.slice(i, i + REJECTION_CHUNK);
+    const ids = createHash('sha256');
+    for (const r of chunk) ids.update(r.rejection_id);
+    const dedupToken = `gateway-rejections|${TOPICS.gatewayRejections}|${i}-${i + chunk.length - 1}|${ids.digest('hex').slice(0, 16)}`;
+    const result = await store.insert(
+      GATEWAY_REJECTIONS_TABLE,
+      chunk.map((r) => gatewayRejectionRow(r as unknown as Record<string, unknown>)),
+      { dedupToken },
+    );
+    rows += result.rows;
+  }
+  return rows;
 }
 
 /**
