@@ -140,6 +140,8 @@ export async function runGatewayBench(o: GatewayRunOptions): Promise<GatewayRunR
       String(metricsPort),
     ],
     { VIGIL_TOPIC_PREFIX: ns.prefix },
+    // VIGIL_BENCH_PROFILE=DIR: a V8 CPU profile of the gateway process, written when it drains (where the time goes).
+    process.env.VIGIL_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.VIGIL_BENCH_PROFILE}`] : [],
   );
   try {
     await Promise.race([
@@ -204,7 +206,7 @@ export function gatewayMarkdown(g: GatewayRunResult): string[] {
   const f = (x: number | null) => (x === null ? '—' : x.toLocaleString('en-GB', { maximumFractionDigits: 1 }));
   return [
     `gateway (${g.devices} devices, ${g.batch} ES256-signed events per request, HTTP/2 over mutual TLS, Redis state, ` +
-      `acks=all to Kafka): ${f(g.max.events_per_s)} accepted events/s closed-loop = ${f(g.ratio_to_bare)} x the bare ` +
+      `acks=all to Kafka): ${f(g.max.events_per_s)} accepted events/s closed-loop = ${g.ratio_to_bare.toFixed(2)} x the bare ` +
       `verification rate of one core (${f(g.bare_verify_per_s)}/s; target >= 0.5); paced at ` +
       `${f(g.paced.events_per_s)}/s: request -> 202 p50 ${f(g.paced.latency_ms.p50)} ms, p99 ` +
       `${f(g.paced.latency_ms.p99)} ms (max ${f(g.paced.latency_ms.max)}; target p99 <= 50 ms); failed requests ` +
