@@ -4,7 +4,6 @@
  * directory has caught up with the log (a gateway that has not read a revocation must not admit anyone), and on the
  * stop signal drains: no new connections, requests in flight finish, then every connection closes.
  */
-import { createServer, type Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { openGatewaySinks } from '../../adapters/kafka/raw-writer.ts';
 import { openRedisGatewayState } from '../../adapters/redis/gateway-state.ts';
@@ -18,6 +17,7 @@ import type { ControlLog, IdentityChange } from '../../identity/types.ts';
 import { systemClock } from '../clock.ts';
 import type { Endpoints } from '../endpoints.ts';
 import type { Logger } from '../log.ts';
+import { serveMetrics } from './metrics-server.ts';
 
 export interface RunGatewayOptions {
   readonly id: string;
@@ -73,7 +73,7 @@ export async function runGateway(options: RunGatewayOptions): Promise<void> {
     metrics: registry,
     log: options.log,
   });
-  const metricsServer = options.metricsPort > 0 ? await serveRegistry(registry, options.metricsPort) : null;
+  const metricsServer = options.metricsPort > 0 ? await serveMetrics({ registry }, options.metricsPort) : null;
   options.onListening?.(gateway);
   await options.stopSignal;
   options.log.info({ gateway: options.id }, 'stopping: draining connections');
@@ -81,32 +81,4 @@ export async function runGateway(options: RunGatewayOptions): Promise<void> {
   await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
   stopIdentityMetrics();
   await Promise.all([sinks.close(), state.close(), directory.close(), options.identityLog.close()]);
-}
-
-async function serveRegistry(registry: Registry, port: number): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
-      registry.metrics().then(
-        (body) => {
-          res.writeHead(200, { 'content-type': registry.contentType });
-          res.end(body);
-        },
-        () => {
-          res.writeHead(500);
-          res.end();
-        },
-      );
-    } else if (req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  return server;
 }

@@ -1,11 +1,18 @@
-/** `/metrics` (Prometheus text format) and `/healthz` for one worker, on loopback unless told otherwise. */
+/**
+ * `/metrics` (Prometheus text format) and `/healthz` for one process (a worker, the sink, a gateway), on loopback
+ * unless told otherwise. Takes anything holding a prom-client registry (PipelineMetrics does).
+ */
 import { createServer, type Server } from 'node:http';
-import type { PipelineMetrics } from '../metrics.ts';
+import type { Registry } from 'prom-client';
 
-export async function serveMetrics(metrics: PipelineMetrics, port: number, host = '127.0.0.1'): Promise<Server> {
+export async function serveMetrics(
+  metrics: { readonly registry: Registry },
+  port: number,
+  host = '127.0.0.1',
+): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
-      metrics.expose().then(
+      metrics.registry.metrics().then(
         (body) => {
           res.writeHead(200, { 'content-type': metrics.registry.contentType });
           res.end(body);
