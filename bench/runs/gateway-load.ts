@@ -14,25 +14,26 @@
  *   node --import tsx bench/runs/gateway-load.ts --url https://127.0.0.1:8443 --fleet-dir DIR --ca FILE \
  *     --mode max|paced [--rate N] [--seconds 10] [--batch 50] [--concurrency 64]
  */
-import { createHash, createPrivateKey, type KeyObject, randomBytes, sign, X509Certificate } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ulid } from 'ulid';
+import { fingerprintOf } from '../../identity/pki.ts';
 import { LatencySketch } from '../../runtime/runners/run-stats.ts';
+import { type JwsSigner, jwsSigner } from '../../simulator/gateway-sign.ts';
 
 export interface Device {
   readonly id: string;
   readonly cert: string;
   readonly key: string;
-  readonly privateKey: KeyObject;
+  /** ES256 over the device's own key (simulator/gateway-sign.ts, as the fleet signs). */
+  readonly sign: JwsSigner;
   readonly kid: string;
   sequence: number;
   session?: http2.ClientHttp2Session;
 }
-
-const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
 /** One signed event: a JWS compact serialisation of the envelope's JSON (the gateway stamps the assignment). */
 export function signEvent(device: Device, at: number): string {
@@ -58,9 +59,7 @@ export function signEvent(device: Device, at: number): string {
     sequence: device.sequence,
     nonce: randomBytes(12).toString('base64url'),
   };
-  const signingInput = `${b64url(JSON.stringify({ alg: 'ES256', kid: device.kid }))}.${b64url(JSON.stringify(payload))}`;
-  const signature = sign('sha256', Buffer.from(signingInput), { key: device.privateKey, dsaEncoding: 'ieee-p1363' });
-  return `${signingInput}.${b64url(signature)}`;
+  return device.sign(JSON.stringify(payload));
 }
 
 export function loadFleet(dir: string): Device[] {
@@ -71,9 +70,9 @@ export function loadFleet(dir: string): Device[] {
       const id = f.slice(0, -'.crt'.length);
       const cert = readFileSync(join(dir, f), 'utf8');
       const key = readFileSync(join(dir, `${id}.key`), 'utf8');
-      const kid = createHash('sha256').update(new X509Certificate(cert).raw).digest('hex');
+      const kid = fingerprintOf(cert);
       // Sequences from the wall clock (x1000): above any earlier run's for the same devices, which the gateway remembers.
-      return { id, cert, key, privateKey: createPrivateKey(key), kid, sequence: Date.now() * 1000 };
+      return { id, cert, key, sign: jwsSigner(key, 'ES256', kid), kid, sequence: Date.now() * 1000 };
     });
 }
 

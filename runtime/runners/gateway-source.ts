@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
 import { type AcceptedEvent, startGateway } from '../../gateway/index.ts';
-import { parseGatewayLimits } from '../../gateway/limits.ts';
+import { parseGatewayLimits, stateParamsOf } from '../../gateway/limits.ts';
 import { MemoryGatewayState } from '../../gateway/state.ts';
 import { initPki } from '../../identity/pki.ts';
 import { changeKey } from '../../identity/records.ts';
@@ -202,15 +202,7 @@ export async function runGatewayFleet(options: GatewayRunOptions, sink: Accepted
       port: 0,
       tls: { certPem: pki.gatewayCertPem, keyPem: pki.gatewayKeyPem, caPem: pki.caCertPem },
       directory: registry,
-      state: new MemoryGatewayState(
-        {
-          ratePerSec: limits.deviceRatePerSec,
-          burst: limits.deviceBurst,
-          nonceTtlMs: 2 * limits.skewMs,
-          sequenceTtlMs: limits.sequenceTtlMs,
-        },
-        clock,
-      ),
+      state: new MemoryGatewayState(stateParamsOf(limits), clock),
       raw: {
         write: (events: readonly AcceptedEvent[]) => {
           for (const e of events) lanes[e.lane]++;
