@@ -14,7 +14,6 @@
  * it (an `ack` or `escalate` transition of the alert follows in `clinical_alerts`) and the sink keeps it.
  * `--json` prints one line: list `{"alerts":[...]}`, an action `{"topic":"...","action":{...}}`.
  */
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ulid } from 'ulid';
 import {
@@ -27,7 +26,6 @@ import {
 import { auditedQuery, auditTarget } from '../../access/read.ts';
 import { encodeFramed } from '../../adapters/avro/framing.ts';
 import { loadSchemaRepo } from '../../adapters/avro/schemas.ts';
-import { DEFAULT_EMBEDDED_DIR, openClickHouseStore } from '../../adapters/clickhouse/index.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
 import { PlainProducer } from '../../adapters/kafka/producer.ts';
 import { createSchemaRegistry } from '../../adapters/registry/index.ts';
@@ -35,6 +33,7 @@ import { ALERT_ACTIONS_TOPIC, ALERTS_TABLE } from '../../pipelines/alerts.ts';
 import { resolveEndpoints } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import type { AlertAction } from '../../schemas/generated/alert-action.ts';
+import { openReadStore } from '../store.ts';
 
 /** One alert as `list` shows it: its latest transition and what it has been through. */
 export interface AlertSummary {
@@ -160,18 +159,6 @@ interface StoreFlags {
   readonly dataDir?: string;
 }
 
-function openStore(flags: StoreFlags): ClickHouseStore {
-  if (flags.server) return openClickHouseStore({ mode: 'server', url: resolveEndpoints().clickhouseUrl });
-  const path = flags.dataDir ?? DEFAULT_EMBEDDED_DIR;
-  if (!existsSync(path)) {
-    throw new VigilError(
-      'CONFIG_INVALID',
-      `no ClickHouse store at ${path}: run the alerts sink first, or pass --server`,
-    );
-  }
-  return openClickHouseStore({ mode: 'embedded', path });
-}
-
 async function findAlert(store: ClickHouseStore, alertId: string): Promise<AlertSummary> {
   const rows = await store.query<AlertSummary>(listSql(false, { alertId: true }), { alert: alertId, limit: 1 });
   const alert = rows[0];
@@ -217,7 +204,7 @@ export function registerAlerts(program: Command): void {
       if (!Number.isInteger(limit) || limit < 1)
         throw new VigilError('CONFIG_INVALID', '--limit must be a positive integer');
       const audit = accessAuditAppender(flags);
-      const store = openStore(flags);
+      const store = openReadStore(flags, 'run the alerts sink first, or pass --server');
       try {
         const open = flags.open === true;
         const { rows } = await auditedQuery<AlertSummary & Record<string, unknown>>(
@@ -259,7 +246,7 @@ export function registerAlerts(program: Command): void {
       .option('--server', 'look the alert up on the ClickHouse server at CLICKHOUSE_URL')
       .option('--data-dir <dir>', 'embedded store directory', undefined)
       .action(async (alertId: string, flags: StoreFlags & { principal: string; reason?: string; json?: boolean }) => {
-        const store = openStore(flags);
+        const store = openReadStore(flags, 'run the alerts sink first, or pass --server');
         let alert: AlertSummary;
         try {
           alert = await findAlert(store, alertId);

@@ -23,7 +23,7 @@ import {
   credentialFromEnv,
 } from '../../access/cli.ts';
 import { openReadScope } from '../../access/read.ts';
-import { DEFAULT_EMBEDDED_DIR, openClickHouseStore } from '../../adapters/clickhouse/index.ts';
+import { DEFAULT_EMBEDDED_DIR } from '../../adapters/clickhouse/index.ts';
 import { DEFAULT_KEY_DIR, KEY_FILES, loadHashKey, loadSignerKey, loadVerifierKey } from '../../audit/keys.ts';
 import { readAll } from '../../audit/store.ts';
 import { openFileAuditStore } from '../../audit/stores/file.ts';
@@ -34,6 +34,7 @@ import { parseTime } from '../../identity/service.ts';
 import type { IdentityChange } from '../../identity/types.ts';
 import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
+import { openReadStore } from '../store.ts';
 import { deviceIdentityLog } from './devices.ts';
 
 interface ExportOptions extends AccessFlags {
@@ -72,12 +73,7 @@ async function runExport(options: ExportOptions) {
   for (const file of rules) {
     if (!existsSync(file)) throw new VigilError('CONFIG_INVALID', `no rule file ${file}`);
   }
-  if (!options.server && !existsSync(options.dataDir)) {
-    throw new VigilError('CONFIG_INVALID', `no embedded store at ${options.dataDir}: pass --data-dir or --server`);
-  }
-  const store = options.server
-    ? openClickHouseStore({ mode: 'server', url: resolveEndpoints().clickhouseUrl })
-    : openClickHouseStore({ mode: 'embedded', path: options.dataDir });
+  const store = openReadStore(options, 'pass --data-dir or --server');
   try {
     const audit = accessAuditAppender(options);
     const scope = await openReadScope(

@@ -14,7 +14,6 @@
  * the principal's sites and role (access/policy.ts), suppresses small cells for analysts, and is recorded in the audit
  * log before anything is printed; a refusal is recorded too (access/read.ts). `list` and `show` read no data.
  */
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   type AccessFlags,
@@ -25,11 +24,11 @@ import {
   minCellFromEnv,
 } from '../../access/cli.ts';
 import { auditedQuery, auditTarget } from '../../access/read.ts';
-import { DEFAULT_EMBEDDED_DIR, openClickHouseStore } from '../../adapters/clickhouse/index.ts';
+import { DEFAULT_EMBEDDED_DIR } from '../../adapters/clickhouse/index.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
-import { resolveEndpoints } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import { listSavedQueries, loadSavedQuery, resolveParams, type SavedQuery } from '../../surveillance/queries.ts';
+import { openReadStore } from '../store.ts';
 
 interface RunOptions extends AccessFlags {
   readonly param: string[];
@@ -83,7 +82,7 @@ export function registerQuery(program: Command): void {
       const saved = await loadSavedQuery(name);
       const params = resolveParams(saved, parseParams(options.param));
       const audit = accessAuditAppender(options);
-      const store = openStore(options);
+      const store = openReadStore(options);
       try {
         await requireTables(store);
         const read = await auditedQuery(
@@ -130,18 +129,6 @@ export function parseParams(pairs: readonly string[]): Record<string, string> {
     params[pair.slice(0, eq).trim()] = pair.slice(eq + 1);
   }
   return params;
-}
-
-function openStore(options: RunOptions): ClickHouseStore {
-  if (options.server) return openClickHouseStore({ mode: 'server', url: resolveEndpoints().clickhouseUrl });
-  const dir = options.dataDir ?? DEFAULT_EMBEDDED_DIR;
-  if (!existsSync(dir)) {
-    throw new VigilError(
-      'CONFIG_INVALID',
-      `no embedded store at ${dir}: run \`npm start\` first, or pass --data-dir <dir> or --server`,
-    );
-  }
-  return openClickHouseStore({ mode: 'embedded', path: dir });
 }
 
 async function requireTables(store: ClickHouseStore): Promise<void> {

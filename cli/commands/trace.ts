@@ -14,7 +14,7 @@
  * the Kafka topic), the device CA (`--pki-dir`) and the audit checkpoint verifier key (`--audit-pub`); it exits 1
  * when the evidence does not verify.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import {
@@ -24,8 +24,7 @@ import {
   authenticatorFromEnv,
   credentialFromEnv,
 } from '../../access/cli.ts';
-import { DEFAULT_EMBEDDED_DIR, openClickHouseStore } from '../../adapters/clickhouse/index.ts';
-import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
+import { DEFAULT_EMBEDDED_DIR } from '../../adapters/clickhouse/index.ts';
 import { DEFAULT_KEY_DIR, KEY_FILES, loadHashKey, loadVerifierKey } from '../../audit/keys.ts';
 import { type AuditStore, readAll } from '../../audit/store.ts';
 import { openFileAuditStore } from '../../audit/stores/file.ts';
@@ -34,6 +33,7 @@ import { type TraceReport, type TraceVerification, traceEvent } from '../../evid
 import { openDeviceDirectory } from '../../identity/directory.ts';
 import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
+import { openReadStore } from '../store.ts';
 import { deviceIdentityLog } from './devices.ts';
 import { DEFAULT_PKI_DIR } from './pki.ts';
 
@@ -64,18 +64,6 @@ export function registerTrace(program: Command): void {
       else process.stdout.write(renderTrace(result.report, result.problems, options.verify === true));
       if (options.verify && !result.report.verified) process.exitCode = 1;
     });
-}
-
-function openStore(options: TraceOptions): ClickHouseStore {
-  if (options.server) return openClickHouseStore({ mode: 'server', url: resolveEndpoints().clickhouseUrl });
-  const dir = options.dataDir ?? DEFAULT_EMBEDDED_DIR;
-  if (!existsSync(dir)) {
-    throw new VigilError(
-      'CONFIG_INVALID',
-      `no embedded store at ${dir}: run \`npm start\` first, or pass --data-dir <dir> or --server`,
-    );
-  }
-  return openClickHouseStore({ mode: 'embedded', path: dir });
 }
 
 /** A reader of the audit log (never its writer: the trace's own entry goes through the access appender). */
@@ -123,7 +111,7 @@ async function loadVerification(
 async function runTrace(eventId: string, options: TraceOptions) {
   const hashKey = loadHashKey(options.auditHashKey ?? join(DEFAULT_KEY_DIR, KEY_FILES.hash));
   const audit = accessAuditAppender(options);
-  const store = openStore(options);
+  const store = openReadStore(options);
   const closers: (() => Promise<void>)[] = [() => store.close()];
   try {
     const opened = options.verify ? await loadVerification(options) : null;
