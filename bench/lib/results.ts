@@ -190,3 +190,18 @@ export function writeResults(r: BenchResults, dir = join(REPO, 'bench', 'results
   writeFileSync(join(dir, 'latest.md'), md);
   return files;
 }
+
+/**
+ * A single run's results (the alert run, the gateway run) as `<run>-<stamp>.{json,md}` and `<run>-latest.{json,md}`.
+ *
+ * @example
+ * writeRunResults('gateway', doc.date, doc, md);
+ */
+export function writeRunResults(run: string, date: string, doc: unknown, md: string): void {
+  const dir = join(REPO, 'bench', 'results');
+  const stamp = date.replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z');
+  for (const name of [`${run}-${stamp}`, `${run}-latest`]) {
+    writeFileSync(join(dir, `${name}.json`), `${JSON.stringify(doc, null, 2)}\n`);
+    writeFileSync(join(dir, `${name}.md`), md);
+  }
+}

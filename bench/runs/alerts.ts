@@ -19,16 +19,14 @@
  *
  *   node --import tsx bench/runs/alerts.ts [--rate 3000] [--seconds 20] [--linger-ms MS] [--json] [--no-write]
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TOPIC_SPECS, type TopicSpec } from '../../infra/local/topics.ts';
 import alerts from '../../pipelines/alerts.ts';
 import { TOPICS } from '../../runtime/endpoints.ts';
 import type { LatencySummary, RunStatsJson } from '../../runtime/runners/run-stats.ts';
 import { AlertInputProducer, alertInputs } from '../../test/support/alert-stream.ts';
-import { lastJson, REPO, sleep, spawnNode, VIGIL } from '../lib/proc.ts';
-import { machine, revision, versions } from '../lib/results.ts';
+import { lastJson, sleep, spawnNode, VIGIL } from '../lib/proc.ts';
+import { machine, revision, versions, writeRunResults } from '../lib/results.ts';
 import { createNamespace, deleteNamespace, groupJoined } from '../lib/stack.ts';
 
 export const ALERT_RUN_DEFAULTS = { rate: 3_000, seconds: 20 } as const;
@@ -178,14 +176,7 @@ async function main(): Promise<void> {
   const result = await runAlerts({ rate, seconds, log, ...(linger !== undefined ? { lingerMs: linger } : {}) });
   const doc = { date, machine: machine(), versions: versions(), revision: revision(), alerts: result };
   const md = [`# Vigil alert run — ${date}`, '', `code ${doc.revision}`, '', ...alertMarkdown(result), ''].join('\n');
-  if (!values['no-write']) {
-    const dir = join(REPO, 'bench', 'results');
-    const stamp = date.replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z');
-    for (const name of [`alerts-${stamp}`, 'alerts-latest']) {
-      writeFileSync(join(dir, `${name}.json`), `${JSON.stringify(doc, null, 2)}\n`);
-      writeFileSync(join(dir, `${name}.md`), md);
-    }
-  }
+  if (!values['no-write']) writeRunResults('alerts', date, doc, md);
   process.stdout.write(values.json ? `${JSON.stringify(doc)}\n` : `${md}\n`);
 }
 

@@ -17,7 +17,7 @@
  *     [--no-write]
  */
 import { type KeyObject, verify, X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,7 +28,7 @@ import { enrollDevice } from '../../identity/service.ts';
 import type { IdentityChange } from '../../identity/types.ts';
 import { systemClock } from '../../runtime/clock.ts';
 import { freePort, lastJson, REPO, sleep, spawnNode, VIGIL } from '../lib/proc.ts';
-import { machine, revision, versions } from '../lib/results.ts';
+import { machine, revision, versions, writeRunResults } from '../lib/results.ts';
 import { createNamespace, deleteNamespace, deleteRedisKeys } from '../lib/stack.ts';
 import { type LoadResult, loadFleet, signEvent } from './gateway-load.ts';
 
@@ -238,14 +238,7 @@ async function main(): Promise<void> {
   const md = [`# Vigil gateway run — ${date}`, '', `code ${doc.revision}`, '', ...gatewayMarkdown(result), ''].join(
     '\n',
   );
-  if (!values['no-write']) {
-    const dir = join(REPO, 'bench', 'results');
-    const stamp = date.replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z');
-    for (const name of [`gateway-${stamp}`, 'gateway-latest']) {
-      writeFileSync(join(dir, `${name}.json`), `${JSON.stringify(doc, null, 2)}\n`);
-      writeFileSync(join(dir, `${name}.md`), md);
-    }
-  }
+  if (!values['no-write']) writeRunResults('gateway', date, doc, md);
   process.stdout.write(values.json ? `${JSON.stringify(doc)}\n` : `${md}\n`);
 }
 
