@@ -96,6 +96,8 @@ export const TOPICS = {
   normalised: topic('vigil.telemetry.normalised'),
   inferences: topic('vigil.clinical.inferences'),
   clinicalAlerts: topic('vigil.clinical.alerts'),
+  /** Clinical outcomes (escalation, ICU transfer, confirmed deterioration) by patient pseudonym: model calibration. */
+  outcomes: topic('vigil.clinical.outcomes'),
   alertActions: topic('vigil.clinical.alert-actions'),
   deadLetter: topic('vigil.ops.dead-letter'),
   duplicates: topic('vigil.ops.duplicates'),

@@ -11,7 +11,7 @@
 import type { Clock } from './clock.ts';
 import type { ReasonCode } from './errors.ts';
 import type { Logger } from './log.ts';
-import type { ModelStore } from './models.ts';
+import type { ModelRollouts, ModelStore } from './models.ts';
 import type { InFlight, Origin } from './record.ts';
 import type { StateBackend, StateDescriptor } from './state.ts';
 
@@ -50,6 +50,11 @@ export interface OperatorContext {
   readonly log: Logger;
   /** The local model store (models/<name>/<version>/), verified against manifests. */
   readonly models: ModelStore;
+  /**
+   * The model rollouts in force, applied live from the model-rollouts control log (absent: no registry, every scoring
+   * operator runs its pipeline's default versions as live).
+   */
+  readonly rollouts?: ModelRollouts;
   /**
    * The pipeline's source topics, in definition order (the engine sets them from its definition; absent when an
    * operator is opened on its own: one source). Keyed state owner tokens name the source by its position here

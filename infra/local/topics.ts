@@ -71,6 +71,13 @@ export const TOPIC_SPECS: Readonly<Record<TopicKey, TopicSpec>> = {
     config: stream(30),
     description: 'Alerts raised for clinicians.',
   },
+  outcomes: {
+    name: TOPICS.outcomes,
+    // Keyed by patient pseudonym; rare records kept a year: calibration joins them to inferences long after.
+    partitions: 3,
+    config: stream(365),
+    description: 'Clinical outcomes (escalation, ICU transfer, confirmed deterioration) by patient pseudonym.',
+  },
   alertActions: {
     name: TOPICS.alertActions,
     // Co-partitioned with the inference and normalised topics (6, keyed by device): the alerts pipeline reads all
