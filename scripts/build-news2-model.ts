@@ -14,22 +14,33 @@
  * for finite inputs and NaN otherwise, so a non-finite input makes every output of its row NaN instead of scoring as
  * normal (comparisons with NaN are false).
  *
- * The ONNX protobuf is written with protobufjs from the subset of onnx.proto below (field numbers as upstream).
- * The manifest is merged into an existing one: a `reference` already present (the drift baseline) is kept.
+ * The ONNX protobuf is written with protobufjs by scripts/onnx-proto.ts (shared with the other model builders).
+ * The manifest (v2, runtime/models.ts) is written whole, except a `reference` already present (the drift baseline,
+ * written by scripts/build-drift-reference.ts), which is kept.
  */
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import protobuf from 'protobufjs';
 import { NEWS2_FEATURES, NEWS2_WIDTH, type News2Feature } from '../operators/score/features.ts';
-import type { ModelManifest } from '../runtime/models.ts';
+import type { ModelInput, ModelManifest } from '../runtime/models.ts';
+import {
+  ATTR_INT,
+  ATTR_INTS,
+  encodeModel,
+  FLOAT,
+  float32Tensor,
+  IR_VERSION,
+  int64Tensor,
+  node,
+  OPSET,
+  sha256Hex,
+  valueInfo,
+} from './onnx-proto.ts';
+
+export { IR_VERSION, OPSET, sha256Hex };
 
 export const MODEL_NAME = 'news2';
 export const MODEL_VERSION = '1.0.0';
-export const OPSET = 17;
-/** IR version 8 goes with opset 17 (ONNX 1.12); onnxruntime-node 1.30 reads it. */
-export const IR_VERSION = 8;
 /** Bump when this script changes what it writes; it is part of the artifact, never a date or a package version. */
 const BUILDER_VERSION = '1.0.0';
 const SCRIPT = 'scripts/build-news2-model.ts';
@@ -94,129 +105,6 @@ export const EDGES: readonly Edge[] = [
   above('temperature_c', 39.0, 1),
 ];
 
-// The subset of onnx.proto (proto2) this script writes. Field numbers and enum values are those of upstream ONNX.
-const ONNX_SUBSET = `
-syntax = "proto2";
-package onnx;
-message AttributeProto {
-  enum AttributeType { UNDEFINED = 0; FLOAT = 1; INT = 2; STRING = 3; TENSOR = 4; GRAPH = 5; FLOATS = 6; INTS = 7; }
-  optional string name = 1;
-  optional float f = 2;
-  optional int64 i = 3;
-  optional bytes s = 4;
-  optional TensorProto t = 5;
-  repeated float floats = 7;
-  repeated int64 ints = 8;
-  optional AttributeType type = 20;
-}
-message ValueInfoProto {
-  optional string name = 1;
-  optional TypeProto type = 2;
-  optional string doc_string = 3;
-}
-message NodeProto {
-  repeated string input = 1;
-  repeated string output = 2;
-  optional string name = 3;
-  optional string op_type = 4;
-  repeated AttributeProto attribute = 5;
-  optional string doc_string = 6;
-  optional string domain = 7;
-}
-message ModelProto {
-  optional int64 ir_version = 1;
-  optional string producer_name = 2;
-  optional string producer_version = 3;
-  optional string domain = 4;
-  optional int64 model_version = 5;
-  optional string doc_string = 6;
-  optional GraphProto graph = 7;
-  repeated OperatorSetIdProto opset_import = 8;
-  repeated StringStringEntryProto metadata_props = 14;
-}
-message StringStringEntryProto {
-  optional string key = 1;
-  optional string value = 2;
-}
-message GraphProto {
-  repeated NodeProto node = 1;
-  optional string name = 2;
-  repeated TensorProto initializer = 5;
-  optional string doc_string = 10;
-  repeated ValueInfoProto input = 11;
-  repeated ValueInfoProto output = 12;
-}
-message TensorProto {
-  repeated int64 dims = 1;
-  optional int32 data_type = 2;
-  optional string name = 8;
-  optional bytes raw_data = 9;
-  optional string doc_string = 12;
-}
-message TensorShapeProto {
-  message Dimension {
-    oneof value {
-      int64 dim_value = 1;
-      string dim_param = 2;
-    }
-  }
-  repeated Dimension dim = 1;
-}
-message TypeProto {
-  message Tensor {
-    optional int32 elem_type = 1;
-    optional TensorShapeProto shape = 2;
-  }
-  oneof value {
-    Tensor tensor_type = 1;
-  }
-}
-message OperatorSetIdProto {
-  optional string domain = 1;
-  optional int64 version = 2;
-}
-`;
-
-const FLOAT = 1;
-const INT64 = 7;
-const ATTR_INT = 2;
-const ATTR_INTS = 7;
-
-type Dim = number | string;
-
-function float32Tensor(name: string, dims: number[], values: ArrayLike<number>) {
-  const data = Float32Array.from(values);
-  // raw_data is little-endian by the ONNX spec: write it explicitly, whatever the host's byte order.
-  const raw = Buffer.alloc(data.length * 4);
-  for (let i = 0; i < data.length; i++) raw.writeFloatLE(data[i]!, i * 4);
-  return { name, dims, data_type: FLOAT, raw_data: raw };
-}
-
-function int64Tensor(name: string, dims: number[], values: readonly number[]) {
-  const raw = Buffer.alloc(values.length * 8);
-  values.forEach((v, i) => {
-    raw.writeBigInt64LE(BigInt(v), i * 8);
-  });
-  return { name, dims, data_type: INT64, raw_data: raw };
-}
-
-function valueInfo(name: string, dims: Dim[], doc: string) {
-  return {
-    name,
-    doc_string: doc,
-    type: {
-      tensor_type: {
-        elem_type: FLOAT,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) },
-      },
-    },
-  };
-}
-
-function node(op_type: string, input: string[], output: string[], attribute: object[] = []) {
-  return { op_type, input, output, name: output[0], attribute };
-}
-
 /** The weights, from EDGES: the selection matrix [7,E], the signed edges [E] and the step deltas [E,7]. */
 export function news2Weights(): {
   select: Float32Array;
@@ -241,8 +129,6 @@ export function news2Weights(): {
 
 /** The model file's bytes: the same on every call and every machine. */
 export function buildNews2Model(): Uint8Array {
-  const root = protobuf.parse(ONNX_SUBSET, { keepCase: true }).root;
-  const ModelProto = root.lookupType('onnx.ModelProto');
   const e = EDGES.length;
   const w = news2Weights();
   const scalar = (name: string, v: number) => float32Tensor(name, [], [v]);
@@ -318,18 +204,94 @@ export function buildNews2Model(): Uint8Array {
       { key: 'build_script', value: SCRIPT },
     ],
   };
-  const problem = ModelProto.verify(model);
-  if (problem) throw new Error(`onnx model object is invalid: ${problem}`);
-  return ModelProto.encode(ModelProto.fromObject(model)).finish();
+  return encodeModel(model);
 }
 
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+/** How each column of `features` is read from a decoded envelope (the score operator follows this). */
+export const NEWS2_INPUTS: readonly ModelInput[] = [
+  { name: 'respiratory_rate', field: 'vital_signs.respiratory_rate', unit: '/min', min: 2, max: 80 },
+  { name: 'spo2', field: 'vital_signs.spo2', unit: '%', min: 40, max: 100 },
+  { name: 'on_oxygen', field: 'vital_signs.on_oxygen', unit: '1', min: 0, max: 1, encode: { false: 0, true: 1 } },
+  { name: 'systolic_bp', field: 'vital_signs.systolic_bp', unit: 'mm[Hg]', min: 40, max: 300 },
+  { name: 'pulse', field: 'vital_signs.pulse', unit: '/min', min: 20, max: 300 },
+  {
+    name: 'consciousness_not_alert',
+    field: 'vital_signs.consciousness',
+    unit: '1',
+    min: 0,
+    max: 1,
+    encode: { A: 0, C: 1, V: 1, P: 1, U: 1 },
+  },
+  { name: 'temperature_c', field: 'vital_signs.temperature_c', unit: 'Cel', min: 25, max: 45 },
+];
+
+/**
+ * The chart this network encodes, as the data set it was "trained" on: NEWS2 is not fitted to data, so the
+ * training-data record names the chart and hashes the table (every edge) the weights come from.
+ */
+export function chartTableSha256(): string {
+  return sha256Hex(JSON.stringify({ chart: 'RCP NEWS2 2017', features: NEWS2_FEATURES, edges: EDGES }));
+}
+
+/** The v2 manifest of news2@1.0.0 for an artifact with this sha256 (`reference` as given). */
+export function news2Manifest(sha256: string, reference: ModelManifest['reference'] = null): ModelManifest {
+  return {
+    manifest_version: 2,
+    name: MODEL_NAME,
+    version: MODEL_VERSION,
+    description: DESCRIPTION,
+    artifact: { file: 'model.onnx', sha256 },
+    input_tensor: 'features',
+    inputs: NEWS2_INPUTS,
+    features: NEWS2_INPUTS.map((i) => i.name),
+    output: { kind: 'news2', score_tensor: 'score', subscores_tensor: 'subscores', band_tensor: 'band' },
+    intended_use:
+      'Track-and-trigger early warning for adults monitored at home or on a ward: the NEWS2 aggregate score and ' +
+      'clinical risk band of one full set of vital signs, to prompt clinical review. Not a diagnosis; SpO2 scale 2 ' +
+      '(confirmed hypercapnic respiratory failure), pregnancy and under-16s are out of scope.',
+    population: {
+      description:
+        'Adults (16 and over) as in the RCP NEWS2 2017 report; not validated for pregnancy or for patients with ' +
+        'a target SpO2 of 88-92% (scale 2).',
+      age_bands: ['18-39', '40-64', '65-79', '80+'],
+      settings: ['hospital_at_home', 'ward'],
+    },
+    training_data: {
+      dataset_id: 'rcp-news2-2017-chart',
+      // The chart's publication (RCP, December 2017): a point in time, not a sampling window.
+      time_range: { from: '2017-12-19T00:00:00.000Z', to: '2017-12-19T00:00:00.000Z' },
+      sites: [],
+      sha256: chartTableSha256(),
+      rows: 0,
+    },
+    reference,
+    pccp: {
+      modification_id: 'news2-chart-encoding',
+      description:
+        'The RCP NEWS2 2017 chart encoded as a fixed-weight network; any change of chart edges or points is a new ' +
+        'version under this modification, verified against the plain-TypeScript chart at every boundary.',
+    },
+    acceptance_criteria: {
+      min_inferences: 1000,
+      min_agreement_with_live: 0.99,
+      calibration: null,
+      subgroup_brier_margin: null,
+    },
+    drift: { js_threshold: 0.1, dataset_share: 0.5, auto_rollback: false },
+    build: {
+      script: SCRIPT,
+      builder_version: BUILDER_VERSION,
+      chart: 'RCP NEWS2 2017',
+      opset: String(OPSET),
+      ir_version: String(IR_VERSION),
+      writer: 'protobufjs (scripts/onnx-proto.ts)',
+    },
+  };
 }
 
 /**
- * Writes `<root>/news2/1.0.0/model.onnx` and its manifest. An existing manifest is merged, not replaced: a `reference`
- * already there (written by the drift baseline script) is kept.
+ * Writes `<root>/news2/1.0.0/model.onnx` and its v2 manifest. A `reference` already in an existing manifest
+ * (written by the drift baseline script) is kept; everything else is rewritten.
  */
 export function writeNews2Model(root = DEFAULT_MODELS_ROOT): { dir: string; sha256: string; manifest: ModelManifest } {
   const dir = join(root, MODEL_NAME, MODEL_VERSION);
@@ -345,23 +307,7 @@ export function writeNews2Model(root = DEFAULT_MODELS_ROOT): { dir: string; sha2
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  const manifest: ModelManifest = {
-    ...existing,
-    name: MODEL_NAME,
-    version: MODEL_VERSION,
-    description: DESCRIPTION,
-    artifact: { file: 'model.onnx', sha256 },
-    features: [...NEWS2_FEATURES],
-    reference: existing.reference ?? null,
-    build: {
-      script: SCRIPT,
-      builder_version: BUILDER_VERSION,
-      chart: 'RCP NEWS2 2017',
-      opset: String(OPSET),
-      ir_version: String(IR_VERSION),
-      writer: 'protobufjs',
-    },
-  };
+  const manifest = news2Manifest(sha256, existing.reference ?? null);
   writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
   return { dir, sha256, manifest };
 }

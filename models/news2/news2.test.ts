@@ -13,7 +13,14 @@ import { OnnxModelStore } from '../../adapters/onnx/index.ts';
 import { NEWS2_FEATURES, NEWS2_WIDTH } from '../../operators/score/features.ts';
 import { NEWS2_CHART, news2Reference, RISK_BANDS } from '../../operators/score/news2-reference.ts';
 import type { LoadedModel } from '../../runtime/models.ts';
-import { buildNews2Model, DEFAULT_MODELS_ROOT, sha256Hex, writeNews2Model } from '../../scripts/build-news2-model.ts';
+import {
+  buildNews2Model,
+  chartTableSha256,
+  DEFAULT_MODELS_ROOT,
+  news2Manifest,
+  sha256Hex,
+  writeNews2Model,
+} from '../../scripts/build-news2-model.ts';
 
 /** Every parameter normal: the reference scores it 0. */
 const NORMAL = [16, 97, 0, 120, 70, 0, 37];
@@ -253,6 +260,29 @@ describe('NEWS2 model build', () => {
     expect(manifest.artifact).toEqual({ file: 'model.onnx', sha256: sha256Hex(artifact) });
     expect(manifest.features).toEqual([...NEWS2_FEATURES]);
     expect(manifest.build).toMatchObject({ chart: 'RCP NEWS2 2017', opset: '17' });
+  });
+
+  it('writes a v2 manifest: every input read from its envelope field, the chart as its training data', () => {
+    const manifest = JSON.parse(readFileSync(join(checkedIn, 'manifest.json'), 'utf8'));
+    expect(manifest).toEqual(news2Manifest(manifest.artifact.sha256, manifest.reference));
+    expect(manifest.manifest_version).toBe(2);
+    expect(manifest.input_tensor).toBe('features');
+    expect(manifest.inputs.map((i: { name: string }) => i.name)).toEqual(manifest.features);
+    expect(manifest.inputs.map((i: { field: string }) => i.field)).toEqual(
+      NEWS2_FEATURES.map((f) => `vital_signs.${f === 'consciousness_not_alert' ? 'consciousness' : f}`),
+    );
+    expect(manifest.inputs[2].encode).toEqual({ false: 0, true: 1 });
+    expect(manifest.inputs[5].encode).toEqual({ A: 0, C: 1, V: 1, P: 1, U: 1 });
+    expect(manifest.output).toEqual({
+      kind: 'news2',
+      score_tensor: 'score',
+      subscores_tensor: 'subscores',
+      band_tensor: 'band',
+    });
+    expect(manifest.training_data).toMatchObject({ dataset_id: 'rcp-news2-2017-chart', rows: 0 });
+    expect(manifest.training_data.sha256).toBe(chartTableSha256());
+    expect(manifest.acceptance_criteria).toMatchObject({ calibration: null, subgroup_brier_margin: null });
+    expect(manifest.drift).toEqual({ js_threshold: 0.1, dataset_share: 0.5, auto_rollback: false });
   });
 
   it('writes the same bytes from the command line, in a fresh process', () => {
