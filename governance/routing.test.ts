@@ -1,0 +1,147 @@
+/**
+ * Routing decisions: deterministic buckets, patients stable across events and percent changes, the canary's share
+ * within tolerance, and the order and flags of the decisions.
+ */
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { ModelRoute } from '../runtime/models.ts';
+import { parseCohort } from './cohort.ts';
+import { cohortBucket, compareVersions, decideRoutes, type RoutingKey, staticRollouts } from './routing.ts';
+
+const key = (patient: string, over: Partial<RoutingKey> = {}): RoutingKey => ({
+  patient_ref: patient,
+  site_id: 'site-01',
+  firmware_version: '2.1.0',
+  patient_subgroup: null,
+  device_batch: null,
+  ...over,
+});
+
+function route(percent: number, cohortExpr = '', shadows: string[] = []): ModelRoute {
+  return {
+    model: 'det',
+    live: { version: '1.0.0', rollout_id: 'R-LIVE', approved: true },
+    canary: {
+      version: '1.1.0',
+      rollout_id: 'R-CANARY',
+      approved: true,
+      percent,
+      cohort: parseCohort(cohortExpr),
+      cohort_expr: cohortExpr,
+    },
+    shadows: shadows.map((version) => ({ version, rollout_id: `R-${version}`, approved: false })),
+  };
+}
+
+const clinicalVersion = (r: ModelRoute, patient: string, over: Partial<RoutingKey> = {}) =>
+  decideRoutes('det', r, null, key(patient, over)).find((d) => d.clinical)?.version;
+
+describe('cohortBucket', () => {
+  it('is the first 4 bytes of sha256(model|patient) big-endian mod 10000', () => {
+    const digest = createHash('sha256').update('det|pt-42').digest();
+    expect(cohortBucket('det', 'pt-42')).toBe(digest.readUInt32BE(0) % 10_000);
+    expect(cohortBucket('det', 'pt-42')).toBe(cohortBucket('det', 'pt-42'));
+  });
+
+  it('differs between models for most patients (one patient is not in every canary)', () => {
+    let same = 0;
+    for (let i = 0; i < 1000; i++) if (cohortBucket('a', `p${i}`) === cohortBucket('b', `p${i}`)) same++;
+    expect(same).toBeLessThan(5);
+  });
+});
+
+describe('decideRoutes', () => {
+  it('runs the pipeline default live when the registry has no route for the model', () => {
+    const [decision, ...rest] = decideRoutes('news2', undefined, '1.0.0', key('pt-1'));
+    expect(rest).toEqual([]);
+    expect(decision).toEqual({
+      model: 'news2',
+      version: '1.0.0',
+      mode: 'live',
+      clinical: true,
+      rollout_id: null,
+      source: 'pipeline',
+      cohort_bucket: cohortBucket('news2', 'pt-1'),
+      in_canary: false,
+    });
+    expect(decideRoutes('news2', undefined, null, key('pt-1'))).toEqual([]);
+  });
+
+  it('lets the registry decide alone once it routes the model (the pipeline default is ignored)', () => {
+    const unrouted: ModelRoute = { model: 'det', live: null, canary: null, shadows: [] };
+    expect(decideRoutes('det', unrouted, '0.9.0', key('pt-1'))).toEqual([]);
+  });
+
+  it('puts clinical first, then every shadow by version, never clinical', () => {
+    const decisions = decideRoutes('det', route(0, '', ['1.10.0', '1.2.0']), null, key('pt-1'));
+    expect(decisions.map((d) => [d.version, d.mode, d.clinical, d.rollout_id, d.source])).toEqual([
+      ['1.0.0', 'live', true, 'R-LIVE', 'registry'],
+      ['1.2.0', 'shadow', false, 'R-1.2.0', 'registry'],
+      ['1.10.0', 'shadow', false, 'R-1.10.0', 'registry'],
+    ]);
+  });
+
+  it('keeps a patient on one version across events', () => {
+    const r = route(30);
+    for (let p = 0; p < 200; p++) {
+      const first = clinicalVersion(r, `pt-${p}`);
+      for (let e = 0; e < 5; e++) expect(clinicalVersion(r, `pt-${p}`)).toBe(first);
+    }
+  });
+
+  it('keeps the first 10% in the canary when the percent goes from 10 to 20', () => {
+    let moved = 0;
+    let joined = 0;
+    for (let p = 0; p < 5000; p++) {
+      const at10 = clinicalVersion(route(10), `pt-${p}`);
+      const at20 = clinicalVersion(route(20), `pt-${p}`);
+      if (at10 === '1.1.0' && at20 !== '1.1.0') moved++;
+      if (at10 !== '1.1.0' && at20 === '1.1.0') joined++;
+    }
+    expect(moved).toBe(0);
+    expect(joined).toBeGreaterThan(300);
+  });
+
+  it('sends 10% of 20,000 synthetic patients of the cohort to the canary, within tolerance, and no one outside it', () => {
+    const r = route(10, 'site=site-01');
+    let inCanary = 0;
+    let outsideSite = 0;
+    for (let p = 0; p < 20_000; p++) {
+      const decisions = decideRoutes('det', r, null, key(`pt-v1-${p.toString(16)}`));
+      if (decisions[0]!.mode === 'canary') {
+        inCanary++;
+        expect(decisions[0]!.in_canary).toBe(true);
+        expect(decisions[0]!.rollout_id).toBe('R-CANARY');
+      }
+      if (clinicalVersion(r, `pt-v1-${p.toString(16)}`, { site_id: 'site-02' }) === '1.1.0') outsideSite++;
+    }
+    // Binomial(20000, 0.1): sd = 42.4; 4 sd either side.
+    expect(Math.abs(inCanary / 20_000 - 0.1)).toBeLessThan(0.0085);
+    expect(outsideSite).toBe(0);
+  });
+
+  it('routes everyone to the canary at 100% of an everyone cohort', () => {
+    for (let p = 0; p < 100; p++) expect(clinicalVersion(route(100), `pt-${p}`)).toBe('1.1.0');
+  });
+});
+
+describe('compareVersions', () => {
+  it('orders numeric parts numerically', () => {
+    expect(['1.10.0', '1.9.0', '1.0.0', '1.0', '1.0.0-rc1'].sort(compareVersions)).toEqual([
+      '1.0',
+      '1.0.0',
+      '1.0.0-rc1',
+      '1.9.0',
+      '1.10.0',
+    ]);
+  });
+});
+
+describe('staticRollouts', () => {
+  it('serves the table given, or one that routes nothing', () => {
+    expect(staticRollouts().current().route('news2')).toBeUndefined();
+    expect(staticRollouts().current().revision).toBe(0);
+    const table = { revision: 7, route: () => route(10) };
+    expect(staticRollouts(table).current()).toBe(table);
+  });
+});
