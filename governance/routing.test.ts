@@ -67,9 +67,26 @@ describe('decideRoutes', () => {
     expect(decideRoutes('news2', undefined, null, key('pt-1'))).toEqual([]);
   });
 
-  it('lets the registry decide alone once it routes the model (the pipeline default is ignored)', () => {
-    const unrouted: ModelRoute = { model: 'det', live: null, canary: null, shadows: [] };
-    expect(decideRoutes('det', unrouted, '0.9.0', key('pt-1'))).toEqual([]);
+  it('ignores the pipeline default once the registry has a live version', () => {
+    const decisions = decideRoutes('det', route(0), '0.9.0', key('pt-1'));
+    expect(decisions.map((d) => [d.version, d.source])).toEqual([['1.0.0', 'registry']]);
+  });
+
+  it('keeps the pipeline default clinical while the registry routes only a shadow (a shadow never stops scoring)', () => {
+    const shadowOnly: ModelRoute = {
+      model: 'det',
+      live: null,
+      canary: null,
+      shadows: [{ version: '1.1.0', rollout_id: 'R-S', approved: false }],
+    };
+    const decisions = decideRoutes('det', shadowOnly, '1.0.0', key('pt-1'));
+    expect(decisions.map((d) => [d.version, d.mode, d.clinical, d.source, d.rollout_id])).toEqual([
+      ['1.0.0', 'live', true, 'pipeline', null],
+      ['1.1.0', 'shadow', false, 'registry', 'R-S'],
+    ]);
+    // A shadow of the version already running clinically does not run a second time.
+    const same = { ...shadowOnly, shadows: [{ version: '1.0.0', rollout_id: 'R-S', approved: false }] };
+    expect(decideRoutes('det', same, '1.0.0', key('pt-1')).map((d) => d.mode)).toEqual(['live']);
   });
 
   it('puts clinical first, then every shadow by version, never clinical', () => {

@@ -56,9 +56,11 @@ export function compareVersions(a: string, b: string): number {
  * Which versions run for this event, clinical first, then shadows by version.
  *
  * - `route` undefined (the registry knows nothing of the model): the pipeline's default version runs live.
- * - `route` defined: the registry decides alone. The canary runs (clinical) when the event matches its cohort and
- *   the patient's bucket is below `percent * 100`; otherwise the live version (clinical), if any. Every shadow runs
- *   too, never clinical.
+ * - `route` defined: the registry decides. The canary runs (clinical) when the event matches its cohort and the
+ *   patient's bucket is below `percent * 100`; otherwise the live version (clinical). Every shadow runs too, never
+ *   clinical. While the registry has no live version of the model (only a shadow or a canary so far, or its live
+ *   version rolled back with none before it), the pipeline's default stays the clinical version outside the canary:
+ *   adding a shadow never stops a model's clinical scoring.
  *
  * @example
  * const decisions = decideRoutes('news2', table.route('news2'), '1.0.0', { patient_ref, site_id, firmware_version, patient_subgroup: null, device_batch: null });
@@ -70,21 +72,22 @@ export function decideRoutes(
   key: RoutingKey,
 ): RouteDecision[] {
   const bucket = cohortBucket(model, key.patient_ref);
-  if (route === undefined) {
-    if (pipelineDefault === null) return [];
-    return [
-      {
-        model,
-        version: pipelineDefault,
-        mode: 'live',
-        clinical: true,
-        rollout_id: null,
-        source: 'pipeline',
-        cohort_bucket: bucket,
-        in_canary: false,
-      },
-    ];
-  }
+  const byPipeline = (): RouteDecision[] =>
+    pipelineDefault === null
+      ? []
+      : [
+          {
+            model,
+            version: pipelineDefault,
+            mode: 'live',
+            clinical: true,
+            rollout_id: null,
+            source: 'pipeline',
+            cohort_bucket: bucket,
+            in_canary: false,
+          },
+        ];
+  if (route === undefined) return byPipeline();
   const canary = route.canary;
   const inCanary = canary !== null && bucket < canary.percent * 100 && matchesCohort(canary.cohort, key);
   const decide = (routed: RoutedVersion, mode: RouteDecision['mode'], clinical: boolean): RouteDecision => ({
@@ -100,8 +103,11 @@ export function decideRoutes(
   const decisions: RouteDecision[] = [];
   if (inCanary && canary !== null) decisions.push(decide(canary, 'canary', true));
   else if (route.live !== null) decisions.push(decide(route.live, 'live', true));
+  else decisions.push(...byPipeline().map((d) => ({ ...d, in_canary: inCanary })));
   const shadows = [...route.shadows].sort((a, b) => compareVersions(a.version, b.version));
-  for (const shadow of shadows) decisions.push(decide(shadow, 'shadow', false));
+  // One inference per version and event: a shadow of the version already running clinically is not run twice.
+  const running = new Set(decisions.map((d) => d.version));
+  for (const shadow of shadows) if (!running.has(shadow.version)) decisions.push(decide(shadow, 'shadow', false));
   return decisions;
 }
 

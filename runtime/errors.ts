@@ -276,6 +276,20 @@ export const CODES = {
     retriable: false,
     description: 'A model artifact does not match the sha256 in its manifest.',
   },
+  MODEL_CHANGE_REFUSED: {
+    deadLetter: false,
+    retriable: false,
+    description:
+      "A model-registry change breaks the registry's rules (an unknown version, live or canary of an unapproved " +
+      'version, other bytes under a registered version, nothing to roll back): nothing is appended.',
+  },
+  PROMOTION_REFUSED: {
+    deadLetter: false,
+    retriable: false,
+    description:
+      "A promotion whose version's acceptance criteria did not all hold on its shadow or canary period (each failed " +
+      'criterion is named), or that has no approval: nothing is appended.',
+  },
   STATE_UNAVAILABLE: {
     deadLetter: false,
     retriable: true,
