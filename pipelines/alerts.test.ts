@@ -20,7 +20,9 @@ import { sinkRoutes } from '../runtime/runners/clickhouse-sink.ts';
 import { MemoryStateBackend } from '../runtime/state/memory.ts';
 import type { AlertAction } from '../schemas/generated/alert-action.ts';
 import type { ClinicalAlert } from '../schemas/generated/clinical-alert.ts';
+import type { Envelope, Inference, VitalSigns } from '../schemas/types.ts';
 import { alertScenarioTruth, expectedAlerts, simulateAlertScenario } from '../simulator/alerts.ts';
+import { envelope, VITALS } from '../test/fixtures/envelope.ts';
 import { actionOn, inferenceOf, normalisedOf, origin } from '../test/helpers/alerts.ts';
 import alerts, { ALERT_ACTIONS_TOPIC, actions, events, inferences, TIMING } from './alerts.ts';
 
@@ -122,6 +124,60 @@ async function run(chunk = 40, inject?: (minute: number, raised: readonly Clinic
   return { alerts: out, evaluations, consumed: total.consumed, balanced: balanced(total) } satisfies Run;
 }
 
+/** Feeds inference records (one partition of the inference topic, in order) through the pipeline's definition. */
+async function feedInferences(values: readonly Inference[]): Promise<Run> {
+  const clock = new ManualClock(Date.UTC(2026, 0, 5, 12, 0, 0));
+  const engine = new Engine(alerts, new PipelineMetrics());
+  await engine.open({
+    pipeline: 'alerts@2',
+    clock,
+    state: new MemoryStateBackend({ clock }),
+    log: silentLogger,
+    models: {} as ModelStore,
+  });
+  const records: Input[] = values.map((value, offset) => ({
+    value,
+    origin: { ...origin(inferences.topic, 0, offset, value.observed_at + 1_000), key: null },
+  }));
+  const batch = {
+    range: { topic: inferences.topic, partition: 0, firstOffset: 0, lastOffset: records.length - 1 },
+    origins: records.map((r) => r.origin),
+    records,
+    rejected: [],
+  } as unknown as SourceBatch<never>;
+  const outcome = await engine.process(batch);
+  const total = emptyAccounting();
+  addOutcome(total, outcome);
+  const out = materialise(alerts, outcome, clock.now()).outputs.flatMap((o) =>
+    o.values.map((v) => v.value as unknown as ClinicalAlert),
+  );
+  await engine.close();
+  return {
+    alerts: out,
+    evaluations: (outcome.completed as InFlight<AlertEvaluation>[]).map((r) => r.value),
+    consumed: total.consumed,
+    balanced: balanced(total),
+  };
+}
+
+/** An inference v2 of `e`: the routing decision score records (schemas/avro/inference/v2.avsc). */
+function routedInference(
+  e: Envelope,
+  model: string,
+  version: string,
+  rollout: Inference['rollout'],
+  clinical: boolean,
+  risk?: { p: number; band: Inference['risk_band'] },
+): Inference {
+  const base = inferenceOf(e, rollout, model, version)!;
+  return {
+    ...base,
+    ...(risk === undefined ? {} : { score: risk.p, risk_band: risk.band }),
+    rollout_id: `01KGROLLOUT${version.replace(/\W/g, '').padEnd(15, '0')}`,
+    routing: { source: 'registry', cohort_bucket: 123, in_canary: rollout === 'canary', clinical },
+  } as Inference;
+}
+
 describe('pipelines/alerts.ts', () => {
   it('reads the inference, normalised and action topics, each with its own schema', () => {
     expect(alerts.sources.map((s) => [s.topic, s.schema])).toEqual([
@@ -188,13 +244,13 @@ describe('pipelines/alerts.ts', () => {
       expect(records.find((a) => a.transition === 'resolve')?.observed_at).toBe(e.resolveAt);
     }
 
-    // Only live inferences: no alert cites a shadow one, and the shadow-only patients have none.
+    // Only clinical inferences (v1 records: live): no alert cites a shadow one, and the shadow-only patients have none.
     const shadowPatients = new Set(
       [...simulateAlertScenario()].filter((r) => r.cohort === 'shadow-only').map((r) => r.envelope.patient_ref),
     );
     expect(result.alerts.filter((a) => shadowPatients.has(a.patient_ref))).toEqual([]);
     expect(result.alerts.every((a) => a.rollout === null || a.rollout === 'live')).toBe(true);
-    expect(result.evaluations.filter((e) => e.skipped === 'not_live').length).toBe(truth.inferences.shadow);
+    expect(result.evaluations.filter((e) => e.skipped === 'not_clinical').length).toBe(truth.inferences.shadow);
 
     // Evidence: every NEWS2 alert names its inference, event, model and rule version.
     for (const a of result.alerts.filter((x) => x.rule_id === 'news2.response')) {
@@ -254,4 +310,59 @@ describe('pipelines/alerts.ts', () => {
     const key = (x: ClinicalAlert) => `${x.record_id}|${x.suppressed}`;
     expect(b.alerts.map(key).sort()).toEqual(a.alerts.map(key).sort());
   }, 30_000);
+  it('routes by the inference: a canary in its cohort alerts, a shadow never, and model.risk reads deterioration', async () => {
+    const T = Date.UTC(2026, 0, 5, 8, 0, 0);
+    const at = (minute: number, patient: string, vitals: VitalSigns) =>
+      envelope({
+        event_id: `01KG${patient.slice(-2)}${String(minute).padStart(20, '0')}`,
+        patient_ref: patient,
+        device_id: `dev-${patient.slice(-2)}`,
+        observed_at: T + minute * MIN,
+        received_at: T + minute * MIN + 500,
+        vitals,
+      });
+    const high = { ...VITALS, respiratory_rate: 26, spo2: 91, pulse: 115 }; // NEWS2 8
+    const canaryPatient = 'psn-v1-00000000000000c1';
+    const livePatient = 'psn-v1-00000000000000d2';
+    const v1Patient = 'psn-v1-00000000000000e3';
+    const values: Inference[] = [
+      // The canary's patient: the canary (clinical) and a shadow of the same event; the shadow must not alert.
+      routedInference(at(0, canaryPatient, high), 'news2', '1.1.0', 'canary', true),
+      routedInference(at(0, canaryPatient, high), 'news2', '1.2.0-rc1', 'shadow', false),
+      // Outside the cohort: the live version (clinical).
+      routedInference(at(0, livePatient, high), 'news2', '1.0.0', 'live', true),
+      // A v1 record (no routing), live: still alerts.
+      inferenceOf(at(0, v1Patient, high), 'live', 'news2', '1.0.0')!,
+      // The deterioration model: high, then back to low (resolves); its shadow at high never alerts.
+      routedInference(at(1, livePatient, VITALS), 'deterioration', '1.0.0', 'live', true, { p: 0.42, band: 'high' }),
+      routedInference(at(1, livePatient, VITALS), 'deterioration', '1.1.0', 'shadow', false, { p: 0.9, band: 'high' }),
+      routedInference(at(20, livePatient, VITALS), 'deterioration', '1.0.0', 'live', true, { p: 0.01, band: 'low' }),
+    ];
+    const result = await feedInferences(values);
+    expect(result.balanced).toBe(true);
+    expect(result.evaluations.map((e) => e.skipped)).toEqual([
+      null,
+      'not_clinical',
+      null,
+      null,
+      null,
+      'not_clinical',
+      null,
+    ]);
+    expect(
+      result.alerts.map(
+        (a) =>
+          `${a.patient_ref.slice(-2)} ${a.rule_id}:${a.transition}:${a.band} ${a.model_name}@${a.model_version}/${a.rollout}`,
+      ),
+    ).toEqual([
+      'c1 news2.response:open:high news2@1.1.0/canary',
+      'd2 news2.response:open:high news2@1.0.0/live',
+      'e3 news2.response:open:high news2@1.0.0/live',
+      'd2 model.risk:open:high deterioration@1.0.0/live',
+      'd2 model.risk:resolve:high deterioration@1.0.0/live',
+    ]);
+    expect(result.alerts.every((a) => a.transformation_version === 'alerts@2/raise-alerts')).toBe(true);
+    const type = loadSchemaRepo().get('clinical-alert').newest.type;
+    for (const a of result.alerts) expect(type.isValid(a), a.record_id).toBe(true);
+  });
 });

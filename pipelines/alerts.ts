@@ -1,13 +1,20 @@
 /**
- * The clinical alerts pipeline: NEWS2 inferences (the clinical inference topic), validated device events (the
+ * The clinical alerts pipeline: model inferences (the clinical inference topic), validated device events (the
  * normalised topic: alarms and device status) and people's actions on alerts (ack / escalate) -> raise-alerts -> the
  * clinical alerts topic and `clinical_alerts`. A path of its own: clinical alerts never go through the operational
  * (Prometheus) alert manager.
  *
+ * Only CLINICAL inferences alert: those whose routing decision (inference v2) says clinical — the live version
+ * outside a canary's cohort, the canary inside it (it is live for its cohort) — or, on a v1 record without routing,
+ * those whose rollout is live. A shadow inference never alerts. Every alert names the model, version and rollout of
+ * the inference it rests on.
+ *
  * The rules are declared here, with their versions (copied onto every alert as rule_version: bump a rule's version
  * when its thresholds change, and this pipeline's VERSION when the chain does):
- * - news2.response v1 (physiological): the NEWS2 chart's response band of each LIVE inference: >= 7 high
- *   (emergency), 5-6 medium (urgent), a 3 in any single parameter low_medium. Shadow and canary inferences never alert.
+ * - news2.response v1 (physiological): the NEWS2 chart's response band of each clinical inference of `news2`: >= 7
+ *   high (emergency), 5-6 medium (urgent), a 3 in any single parameter low_medium.
+ * - model.risk v1 (physiological), per probability model listed (`deterioration`): the inference's risk_band (its
+ *   manifest's thresholds); low raises nothing and resolves an open alert.
  * - device.alarm v1 (device_alarm, or technical for technical-category alarms): a device's own alarm, per code, at
  *   its priority (every priority alerts).
  * - technical.sensor_off / battery_critical (<= 5%, cleared at >= 10%) / calibration_stale v1 (technical), from
@@ -31,8 +38,11 @@ import type { AlertAction } from '../schemas/generated/alert-action.ts';
 import type { Inference, NormalisedEvent } from '../schemas/types.ts';
 
 const NAME = 'alerts';
-/** Bump when the chain's behaviour changes: it is part of every alert's transformation_version. */
-const VERSION = '1';
+/**
+ * Bump when the chain's behaviour changes: it is part of every alert's transformation_version. 2: inferences alert by
+ * their routing decision (a canary in its cohort alerts) and model.risk reads probability models.
+ */
+const VERSION = '2';
 
 /** Where `vigil alerts ack|escalate` writes and this pipeline reads people's actions. */
 export const ALERT_ACTIONS_TOPIC = TOPICS.alertActions;
@@ -75,6 +85,7 @@ export const actions: SourceSpec<AlertAction> = { topic: ALERT_ACTIONS_TOPIC, sc
 /** The rules this pipeline raises, as raise-alerts declares them. */
 export const RULES = {
   news2: { version: '1', model: 'news2' },
+  risk: { version: '1', models: ['deterioration'] },
   deviceAlarm: { version: '1', minPriority: 'low' },
   sensorOff: { version: '1' },
   batteryCritical: { version: '1', belowPct: 5, recoveredPct: 10 },

@@ -50,10 +50,32 @@ export const raiseAlertsConfigSchema = z
           .optional()
           .meta({
             description:
-              "news2.response (physiological): the NEWS2 chart's clinical response band of each live inference: " +
-              'aggregate >= 7 "high" (emergency), 5-6 "medium" (urgent), a 3 in any single parameter "low_medium"; ' +
-              'an alert opens at low_medium or above and resolves when the band falls back to low.',
+              "news2.response (physiological): the NEWS2 chart's clinical response band of each clinical inference " +
+              '(live, or a canary inside its cohort): aggregate >= 7 "high" (emergency), 5-6 "medium" (urgent), a 3 ' +
+              'in any single parameter "low_medium"; an alert opens at low_medium or above and resolves when the ' +
+              'band falls back to low.',
             examples: [{ version: '1', model: 'news2' }],
+          }),
+        risk: z
+          .strictObject({
+            version,
+            models: z
+              .array(z.string().min(1))
+              .min(1)
+              .refine((m) => new Set(m).size === m.length, 'risk.models lists a model twice')
+              .readonly()
+              .meta({
+                description: 'The probability models (manifest output kind `probability`) whose inferences it reads.',
+                examples: [['deterioration']],
+              }),
+          })
+          .optional()
+          .meta({
+            description:
+              "model.risk (physiological), per model: the risk band a probability model's manifest thresholds gave " +
+              'each clinical inference (risk_band); an alert opens above low, follows the band, and resolves when it ' +
+              'falls back to low.',
+            examples: [{ version: '1', models: ['deterioration'] }],
           }),
         deviceAlarm: z
           .strictObject({
@@ -118,6 +140,10 @@ export const raiseAlertsConfigSchema = z
           }),
       })
       .refine((r) => Object.values(r).some((rule) => rule !== undefined), 'declare at least one rule')
+      .refine(
+        (r) => !(r.news2 && r.risk?.models.includes(r.news2.model)),
+        'a model is read by news2 or by risk, not both: remove the NEWS2 model from risk.models',
+      )
       .meta({ description: 'The rules, each on when present.' }),
     suppressWindowMs: duration(
       "A repeat of an open alert's condition (same or lower band) within this long of its last notification is " +
@@ -163,9 +189,10 @@ export const raiseAlertsConfigSchema = z
   })
   .meta({
     description:
-      'raise-alerts: clinical alerts from live NEWS2 inferences, device alarms and device status, as a per-patient, ' +
-      'per-rule state machine (open, suppress, re-notify, escalate, resolve, acknowledge) in keyed state. Shadow and ' +
-      'canary inferences never raise an alert.',
+      'raise-alerts: clinical alerts from clinical inferences (NEWS2 and probability models), device alarms and ' +
+      'device status, as a per-patient, per-rule state machine (open, suppress, re-notify, escalate, resolve, ' +
+      'acknowledge) in keyed state. An inference is clinical when its routing says so (a live version, or a canary ' +
+      'inside its cohort), or for a record without routing when its rollout is live: shadow inferences never alert.',
   });
 
 /** What a pipeline author writes. */

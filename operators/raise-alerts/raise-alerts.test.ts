@@ -9,7 +9,7 @@ import type { InFlight } from '../../runtime/record.ts';
 import { MemoryStateBackend } from '../../runtime/state/memory.ts';
 import type { StateBackend, StateDescriptor, ValueRequest, ValueWrite } from '../../runtime/state.ts';
 import type { ClinicalAlert } from '../../schemas/generated/clinical-alert.ts';
-import type { Alarm, DeviceStatus, Envelope, VitalSigns } from '../../schemas/types.ts';
+import type { Alarm, DeviceStatus, Envelope, Inference, VitalSigns } from '../../schemas/types.ts';
 import { wrapPayload } from '../../schemas/types.ts';
 import { envelope, VITALS } from '../../test/fixtures/envelope.ts';
 import { actionOn, consumed, inferenceOf, normalisedOf, type Rollout } from '../../test/helpers/alerts.ts';
@@ -139,6 +139,50 @@ const transitions = (evaluations: readonly AlertEvaluation[]) =>
 const outcomes = (evaluations: readonly AlertEvaluation[]) =>
   evaluations.flatMap((e) => e.outcomes.map((o) => o.outcome));
 
+/** The routing decision an inference v2 carries (schemas/avro/inference/v2.avsc), as score records it. */
+interface Routing {
+  readonly source: 'registry' | 'pipeline';
+  readonly cohort_bucket: number;
+  readonly in_canary: boolean;
+  readonly clinical: boolean;
+}
+
+/** The same inference as inference v2 with a routing decision (and optionally another model version). */
+function routed(record: InFlight<AlertInput>, routing: Partial<Routing>, version?: string): InFlight<AlertInput> {
+  const value = record.value as Inference;
+  const decision: Routing = { source: 'registry', cohort_bucket: 42, in_canary: false, clinical: false, ...routing };
+  return {
+    ...record,
+    value: {
+      ...value,
+      ...(version === undefined ? {} : { model_version: version }),
+      rollout_id: '01KGROLLOUT0000000000000000',
+      routing: decision,
+    } as AlertInput,
+  };
+}
+
+/** The same event scored by a probability model: `p` in its risk band `band` (the manifest's thresholds decided it). */
+function risk(
+  record: InFlight<AlertInput>,
+  p: number,
+  band: Inference['risk_band'],
+  model = 'deterioration',
+): InFlight<AlertInput> {
+  const value = record.value as Inference;
+  return {
+    ...record,
+    value: {
+      ...value,
+      inference_id: `${value.inference_id}-${model}`,
+      model_name: model,
+      model_version: '1.0.0',
+      score: p,
+      risk_band: band,
+    } as AlertInput,
+  };
+}
+
 describe('raise-alerts: NEWS2 response', () => {
   it('opens at medium, suppresses repeats inside the window, re-notifies after it, rises to high at once, resolves', async () => {
     const h = await harness();
@@ -216,7 +260,7 @@ describe('raise-alerts: NEWS2 response', () => {
     expect(e!.alerts).toMatchObject([{ band: 'low_medium', score: 3, parameter: 'respiratory_rate' }]);
   });
 
-  it('only live rollouts raise alerts: shadow and canary inferences never do, and touch no state', async () => {
+  it('v1 records (no routing): only a live rollout alerts; shadow and canary touch no state', async () => {
     const h = await harness();
     const out = await h.run([
       h.inf(0, V.eight, 'shadow'),
@@ -224,11 +268,36 @@ describe('raise-alerts: NEWS2 response', () => {
       h.inf(2, V.eight, 'shadow', OTHER),
     ]);
     expect(alertsOf(out)).toEqual([]);
-    expect(out.map((e) => e.skipped)).toEqual(['not_live', 'not_live', 'not_live']);
+    expect(out.map((e) => e.skipped)).toEqual(['not_clinical', 'not_clinical', 'not_clinical']);
     expect(h.state.calls).toEqual([]); // not even read
-    // A live inference of the same patient then opens as if the shadow ones never were.
+    // A live v1 inference of the same patient then opens as if the others never were.
     const [live] = await h.run([h.inf(3, V.eight, 'live')]);
-    expect(live!.alerts.map((a) => a.transition)).toEqual(['open']);
+    expect(live!.alerts).toMatchObject([{ transition: 'open', rollout: 'live', model_version: '1.0.0' }]);
+  });
+
+  it('v2 records follow their routing: a canary inside its cohort alerts, outside it and shadow never', async () => {
+    const h = await harness();
+    const out = await h.run([
+      routed(h.inf(0, V.eight, 'shadow'), { clinical: false }),
+      // A shadow never alerts, whatever a (wrong) routing record says.
+      routed(h.inf(1, V.eight, 'shadow'), { clinical: true }),
+      routed(h.inf(2, V.eight, 'canary', OTHER), { clinical: false, in_canary: false }),
+    ]);
+    expect(alertsOf(out)).toEqual([]);
+    expect(out.map((e) => e.skipped)).toEqual(['not_clinical', 'not_clinical', 'not_clinical']);
+    expect(h.state.calls).toEqual([]);
+
+    const canary = routed(h.inf(3, V.eight, 'canary'), { clinical: true, in_canary: true }, '1.1.0');
+    const [opened] = await h.run([canary]);
+    expect(opened!.skipped).toBeNull();
+    expect(opened!.alerts).toMatchObject([
+      { rule_id: 'news2.response', transition: 'open', band: 'high', model_version: '1.1.0', rollout: 'canary' },
+    ]);
+    // Routed live (v2) outside the cohort alerts too; the canary's patient keeps one alert across versions.
+    const [live] = await h.run([routed(h.inf(4, V.eight, 'live', OTHER), { clinical: true })]);
+    expect(live!.alerts.map((a) => `${a.transition}:${a.rollout}`)).toEqual(['open:live']);
+    const [repeat] = await h.run([routed(h.inf(5, V.eight, 'live'), { clinical: true })]);
+    expect(repeat!.outcomes.map((o) => o.outcome)).toEqual(['suppressed']);
   });
 
   it('inferences of another model are not read by the NEWS2 rule', async () => {
@@ -236,6 +305,63 @@ describe('raise-alerts: NEWS2 response', () => {
     const record = h.inf(0, V.eight);
     const other = { ...record, value: { ...(record.value as object), model_name: 'sepsis-x' } as AlertInput };
     const [e] = await h.run([other]);
+    expect(e).toMatchObject({ skipped: 'other_model', alerts: [] });
+  });
+});
+
+describe('raise-alerts: model.risk (probability models)', () => {
+  const RISK = { ...RULES, risk: { version: '1', models: ['deterioration'] } };
+
+  it("raises on the inference's risk band, follows it up, suppresses repeats, resolves at low", async () => {
+    const h = await harness({ rules: RISK });
+    const out = await h.run([
+      risk(h.inf(0, V.low), 0.02, 'low'), // nothing open
+      risk(h.inf(5, V.low), 0.18, 'medium'), // open medium
+      risk(h.inf(8, V.low), 0.2, 'medium'), // repeat: suppressed
+      risk(h.inf(10, V.low), 0.4, 'high'), // higher band: renotify at once
+      risk(h.inf(40, V.low), 0.03, 'low'), // resolve
+    ]);
+    expect(transitions(out)).toEqual(['model.risk:open:medium', 'model.risk:renotify:high', 'model.risk:resolve:high']);
+    expect(outcomes(out)).toEqual(['quiet', 'opened', 'suppressed', 'renotified', 'resolved']);
+    const [open] = alertsOf(out);
+    expect(open).toMatchObject({
+      rule_id: 'model.risk',
+      rule_version: '1',
+      kind: 'physiological',
+      model_name: 'deterioration',
+      model_version: '1.0.0',
+      rollout: 'live',
+      score: 0.18,
+      parameter: null,
+    });
+  });
+
+  it('escalates an unacknowledged risk alert by event time like every rule', async () => {
+    const h = await harness({ rules: RISK, escalateAfterMs: { high: 15 * MIN }, suppressWindowMs: 60 * MIN });
+    const out = await h.run([
+      risk(h.inf(0, V.low), 0.5, 'high'),
+      risk(h.inf(10, V.low), 0.5, 'high'),
+      risk(h.inf(16, V.low), 0.5, 'high'),
+    ]);
+    expect(transitions(out)).toEqual(['model.risk:open:high', 'model.risk:escalate:high']);
+  });
+
+  it('reads only clinical inferences of the listed models, apart from the NEWS2 alert of the same patient', async () => {
+    const h = await harness({ rules: RISK });
+    const out = await h.run([
+      routed(risk(h.inf(0, V.low, 'shadow'), 0.6, 'high'), { clinical: false }), // shadow: never
+      risk(h.inf(1, V.low), 0.6, 'high', 'sepsis-x'), // not listed
+      h.inf(2, V.eight), // NEWS2 high
+      routed(risk(h.inf(3, V.low, 'canary'), 0.6, 'high'), { clinical: true, in_canary: true }), // canary in cohort
+    ]);
+    expect(out.map((e) => e.skipped)).toEqual(['not_clinical', 'other_model', null, null]);
+    expect(transitions(out)).toEqual(['news2.response:open:high', 'model.risk:open:high']);
+    expect(alertsOf(out)[1]!.rollout).toBe('canary');
+  });
+
+  it('without the risk rule, probability inferences are another model', async () => {
+    const h = await harness();
+    const [e] = await h.run([risk(h.inf(0, V.low), 0.6, 'high')]);
     expect(e).toMatchObject({ skipped: 'other_model', alerts: [] });
   });
 });
@@ -408,6 +534,10 @@ describe('raise-alerts: configuration', () => {
     expect(() =>
       parseRaiseAlertsConfig({ rules: { batteryCritical: { version: '1', belowPct: 10, recoveredPct: 10 } } }),
     ).toThrow(/recoveredPct/);
+    expect(() => parseRaiseAlertsConfig({ rules: { risk: { version: '1', models: [] } } })).toThrow(VigilError);
+    expect(() =>
+      parseRaiseAlertsConfig({ rules: { news2: { version: '1' }, risk: { version: '1', models: ['news2'] } } }),
+    ).toThrow(/news2 or by risk/);
     const parsed = parseRaiseAlertsConfig({ rules: { news2: { version: '1' } }, escalateAfterMs: { high: 600_000 } });
     expect(parsed.escalateAfterMs).toEqual({ ...RAISE_ALERTS_DEFAULTS.escalateAfterMs, high: 600_000 });
     expect(parsed.rules.news2).toEqual({ version: '1', model: 'news2' });

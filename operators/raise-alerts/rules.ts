@@ -2,17 +2,24 @@
  * The clinical alert rules as pure functions: what one input record says about each rule's condition for its patient.
  * No state here (./machine.ts decides what a condition means for an open alert) and no clock.
  *
- * | rule                          | kind                      | reads                         | active when (band)                              | clears when                    |
- * |-------------------------------|---------------------------|-------------------------------|-------------------------------------------------|--------------------------------|
- * | `news2.response`              | physiological             | live inferences of the model  | aggregate >= 7 (high), 5-6 (medium), else a 3 in one parameter (low_medium) | band low |
- * | `device.alarm` (per code)     | device_alarm / technical  | alarm events                  | raised, priority >= minPriority (its priority)  | cleared                        |
- * | `technical.sensor_off`        | technical                 | device_status events          | state fault (medium)                            | any other state                |
- * | `technical.battery_critical`  | technical                 | device_status events          | battery_pct <= belowPct (medium)                | battery_pct >= recoveredPct    |
- * | `technical.calibration_stale` | technical                 | device_status events          | calibration_state stale (low)                   | calibration_state current      |
+ * | rule                          | kind                      | reads                                     | active when (band)                              | clears when                    |
+ * |-------------------------------|---------------------------|-------------------------------------------|-------------------------------------------------|--------------------------------|
+ * | `news2.response`              | physiological             | clinical inferences of the NEWS2 model    | aggregate >= 7 (high), 5-6 (medium), else a 3 in one parameter (low_medium) | band low |
+ * | `model.risk` (per model)      | physiological             | clinical inferences of the listed models  | the inference's risk_band above low (its band)  | risk_band low                  |
+ * | `device.alarm` (per code)     | device_alarm / technical  | alarm events                              | raised, priority >= minPriority (its priority)  | cleared                        |
+ * | `technical.sensor_off`        | technical                 | device_status events                      | state fault (medium)                            | any other state                |
+ * | `technical.battery_critical`  | technical                 | device_status events                      | battery_pct <= belowPct (medium)                | battery_pct >= recoveredPct    |
+ * | `technical.calibration_stale` | technical                 | device_status events                      | calibration_state stale (low)                   | calibration_state current      |
  *
  * NEWS2 is one rule, not three: the chart gives each observation set one clinical response, the highest band it
  * reaches (Royal College of Physicians, 2017), so a patient at 7 with a red parameter has one emergency alert, not an
- * emergency and a low-medium one. Only `live` inferences are read: a shadow or canary inference never touches state.
+ * emergency and a low-medium one.
+ *
+ * Only CLINICAL inferences are read (`isClinical`): the routing decision the inference carries (inference v2: a live
+ * version outside a canary's cohort, or the canary inside it, which is live for its cohort) or, on a v1 record that
+ * carries none, `rollout === 'live'`. A shadow inference is never clinical: it never touches state. `model.risk` keys
+ * its alert by model name (the state scope), not by version, so a patient moved between a canary and the live version
+ * (a rollback) keeps one alert.
  */
 import type { AlertAction } from '../../schemas/generated/alert-action.ts';
 import type { Inference, NormalisedEvent, Payload } from '../../schemas/types.ts';
@@ -21,6 +28,7 @@ import type { Band, RaiseAlertsConfig } from './config.ts';
 
 export const RULE_IDS = {
   news2: 'news2.response',
+  risk: 'model.risk',
   deviceAlarm: 'device.alarm',
   sensorOff: 'technical.sensor_off',
   batteryCritical: 'technical.battery_critical',
@@ -74,7 +82,25 @@ export interface Observation {
 }
 
 /** Why a record raised nothing without touching any state. */
-export type Skip = 'not_live' | 'other_model' | 'not_alerting';
+export type Skip = 'not_clinical' | 'other_model' | 'not_alerting';
+
+/**
+ * The routing decision an inference v2 carries (schemas/avro/inference/v2.avsc): absent on v1 records, null when the
+ * producer did not route. Read structurally so v1 and v2 records are both accepted.
+ */
+interface Routed {
+  readonly routing?: { readonly clinical: boolean } | null;
+}
+
+/**
+ * Whether an inference may alert: its routing decision's `clinical` when it carries one (v2), else a v1 record's
+ * `rollout === 'live'`. Shadow is never clinical; a canary is clinical inside its cohort (routing decides).
+ */
+export function isClinical(inf: Inference & Routed): boolean {
+  const routing = inf.routing;
+  if (routing !== undefined && routing !== null) return routing.clinical === true && inf.rollout !== 'shadow';
+  return inf.rollout === 'live';
+}
 
 /** Evidence with nothing in it: a record that carries none spreads it and sets what it has. */
 export const NO_EVIDENCE: Evidence = {
@@ -104,34 +130,56 @@ export function observe(value: Inference | NormalisedEvent, rules: RaiseAlertsCo
 }
 
 function observeInference(inf: Inference, rules: RaiseAlertsConfig['rules']): Observation[] | Skip {
-  const rule = rules.news2;
-  if (!rule) return 'not_alerting';
-  if (inf.model_name !== rule.model) return 'other_model';
-  // The one gate that keeps shadow and canary models away from patients: only a live rollout is ever read.
-  if (inf.rollout !== 'live') return 'not_live';
-  const { band, redParameter } = news2Band(inf.score, inf.subscores);
+  const { news2, risk } = rules;
+  if (!news2 && !risk) return 'not_alerting';
+  const isNews2 = news2 !== undefined && inf.model_name === news2.model;
+  const isRisk = risk?.models.includes(inf.model_name) === true;
+  if (!isNews2 && !isRisk) return 'other_model';
+  // The one gate that keeps shadow models (and canaries outside their cohort) away from patients.
+  if (!isClinical(inf)) return 'not_clinical';
+  const base = {
+    kind: 'physiological' as const,
+    patientRef: inf.patient_ref,
+    siteId: inf.site_id,
+    deviceId: inf.device_id,
+    observedAt: inf.observed_at,
+    triggerId: inf.inference_id,
+  };
+  const evidence: Evidence = {
+    ...NO_EVIDENCE,
+    inferenceIds: [inf.inference_id],
+    eventIds: [inf.event_id],
+    modelName: inf.model_name,
+    modelVersion: inf.model_version,
+    rollout: inf.rollout,
+    score: inf.score,
+  };
+  if (isNews2) {
+    const { band, redParameter } = news2Band(inf.score, inf.subscores);
+    return [
+      {
+        ...base,
+        rule: RULE_IDS.news2,
+        version: news2.version,
+        scope: '',
+        condition: band === 'low' ? { state: 'clear' } : { state: 'active', band },
+        evidence: {
+          ...evidence,
+          parameter: redParameter >= 0 ? (inf.feature_names[redParameter] ?? null) : null,
+        },
+      },
+    ];
+  }
+  // A probability model: its band is the one its manifest's thresholds gave the inference (score's riskBandOf).
+  const band = inf.risk_band;
   return [
     {
-      rule: RULE_IDS.news2,
-      version: rule.version,
-      kind: 'physiological',
-      scope: '',
-      patientRef: inf.patient_ref,
-      siteId: inf.site_id,
-      deviceId: inf.device_id,
+      ...base,
+      rule: RULE_IDS.risk,
+      version: risk!.version,
+      scope: inf.model_name,
       condition: band === 'low' ? { state: 'clear' } : { state: 'active', band },
-      observedAt: inf.observed_at,
-      triggerId: inf.inference_id,
-      evidence: {
-        inferenceIds: [inf.inference_id],
-        eventIds: [inf.event_id],
-        modelName: inf.model_name,
-        modelVersion: inf.model_version,
-        rollout: inf.rollout,
-        score: inf.score,
-        parameter: redParameter >= 0 ? (inf.feature_names[redParameter] ?? null) : null,
-        alarmCode: null,
-      },
+      evidence,
     },
   ];
 }
