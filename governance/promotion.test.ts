@@ -1,10 +1,22 @@
 /**
  * evaluateCriteria: every acceptance criterion passing and failing, on shadow periods built by hand so the expected
- * verdict is known exactly (well-calibrated scores: a share p of the events at score p have an outcome).
+ * verdict is known exactly (well-calibrated scores: a share p of the events at score p have an outcome). loadShadowPeriod:
+ * against an embedded store (chdb) with every migration applied, rows written as the sink would.
  */
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openChdbStore } from '../adapters/clickhouse/chdb.ts';
+import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
 import type { AcceptanceCriteria, ModelManifest } from '../runtime/models.ts';
-import { evaluateCriteria, MIN_SUBGROUP_EVENTS, type PeriodEvent, type ShadowPeriodData } from './promotion.ts';
+import {
+  evaluateCriteria,
+  loadShadowPeriod,
+  MIN_SUBGROUP_EVENTS,
+  type PeriodEvent,
+  type ShadowPeriodData,
+} from './promotion.ts';
 import { sampleManifest } from './testing.ts';
 
 const HOUR = 3_600_000;
@@ -202,5 +214,125 @@ describe('evaluateCriteria', () => {
       { criterion: 'calibration', required: 'null (not specified)', observed: 'skipped', passed: true },
       { criterion: 'subgroup_brier_margin', required: 'null (not specified)', observed: 'skipped', passed: true },
     ]);
+  });
+});
+
+describe('loadShadowPeriod (chdb, every migration applied)', () => {
+  let dir: string;
+  let store: ClickHouseStore;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vigil-promotion-'));
+    store = openChdbStore({ path: join(dir, 'store') });
+    await store.migrate();
+    const row = (
+      event: number,
+      version: string,
+      rollout: string,
+      score: number,
+      band: string,
+      hours: number,
+      scoredLater = 0,
+    ) =>
+      `('${version}-e${event}', 'e${event}', 'pt-${event}', 'site-01', '2.1.0', 'age:65-79', ` +
+      `fromUnixTimestamp64Milli(${T0 + hours * HOUR}), fromUnixTimestamp64Milli(${T0 + hours * HOUR + 1000 + scoredLater}), ` +
+      `'deterioration', '${version}', '${'a'.repeat(64)}', 'onnxruntime-node', '1', 'cfg', '${rollout}', 'fv${event}', ` +
+      `${score}, '${band}', 'vitals@1/score/deterioration@${version}', 'dev-${event}')`;
+    const rows = [
+      // The candidate in shadow on e1..e4 (e4 scored twice: a retried batch, one inference), and e9 after the period.
+      row(1, '1.1.0', 'shadow', 0.1, 'low_medium', 1),
+      row(2, '1.1.0', 'shadow', 0.4, 'high', 2),
+      row(3, '1.1.0', 'shadow', 0.2, 'medium', 3),
+      row(4, '1.1.0', 'shadow', 0.01, 'low', 4),
+      row(4, '1.1.0', 'shadow', 0.01, 'low', 4, 5000),
+      row(9, '1.1.0', 'shadow', 0.5, 'high', 30),
+      // Live 1.0.0 on e1..e3 only; another version's live row on e4 is not the live version compared with.
+      row(1, '1.0.0', 'live', 0.12, 'low_medium', 1),
+      row(2, '1.0.0', 'live', 0.2, 'medium', 2),
+      row(3, '1.0.0', 'live', 0.18, 'medium', 3),
+      row(4, '0.9.0', 'live', 0.3, 'high', 4),
+    ];
+    await store.command(
+      `INSERT INTO inferences (inference_id, event_id, patient_ref, site_id, firmware_version, patient_subgroup,
+         observed_at, scored_at, model_name, model_version, model_artifact_sha256, runtime, runtime_version, config_hash,
+         rollout, feature_vector_hash, score, risk_band, transformation_version, device_id) VALUES ${rows.join(', ')}`,
+    );
+    const outcome = (id: number, patient: string, kind: string, hours: number) =>
+      `('o${id}', '${patient}', 'site-01', '${kind}', fromUnixTimestamp64Milli(${T0 + hours * HOUR}), ` +
+      `fromUnixTimestamp64Milli(${T0 + hours * HOUR}), 'test')`;
+    await store.command(
+      `INSERT INTO outcomes (outcome_id, patient_ref, site_id, kind, occurred_at, recorded_at, source) VALUES ${[
+        outcome(1, 'pt-2', 'icu_transfer', 5),
+        outcome(2, 'pt-2', 'icu_transfer', 5), // a re-sent record: the same outcome
+        outcome(3, 'pt-7', 'icu_transfer', 5), // not a patient of the candidate
+        outcome(4, 'pt-3', 'escalation', -2), // before the period
+      ].join(', ')}`,
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("pairs the candidate with the live version on the same events, one inference per event, and its patients' outcomes", async () => {
+    const data = await loadShadowPeriod(store, {
+      model: 'deterioration',
+      version: '1.1.0',
+      since: T0,
+      until: T0 + DAY,
+      liveVersion: '1.0.0',
+      liveOutput: 'probability',
+      asOf: T0 + 10 * DAY,
+    });
+    expect(data).toMatchObject({ live_version: '1.0.0', live_output: 'probability', as_of: T0 + 10 * DAY });
+    expect(data.events).toEqual([
+      {
+        event_id: 'e1',
+        patient_ref: 'pt-1',
+        observed_at: T0 + HOUR,
+        patient_subgroup: 'age:65-79',
+        score: 0.1,
+        risk_band: 'low_medium',
+        live: { score: 0.12, risk_band: 'low_medium' },
+      },
+      {
+        event_id: 'e2',
+        patient_ref: 'pt-2',
+        observed_at: T0 + 2 * HOUR,
+        patient_subgroup: 'age:65-79',
+        score: 0.4,
+        risk_band: 'high',
+        live: { score: 0.2, risk_band: 'medium' },
+      },
+      {
+        event_id: 'e3',
+        patient_ref: 'pt-3',
+        observed_at: T0 + 3 * HOUR,
+        patient_subgroup: 'age:65-79',
+        score: 0.2,
+        risk_band: 'medium',
+        live: { score: 0.18, risk_band: 'medium' },
+      },
+      {
+        event_id: 'e4',
+        patient_ref: 'pt-4',
+        observed_at: T0 + 4 * HOUR,
+        patient_subgroup: 'age:65-79',
+        score: 0.01,
+        risk_band: 'low',
+        live: null,
+      },
+    ]);
+    expect(data.outcomes).toEqual([{ patient_ref: 'pt-2', kind: 'icu_transfer', occurred_at: T0 + 5 * HOUR }]);
+    const r = byName(evaluateCriteria(manifest({ min_inferences: 4, min_agreement_with_live: 0.6 }), data));
+    expect(r.get('min_agreement_with_live')).toMatchObject({ observed: '0.6667 (2 of 3 events)', passed: true });
+    expect(r.get('calibration.min_outcome_events')?.observed).toBe('1 (of 4 labelled)');
+  }, 60_000);
+
+  it('refuses an empty period', async () => {
+    await expect(
+      loadShadowPeriod(store, { model: 'deterioration', version: '1.1.0', since: T0, until: T0, liveVersion: null }),
+    ).rejects.toThrow(/period is empty/);
   });
 });

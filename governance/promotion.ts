@@ -83,37 +83,37 @@ interface PairRow {
 // the live version's (rollout live) on the same events. Filters on LIMIT BY columns are pushed below the view's choice.
 const PAIRS_SQL = `
 WITH candidate AS (
-  SELECT event_id, any(patient_ref) AS patient_ref, any(patient_subgroup) AS patient_subgroup,
-         toUnixTimestamp64Milli(any(observed_at)) AS observed_at, any(score) AS score, any(risk_band) AS risk_band
+  SELECT event_id AS c_event, any(patient_ref) AS c_patient, any(patient_subgroup) AS c_subgroup,
+         toUnixTimestamp64Milli(any(observed_at)) AS c_observed, any(score) AS c_score, any(risk_band) AS c_band
   FROM inferences_current
   WHERE model_name = {model:String} AND model_version = {version:String}
     AND observed_at >= fromUnixTimestamp64Milli({from:Int64}) AND observed_at < fromUnixTimestamp64Milli({to:Int64})
   GROUP BY event_id
 ), live AS (
-  SELECT event_id, any(score) AS score, any(risk_band) AS risk_band
+  SELECT event_id AS l_event, any(score) AS l_score, any(risk_band) AS l_band
   FROM inferences_current
   WHERE model_name = {model:String} AND model_version = {live:String} AND rollout = 'live'
     AND observed_at >= fromUnixTimestamp64Milli({from:Int64}) AND observed_at < fromUnixTimestamp64Milli({to:Int64})
   GROUP BY event_id
 )
-SELECT c.event_id AS event_id, c.patient_ref AS patient_ref, c.patient_subgroup AS patient_subgroup,
-       c.observed_at AS observed_at, c.score AS score, c.risk_band AS risk_band,
-       l.score AS live_score, l.risk_band AS live_band
-FROM candidate AS c LEFT JOIN live AS l ON c.event_id = l.event_id
+SELECT c_event AS event_id, c_patient AS patient_ref, c_subgroup AS patient_subgroup, c_observed AS observed_at,
+       c_score AS score, c_band AS risk_band, l_score AS live_score, l_band AS live_band
+FROM candidate LEFT JOIN live ON c_event = l_event
 ORDER BY observed_at, event_id
 SETTINGS join_use_nulls = 1`;
 
 // Outcomes of the candidate's patients from the period's start on (no upper bound: the last events' windows reach
-// past the period). Distinct (patient, kind, time): a corrected record is at most a second outcome (0014).
+// past the period). Distinct (patient, kind, time): a corrected record is at most a second outcome (0014). Aliases
+// never take a column's name: ClickHouse would read the alias in WHERE.
 const OUTCOMES_SQL = `
-SELECT DISTINCT patient_ref, kind, toUnixTimestamp64Milli(occurred_at) AS occurred_at
+SELECT DISTINCT patient_ref, kind, toUnixTimestamp64Milli(occurred_at) AS occurred_ms
 FROM outcomes
 WHERE occurred_at >= fromUnixTimestamp64Milli({from:Int64})
   AND patient_ref IN (
     SELECT DISTINCT patient_ref FROM inferences_current
     WHERE model_name = {model:String} AND model_version = {version:String}
       AND observed_at >= fromUnixTimestamp64Milli({from:Int64}) AND observed_at < fromUnixTimestamp64Milli({to:Int64}))
-ORDER BY occurred_at, patient_ref, kind`;
+ORDER BY occurred_ms, patient_ref, kind`;
 
 async function tableExists(store: ClickHouseStore, name: string): Promise<boolean> {
   const [row] = await store.query<{ n: number | string }>(
@@ -146,7 +146,7 @@ export async function loadShadowPeriod(store: ClickHouseStore, query: ShadowPeri
   const params = { model: query.model, version: query.version, from: query.since, to: query.until };
   const rows = await store.query<PairRow>(PAIRS_SQL, { ...params, live: query.liveVersion ?? '' });
   const outcomes = (await tableExists(store, 'outcomes'))
-    ? await store.query<{ patient_ref: string; kind: string; occurred_at: number | string }>(OUTCOMES_SQL, params)
+    ? await store.query<{ patient_ref: string; kind: string; occurred_ms: number | string }>(OUTCOMES_SQL, params)
     : [];
   return {
     model: query.model,
@@ -164,7 +164,7 @@ export async function loadShadowPeriod(store: ClickHouseStore, query: ShadowPeri
       live:
         r.live_score === null || r.live_band === null ? null : { score: Number(r.live_score), risk_band: r.live_band },
     })),
-    outcomes: outcomes.map((o) => ({ patient_ref: o.patient_ref, kind: o.kind, occurred_at: Number(o.occurred_at) })),
+    outcomes: outcomes.map((o) => ({ patient_ref: o.patient_ref, kind: o.kind, occurred_at: Number(o.occurred_ms) })),
     as_of: query.asOf ?? query.until,
   };
 }
