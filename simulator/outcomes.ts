@@ -16,25 +16,16 @@
  * Deterministic: each patient's draws come from their own stream `Prng.derive(seed, 'outcome/<device index>')`, so
  * the same seed and fleet give the same outcomes whatever else the simulation does (fault rates, event counts).
  */
+import type { Outcome } from '../schemas/generated/outcome.ts';
 import type { Device, Fleet } from './fleet.ts';
 import type { AgeBand, Patient } from './physiology.ts';
 import { Prng } from './prng.ts';
 import { horizonMs, resolveSimulateOptions, type SimulateOptions } from './simulate.ts';
 import { ulid } from './ulid.ts';
 
-export const OUTCOME_KINDS = ['escalation', 'icu_transfer', 'confirmed_deterioration'] as const;
-export type OutcomeKind = (typeof OUTCOME_KINDS)[number];
-
-/** One outcome record, shaped as schemas/avro/outcome/v1.avsc (times in epoch ms). */
-export interface Outcome {
-  readonly outcome_id: string;
-  readonly patient_ref: string;
-  readonly site_id: string;
-  readonly kind: OutcomeKind;
-  readonly occurred_at: number;
-  readonly recorded_at: number;
-  readonly source: string;
-}
+export type { Outcome };
+export type OutcomeKind = Outcome['kind'];
+export const OUTCOME_KINDS: readonly OutcomeKind[] = ['escalation', 'icu_transfer', 'confirmed_deterioration'];
 
 /** The run the outcomes belong to: its seed and the window outcomes may occur in. */
 export interface OutcomeWindow {
