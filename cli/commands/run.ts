@@ -4,6 +4,11 @@
  *   vigil run pipelines/vitals.ts --embedded [--input FILE] [--json]   in-process, no services
  *   vigil run pipelines/vitals.ts [--group ID] [--metrics-port N]      a distributed worker on the real stack
  *
+ * Model rollouts (issue 12) are applied live from the model registry's control log: a distributed worker follows the
+ * Kafka topic TOPICS.modelRollouts (`--no-model-registry`: every model runs its pipeline default version as live);
+ * `--control-dir DIR` follows the file log DIR/model-rollouts.jsonl instead (either mode; an embedded run follows no
+ * registry without it). runtime/runners/model-rollouts.ts.
+ *
  * `--accept-ungated` (either mode) turns off the pipeline's gateway-provenance check for the run (a replay of
  * pre-gateway data, the simulator straight to Kafka): one warning at start, `"ungated":true` in the JSON line.
  *
@@ -25,6 +30,7 @@ import type { PipelineDefinition } from '../../runtime/pipeline.ts';
 import { runDistributedWorker } from '../../runtime/runners/distributed.ts';
 import { type EmbeddedLink, runEmbeddedPipeline } from '../../runtime/runners/embedded-run.ts';
 import { loadPipeline } from '../../runtime/runners/load.ts';
+import { MODEL_ROLLOUTS_FILE, type ModelRolloutsSource } from '../../runtime/runners/model-rollouts.ts';
 import { acceptUngated } from '../../runtime/runners/ungated.ts';
 import {
   type LinkSummary,
@@ -91,6 +97,10 @@ export async function embeddedRun(
     ungated?: boolean;
     /** Pipelines chained on what this one writes (`npm start`: the alerts pipeline), each with its scenario's truth. */
     downstream?: readonly (EmbeddedLink & { readonly scenario?: ScenarioTruth })[];
+    /** Where the model rollouts come from (absent: no registry, every model runs its pipeline default). */
+    modelRollouts?: ModelRolloutsSource;
+    /** The model store's folder (absent: the repository's models/). */
+    modelsRoot?: string;
   },
 ): Promise<void> {
   const log = createLogger(`vigil-${definition.name}`);
@@ -104,6 +114,8 @@ export async function embeddedRun(
       simulation: simulationOf(options.simulation),
       log,
       ...(options.downstream ? { downstream: options.downstream } : {}),
+      ...(options.modelRollouts ? { modelRollouts: options.modelRollouts } : {}),
+      ...(options.modelsRoot ? { modelsRoot: options.modelsRoot } : {}),
     },
     async ({ result, store, truth, downstream }) => {
       const links: LinkSummary[] = [];
@@ -133,6 +145,19 @@ export function registerRun(program: Command): void {
       '--accept-ungated',
       'accept records that did not come through a gateway (a replay of pre-gateway data, the simulator straight to ' +
         'Kafka, drills, benchmarks): turns off the pipeline’s gateway-provenance check for this run, with a warning',
+    )
+    .option(
+      '--control-dir <dir>',
+      `apply the model rollouts of the file log <dir>/${MODEL_ROLLOUTS_FILE} (vigil models --control-dir) instead of ` +
+        'the Kafka topic; embedded runs follow no registry without it',
+    )
+    .option(
+      '--no-model-registry',
+      'distributed: follow no model registry: every model runs its pipeline default version as live',
+    )
+    .option(
+      '--models-root <dir>',
+      'the model store: <dir>/<name>/<version>/ (vigil models add --models-root copies there; default: models/)',
     )
     .option('--data-dir <dir>', 'embedded: ClickHouse data directory', DEFAULT_EMBEDDED_DIR)
     .option('--append', 'embedded: keep what the data directory holds instead of starting empty')
@@ -167,6 +192,8 @@ export function registerRun(program: Command): void {
     const loaded = await loadPipeline(file);
     const definition = flags.acceptUngated ? acceptUngated(loaded, createLogger(`vigil-${loaded.name}`)) : loaded;
     const ungated = Boolean(flags.acceptUngated);
+    if (flags.controlDir && flags.modelRegistry === false)
+      throw new VigilError('CONFIG_INVALID', '--control-dir names a model registry; --no-model-registry follows none');
     if (flags.embedded) {
       await embeddedRun(definition, {
         input: flags.input,
@@ -176,14 +203,23 @@ export function registerRun(program: Command): void {
         json: Boolean(flags.json),
         simulation: flags,
         ungated,
+        ...(flags.controlDir ? { modelRollouts: { kind: 'file', controlDir: resolve(flags.controlDir) } } : {}),
+        ...(flags.modelsRoot ? { modelsRoot: resolve(flags.modelsRoot) } : {}),
       });
       return;
     }
     if (flags.input)
       throw new VigilError('CONFIG_INVALID', '--input needs --embedded (a distributed worker reads Kafka)');
     const log = createLogger(`vigil-${definition.name}`);
+    const modelRollouts: ModelRolloutsSource | undefined = flags.controlDir
+      ? { kind: 'file', controlDir: resolve(flags.controlDir) }
+      : flags.modelRegistry === false
+        ? { kind: 'none' }
+        : undefined; // the Kafka topic
     const accounting = await runDistributedWorker(definition, {
       log,
+      ...(modelRollouts ? { modelRollouts } : {}),
+      ...(flags.modelsRoot ? { modelsRoot: resolve(flags.modelsRoot) } : {}),
       maxBatch: flags.batchSize ?? 12_000,
       lingerMs: flags.lingerMs,
       metricsPort: flags.metricsPort,

@@ -1,6 +1,8 @@
 /**
  * Wires a distributed worker: Kafka (node-rdkafka consumer group + transactional producer), the schema registry,
- * keyed state with its changelog (runtime/state/changelog.ts) and the ONNX model store, around the engine. Scale out by starting more workers with the same group id:
+ * keyed state with its changelog (runtime/state/changelog.ts), the ONNX model store and the model rollouts followed live
+ * from the model-rollouts control log (./model-rollouts.ts), around the engine. Scale out by starting more workers with
+ * the same group id:
  * partitions (keyed by device) spread over them, and each device's records stay in order on one worker.
  *
  * State: each input partition's keyed state is restored from the pipeline's changelog topic when the partition is
@@ -33,6 +35,7 @@ import type { StateDescriptor } from '../state.ts';
 import { RegistryValueEncoder } from './encoder.ts';
 import { instrumentModels } from './instrument.ts';
 import { serveMetrics } from './metrics-server.ts';
+import { followModelRollouts, type ModelRolloutsSource } from './model-rollouts.ts';
 import { outputSchemas, pipelineSchemaRepo, sourceDecoders } from './pipeline-schemas.ts';
 import { rideThrough } from './ride-through.ts';
 import { RunStats, type RunStatsJson } from './run-stats.ts';
@@ -50,6 +53,13 @@ export interface DistributedWorkerOptions {
   readonly log: Logger;
   /** Resolves when the process is asked to stop (SIGTERM/SIGINT): the worker commits its batch and leaves. */
   readonly stopSignal?: Promise<void>;
+  /**
+   * Where the model rollouts come from, applied live (./model-rollouts.ts). Default: the Kafka topic
+   * TOPICS.modelRollouts; `{ kind: 'none' }` runs every model's pipeline default version as live.
+   */
+  readonly modelRollouts?: ModelRolloutsSource;
+  /** The model store's folder (`<root>/<name>/<version>/`); default: the repository's models/. */
+  readonly modelsRoot?: string;
 }
 
 /** A finished worker's accounting, plus its timing, CPU and latency figures (`vigil run --json`). */
@@ -78,15 +88,26 @@ export async function runDistributedWorker<I>(
   const state = new ChangelogStateBackend({ clock: systemClock, states });
   const changelogTopic = states.length > 0 ? stateChangelogTopic(groupId) : null;
   let changelogReady = changelogTopic === null;
-  await state.open();
+  // Read to the end before the first batch (a rollback must not be missed), then followed for as long as we run.
+  const rollouts = await followModelRollouts(
+    options.modelRollouts ?? { kind: 'kafka', brokers: endpoints.kafkaBrokers },
+    { log, metrics: metrics.registry },
+  );
   const engine = new Engine(definition, metrics);
-  await engine.open({
-    pipeline: definition.name,
-    clock: systemClock,
-    state,
-    log,
-    models: instrumentModels(new OnnxModelStore(), metrics),
-  });
+  try {
+    await state.open();
+    await engine.open({
+      pipeline: definition.name,
+      clock: systemClock,
+      state,
+      log,
+      models: instrumentModels(new OnnxModelStore(options.modelsRoot ? { root: options.modelsRoot } : {}), metrics),
+      ...(rollouts.rollouts ? { rollouts: rollouts.rollouts } : {}),
+    });
+  } catch (error) {
+    await rollouts.close(); // its follower would keep the process alive
+    throw error;
+  }
 
   let server: Server | null = null;
   if ((options.metricsPort ?? 0) > 0) server = await serveMetrics(metrics, options.metricsPort as number);
@@ -206,6 +227,7 @@ export async function runDistributedWorker<I>(
   } finally {
     await engine.close();
     await state.close();
+    await rollouts.close();
     server?.close();
   }
   if (!balanced(total)) {

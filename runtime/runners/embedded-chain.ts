@@ -12,7 +12,7 @@
  *
  * @example
  * const tap = TopicTap.between(vitals, alerts);
- * await runEmbeddedSession(vitals, fleet, store, log, (batch) => tap.observe(batch));
+ * await runEmbeddedSession(vitals, fleet, store, log, { onEmitted: (batch) => tap.observe(batch) });
  * await runEmbeddedSession(alerts, chainedSource(alerts, [tap], { clock }), store, log);
  */
 import type { Clock } from '../clock.ts';

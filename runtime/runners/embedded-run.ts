@@ -1,7 +1,8 @@
 /**
  * One embedded run as `vigil run --embedded` and `vigil demo` start it: the input (the fleet simulator, or an NDJSON /
- * Avro container file) for a pipeline that reads telemetry envelopes, a fresh or kept embedded ClickHouse, the session
- * (./embedded-session.ts), then the caller's report while the store is still open. The CLI parses flags and prints.
+ * Avro container file) for a pipeline that reads telemetry envelopes, a fresh or kept embedded ClickHouse, the model
+ * rollouts when the run follows a registry (./model-rollouts.ts), the session (./embedded-session.ts), then the caller's
+ * report while the store is still open. The CLI parses flags and prints.
  */
 import { resolve } from 'node:path';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
@@ -20,6 +21,7 @@ import {
   gatewaySource,
   landGatewayRejections,
 } from './gateway-source.ts';
+import { followModelRollouts, type ModelRolloutsSource } from './model-rollouts.ts';
 
 export interface EmbeddedRunOptions {
   /** An NDJSON or Avro container file of envelopes; absent: the fleet simulator. */
@@ -40,6 +42,13 @@ export interface EmbeddedRunOptions {
    * sources, plus its own extra records (`more`), in the same store, once this run has finished.
    */
   readonly downstream?: readonly EmbeddedLink[];
+  /**
+   * Where the model rollouts come from (./model-rollouts.ts): read to their end before the first batch and followed
+   * during the run, for this run and its downstream ones. Absent: no registry, every model runs its pipeline default.
+   */
+  readonly modelRollouts?: ModelRolloutsSource;
+  /** The model store's folder (`<root>/<name>/<version>/`, where `vigil models add` copies); default: models/. */
+  readonly modelsRoot?: string;
 }
 
 /** A pipeline run on what the main run emitted to its source topics. */
@@ -118,20 +127,32 @@ export async function runEmbeddedPipeline(
           for (const { tap } of links) tap.observe(batch);
         }
       : undefined;
-  await withEmbeddedStore({ dataDir: options.dataDir, append: options.append, log: options.log }, async (store) => {
-    const result = await runEmbeddedSession(definition, source, store, options.log, observe);
-    const through = gateway as GatewayRunReport | null; // set by the source once the fleet is done
-    if (through) await landGatewayRejections(store, through.rejections);
-    const downstream: EmbeddedLinkReport[] = [];
-    for (const { link, tap } of links) {
-      const input = chainedSource(link.definition, [tap], {
-        clock: systemClock,
-        batchSize: options.batchSize,
-        ...(link.more ? { more: link.more() } : {}),
+  const followed = await followModelRollouts(options.modelRollouts ?? { kind: 'none' }, { log: options.log });
+  const extras = {
+    ...(followed.rollouts ? { rollouts: followed.rollouts } : {}),
+    ...(options.modelsRoot ? { modelsRoot: options.modelsRoot } : {}),
+  };
+  try {
+    await withEmbeddedStore({ dataDir: options.dataDir, append: options.append, log: options.log }, async (store) => {
+      const result = await runEmbeddedSession(definition, source, store, options.log, {
+        ...extras,
+        ...(observe ? { onEmitted: observe } : {}),
       });
-      const chained = await runEmbeddedSession(link.definition, input, store, options.log);
-      downstream.push({ definition: link.definition, result: chained, chained: tap.counts() });
-    }
-    await report({ result, store, truth, gateway, downstream });
-  });
+      const through = gateway as GatewayRunReport | null; // set by the source once the fleet is done
+      if (through) await landGatewayRejections(store, through.rejections);
+      const downstream: EmbeddedLinkReport[] = [];
+      for (const { link, tap } of links) {
+        const input = chainedSource(link.definition, [tap], {
+          clock: systemClock,
+          batchSize: options.batchSize,
+          ...(link.more ? { more: link.more() } : {}),
+        });
+        const chained = await runEmbeddedSession(link.definition, input, store, options.log, extras);
+        downstream.push({ definition: link.definition, result: chained, chained: tap.counts() });
+      }
+      await report({ result, store, truth, gateway, downstream });
+    });
+  } finally {
+    await followed.close();
+  }
 }

@@ -1,7 +1,8 @@
 /**
- * One embedded run, end to end: in-memory state, the local model store, a fresh embedded ClickHouse (chdb) with the
- * migrations applied and the operators' reference data loaded, the engine, then what the run stored, counted from
- * ClickHouse itself (FINAL) rather than from the runner's own tally.
+ * One embedded run, end to end: in-memory state, the local model store (and the model rollouts, when the run follows
+ * a registry), a fresh embedded ClickHouse (chdb) with the migrations applied and the operators' reference data
+ * loaded, the engine, then what the run stored, counted from ClickHouse itself (FINAL) rather than from the runner's
+ * own tally.
  */
 import { rmSync } from 'node:fs';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
@@ -11,6 +12,7 @@ import { systemClock } from '../clock.ts';
 import { Engine, type SourceBatch } from '../engine.ts';
 import type { Logger } from '../log.ts';
 import { PipelineMetrics } from '../metrics.ts';
+import type { ModelRollouts } from '../models.ts';
 import type { OperatorContext } from '../operator.ts';
 import type { PipelineDefinition } from '../pipeline.ts';
 import { MemoryStateBackend } from '../state/memory.ts';
@@ -48,13 +50,24 @@ export async function withEmbeddedStore<T>(
   }
 }
 
+/** What a session may be given beside its definition, source and store. */
+export interface EmbeddedSessionExtras<I, O> {
+  /** Sees every batch's outputs as they go on their topics: e.g. a `TopicTap` (./embedded-chain.ts). */
+  readonly onEmitted?: EmbeddedDeps<I, O>['onEmitted'];
+  /** The model rollouts in force (./model-rollouts.ts); absent: every model runs its pipeline default as live. */
+  readonly rollouts?: ModelRollouts;
+  /** The model store's folder (`<root>/<name>/<version>/`); default: the repository's models/. */
+  readonly modelsRoot?: string;
+}
+
 export async function runEmbeddedSession<I, O>(
   definition: PipelineDefinition<I, O>,
   source: AsyncIterable<SourceBatch<I>>,
   store: ClickHouseStore,
   log: Logger,
-  onEmitted?: EmbeddedDeps<I, O>['onEmitted'],
+  extras: EmbeddedSessionExtras<I, O> = {},
 ): Promise<EmbeddedSessionResult> {
+  const { onEmitted, rollouts, modelsRoot } = extras;
   const metrics = new PipelineMetrics();
   const state = new MemoryStateBackend({ clock: systemClock });
   await state.open();
@@ -63,7 +76,8 @@ export async function runEmbeddedSession<I, O>(
     clock: systemClock,
     state,
     log,
-    models: instrumentModels(new OnnxModelStore(), metrics),
+    models: instrumentModels(new OnnxModelStore(modelsRoot ? { root: modelsRoot } : {}), metrics),
+    ...(rollouts ? { rollouts } : {}),
   };
   const engine = new Engine(definition, metrics);
   const run = await runEmbedded(
