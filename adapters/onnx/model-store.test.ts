@@ -1,15 +1,17 @@
 /**
- * The model store verifies before it runs: a tampered artifact or reference never reaches onnxruntime or a caller.
- * Each test works on a copy of the checked-in NEWS2 version in a temporary store.
+ * The model store verifies before it runs: a tampered artifact or reference never reaches onnxruntime or a caller, and
+ * a manifest must pass the strict format-2 schema. Each test works in a temporary store on a copy of the checked-in
+ * NEWS2 network's artifact, under a manifest written here (models/ is another module's to change).
  */
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sampleManifest } from '../../governance/testing.ts';
 import { VigilError } from '../../runtime/errors.ts';
-import type { ModelManifest } from '../../runtime/models.ts';
+import type { ModelInput, ModelManifest } from '../../runtime/models.ts';
 import { DEFAULT_MODELS_ROOT, OnnxModelStore } from './index.ts';
 
 const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
@@ -35,13 +37,48 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   throw new Error('expected a VigilError, got success');
 }
 
+/** A format-2 manifest for the NEWS2 network's artifact (7 float32 columns of `features`). */
+function news2Manifest(artifactSha256: string): ModelManifest {
+  const input = (name: string, field: string, unit: string, min: number, max: number) => ({
+    name,
+    field,
+    unit,
+    min,
+    max,
+  });
+  const inputs: ModelInput[] = [
+    input('respiratory_rate', 'vital_signs.respiratory_rate', '/min', 2, 80),
+    input('spo2', 'vital_signs.spo2', '%', 40, 100),
+    { ...input('on_oxygen', 'vital_signs.on_oxygen', '1', 0, 1), encode: { false: 0, true: 1 } },
+    input('systolic_bp', 'vital_signs.systolic_bp', 'mm[Hg]', 40, 300),
+    input('pulse', 'vital_signs.pulse', '/min', 20, 300),
+    {
+      ...input('consciousness_not_alert', 'vital_signs.consciousness', '1', 0, 1),
+      encode: { A: 0, C: 1, V: 1, P: 1, U: 1 },
+    },
+    input('temperature_c', 'vital_signs.temperature_c', 'Cel', 25, 45),
+  ];
+  return sampleManifest('news2', '1.0.0', {
+    artifact: { file: 'model.onnx', sha256: artifactSha256 },
+    input_tensor: 'features',
+    inputs,
+    features: inputs.map((i) => i.name),
+    output: { kind: 'news2', score_tensor: 'score', subscores_tensor: 'subscores', band_tensor: 'band' },
+    acceptance_criteria: {
+      min_inferences: 10,
+      min_agreement_with_live: 0.99,
+      calibration: null,
+      subgroup_brier_margin: null,
+    },
+  });
+}
+
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'vigil-models-'));
   versionDir = join(root, 'news2', '1.0.0');
-  cpSync(join(DEFAULT_MODELS_ROOT, 'news2', '1.0.0'), versionDir, {
-    recursive: true,
-    filter: (src) => !src.endsWith('.test.ts'),
-  });
+  mkdirSync(versionDir, { recursive: true });
+  cpSync(join(DEFAULT_MODELS_ROOT, 'news2', '1.0.0', 'model.onnx'), join(versionDir, 'model.onnx'));
+  writeManifest(news2Manifest(sha256(readFileSync(join(versionDir, 'model.onnx')))));
 });
 
 afterEach(() => {
@@ -54,7 +91,7 @@ describe('OnnxModelStore', () => {
     try {
       const artifact = readFileSync(join(versionDir, 'model.onnx'));
       expect(model.artifactSha256).toBe(sha256(artifact));
-      expect(model.manifest.name).toBe('news2');
+      expect(model.manifest).toEqual(readManifest());
       const ortVersion = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string })
         .version;
       expect(model.runtime).toEqual({ name: 'onnxruntime-node', version: ortVersion });
@@ -100,6 +137,14 @@ describe('OnnxModelStore', () => {
     expect(await codeOf(store.load('news2', '1.0.0'))).toBe('MODEL_INTEGRITY_FAILED');
     writeManifest({ ...good, version: '2.0.0' });
     expect(await codeOf(store.load('news2', '1.0.0'))).toBe('MODEL_INTEGRITY_FAILED');
+    // Format 1 (no manifest_version, no inputs): refused with the strict schema's words.
+    const { manifest_version: _, inputs: __, ...formatOne } = good;
+    writeManifest(formatOne);
+    await expect(store.manifest('news2', '1.0.0')).rejects.toThrow(
+      /not a valid model manifest \(format 2\)[\s\S]*inputs/,
+    );
+    writeManifest({ ...good, unknown_key: 1 });
+    await expect(store.manifest('news2', '1.0.0')).rejects.toThrow(/unknown_key/);
     // A file with the right bytes, but outside the version folder: refused all the same.
     cpSync(join(versionDir, 'model.onnx'), join(root, 'news2', 'elsewhere.onnx'));
     writeManifest({ ...good, artifact: { ...good.artifact, file: '../elsewhere.onnx' } });

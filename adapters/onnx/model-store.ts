@@ -1,6 +1,7 @@
 /**
  * The local model store: `<root>/<name>/<version>/manifest.json` plus the files it names, served to operators through
- * the `ModelStore` contract (runtime/models.ts). The only module in Vigil that imports onnxruntime.
+ * the `ModelStore` contract (runtime/models.ts). The only module in Vigil that imports onnxruntime. Manifests are read
+ * with governance/manifest.ts's strict schema (format 2), the one `vigil models add` validates with.
  *
  * Integrity first: `load` reads the artifact's bytes once, checks their sha256 against the manifest, and creates the
  * session from those very bytes, so what runs is exactly what was verified. One long-lived `InferenceSession` per
@@ -11,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { z } from 'zod';
+import { MODEL_SEGMENT, parseManifest } from '../../governance/manifest.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import type { LoadedModel, ModelManifest, ModelStore, TensorData } from '../../runtime/models.ts';
 
@@ -29,21 +30,6 @@ export interface OnnxModelStoreOptions {
    */
   readonly intraOpNumThreads?: number;
 }
-
-const sha256Pattern = /^[0-9a-f]{64}$/;
-const fileEntry = z.object({ file: z.string().min(1), sha256: z.string().regex(sha256Pattern) });
-const manifestSchema = z.object({
-  name: z.string().min(1),
-  version: z.string().min(1),
-  description: z.string(),
-  artifact: fileEntry,
-  features: z.array(z.string().min(1)).min(1),
-  reference: fileEntry.nullable(),
-  build: z.record(z.string(), z.string()),
-});
-
-/** Names and versions are path segments: keep them to a safe alphabet so `../` can never reach outside the store. */
-const segment = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -134,16 +120,18 @@ export class OnnxModelStore implements ModelStore {
       }
       throw error;
     }
-    let parsed: z.infer<typeof manifestSchema>;
+    let json: unknown;
     try {
-      parsed = manifestSchema.parse(JSON.parse(text));
+      json = JSON.parse(text);
     } catch (error) {
       throw new VigilError(
         'MODEL_INTEGRITY_FAILED',
-        `${this.#shown(path)} is not a valid model manifest: ${error instanceof z.ZodError ? z.prettifyError(error) : (error as Error).message}`,
+        `${this.#shown(path)} is not a valid model manifest: ${(error as Error).message}`,
         { cause: error },
       );
     }
+    // The one strict schema (format 2) the registry validates with too.
+    const parsed = parseManifest(json, this.#shown(path));
     if (parsed.name !== name || parsed.version !== version) {
       throw new VigilError(
         'MODEL_INTEGRITY_FAILED',
@@ -227,7 +215,7 @@ export class OnnxModelStore implements ModelStore {
   }
 
   #versionDir(name: string, version: string): string {
-    if (!segment.test(name) || !segment.test(version)) {
+    if (!MODEL_SEGMENT.test(name) || !MODEL_SEGMENT.test(version)) {
       throw new VigilError(
         'MODEL_NOT_FOUND',
         `model name and version must be plain folder names (letters, digits, '.', '_', '-'): got ${JSON.stringify(`${name}@${version}`)}`,
