@@ -144,9 +144,12 @@ function logOptions(command: Command): Command {
 function changing(command: Command, byRequired: boolean): Command {
   return controlAuditOptions(logOptions(command))
     .option('--by <principal>', `who makes the change${byRequired ? '' : ' (default: the OS user name)'}`)
-    .option('--reason <text>', 'why, kept with the change')
-    .option('--json', 'print the record appended, as on the log');
+    .option('--reason <text>', 'why, kept with the change');
 }
+
+/** `--json` of the commands that append one record. */
+const RECORD_JSON =
+  'print the record appended, as on the log: {"change_id","model","at","actor","reason","kind","version",...the kind\'s keys}';
 
 function printChange(change: ModelChange, json: boolean | undefined, text: string): void {
   if (json) process.stdout.write(`${JSON.stringify(change)}\n`);
@@ -320,9 +323,10 @@ function criteriaTable(criteria: readonly CriterionResult[]): string {
 export function registerModels(program: Command): Command {
   const models = program
     .command('models')
-    .description('The model registry: add, approve, roll out, roll back and promote model versions (issue 12)');
+    .description('The model registry: add, approve, roll out, roll back and promote model versions');
 
   changing(models.command('add <dir>'), false)
+    .option('--json', RECORD_JSON)
     .description('add the version in <dir> (manifest.json + artifact) to the registry, content-addressed')
     .action(async (dir: string, flags: ChangeFlags) => {
       const actor = flags.by?.trim() || defaultActor();
@@ -333,6 +337,7 @@ export function registerModels(program: Command): Command {
     });
 
   changing(models.command('approve <ref>'), true)
+    .option('--json', RECORD_JSON)
     .description('approve <name>@<version> (its artifact as added): only approved versions may run canary or live')
     .option('--role <role>', "the approver's role (e.g. clinical-safety-officer, ml-lead)")
     .action(async (ref: string, flags: ChangeFlags & { role?: string }) => {
@@ -348,7 +353,11 @@ export function registerModels(program: Command): Command {
 
   logOptions(models.command('list'))
     .description('every model: its versions, approvals and routing now')
-    .option('--json', 'one JSON array [{"model","live","canary","shadows","versions":[...]}]')
+    .option(
+      '--json',
+      'one JSON array [{"model","live","canary":{"version","percent","cohort"}|null,"shadows",' +
+        '"versions":[{"version","artifact_sha256","approved","mode"}]}]',
+    )
     .action(async (flags: SharedFlags) => {
       const listing = await withRegistry(flags, listJson);
       if (flags.json) {
@@ -371,7 +380,11 @@ export function registerModels(program: Command): Command {
 
   logOptions(models.command('show <ref>'))
     .description('<name>[@<version>]: versions, sha256s, approvals, routing now and the full rollout history')
-    .option('--json', 'one JSON object {"model","route","versions","history"}')
+    .option(
+      '--json',
+      'one JSON object {"model","route":{"live","canary","shadows"},"versions":[{"version","artifact_sha256",' +
+        '"manifest_sha256","output","pccp_modification_id","added","approvals","mode"}],"history":[records]}',
+    )
     .action(async (ref: string, flags: SharedFlags) => {
       const { model, version } = parseModelRef(ref, true);
       const view = await withRegistry(flags, (registry) => showJson(registry, model, version));
@@ -380,6 +393,7 @@ export function registerModels(program: Command): Command {
     });
 
   changing(models.command('rollout <ref>'), true)
+    .option('--json', RECORD_JSON)
     .description('route <name>@<version>: live replaces the live version, canary any canary, shadow runs beside')
     .option('--mode <mode>', 'shadow | canary | live')
     .option('--percent <p>', "canary: share of the cohort's patients, (0, 100] (default 100)")
@@ -403,6 +417,7 @@ export function registerModels(program: Command): Command {
     });
 
   changing(models.command('rollback <name>'), true)
+    .option('--json', RECORD_JSON)
     .description(
       'take a version out of routing (default: the canary if one runs, else the live one, restoring the previous live)',
     )
@@ -425,6 +440,11 @@ export function registerModels(program: Command): Command {
     .option('--until <iso>', 'period end, exclusive (default: now)')
     .option('--server', 'read the ClickHouse server at CLICKHOUSE_URL instead of the embedded store')
     .option('--data-dir <dir>', 'embedded store directory (default: the one npm start fills)')
+    .option(
+      '--json',
+      'print {"model","version","live_version","period":{"from","to"},"passed","criteria":[{"criterion","required",' +
+        '"observed","passed"}],"change_id"} (also when refused: change_id null)',
+    )
     .action(
       async (
         ref: string,
