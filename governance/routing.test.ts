@@ -137,6 +137,15 @@ describe('decideRoutes', () => {
     expect(outsideSite).toBe(0);
   });
 
+  it('takes exactly percent * 100 buckets (1.1% is buckets 0..109, whatever the float product says)', () => {
+    const patients = Array.from({ length: 40_000 }, (_, p) => `pt-${p}`);
+    const at110 = patients.find((p) => cohortBucket('det', p) === 110)!;
+    const at109 = patients.find((p) => cohortBucket('det', p) === 109)!;
+    expect(1.1 * 100).toBeGreaterThan(110); // the float trap this guards against
+    expect(clinicalVersion(route(1.1), at110)).toBe('1.0.0');
+    expect(clinicalVersion(route(1.1), at109)).toBe('1.1.0');
+  });
+
   it('routes everyone to the canary at 100% of an everyone cohort', () => {
     for (let p = 0; p < 100; p++) expect(clinicalVersion(route(100), `pt-${p}`)).toBe('1.1.0');
   });

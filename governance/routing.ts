@@ -89,7 +89,8 @@ export function decideRoutes(
         ];
   if (route === undefined) return byPipeline();
   const canary = route.canary;
-  const inCanary = canary !== null && bucket < canary.percent * 100 && matchesCohort(canary.cohort, key);
+  // Rounded: 7% is 700 buckets, not 700.0000000000001 (a float product would take bucket 700 in too).
+  const inCanary = canary !== null && bucket < Math.round(canary.percent * 100) && matchesCohort(canary.cohort, key);
   const decide = (routed: RoutedVersion, mode: RouteDecision['mode'], clinical: boolean): RouteDecision => ({
     model,
     version: routed.version,
