@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openChdbStore } from '../adapters/clickhouse/chdb.ts';
 import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
 import { deadLetterRow, duplicateRow } from '../adapters/clickhouse/tables.ts';
+import { MODEL_CALIBRATION_TABLE, type ModelCalibration, modelCalibrationRow } from '../governance/calibrate.ts';
+import { type CalibrationRow, calibrationMetrics } from '../governance/calibration.ts';
 import { inferenceRow, normalisedEventRow } from '../pipelines/outputs.ts';
 import type { Inference, NormalisedEvent } from '../schemas/types.ts';
 import {
@@ -108,6 +110,69 @@ const duplicates = [
 ];
 n -= 1; // the site-c event above only exists as a duplicate: it is never stored
 
+// --- calibrations, as governance/calibrate.ts records them -------------------------------------------------------
+// deterioration 1.0.0 live and 1.1.0 shadow on March; 1.0.0's 'all' computed twice (the later one must be read);
+// a subgroup cohort of 4 inferences (below the default min_count); a February window (outside a March query).
+const MARCH_START = Date.UTC(2026, 2, 1);
+const APRIL_START = Date.UTC(2026, 3, 1);
+function labelled(pattern: readonly [number, 0 | 1][], times: number): CalibrationRow[] {
+  return Array.from({ length: times }, () => pattern.map(([p, y]) => ({ p, y }))).flat();
+}
+const LIVE_ROWS = labelled(
+  [
+    [0.05, 0],
+    [0.1, 0],
+    [0.2, 1],
+    [0.3, 0],
+    [0.6, 1],
+    [0.9, 1],
+  ],
+  5,
+);
+const SHADOW_ROWS = labelled(
+  [
+    [0.02, 0],
+    [0.15, 0],
+    [0.4, 1],
+    [0.45, 0],
+    [0.8, 1],
+  ],
+  4,
+);
+function calibration(
+  version: string,
+  rollout: string,
+  cohort: string,
+  rows: CalibrationRow[],
+  spec: Partial<ModelCalibration> = {},
+): ModelCalibration {
+  return {
+    model: 'deterioration',
+    version,
+    rollout,
+    cohort,
+    window_start: MARCH_START,
+    window_end: APRIL_START,
+    horizon_ms: 24 * 3_600_000,
+    outcome_kinds: ['icu_transfer', 'confirmed_deterioration'],
+    computed_at: APRIL_START + 2 * 86_400_000,
+    ...calibrationMetrics(rows),
+    ...spec,
+  };
+}
+const calibrations: ModelCalibration[] = [
+  // computed first, a day earlier, on fewer outcomes: superseded by the next row
+  calibration('1.0.0', 'live', 'all', LIVE_ROWS.slice(0, 12), { computed_at: APRIL_START + 86_400_000 }),
+  calibration('1.0.0', 'live', 'all', LIVE_ROWS),
+  calibration('1.0.0', 'live', 'site:site-a', LIVE_ROWS.slice(0, 18)),
+  calibration('1.0.0', 'live', 'subgroup:age:80+', LIVE_ROWS.slice(0, 4)),
+  calibration('1.1.0', 'shadow', 'all', SHADOW_ROWS),
+  calibration('1.0.0', 'live', 'all', LIVE_ROWS, {
+    window_start: Date.UTC(2026, 1, 1),
+    window_end: MARCH_START,
+  }),
+];
+
 let dir: string;
 let store: ClickHouseStore;
 
@@ -128,6 +193,10 @@ beforeAll(async () => {
   // planes (0009_append_only), and every query must still count each event and inference once.
   await store.insert('normalised_events', events.map(rederived).map(normalisedEventRow), { dedupToken: 'events-v2' });
   await store.insert('inferences', inferences.map(rescored).map(inferenceRow), { dedupToken: 'inferences-v2' });
+  await store.insert(MODEL_CALIBRATION_TABLE, calibrations.map(modelCalibrationRow), { dedupToken: 'calibration' });
+  await store.insert(MODEL_CALIBRATION_TABLE, calibrations.slice(0, 2).map(modelCalibrationRow), {
+    dedupToken: 'calibration-again',
+  });
 });
 
 function rederived(e: NormalisedEvent): NormalisedEvent {
@@ -148,10 +217,12 @@ describe('saved query files', () => {
     const queries = await listSavedQueries();
     expect(queries.map((q) => q.name)).toEqual([
       'alarm-rate-by-firmware',
+      'calibration-by-model-version',
       'completeness-by-site',
       'dead-letters-by-reason',
       'duplicates-by-site',
       'news2-by-firmware',
+      'reliability-by-model-version',
       'score-by-model-subgroup',
       'spo2-by-firmware-batch',
     ]);
@@ -175,7 +246,7 @@ describe('saved query files', () => {
   it('each runs on empty tables with its defaults and returns no rows', async () => {
     // chdb holds one data directory per process: empty copies of the tables in another database stand in for a fresh
     // store, and the queries' table names are pointed at them.
-    const tables = ['normalised_events', 'inferences', 'dead_letters', 'duplicates'];
+    const tables = ['normalised_events', 'inferences', 'dead_letters', 'duplicates', 'model_calibration'];
     const views = ['normalised_events_current', 'inferences_current'];
     await store.command('CREATE DATABASE IF NOT EXISTS empty_check');
     for (const table of tables) {
@@ -460,5 +531,83 @@ describe('saved queries on a seeded fleet', () => {
       ['1.1.0', 'shadow', 'adult_18_64', 5],
       ['1.1.0', 'shadow', 'adult_65_plus', 5],
     ]);
+  });
+
+  it('calibration-by-model-version: the latest computation per key, small cohorts suppressed', async () => {
+    const rows = await runSavedQuery<Record<string, unknown>>(store, 'calibration-by-model-version', {
+      ...MARCH,
+      model: 'deterioration',
+    });
+    const figures = (c: ModelCalibration) => ({
+      model: 'deterioration',
+      version: c.version,
+      rollout: c.rollout,
+      cohort: c.cohort,
+      window_start: '2026-03-01 00:00:00.000',
+      window_end: '2026-04-01 00:00:00.000',
+      horizon_hours: 24,
+      outcome_kinds: ['icu_transfer', 'confirmed_deterioration'],
+      n: c.n,
+      events: c.events,
+      observed: round(c.observed_rate!, 4),
+      predicted: round(c.mean_predicted!, 4),
+      calibration_in_the_large: round(c.citl!, 4),
+      calibration_slope: round(c.slope!, 3),
+      calibration_intercept: round(c.intercept!, 3),
+      ece_15_bins: round(c.ece15!, 4),
+      brier_score: round(c.brier!, 4),
+      auroc_value: round(c.auroc!, 4),
+      computed_at: '2026-04-03 00:00:00.000',
+    });
+    // Default cohort 'all': 1.0.0's later computation (30 inferences, not the earlier 12), and the shadow beside it.
+    expect(rows).toEqual([figures(calibrations[1]!), figures(calibrations[4]!)]);
+    expect(rows[0]).toMatchObject({ n: 30, events: 15 });
+    const everyCohort = await runSavedQuery<{ cohort: string; n: number }>(store, 'calibration-by-model-version', {
+      ...MARCH,
+      cohort: '',
+    });
+    expect(everyCohort.map((r) => [r.cohort, r.n])).toEqual([
+      ['all', 30],
+      ['site:site-a', 18],
+      ['all', 20],
+    ]);
+    const small = await runSavedQuery<{ cohort: string }>(store, 'calibration-by-model-version', {
+      ...MARCH,
+      cohort: 'subgroup:age:80+',
+      min_count: '1',
+    });
+    expect(small.map((r) => r.cohort)).toEqual(['subgroup:age:80+']);
+    const february = await runSavedQuery<{ window_start: string }>(store, 'calibration-by-model-version', {
+      from: '2026-02-01',
+      to: '2026-03-01',
+    });
+    expect(february.map((r) => r.window_start)).toEqual(['2026-02-01 00:00:00.000']);
+  });
+
+  it('reliability-by-model-version: 15 bins per diagram, from the latest computation', async () => {
+    const rows = await runSavedQuery<Record<string, unknown>>(store, 'reliability-by-model-version', {
+      ...MARCH,
+      version: '1.0.0',
+    });
+    expect(rows).toHaveLength(15);
+    const live = calibrations[1]!;
+    expect(rows.map((r) => r.bin)).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+    expect(rows.map((r) => r.inferences)).toEqual(live.bins.map((b) => b.n));
+    expect(rows.map((r) => r.events)).toEqual(live.bins.map((b) => b.events));
+    expect(rows.map((r) => r.mean_predicted_in_bin)).toEqual(
+      live.bins.map((b) => (b.mean_predicted === null ? null : round(b.mean_predicted, 4))),
+    );
+    expect(rows.map((r) => r.observed_rate_in_bin)).toEqual(
+      live.bins.map((b) => (b.observed_rate === null ? null : round(b.observed_rate, 4))),
+    );
+    // p = 0.9 lands in bin 14 ([13/15, 14/15)): 5 inferences, all events.
+    expect(rows[13]).toMatchObject({
+      bin_from: round(13 / 15, 4),
+      bin_to: round(14 / 15, 4),
+      inferences: 5,
+      events: 5,
+    });
+    const both = await runSavedQuery<{ version: string }>(store, 'reliability-by-model-version', MARCH);
+    expect(both.map((r) => r.version)).toEqual([...Array(15).fill('1.0.0'), ...Array(15).fill('1.1.0')]);
   });
 });
