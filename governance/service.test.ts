@@ -4,7 +4,16 @@
  * the store and is content-addressed.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -143,6 +152,32 @@ describe('addModel', () => {
     writeFileSync(join(bad, 'manifest.json'), JSON.stringify({ ...manifest, surprise: true }));
     await refused(addModel(ctx, bad, by), 'MODEL_INTEGRITY_FAILED', /surprise/);
     expect(existsSync(join(work, 'models', 'det', '4.0.0'))).toBe(false);
+  });
+
+  it('adds a version from where the store keeps it, without copying it onto itself', async () => {
+    const dir = versionFolder('1.0.0');
+    const inStore = join(work, 'models', 'det', '1.0.0');
+    mkdirSync(join(work, 'models', 'det'), { recursive: true });
+    renameSync(dir, inStore);
+    const { version } = await addModel(ctx, inStore, by);
+    expect(version.artifact_sha256).toBe(sha256('onnx bytes of 1.0.0'));
+    expect(readdirSync(join(work, 'models', 'det'))).toEqual(['1.0.0']);
+  });
+
+  it('refuses the same artifact under a changed manifest (the manifest is part of what is approved)', async () => {
+    await addModel(ctx, versionFolder('1.0.0'), by);
+    const dir = versionFolder('1.0.0', 'onnx bytes of 1.0.0', { intended_use: 'Something else entirely.' });
+    await refused(addModel(ctx, dir, by), 'MODEL_CHANGE_REFUSED', /other bytes/);
+  });
+
+  it('fails naming the change when its audit entry cannot be appended after it is durable', async () => {
+    audit.record = async () => {
+      throw new Error('store down');
+    };
+    const error = await addModel(ctx, versionFolder('1.0.0'), by).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    const [change] = records();
+    expect((error as Error).message).toContain(`det/${change!.change_id} is durable`);
   });
 
   it('changes nothing while the audit log cannot take an entry', async () => {
