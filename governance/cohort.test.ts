@@ -1,4 +1,5 @@
 /** Cohort expressions: the grammar, its canonical form (round trip) and its refusals. */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { VigilError } from '../runtime/errors.ts';
 import type { Cohort } from '../runtime/models.ts';
@@ -38,6 +39,20 @@ describe('parseCohort', () => {
     ];
     for (const cohort of cohorts) expect(parseCohort(formatCohort(cohort))).toEqual(cohort);
     expect(formatCohort(parseCohort('batch=B7 and  site = s1 , s2'))).toBe('site=s1,s2 and batch=B7');
+  });
+
+  it('round-trips any cohort of well-formed values (property)', () => {
+    const value = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9:._+-]{0,11}$/);
+    const values = fc.uniqueArray(value, { minLength: 1, maxLength: 4 });
+    const cohort = fc.record(
+      { sites: values, firmware: values, subgroups: values, device_batches: values },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(cohort, (c) => {
+        expect(parseCohort(formatCohort(c))).toEqual(c);
+      }),
+    );
   });
 
   it.each([
