@@ -26,12 +26,8 @@
  *   "observed","passed"}],"change_id"}`, printed before a refusal too (then change_id is null and the exit code 1).
  */
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { FileControlLog } from '../../adapters/file/control-log.ts';
-import { KafkaControlLog } from '../../adapters/kafka/control-log.ts';
 import { DEFAULT_MODELS_ROOT } from '../../adapters/onnx/model-store.ts';
-import { parseModelChange } from '../../governance/changes.ts';
 import { readModelRegistry } from '../../governance/directory.ts';
 import { evaluateCriteria, loadShadowPeriod } from '../../governance/promotion.ts';
 import type { ModelRegistry } from '../../governance/registry.ts';
@@ -46,13 +42,18 @@ import {
 import type { CriterionResult, ModelChange, RegisteredVersion, RolloutMode } from '../../governance/types.ts';
 import type { ControlLog } from '../../identity/types.ts';
 import { systemClock } from '../../runtime/clock.ts';
-import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
+import { resolveEndpoints } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import type { ModelRoute } from '../../runtime/models.ts';
+import {
+  MODEL_ROLLOUTS_FILE,
+  type ModelRolloutsSource,
+  modelRolloutsLog as runnerLog,
+} from '../../runtime/runners/model-rollouts.ts';
 import { openReadStore } from '../store.ts';
 import { type ControlAuditFlags, controlAudit, controlAuditOptions } from './control-audit.ts';
 
-export const MODEL_ROLLOUTS_FILE = 'model-rollouts.jsonl';
+export { MODEL_ROLLOUTS_FILE };
 
 const MODES: readonly RolloutMode[] = ['shadow', 'canary', 'live'];
 
@@ -75,14 +76,13 @@ interface ChangeFlags extends SharedFlags {
  * const registry = await readModelRegistry(log);
  */
 export function modelRolloutsLog(options: { controlDir?: string; brokers?: string } = {}): ControlLog<ModelChange> {
-  if (options.controlDir) {
-    return new FileControlLog(join(options.controlDir, MODEL_ROLLOUTS_FILE), { parse: parseModelChange });
-  }
-  return new KafkaControlLog({
-    brokers: options.brokers ?? resolveEndpoints().kafkaBrokers,
-    topic: TOPICS.modelRollouts,
-    parse: parseModelChange,
-  });
+  // The runners' one definition of where the log lives (file name, topic); a CLI command always has a log.
+  const source: ModelRolloutsSource = options.controlDir
+    ? { kind: 'file', controlDir: options.controlDir }
+    : { kind: 'kafka', brokers: options.brokers ?? resolveEndpoints().kafkaBrokers };
+  const log = runnerLog(source);
+  if (log === null) throw new VigilError('INTERNAL', 'a file or Kafka source always has a model-rollouts log');
+  return log;
 }
 
 /** `<name>@<version>` (version required) or, with `versionOptional`, `<name>`. Names never contain '@'. */
