@@ -5,6 +5,7 @@
  * its evidence, an audit entry); the live version, calm, stays.
  */
 import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -21,7 +22,7 @@ import { sampleManifest } from '../../governance/testing.ts';
 import type { ModelChange } from '../../governance/types.ts';
 import type { ModelManifest } from '../../runtime/models.ts';
 import { MODEL_ROLLOUTS_FILE, modelRolloutsLog } from './models.ts';
-import { registerModelsGuard } from './models-guard.ts';
+import { guardLoop, registerModelsGuard } from './models-guard.ts';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 0, 5, 8);
@@ -216,3 +217,42 @@ describe('vigil models guard --once', () => {
     expect(text).not.toMatch(/rolled_back/);
   }, 60_000);
 });
+
+describe('vigil models guard --every (loop)', () => {
+  it('passes until stopped, serving vigil_model_drift_exceeded for each watched version on /metrics', async () => {
+    const stop = new AbortController();
+    const reports: string[][] = [];
+    const scrapes: string[] = [];
+    let url = '';
+    await guardLoop(
+      { every: '300', metricsPort: '0', ...Object.fromEntries(pairs(flags())) },
+      (report) => reports.push(report.checks.map((c) => `${c.version}:${c.action}`)),
+      {
+        signal: stop.signal,
+        onMetricsServer: (server) => {
+          url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`;
+        },
+        // No timer: each wait scrapes once, and the second ends the loop.
+        wait: async (ms) => {
+          expect(ms).toBe(300_000);
+          scrapes.push(await (await fetch(url)).text());
+          if (scrapes.length === 2) stop.abort();
+        },
+      },
+    );
+    expect(reports).toHaveLength(2);
+    expect(reports[1]).toEqual(['1.0.0:ok']); // the canary was rolled back by the first test
+    expect(scrapes[1]).toMatch(/^vigil_model_drift_exceeded\{model="deterioration",version="1\.0\.0"\} 0$/m);
+    expect(scrapes[1]).not.toMatch(/version="1\.1\.0"/);
+  }, 60_000);
+});
+
+/** `--flag value` pairs as the camelCase keys commander gives the action. */
+function pairs(args: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < args.length; i += 2) {
+    const key = args[i]!.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    out.push([key, args[i + 1]!]);
+  }
+  return out;
+}

@@ -138,23 +138,53 @@ export function registerModelsGuard(models: Command): Command {
     });
 }
 
+export interface GuardLoopOptions {
+  /** Ends the loop after the pass in progress (default: SIGINT or SIGTERM). */
+  readonly signal?: AbortSignal;
+  /** Waits between passes (default: a timer the signal cuts short). */
+  readonly wait?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Told the metrics server once it listens (with --metrics-port). */
+  readonly onMetricsServer?: (server: Server) => void;
+}
+
+const timerWait = (ms: number, signal: AbortSignal): Promise<void> =>
+  // Aborted: the wait ends at once (the rejection is the abort itself, nothing to report).
+  sleep(ms, undefined, { signal }).catch(() => undefined);
+
 /**
  * Passes every `--every` seconds until SIGINT/SIGTERM (a pass in progress completes). A failed pass (the store or the
  * log unreachable) is logged and retried at the next tick: the guard must outlive a dependency's restart.
+ *
+ * @example
+ * await guardLoop({ every: '300', metricsPort: '9467', controlDir: '.vigil/control' }, (r) => console.log(r));
  */
-export async function guardLoop(flags: GuardFlags, onReport: (report: GuardReport) => void): Promise<void> {
+export async function guardLoop(
+  flags: GuardFlags,
+  onReport: (report: GuardReport) => void,
+  options: GuardLoopOptions = {},
+): Promise<void> {
   const everyMs = positive(flags.every, '--every', DEFAULT_GUARD_EVERY_S) * 1_000;
   const log = createLogger('models-guard');
   const registry = new Registry();
   const metrics = registerDriftGuardMetrics(registry);
   let server: Server | undefined;
   if (flags.metricsPort !== undefined) {
-    server = await serveMetrics({ registry }, positive(flags.metricsPort, '--metrics-port', 0));
+    const port = Number(flags.metricsPort);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+      throw new VigilError('CONFIG_INVALID', '--metrics-port must be a port number');
+    }
+    server = await serveMetrics({ registry }, port);
+    options.onMetricsServer?.(server);
   }
   const stop = new AbortController();
   const onSignal = () => stop.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const external = options.signal;
+  if (external) external.addEventListener('abort', onSignal, { once: true });
+  else {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  const wait = options.wait ?? timerWait;
   try {
     while (!stop.signal.aborted) {
       try {
@@ -162,12 +192,14 @@ export async function guardLoop(flags: GuardFlags, onReport: (report: GuardRepor
       } catch (error) {
         log.error({ error: describeError(error) }, 'drift guard pass failed; retrying at the next tick');
       }
-      // Aborted by a signal: the wait ends at once (the rejection is the abort, nothing to report).
-      await sleep(everyMs, undefined, { signal: stop.signal }).catch(() => undefined);
+      if (!stop.signal.aborted) await wait(everyMs, stop.signal);
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    if (external) external.removeEventListener('abort', onSignal);
+    else {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
