@@ -216,7 +216,7 @@ function calibrationTable(rows: readonly CalibrationRow[], versions: readonly Ve
     '<table class="calibration"><thead><tr><th>version</th><th>rollout</th><th>n</th><th>events</th>' +
     '<th>CITL</th><th>slope</th><th>ECE (15 bins)</th><th>Brier</th><th>AUROC</th></tr></thead>' +
     `<tbody>${body.join('')}</tbody></table>` +
-    '<p class="meta">CITL: calibration-in-the-large (mean predicted minus observed rate). Red: outside the ' +
+    '<p class="meta">CITL: calibration-in-the-large (observed rate minus mean predicted; 0 is ideal). Red: outside the ' +
     "version's acceptance criteria.</p>"
   );
 }

@@ -16,7 +16,7 @@ export interface ReliabilityBin {
   readonly observed_rate: number | null;
 }
 
-/** The calibration figures of one version x rollout: the shape of governance/calibration.ts CalibrationMetrics. */
+/** The calibration figures of one version x rollout: what the report uses of governance/calibration.ts CalibrationMetrics. */
 export interface CalibrationFigures {
   readonly n: number;
   readonly events: number;
