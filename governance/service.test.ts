@@ -272,6 +272,11 @@ describe('approve, rollout, rollback, promote', () => {
       'CONFIG_INVALID',
       /actor/,
     );
+    await refused(
+      rolloutModel(ctx, 'det', '1.0.0', { mode: 'shadow', actor: 'ml-lead', reason: 'x'.repeat(5000) }),
+      'CONFIG_INVALID',
+      /would not be valid[\s\S]*reason/,
+    );
   });
 
   it('rolls back the canary by default, then the live version restoring the previous one', async () => {

@@ -21,12 +21,13 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { monotonicFactory } from 'ulid';
+import { z } from 'zod';
 import type { ControlAudit } from '../identity/service.ts';
 import type { ControlLog } from '../identity/types.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { VigilError } from '../runtime/errors.ts';
 import type { ModelManifest } from '../runtime/models.ts';
-import { modelChangeKey } from './changes.ts';
+import { modelChangeKey, modelChangeSchema } from './changes.ts';
 import { formatCohort, parseCohort } from './cohort.ts';
 import { readModelRegistry } from './directory.ts';
 import { MODEL_SEGMENT, parseManifest } from './manifest.ts';
@@ -109,6 +110,17 @@ async function commit(
     reason: by.reason,
     ...body,
   } as ModelChange;
+  // What every follower will parse: a change the schema refuses (a reason over its cap) would be skipped everywhere.
+  const checked = modelChangeSchema.safeParse(change);
+  if (!checked.success) {
+    throw new VigilError(
+      'CONFIG_INVALID',
+      `the ${change.kind} record would not be valid:\n${z.prettifyError(checked.error)}`,
+      {
+        cause: checked.error,
+      },
+    );
+  }
   registry.apply(change);
   await ctx.log.append(modelChangeKey(change), change);
   if (ctx.audit) {
