@@ -6,7 +6,7 @@
  * commander program each, as cli/main.ts registers them.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -120,6 +120,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   vi.restoreAllMocks();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 // Lenient bounds the 8 events meet (a calibration slope exists: both outcomes at both scores), except the count.
