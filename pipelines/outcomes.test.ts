@@ -18,6 +18,7 @@ import outcomesPipeline, {
   outcomeRow,
   parseOutcome,
   readOutcomesFile,
+  writeOutcomesFile,
 } from './outcomes.ts';
 
 const T0 = Date.UTC(2026, 5, 1, 9, 0, 0);
@@ -111,6 +112,15 @@ describe('pipelines/outcomes.ts', () => {
       `SELECT count() AS n FROM ${OUTCOMES_TABLE} WHERE site_id = 'site-02'`,
     );
     expect(Number(count?.n)).toBe(2);
+  });
+
+  it('writes a file readOutcomesFile reads back as it was', async () => {
+    const file = path.join(dir, 'written.ndjson');
+    const records = [outcome(30), outcome(31, { kind: 'confirmed_deterioration' })];
+    await writeOutcomesFile(file, records);
+    expect(await readOutcomesFile(file)).toEqual(records);
+    await writeOutcomesFile(file, []);
+    expect(await readOutcomesFile(file)).toEqual([]);
   });
 
   it('refuses a bad outcome naming the field, never the value', async () => {

@@ -7,10 +7,12 @@
  * here, once, and `npm run check` compares them with the migration.
  *
  * Distributed: `vigil sink pipelines/outcomes.ts` (a sink in its own consumer group, effectively once like every sink).
- * Embedded: `landOutcomes` lands outcome records (e.g. read from a file by `readOutcomesFile`, or the simulator's)
+ * Embedded: `landOutcomes` lands outcome records (e.g. read from a file by `readOutcomesFile`, written by
+ * `writeOutcomesFile`, or the simulator's)
  * with the same mapping, in the same table. There is nothing to `vigil run`: no chain reads these records.
  */
 import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
 import { toDateTime64 } from '../adapters/clickhouse/tables.ts';
 import { readLines } from '../adapters/file/lines.ts';
@@ -168,4 +170,26 @@ export async function readOutcomesFile(path: string): Promise<Outcome[]> {
     records.push(parseOutcome(parsed, where));
   }
   return records;
+}
+
+/**
+ * Writes outcomes as an NDJSON file `readOutcomesFile` reads back (times as epoch ms): the simulator's ground truth
+ * beside a fleet file (`vigil simulate --out fleet.ndjson` -> `fleet.ndjson.outcomes.ndjson`), for an embedded run.
+ *
+ * @example
+ * await writeOutcomesFile('fleet.ndjson.outcomes.ndjson', simulationOutcomes(options));
+ */
+export async function writeOutcomesFile(path: string, records: readonly Outcome[]): Promise<void> {
+  const lines = records.map((o) =>
+    JSON.stringify({
+      outcome_id: o.outcome_id,
+      patient_ref: o.patient_ref,
+      site_id: o.site_id,
+      kind: o.kind,
+      occurred_at: o.occurred_at,
+      recorded_at: o.recorded_at,
+      source: o.source,
+    }),
+  );
+  await writeFile(path, lines.length > 0 ? `${lines.join('\n')}\n` : '');
 }
