@@ -5,7 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildFleet, type Device } from './fleet.ts';
-import { episodeOutcomeChance, OUTCOME_KINDS, outcomesFor, outcomeWindowFor, patientOutcome } from './outcomes.ts';
+import {
+  episodeOutcomeChance,
+  episodeOutcomeSpan,
+  OUTCOME_KINDS,
+  outcomesFor,
+  outcomeWindowFor,
+  patientOutcome,
+} from './outcomes.ts';
 import { intensity } from './physiology.ts';
 import { fleetFor } from './simulate.ts';
 
@@ -76,9 +83,12 @@ describe('outcomesFor', () => {
       const p = byRef.get(o.patient_ref)!.patient;
       if (p.severity === 0) continue;
       episodes++;
-      expect(o.occurred_at).toBeGreaterThanOrEqual(Math.floor(p.episodeStart + 0.4 * p.rise));
-      expect(o.occurred_at).toBeLessThanOrEqual(Math.ceil(p.episodeStart + p.rise + p.hold));
-      expect(intensity(p, o.occurred_at)).toBeGreaterThanOrEqual(0.4 * p.severity - 1e-9);
+      const span = episodeOutcomeSpan(p);
+      expect(span.from).toBeGreaterThan(p.episodeStart);
+      expect(span.to).toBeLessThanOrEqual(p.episodeStart + p.rise + p.hold);
+      expect(o.occurred_at).toBeGreaterThanOrEqual(Math.floor(span.from));
+      expect(o.occurred_at).toBeLessThanOrEqual(Math.ceil(span.to));
+      expect(intensity(p, o.occurred_at)).toBeGreaterThanOrEqual(0.6 * p.severity - 1e-9);
     }
     expect(episodes).toBeGreaterThan(outcomes.length / 2);
   });
@@ -87,8 +97,7 @@ describe('outcomesFor', () => {
     const withOutcome = new Set(outcomes.map((o) => o.patient_ref));
     // Judge by patients whose whole rise-and-plateau lies inside the window, so the window does not censor them.
     const inside = (d: Device) =>
-      d.patient.episodeStart + 0.4 * d.patient.rise >= START &&
-      d.patient.episodeStart + d.patient.rise + d.patient.hold < START + HORIZON;
+      episodeOutcomeSpan(d.patient).from >= START && episodeOutcomeSpan(d.patient).to < START + HORIZON;
     const rate = (ds: readonly Device[]) => ds.filter((d) => withOutcome.has(d.patientRef)).length / ds.length;
     const episodes = big.devices.filter((d) => d.patient.severity > 0 && inside(d));
     const mild = episodes.filter((d) => d.patient.severity < 0.5);

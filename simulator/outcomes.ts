@@ -55,12 +55,20 @@ const RECORD_DELAY_MS: Record<OutcomeKind, readonly [number, number]> = {
 
 /**
  * Probability that an episode patient has an outcome during the episode: 0 without an episode, rising with the
- * episode's peak severity (0.25..1) from about 0.06 to 0.95, times an age factor.
+ * episode's peak severity (0.25..1) from about 0.1 to 0.95, times an age factor.
  */
 export function episodeOutcomeChance(patient: Pick<Patient, 'severity' | 'ageBand'>): number {
   if (patient.severity <= 0) return 0;
   const s = Math.min(1, patient.severity);
-  return Math.min(0.95, s ** 2 * AGE_FACTOR[patient.ageBand]);
+  return Math.min(0.95, s ** 1.5 * AGE_FACTOR[patient.ageBand]);
+}
+
+/**
+ * When an episode's outcome may occur: from well up the rise to the middle of the plateau, when the vitals have
+ * moved most of the way (uniform in [from, to]).
+ */
+export function episodeOutcomeSpan(p: Pick<Patient, 'episodeStart' | 'rise' | 'hold'>): { from: number; to: number } {
+  return { from: p.episodeStart + 0.6 * p.rise, to: p.episodeStart + p.rise + 0.5 * p.hold };
 }
 
 /** Which kind an episode's outcome is: the more severe, the more often intensive care. */
@@ -88,9 +96,7 @@ export function patientOutcome(
   let occurredAt: number;
   if (p.severity > 0) {
     if (happens >= episodeOutcomeChance(p)) return null;
-    // From part-way up the rise to the end of the plateau: the vitals have started moving.
-    const from = p.episodeStart + 0.4 * p.rise;
-    const to = p.episodeStart + p.rise + p.hold;
+    const { from, to } = episodeOutcomeSpan(p);
     occurredAt = Math.round(from + (to - from) * when);
     kind = episodeKind(kindPrng, p.severity);
   } else {
