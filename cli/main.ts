@@ -11,6 +11,9 @@ import { registerDemo } from './commands/demo.ts';
 import { registerDevices } from './commands/devices.ts';
 import { registerEvidence } from './commands/evidence.ts';
 import { registerGateway } from './commands/gateway.ts';
+import { registerModels } from './commands/models.ts';
+import { registerModelsGuard } from './commands/models-guard.ts';
+import { registerModelsReport } from './commands/models-report.ts';
 import { registerPki } from './commands/pki.ts';
 import { registerPrincipals } from './commands/principals.ts';
 import { registerQuery } from './commands/query.ts';
@@ -43,6 +46,9 @@ registerDevices(program);
 registerGateway(program);
 registerTrace(program);
 registerEvidence(program);
+const models = registerModels(program);
+registerModelsReport(models);
+registerModelsGuard(models);
 
 try {
   await program.parseAsync(process.argv);
