@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
+import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
+import { toDateTime64 } from '../../adapters/clickhouse/tables.ts';
 import { FileControlLog } from '../../adapters/file/control-log.ts';
 import { calibrationMetrics, labelInferences } from '../../governance/calibration.ts';
 import { parseModelChange } from '../../governance/changes.ts';
@@ -138,6 +140,61 @@ function changes(): ModelChange[] {
   return out;
 }
 
+/**
+ * Drift of 1.0.0 as detect-drift stores it: a reference for spo2 (two bins, half and half) and one partial histogram
+ * per hourly window at site-A; the third window leans 10/90, far past the 0.2 threshold.
+ */
+const DRIFT_WINDOWS: [number, number][] = [
+  [50, 50],
+  [45, 55],
+  [10, 90],
+];
+
+async function landDrift(store: Pick<ClickHouseStore, 'insert'>): Promise<void> {
+  const reference = {
+    model_name: MODEL,
+    model_version: '1.0.0',
+    feature: 'spo2',
+    reference_sha256: 'e'.repeat(64),
+    kind: 'continuous',
+    bin_labels: ['<95', '>=95'],
+    bin_edges: [95],
+    ref_counts: [500, 500],
+    ref_proportions: [0.5, 0.5],
+    ref_n: 1000,
+    ref_missing_rate: 0,
+    epsilon: 1e-4,
+    js_threshold: 0.2,
+    psi_warn: 0.1,
+    psi_alert: 0.25,
+    min_count: 10,
+    noise_z: 0,
+    dataset_share: 0.5,
+    allowed_lateness_ms: 0,
+    loaded_at: toDateTime64(T0),
+  };
+  await store.insert('drift_reference_bins', [reference], { dedupToken: 'report-reference' });
+  const rows = DRIFT_WINDOWS.map((counts, w) => ({
+    pipeline: 'vitals@1',
+    model_name: MODEL,
+    model_version: '1.0.0',
+    site_id: 'site-A',
+    firmware_version: '5.12.1',
+    window_start: toDateTime64(T0 + w * HOUR),
+    window_end: toDateTime64(T0 + (w + 1) * HOUR),
+    feature: 'spo2',
+    bin_counts: counts,
+    n: counts[0] + counts[1],
+    missing: 0,
+    out_of_range: 0,
+    source_topic: 'vigil.telemetry.raw',
+    source_partition: 0,
+    first_offset: w * 100,
+    last_offset: w * 100 + 99,
+  }));
+  await store.insert('drift_histograms', rows, { dedupToken: 'report-drift' });
+}
+
 let dir: string;
 let stdout: string;
 
@@ -147,6 +204,7 @@ beforeAll(async () => {
   await store.migrate();
   await store.insert('inferences', inferences.map(inferenceRow), { dedupToken: 'report-inferences' });
   await landOutcomes(store, outcomes);
+  await landDrift(store);
   await store.close();
   const log = new FileControlLog<ModelChange>(join(dir, 'control', MODEL_ROLLOUTS_FILE), { parse: parseModelChange });
   for (const change of changes()) await log.append(`${MODEL}/${change.change_id}`, change);
@@ -196,6 +254,7 @@ describe('vigil models report', () => {
       'scores-site-1.0.0',
       'scores-rollout-2.0.0',
       'scores-site-2.0.0',
+      'drift-1.0.0',
       'rollouts',
     ]);
     for (const png of out.pngs) {
@@ -222,6 +281,18 @@ describe('vigil models report', () => {
       expect(row).toContain(`data-figure="auroc">${want.auroc?.toFixed(3)}</td>`);
       expect(want.n).toBeGreaterThan(0);
     }
+  });
+
+  it('draws drift over time from detect-drift’s reports: one point per window, the third drifted', async () => {
+    const html = await readFile(join(dir, 'out', 'index.html'), 'utf8');
+    const drift = /<svg[^>]*id="chart-drift-1.0.0".*?<\/svg>/s.exec(html)?.[0] ?? '';
+    expect(drift).toContain('data-feature="spo2"');
+    expect(/<path class="drift-line" d="([^"]*)"/.exec(drift)?.[1]?.split(' L')).toHaveLength(3);
+    expect([...drift.matchAll(/<circle class="drifted"[^>]*data-window="(\d+)"/g)].map((m) => Number(m[1]))).toEqual([
+      T0 + 2 * HOUR,
+    ]);
+    // The line is the manifest's threshold (the drift guard's); the verdicts are detect-drift's (its reference's 0.2).
+    expect(drift).toContain('data-threshold="0.1"');
   });
 
   it('heads the page with the registry’s versions and lists the history with its actors', async () => {

@@ -361,6 +361,12 @@ export function driftChart(series: DriftSeries, markers: readonly TimeMarker[] =
     parts.push(
       `<line class="threshold" x1="${f.left}" y1="${px(y(series.js_threshold))}" x2="${f.left + f.width}" y2="${px(y(series.js_threshold))}" ` +
         `stroke="#d62728" stroke-dasharray="6 4" data-threshold="${figure(series.js_threshold)}"/>`,
+      text(
+        f.left + f.width - 4,
+        y(series.js_threshold) - 4,
+        `manifest threshold ${series.js_threshold}`,
+        'text-anchor="end" fill="#d62728" font-size="10"',
+      ),
     );
   }
   for (const window of series.dataset_drifted_windows) {

@@ -316,16 +316,22 @@ export function driftSeriesOf(
   };
 }
 
-/** Semantic-version order where both parse (1.10.0 after 1.9.0), else text order. */
+/**
+ * Version order: dot- and dash-separated parts compared in turn, numbers as numbers (1.10.0 after 1.9.0), other parts
+ * as text; a pre-release suffix sorts before its release (1.9.0-rc1 before 1.9.0), as in semantic versioning.
+ */
 export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  if (pa.every(Number.isInteger) && pb.every(Number.isInteger)) {
-    for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-      const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-      if (d !== 0) return d;
-    }
-    return 0;
+  const pa = a.split(/[.-]/);
+  const pb = b.split(/[.-]/);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i];
+    const y = pb[i];
+    if (x === undefined) return /^\d+$/.test(y!) ? -1 : 1;
+    if (y === undefined) return /^\d+$/.test(x) ? 1 : -1;
+    const nx = /^\d+$/.test(x) ? Number(x) : Number.NaN;
+    const ny = /^\d+$/.test(y) ? Number(y) : Number.NaN;
+    const d = Number.isNaN(nx) || Number.isNaN(ny) ? (x < y ? -1 : x > y ? 1 : 0) : nx - ny;
+    if (d !== 0) return d;
   }
-  return a < b ? -1 : a > b ? 1 : 0;
+  return 0;
 }

@@ -81,7 +81,7 @@ export interface DriftPoint {
 
 export interface DriftSeries {
   readonly version: string;
-  /** The manifest's (else the reference's) JS threshold: the line drawn across the chart. */
+  /** The manifest's JS threshold (the one the drift guard acts on): the line drawn across the chart. */
   readonly js_threshold: number | null;
   readonly points: readonly DriftPoint[];
   /** Windows in which some firmware x site group's data set drifted. */
