@@ -26,12 +26,21 @@ function run(...args: string[]) {
   });
 }
 
+/** Copies a committed version into the temp store without its reference (the manifest's `reference` null). */
+function copyWithoutReference(model: string, version: string): string {
+  const to = join(root, model, version);
+  cpSync(join(DEFAULT_MODELS_ROOT, model, version), to, {
+    recursive: true,
+    filter: (src) => !src.endsWith('reference.json'),
+  });
+  const manifest = JSON.parse(readFileSync(join(to, 'manifest.json'), 'utf8'));
+  writeFileSync(join(to, 'manifest.json'), `${JSON.stringify({ ...manifest, reference: null }, null, 2)}\n`);
+  return to;
+}
+
 beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'vigil-drift-reference-'));
-  dir = join(root, 'news2', '1.0.0');
-  cpSync(COMMITTED, dir, { recursive: true, filter: (src) => !src.endsWith('reference.json') });
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
-  writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify({ ...manifest, reference: null }, null, 2)}\n`);
+  dir = copyWithoutReference('news2', '1.0.0');
 });
 
 afterAll(() => {
@@ -68,7 +77,25 @@ describe('scripts/build-drift-reference.ts', () => {
     });
   }, 60_000);
 
-  it('--check passes on a current reference and fails on a stale one', () => {
+  it('builds the reference of a probability model (deterioration@1.1.0): its score binned as continuous', () => {
+    const to = copyWithoutReference('deterioration', '1.1.0');
+    const result = run('--model', 'deterioration', '--version', '1.1.0');
+    expect(result.status, result.stderr).toBe(0);
+    const committedDir = join(DEFAULT_MODELS_ROOT, 'deterioration', '1.1.0');
+    const built = readFileSync(join(to, 'reference.json'));
+    expect(built.equals(readFileSync(join(committedDir, 'reference.json')))).toBe(true);
+    const reference = parseReference(built);
+    expect(reference.model).toEqual({ name: 'deterioration', version: '1.1.0' });
+    const score = reference.features.find((f) => f.name === 'score');
+    expect(score?.kind).toBe('continuous');
+    expect(score!.edges[0]).toBeGreaterThan(0);
+    expect(score!.edges.at(-1)).toBeLessThan(1);
+    expect(JSON.parse(readFileSync(join(to, 'manifest.json'), 'utf8'))).toEqual(
+      JSON.parse(readFileSync(join(committedDir, 'manifest.json'), 'utf8')),
+    );
+  }, 60_000);
+
+  it('--check passes on current references (every version under the root) and fails on a stale one', () => {
     expect(run('--check').status).toBe(0);
     const path = join(dir, 'reference.json');
     writeFileSync(path, readFileSync(path, 'utf8').replace('"n": ', '"n":  '));
