@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { renderReportHtml, reportCharts } from './html.ts';
 import { writeReport } from './index.ts';
 import { chartPng } from './png.ts';
-import { fixtureReport, pngHeader } from './report.fixture.ts';
+import { fixtureReport, pngHeader, T0 } from './report.fixture.ts';
 
 const data = fixtureReport();
 const html = renderReportHtml(data);
@@ -32,6 +32,25 @@ describe('reportCharts', () => {
     const drift = reportCharts(data).find((c) => c.id === 'drift-1.0.0');
     // 1.0.0 went live at T0, the first window: the marker sits on the left edge.
     expect(drift?.svg).toContain('<g class="marker"><line x1="60"');
+  });
+
+  it('labels a drift rollback on the drift chart with its trigger', () => {
+    const rollback = {
+      kind: 'rollback' as const,
+      change_id: '01E',
+      model: 'deterioration',
+      at: T0 + 3_600_000 / 2,
+      actor: 'system:drift-guard',
+      reason: 'spo2 drifted',
+      version: '1.0.0',
+      from_mode: 'live' as const,
+      restored: null,
+      trigger: 'drift' as const,
+      evidence: { spo2: 0.5 },
+    };
+    const drift = reportCharts({ ...data, history: [...data.history, rollback] }).find((c) => c.id === 'drift-1.0.0');
+    expect(drift?.svg).toContain('<g class="marker"><line x1="320"');
+    expect(drift?.svg).toContain('>rollback (drift)</text>');
   });
 });
 
@@ -74,6 +93,9 @@ describe('renderReportHtml', () => {
   it('lists the rollout history with actors, reasons, approvals and promotion criteria, escaped', () => {
     expect(html).toContain('<td>dr-safety</td><td>validation report VR-7 &lt;reviewed&gt;</td>');
     expect(html).toContain('canary 2.0.0: 10% of site=site-A');
+    // A rollout's approval names its approver; one not in this history keeps its bare id.
+    expect(html).toContain('<td class="sha">dr-safety (clinical-safety-officer), 01B</td>');
+    expect(html).toContain('<td class="sha">00A</td>');
     expect(html).toContain('calibration.ece_max: 0.021 (required &lt;= 0.05)');
     expect(html.match(/<tr data-kind=/g)).toHaveLength(4);
   });

@@ -47,7 +47,10 @@ export function reportCharts(data: ReportData): Chart[] {
 function markersOf(history: readonly ModelChange[], version: string): TimeMarker[] {
   return history
     .filter((c) => c.version === version && (c.kind === 'rollout' || c.kind === 'rollback' || c.kind === 'promoted'))
-    .map((c) => ({ at: c.at, label: c.kind === 'rollout' ? c.mode : c.kind }));
+    .map((c) => ({
+      at: c.at,
+      label: c.kind === 'rollout' ? c.mode : c.kind === 'rollback' ? `rollback (${c.trigger})` : c.kind,
+    }));
 }
 
 const CSS = `
@@ -223,9 +226,15 @@ function calibrationTable(rows: readonly CalibrationRow[], versions: readonly Ve
 
 function historyTable(history: readonly ModelChange[]): string {
   if (history.length === 0) return '<p class="meta">No record of this model on the model-rollouts control log.</p>';
+  // An approval id says little to a reader: name who approved, in which role, beside it.
+  const approvals = new Map(history.flatMap((c) => (c.kind === 'approved' ? [[c.change_id, c] as const] : [])));
+  const approvalOf = (id: string | null) => {
+    if (id === null) return 'none (shadow)';
+    const approval = approvals.get(id);
+    return approval === undefined ? id : `${approval.actor} (${approval.role}), ${id}`;
+  };
   const rows = history.map((c) => {
-    const approval =
-      c.kind === 'rollout' ? (c.approval_id ?? 'none (shadow)') : c.kind === 'promoted' ? c.approval_id : '';
+    const approval = c.kind === 'rollout' || c.kind === 'promoted' ? approvalOf(c.approval_id) : '';
     const evidence =
       c.kind === 'promoted'
         ? c.criteria
