@@ -32,9 +32,11 @@ describe('authorizeQuery', () => {
       if (authorizeQuery(analystNorth, 'analyst', q.sql).allowed) allowed.push(q.name);
     expect(allowed.sort()).toEqual([
       'alarm-rate-by-firmware',
+      'calibration-by-model-version',
       'completeness-by-site',
       'duplicates-by-site',
       'news2-by-firmware',
+      'reliability-by-model-version',
       'score-by-model-subgroup',
       'spo2-by-firmware-batch',
     ]);
