@@ -21,11 +21,12 @@ import { writeAvroContainer } from '../../adapters/file/avro-container.ts';
 import { envelopeToNdjson } from '../../adapters/file/ndjson.ts';
 import { loadPki } from '../../identity/pki.ts';
 import type { SigningAlgorithm } from '../../identity/types.ts';
+import { writeOutcomesFile } from '../../pipelines/outcomes.ts';
 import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import type { Envelope } from '../../schemas/types.ts';
 import { driveGateway } from '../../simulator/gateway-drive.ts';
-import { produceSimulation } from '../../simulator/kafka.ts';
+import { produceSimulation, simulationOutcomes } from '../../simulator/kafka.ts';
 import {
   type OutputFormat,
   REPLAY_WINDOW,
@@ -52,6 +53,7 @@ interface SimulateFlags {
   timestamps: string;
   start?: string;
   json?: boolean;
+  outcomes?: boolean;
   gateway?: string;
   pkiDir: string;
   controlDir?: string;
@@ -207,6 +209,11 @@ export function registerSimulate(program: Command): void {
     .option('--start <iso>', 'simulated start time (default 2026-01-05T06:00:00Z)')
     .option('--json', 'print one JSON line with the truth counts')
     .option(
+      '--outcomes',
+      "also the simulated patients' ground-truth outcomes (model calibration): to the outcomes topic with --kafka " +
+        '(the --json line gains "outcomes": {topic, records, byKind}), to <file>.outcomes.ndjson with --out',
+    )
+    .option(
       '--gateway <url>',
       'drive the fleet through this running vigil gateway over mTLS (instead of --out/--kafka)',
     )
@@ -239,6 +246,7 @@ export function registerSimulate(program: Command): void {
           brokers: endpoints.kafkaBrokers,
           schemaRegistryUrl: endpoints.schemaRegistryUrl,
           topic: TOPICS.raw,
+          ...(flags.outcomes ? { outcomesTopic: TOPICS.outcomes } : {}),
         });
         if (flags.json) process.stdout.write(`${JSON.stringify({ topic: TOPICS.raw, ...truth })}\n`);
         else {
@@ -250,6 +258,7 @@ export function registerSimulate(program: Command): void {
         return;
       }
       const result = await simulateToFile(options, flags.out as string, format, flags.timestamps);
+      if (flags.outcomes) await writeOutcomesFile(`${result.out}.outcomes.ndjson`, simulationOutcomes(options));
       const s = result.summary;
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ out: result.out, truth: result.truthFile, ...s })}\n`);
