@@ -265,8 +265,9 @@ export const SCORES_FRAME: Frame = { left: 60, top: 40, width: 400, height: 220 
  * const chart = scoresChart('2.0.0', 'site', report.scores.filter((s) => s.version === '2.0.0' && s.by === 'site'));
  */
 export function scoresChart(version: string, by: 'rollout' | 'site', histograms: readonly ScoreHistogram[]): Chart {
-  const width = 480;
-  const height = 310;
+  // The legend sits right of the plot, one line per cohort: a tall legend makes the chart taller, never overlaps it.
+  const width = 640;
+  const height = Math.max(310, SCORES_FRAME.top + 16 * histograms.length + 10);
   const f = SCORES_FRAME;
   const first = histograms[0];
   const lo = first?.lo ?? 0;
@@ -309,8 +310,8 @@ export function scoresChart(version: string, by: 'rollout' | 'site', histograms:
   });
   parts.push(
     legend(
-      f.left + f.width - 130,
-      f.top + 16,
+      f.left + f.width + 14,
+      f.top + 10,
       shares.map(({ h, total }, i) => ({ colour: cohortColour(by, h.cohort, i), label: `${h.cohort} (n=${total})` })),
     ),
   );

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { DriftReportRow } from '../../operators/detect-drift/report.ts';
 import type { ModelRoute } from '../../runtime/models.ts';
 import { sampleManifest } from '../testing.ts';
-import { compareVersions, driftSeriesOf, routingOf, scoreBinsFor } from './data.ts';
+import { compareVersions, driftSeriesOf, largestSites, MAX_SITE_SERIES, routingOf, scoreBinsFor } from './data.ts';
 
 function report(overrides: Partial<DriftReportRow>): DriftReportRow {
   return {
@@ -123,4 +123,30 @@ it('orders versions numerically where they are numbers, a pre-release before its
     '1.10.0',
     '2.0.0',
   ]);
+});
+
+it('draws the largest sites and sums the others into one series', () => {
+  const sites = Array.from({ length: 10 }, (_, i) => ({
+    version: '1.0.0',
+    by: 'site' as const,
+    cohort: `site-${String(i).padStart(2, '0')}`,
+    lo: 0,
+    width: 0.5,
+    counts: [i, 1],
+  }));
+  const drawn = largestSites(sites);
+  expect(drawn).toHaveLength(MAX_SITE_SERIES);
+  expect(drawn.map((h) => h.cohort)).toEqual([
+    'site-09',
+    'site-08',
+    'site-07',
+    'site-06',
+    'site-05',
+    'site-04',
+    'site-03',
+    'other sites (3)',
+  ]);
+  // site-00..02: counts [0,1] + [1,1] + [2,1].
+  expect(drawn.at(-1)?.counts).toEqual([3, 3]);
+  expect(largestSites(sites.slice(0, 3))).toEqual(sites.slice(0, 3));
 });

@@ -219,12 +219,39 @@ async function scoreHistograms(
     const [by, cohort] = key.split('\0') as ['rollout' | 'site', string];
     out.push({ version: s.version, by, cohort, lo: bins.lo, width: bins.width, counts });
   }
+  return [...out.filter((h) => h.by === 'rollout'), ...largestSites(out.filter((h) => h.by === 'site'))].sort(
+    compareHistograms,
+  );
+}
+
+/** Most site series drawn on one chart: the largest sites, the others summed into one series. */
+export const MAX_SITE_SERIES = 8;
+
+/**
+ * The MAX_SITE_SERIES - 1 largest sites as they are, the rest summed into `other sites (<k>)`: a fleet of 40 sites
+ * would otherwise be 40 lines no one can tell apart.
+ *
+ * @example
+ * largestSites(histograms).map((h) => h.cohort); // ['site-01', ..., 'site-07', 'other sites (33)']
+ */
+export function largestSites(sites: readonly ScoreHistogram[]): ScoreHistogram[] {
+  if (sites.length <= MAX_SITE_SERIES) return [...sites];
+  const total = (h: ScoreHistogram) => h.counts.reduce((a, b) => a + b, 0);
+  const bySize = [...sites].sort((a, b) => total(b) - total(a) || a.cohort.localeCompare(b.cohort));
+  const kept = bySize.slice(0, MAX_SITE_SERIES - 1);
+  const rest = bySize.slice(MAX_SITE_SERIES - 1);
+  const counts = rest[0]!.counts.map((_, i) => rest.reduce((sum, h) => sum + (h.counts[i] ?? 0), 0));
+  return [...kept, { ...rest[0]!, cohort: `other sites (${rest.length})`, counts }];
+}
+
+function compareHistograms(a: ScoreHistogram, b: ScoreHistogram): number {
   const modeRank = (c: string) => ['live', 'canary', 'shadow'].indexOf(c);
-  return out.sort(
-    (a, b) =>
-      a.by.localeCompare(b.by) ||
-      (a.by === 'rollout' ? modeRank(a.cohort) - modeRank(b.cohort) : 0) ||
-      a.cohort.localeCompare(b.cohort),
+  const otherLast = (c: string) => (c.startsWith('other sites') ? 1 : 0);
+  return (
+    a.by.localeCompare(b.by) ||
+    (a.by === 'rollout' ? modeRank(a.cohort) - modeRank(b.cohort) : 0) ||
+    otherLast(a.cohort) - otherLast(b.cohort) ||
+    a.cohort.localeCompare(b.cohort)
   );
 }
 
