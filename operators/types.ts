@@ -21,7 +21,12 @@ export interface CheckedEvent {
   readonly flags: readonly ProvenanceFlag[];
 }
 
-/** A checked event after `score`: the inference when the model applied, else null (with a flag saying why). */
+/**
+ * A checked event after `score`: every inference made for it — each configured model, each version routing ran on
+ * the event (live or canary, plus shadows), in model order, clinical first — or none (a model that does not apply to
+ * the event, or whose inputs are missing or out of range, makes none; `news2_incomplete` says why for NEWS2).
+ * Which of them is clinical (may alert) is each inference's `routing.clinical`.
+ */
 export interface ScoredEvent extends CheckedEvent {
-  readonly inference: Inference | null;
+  readonly inferences: readonly Inference[];
 }

@@ -81,7 +81,7 @@ export function normalisedOutput(transformation: string): RecordOutput<CheckedEv
   };
 }
 
-/** Every inference, to the clinical inference topic and `inferences`. */
+/** Every inference of every event (each model, each routed version: live, canary, shadow), to the clinical inference topic and `inferences`. */
 export function inferenceOutput(): RecordOutput<ScoredEvent> {
   return {
     name: 'inferences',
@@ -91,8 +91,13 @@ export function inferenceOutput(): RecordOutput<ScoredEvent> {
     // Row mapping: inferenceRow, registered for the table below.
     rows: { columns: INFERENCE_COLUMNS },
     select: (record) => {
-      const { inference } = record.value;
-      return inference ? { key: inference.device_id, value: inference as unknown as Record<string, unknown> } : null;
+      const { inferences } = record.value;
+      if (inferences.length === 0) return null;
+      if (inferences.length === 1) {
+        const only = inferences[0]!;
+        return { key: only.device_id, value: only as unknown as Record<string, unknown> };
+      }
+      return inferences.map((i) => ({ key: i.device_id, value: i as unknown as Record<string, unknown> }));
     },
   };
 }
@@ -206,6 +211,14 @@ export interface InferenceRow {
   subscores: FloatValue[];
   risk_band: string;
   transformation_version: string;
+  /** The rollout record that routed the version (null: the pipeline's default). Migration 0013. */
+  rollout_id: string | null;
+  /** `registry` or `pipeline` (also for inference-v1 records, which carry no routing: they ran by the pipeline's config). */
+  routing_source: string;
+  cohort_bucket: number | null;
+  in_canary: boolean;
+  /** Whether the output is clinical (may alert); inference-v1 records: every rollout but shadow. */
+  clinical: boolean;
 }
 
 // The two tables join the adapter's typed tables (TABLE_COLUMNS, ROW_MAPPERS, ClickHouseStore.insert).
@@ -298,6 +311,11 @@ export const INFERENCE_COLUMNS = columnsOf<InferenceRow>()({
   subscores: true,
   risk_band: true,
   transformation_version: true,
+  rollout_id: true,
+  routing_source: true,
+  cohort_bucket: true,
+  in_canary: true,
+  clinical: true,
 });
 
 /** A normalised event -> `normalised_events` (the payload union flattened into its type's columns). */
@@ -360,6 +378,7 @@ export function normalisedEventRow(event: NormalisedEvent): NormalisedEventRow {
 
 /** An inference -> `inferences`. */
 export function inferenceRow(inference: Inference): InferenceRow {
+  const routing = inference.routing ?? null;
   return {
     inference_id: inference.inference_id,
     event_id: inference.event_id,
@@ -386,6 +405,11 @@ export function inferenceRow(inference: Inference): InferenceRow {
     subscores: inference.subscores.map(toFloat),
     risk_band: inference.risk_band,
     transformation_version: inference.transformation_version,
+    rollout_id: inference.rollout_id ?? null,
+    routing_source: routing?.source ?? 'pipeline',
+    cohort_bucket: routing?.cohort_bucket ?? null,
+    in_canary: routing?.in_canary ?? false,
+    clinical: routing?.clinical ?? inference.rollout !== 'shadow',
   };
 }
 

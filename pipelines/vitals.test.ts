@@ -84,10 +84,17 @@ describe('pipelines/vitals.ts', () => {
       for (const record of outcome.completed as readonly { value: ScoredEvent }[]) {
         const payload = payloadOf(record.value.envelope.payload);
         if (payload?.type === 'vital_signs' && Object.values(payload.data).every((v) => v !== null)) completeVitals++;
-        if (record.value.inference) {
+        const news2 = record.value.inferences.find((i) => i.model_name === 'news2');
+        if (news2) {
           inferences++;
-          expect(record.value.inference.event_id).toBe(record.value.envelope.event_id);
-          expect(record.value.inference.model_artifact_sha256).toMatch(/^[0-9a-f]{64}$/);
+          expect(news2.event_id).toBe(record.value.envelope.event_id);
+          expect(news2.model_artifact_sha256).toMatch(/^[0-9a-f]{64}$/);
+          // No registry in this run: the pipeline's default version, live and clinical.
+          expect(news2).toMatchObject({
+            rollout: 'live',
+            rollout_id: null,
+            routing: { source: 'pipeline', clinical: true },
+          });
         } else if (payload?.type === 'vital_signs') {
           expect(record.value.flags).toContain('news2_incomplete');
         }
@@ -99,6 +106,12 @@ describe('pipelines/vitals.ts', () => {
         expect(v.value.raw_sha256).toMatch(/^[0-9a-f]{64}$/);
         expect(v.value.transformation_version).toBe('vitals@1/validate/dedupe');
       }
+      // Every inference of every record goes out, one value each.
+      const made = (outcome.completed as readonly { value: ScoredEvent }[]).reduce(
+        (n, r) => n + r.value.inferences.length,
+        0,
+      );
+      expect(emitted.outputs.find((o) => o.name === 'inferences')?.values).toHaveLength(made);
       expect(emitted.deadLetters).toHaveLength(outcome.rejected.length);
       expect(emitted.raw).toHaveLength(batch.origins.length);
       driftRows += emitted.outputs.find((o) => o.name === 'driftHistograms')?.values.length ?? 0;

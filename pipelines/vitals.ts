@@ -25,7 +25,8 @@ import { driftHistogramSink, inferenceOutput, normalisedOutput } from './outputs
 const NAME = 'vitals';
 /** Bump when the chain's behaviour changes: it is part of every derived record's transformation_version. */
 const VERSION = '1';
-const MODEL = { model: 'news2', version: '1.0.0' } as const;
+/** The NEWS2 chart model: its default version scores live while the model registry has no route for it. */
+const NEWS2 = { model: 'news2', version: '1.0.0' } as const;
 
 const raw: SourceSpec<Envelope> = { topic: TOPICS.raw, schema: 'envelope' };
 const alarmLane: SourceSpec<Envelope> = { topic: TOPICS.rawPriority, schema: 'envelope' };
@@ -33,8 +34,8 @@ const alarmLane: SourceSpec<Envelope> = { topic: TOPICS.rawPriority, schema: 'en
 export default definePipeline({ name: NAME, version: VERSION, sources: [raw, alarmLane] })
   .pipe(validate({ requireGateway: true }))
   .pipe(dedupe())
-  .pipe(score({ ...MODEL, rollout: 'live' }))
-  .pipe(detectDrift({ ...MODEL, windowMs: 3_600_000 }))
+  .pipe(score({ models: [NEWS2] }))
+  .pipe(detectDrift({ ...NEWS2, windowMs: 3_600_000 }))
   .outputs({
     records: [normalisedOutput(`${NAME}@${VERSION}/validate/dedupe`), inferenceOutput()],
     side: { driftHistograms: driftHistogramSink },

@@ -112,5 +112,8 @@ export function chartInference(e: Envelope, o: ChartInferenceOptions): Inference
     subscores,
     risk_band: RISK_BANDS[band] as Inference['risk_band'],
     transformation_version: `vitals@1/score/${o.model}@${o.version}`,
+    // Scenario inferences are not routed by a registry: no routing decision (inference-v1's reading, by rollout).
+    rollout_id: null,
+    routing: null,
   };
 }

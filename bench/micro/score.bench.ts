@@ -7,7 +7,7 @@ import { score } from '../../operators/score/index.ts';
 import { measure, report, slice, stageInputs } from './lib.ts';
 
 const inputs = await stageInputs(40_000);
-const op = score({ model: 'news2', version: '1.0.0', rollout: 'live' });
+const op = score({ models: [{ model: 'news2', version: '1.0.0' }] });
 await op.open(inputs.context);
 for (const size of [1, 10, 100, 1000, 2000]) {
   const batches = size === 1 ? 2000 : Math.max(5, Math.floor(20_000 / size));

@@ -55,7 +55,7 @@ const registry = new SchemaRegistry({ host: endpoints.schemaRegistryUrl });
 const redis = new Redis(endpoints.redisUrl);
 const keyPrefix = `bench-naive:${TOPICS.raw}:`;
 const validator = validate() as ValidateOperator;
-const scorer = score({ model: 'news2', version: '1.0.0', rollout: 'live' });
+const scorer = score({ models: [{ model: 'news2', version: '1.0.0' }] });
 await scorer.open({
   pipeline: 'naive',
   clock: systemClock,

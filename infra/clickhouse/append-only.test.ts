@@ -16,6 +16,8 @@ import type { Inference, NormalisedEvent } from '../../schemas/types.ts';
 import { inferenceFor, normalisedEvent } from '../../test/fixtures/clickhouse.ts';
 
 const APPEND_ONLY = '0009_append_only.sql';
+/** The first migration after 0009 that adds a column to a table 0009 rebuilds (0009 would then no longer re-run). */
+const INFERENCE_ROUTING = '0013_inference_routing.sql';
 const EVENTS = 40;
 
 let dir: string;
@@ -65,19 +67,29 @@ async function contentDigest(table: string): Promise<string[]> {
   return text;
 }
 
+/** A folder holding the migrations named before `limit`. */
+async function migrationsBefore(limit: string): Promise<string> {
+  const folder = path.join(dir, `migrations-before-${limit}`);
+  await mkdir(folder);
+  for (const file of await readdir(MIGRATIONS_DIR)) {
+    if (file.endsWith('.sql') && file < limit) await copyFile(path.join(MIGRATIONS_DIR, file), path.join(folder, file));
+  }
+  return folder;
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'vigil-append-only-'));
   // A store as it was before 0009: every earlier migration, from a folder without it.
-  const before = path.join(dir, 'migrations-before');
-  await mkdir(before);
-  for (const file of await readdir(MIGRATIONS_DIR)) {
-    if (file.endsWith('.sql') && file < APPEND_ONLY)
-      await copyFile(path.join(MIGRATIONS_DIR, file), path.join(before, file));
-  }
   store = openChdbStore({ path: path.join(dir, 'store') });
-  await applyMigrations(store, { dir: before });
+  await applyMigrations(store, { dir: await migrationsBefore(APPEND_ONLY) });
   await store.insert('normalised_events', v1.map(normalisedEventRow), { dedupToken: 'before-0009/normalised' });
-  await store.insert('inferences', v1Inferences.map(inferenceRow), { dedupToken: 'before-0009/inferences' });
+  // The table as it was then has no routing columns (0013): rows of its own shape, by a name the adapter does not map
+  // (JSONEachRow with the rows' keys) rather than today's registered mapping.
+  const beforeRouting = v1Inferences.map((i) => {
+    const { rollout_id, routing_source, cohort_bucket, in_canary, clinical, ...row } = inferenceRow(i);
+    return row;
+  });
+  await store.insert('default.inferences', beforeRouting, { dedupToken: 'before-0009/inferences' });
 });
 
 afterAll(async () => {
@@ -92,8 +104,9 @@ describe('0009_append_only', () => {
     const digests = [await contentDigest('normalised_events'), await contentDigest('inferences')];
     expect(normalisedBefore.keys?.sorting_key).toBe('firmware_version, site_id, device_id, observed_at, event_id');
 
-    const report = await applyMigrations(store);
-    expect(report.applied[0]).toBe(APPEND_ONLY); // then any later migration
+    // 0009 and the migrations after it up to the next one that changes these tables' columns (0013, applied below).
+    const report = await applyMigrations(store, { dir: await migrationsBefore(INFERENCE_ROUTING) });
+    expect(report.applied[0]).toBe(APPEND_ONLY);
 
     const normalised = await tableShape('normalised_events');
     expect(normalised.keys).toEqual({
@@ -128,6 +141,28 @@ describe('0009_append_only', () => {
     expect([await contentDigest('normalised_events'), await contentDigest('inferences')]).toEqual(digests);
     expect([(await tableShape('normalised_events')).keys, (await tableShape('inferences')).keys]).toEqual(keys);
     expect(await count('SELECT count() AS n FROM normalised_events')).toBe(EVENTS);
+
+    // Then every later migration: 0013 adds the routing columns to inferences and its record to the key.
+    const before = await tableShape('inferences');
+    const report = await applyMigrations(store);
+    expect(report.applied[0]).toBe(INFERENCE_ROUTING);
+    const after = await tableShape('inferences');
+    expect(after.keys?.sorting_key).toBe(`${before.keys?.sorting_key}, ifNull(rollout_id, ''), in_canary`);
+    expect(after.keys?.primary_key).toBe(before.keys?.primary_key);
+    expect(after.columns).toEqual([
+      ...before.columns,
+      { name: 'rollout_id', type: 'Nullable(String)' },
+      { name: 'routing_source', type: 'LowCardinality(String)' },
+      { name: 'cohort_bucket', type: 'Nullable(UInt16)' },
+      { name: 'in_canary', type: 'Bool' },
+      { name: 'clinical', type: 'Bool' },
+    ]);
+    // Rows written before routing read as they ran: by the pipeline's config, clinical unless shadow, no canary.
+    expect(
+      await store.query(
+        'SELECT routing_source, in_canary, clinical, toUInt32(count()) AS n FROM inferences GROUP BY ALL',
+      ),
+    ).toEqual([{ routing_source: 'pipeline', in_canary: false, clinical: true, n: EVENTS }]);
   });
 
   it('keeps a re-derivation beside the row it would have replaced; normalised_events_current returns the newest', async () => {
@@ -221,5 +256,26 @@ describe('0009_append_only', () => {
     await store.insert('inferences', [rescored].map(inferenceRow), { dedupToken: 'rollouts/retry' });
     expect(await count(`SELECT count() AS n FROM inferences FINAL WHERE event_id = '${event.event_id}'`)).toBe(4);
     expect(await count('SELECT count() AS n FROM inferences_current')).toBe(EVENTS + 1);
+  });
+  it('keeps an inference routed by another rollout record beside the old one (0013); the same routing lands once', async () => {
+    const [, event] = v1;
+    if (!event) throw new Error('no fixture');
+    const routing = { source: 'registry' as const, cohort_bucket: 1234, in_canary: false, clinical: true };
+    const first = { ...inferenceFor(event, { score: 2 }), rollout_id: 'ro-1', routing };
+    // Rolled back and rolled out again in the same mode: the same version, input and options, a new rollout record.
+    const again = { ...first, rollout_id: 'ro-2', scored_at: first.scored_at + 60_000 };
+    await store.insert('inferences', [first, again].map(inferenceRow), { dedupToken: 'routing' });
+    await store.insert('inferences', [{ ...again, scored_at: again.scored_at + 1 }].map(inferenceRow), {
+      dedupToken: 'routing/retry',
+    });
+    const rows = await store.query<{ rollout_id: string; cohort_bucket: number; clinical: boolean }>(
+      `SELECT rollout_id, cohort_bucket, clinical FROM inferences FINAL
+       WHERE event_id = {id:String} AND rollout_id IS NOT NULL ORDER BY rollout_id`,
+      { id: event.event_id },
+    );
+    expect(rows).toEqual([
+      { rollout_id: 'ro-1', cohort_bucket: 1234, clinical: true },
+      { rollout_id: 'ro-2', cohort_bucket: 1234, clinical: true },
+    ]);
   });
 });

@@ -118,7 +118,10 @@ function record(spec: Spec, offset: number, partition = 3): InFlight<ScoredEvent
       : typeof spec.score === 'number'
         ? inferenceFor(envelope, spec.score)
         : inferenceFor(envelope, spec.score.score, { version: spec.score.version });
-  return { value: { envelope, flags: [], inference }, origin: originFor(offset, { partition }) };
+  return {
+    value: { envelope, flags: [], inferences: inference ? [inference] : [] },
+    origin: originFor(offset, { partition }),
+  };
 }
 
 function statusRecord(offset: number): InFlight<ScoredEvent> {

@@ -27,9 +27,9 @@
  * - every vital-signs record contributes its seven inputs, scored or not: drift of the inputs is what matters, and a
  *   record the model skipped (e.g. `news2_incomplete`) still tells us about the sensors. A null input counts as
  *   missing for that feature.
- * - `score` comes from the record's inference when it was made by the configured model and version; a record with
- *   no inference, or one from another model, counts as a missing score (so a score missing-rate of 100% shows a
- *   misconfigured chain instead of hiding it).
+ * - `score` comes from the record's inference made by the configured model and version (a record may carry several:
+ *   each model, each routed version); a record without one counts as a missing score (so a score missing-rate of
+ *   100% shows a misconfigured chain, or a version the registry no longer routes, instead of hiding it).
  * - rows are filed under the configured model name and version, whatever the record's inference says.
  *
  * Per record the work is a few property reads, one binary search (continuous) or map lookup (categorical) per
@@ -39,7 +39,7 @@ import { createHash } from 'node:crypto';
 import { describeError, VigilError } from '../../runtime/errors.ts';
 import type { Operator, OperatorContext, ReferenceTable, Results } from '../../runtime/operator.ts';
 import type { InFlight } from '../../runtime/record.ts';
-import { type DriftHistogram, PAYLOAD_RECORD, type VitalSigns } from '../../schemas/types.ts';
+import { type DriftHistogram, type Inference, PAYLOAD_RECORD, type VitalSigns } from '../../schemas/types.ts';
 import type { ScoredEvent } from '../types.ts';
 import type { ResolvedDetectDriftConfig } from './config.ts';
 import type { VitalFeature } from './features.ts';
@@ -264,11 +264,7 @@ export class DetectDriftOperator implements Operator<ScoredEvent, ScoredEvent, D
       group.records++;
       group.devices[deviceBucket(envelope.device_id)]!++;
 
-      const inference = record.value.inference;
-      const score =
-        inference !== null && inference.model_name === model && inference.model_version === version
-          ? inference.score
-          : null;
+      const score = scoreOf(record.value.inferences, model, version);
       for (let f = 0; f < featureCount; f++) {
         const feature = features[f]!;
         const value = isScore[f] ? score : vitals[feature.name as VitalFeature];
@@ -333,6 +329,15 @@ export class DetectDriftOperator implements Operator<ScoredEvent, ScoredEvent, D
       });
     }
   }
+}
+
+/** The score of the inference `model@version` made, among a record's inferences; null when it made none. */
+function scoreOf(inferences: readonly Inference[], model: string, version: string): number | null {
+  for (let i = 0; i < inferences.length; i++) {
+    const inference = inferences[i]!;
+    if (inference.model_name === model && inference.model_version === version) return inference.score;
+  }
+  return null;
 }
 
 function singleSource(batch: readonly InFlight<unknown>[]): boolean {

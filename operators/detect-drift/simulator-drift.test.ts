@@ -50,7 +50,7 @@ function partials(biasedFirmware: string | null): DriftHistogramRow[] {
     const inference = features === null ? null : inferenceFor(envelope, news2Reference(features).score);
     const partition = Number.parseInt(envelope.device_id.slice(-2), 10) % 4;
     byPartition[partition]!.push({
-      value: { envelope, flags: [], inference },
+      value: { envelope, flags: [], inferences: inference ? [inference] : [] },
       origin: originFor(offset++, { partition }),
     });
   }

@@ -7,30 +7,48 @@ import { type OperatorCodes, VigilError } from '../../runtime/errors.ts';
 
 const pathSegment = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-export const scoreConfigSchema = z
+const modelSchema = z
   .strictObject({
     model: z
       .string()
       .regex(pathSegment, 'a model name is a plain folder name under models/ (letters, digits, ".", "_", "-")')
       .meta({
-        description: 'Model name in the model store: the folder models/<model>/.',
-        examples: ['news2'],
+        description: 'Model name in the model store (the folder models/<model>/) and in the model registry.',
+        examples: ['news2', 'deterioration'],
       }),
     version: z
       .string()
       .regex(pathSegment, 'a model version is a plain folder name under models/<model>/')
       .meta({
         description:
-          'Model version to load: the folder models/<model>/<version>/, verified against its manifest before use.',
+          "The pipeline's default live version (the folder models/<model>/<version>/, verified against its manifest " +
+          'when the pipeline opens): it runs, live, while the model registry has no route for the model. Once the ' +
+          'registry routes the model (`vigil models rollout`), the registry alone decides which versions run.',
         examples: ['1.0.0'],
       }),
-    rollout: z
-      .enum(['live', 'shadow', 'canary'])
-      .default('live')
+  })
+  .meta({ description: 'One model the pipeline scores with, and its default version.' });
+
+export const scoreConfigSchema = z
+  .strictObject({
+    models: z
+      .array(modelSchema)
+      .min(1, 'score needs at least one model')
+      .refine((models) => new Set(models.map((m) => m.model)).size === models.length, {
+        message: 'each model may be listed once (its versions are routed by the registry, not listed here)',
+      })
       .meta({
         description:
-          'How this model version is routed; copied onto every inference. Shadow inferences are stored, never alerted.',
-        examples: ['live', 'shadow'],
+          'The models to score every event with, each `{ model, version }`: `model` names the folder ' +
+          "models/<model>/ and the model in the registry; `version` is the pipeline's default live version, run " +
+          'while the registry has no route for the model (then the registry alone decides). Every routed version ' +
+          'of every model (live or canary, plus shadows) scores the event: one inference each.',
+        examples: [
+          [
+            { model: 'news2', version: '1.0.0' },
+            { model: 'deterioration', version: '1.0.0' },
+          ],
+        ],
       }),
     pipeline: z
       .string()
@@ -44,13 +62,17 @@ export const scoreConfigSchema = z
       }),
   })
   .meta({
-    description: 'score: runs a verified ONNX model over complete vital-signs records, one batched call per batch.',
+    description:
+      'score: runs verified ONNX models over events (inputs mapped to envelope fields by each manifest), every ' +
+      'version the model registry routes (live, canary, shadow) on the same events, one batched call per version per batch.',
   });
 
 /** What a pipeline author writes (defaults may be left out). */
 export type ScoreConfigInput = z.input<typeof scoreConfigSchema>;
 /** The parsed configuration, defaults filled in. */
 export type ScoreConfig = z.output<typeof scoreConfigSchema>;
+/** One configured model and its default version. */
+export type ScoredModel = ScoreConfig['models'][number];
 
 export function parseScoreConfig(input: unknown): ScoreConfig {
   const parsed = scoreConfigSchema.safeParse(input);

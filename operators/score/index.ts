@@ -6,20 +6,23 @@ export { NEWS2_FEATURES } from './features.ts';
 export { ScoreOperator } from './operator.ts';
 
 /**
- * The `score` operator: scores complete vital-signs records with a model from the local store (verified against its
- * manifest's sha256 when the pipeline opens), one batched model call per batch, and attaches an `Inference` that
- * carries the model name, version, artifact sha256, runtime version, config hash, rollout and feature-vector hash.
- * Other records pass with `inference: null`; incomplete vital signs also get the `news2_incomplete` flag; a record the
- * model cannot score leaves as a SCORING_FAILED dead letter.
+ * The `score` operator: scores events with every version the model registry routes for each configured model (the
+ * configured default version while the registry has no route for it), each loaded from the local store and verified
+ * against its manifest, one batched model call per version per batch. Each model's manifest says which envelope
+ * fields feed it (`inputs`) and how its outputs read (`output.kind`: `news2` or `probability`). Every inference
+ * carries the model name, version, artifact sha256, runtime version, config hash, the features and their hash, and
+ * the routing decision (rollout mode, rollout id, cohort bucket, whether it is clinical). Records no model applies to
+ * pass with no inferences; a record a clinical route cannot score leaves as a SCORING_FAILED dead letter.
  *
- * The configuration is validated here (unknown keys are errors, VigilError CONFIG_INVALID); the model is loaded and
- * checked in `open`, so a missing or altered model fails before the first record.
+ * The configuration is validated here (unknown keys are errors, VigilError CONFIG_INVALID); the default versions
+ * are loaded and checked in `open`, so a missing or altered model fails before the first record. Versions the
+ * registry routes later are loaded, and released, as its revision changes, without reopening.
  *
  * @example
  * definePipeline({ name: 'vitals', version: '1', source })
  *   .pipe(validate())
  *   .pipe(dedupe())
- *   .pipe(score({ model: 'news2', version: '1.0.0' })) // rollout 'live' by default
+ *   .pipe(score({ models: [{ model: 'news2', version: '1.0.0' }, { model: 'deterioration', version: '1.0.0' }] }))
  *   .pipe(detectDrift({ model: 'news2', version: '1.0.0' }));
  */
 export function score(config: ScoreConfigInput): ScoreOperator {

@@ -1,51 +1,42 @@
 /**
- * `score`: runs a verified NEWS2 model over complete vital-signs records and attaches one `Inference` to each.
+ * `score`: runs every routed version of every configured model over each event and attaches their inferences.
  *
- * Per batch: the complete vital-signs records become the rows of ONE float32 tensor [N,7] and ONE model call; every
- * other record passes through with `inference: null` (vital signs missing a parameter also get the
- * `news2_incomplete` flag). A row whose outputs are not finite leaves as a SCORING_FAILED dead letter. Output order is
- * input order.
+ * Routing, live: at every batch the operator reads the rollouts in force (`context.rollouts.current()`, cheap). When
+ * the table's revision changed, it loads the versions newly routed (verified by the model store, checked on one row)
+ * and releases those no longer routed, without reopening. Per record and model, governance/routing.ts decideRoutes
+ * says which versions run: the pipeline's default version (live) while the registry has no route for the model,
+ * else the registry's canary (clinical, for its cohort and share) or live version (clinical), plus every shadow
+ * (never clinical). Every decision is recorded on the inference it produced (`rollout`, `rollout_id`, `routing`).
  *
- * Everything an inference needs to be reproduced rides on it: model name, version and artifact sha256, runtime and
- * version, a hash of the configuration (manifest + operator config), the rollout, the features and a hash of the exact
- * float32 vector fed to the model. Ids are deterministic, so a retried batch yields the same inferences.
+ * Per batch: ONE float32 tensor and ONE model call per version, holding the rows of the records routed to it whose
+ * inputs (the manifest's, read by a compiled extractor) are present and in range. Output order is input order; each
+ * record's inferences follow the configured model order, clinical first, then shadows.
+ *
+ * A record leaves as a SCORING_FAILED dead letter when a CLINICAL route fails it: the routed version could not be
+ * loaded (the detail names the version, never a value), or it returned an output that cannot be trusted. A shadow
+ * that fails the same ways is skipped and counted (`skippedShadows`): a shadow never costs a record. A record a model
+ * does not apply to (another event type, an input missing or out of range) simply gets no inference from it;
+ * vital signs missing an input of a `news2` model also get the `news2_incomplete` flag.
+ *
+ * Ids are deterministic from (event_id, model, version), so a retried batch yields the same inferences.
  */
-import * as nodeCrypto from 'node:crypto';
 import { endianness } from 'node:os';
+import { decideRoutes } from '../../governance/routing.ts';
+import type { RouteDecision } from '../../governance/types.ts';
 import type { Clock } from '../../runtime/clock.ts';
-import { VigilError } from '../../runtime/errors.ts';
-import type { LoadedModel } from '../../runtime/models.ts';
+import { describeError, VigilError } from '../../runtime/errors.ts';
+import type { Logger } from '../../runtime/log.ts';
+import type { ModelRollouts, ModelStore, RoutingTable } from '../../runtime/models.ts';
 import { type Operator, type OperatorContext, ResultsBuilder } from '../../runtime/operator.ts';
 import type { InFlight } from '../../runtime/record.ts';
-import { type Inference, payloadOf } from '../../schemas/types.ts';
+import type { Envelope, Inference } from '../../schemas/types.ts';
 import type { CheckedEvent, ProvenanceFlag, ScoredEvent } from '../types.ts';
-import type { ScoreConfig } from './config.ts';
-import { NEWS2_FEATURES, NEWS2_WIDTH, news2Features } from './features.ts';
-import { RISK_BANDS } from './news2-reference.ts';
+import type { ScoreConfig, ScoredModel } from './config.ts';
+import { EXTRACTED, FeatureExtractor, MISSING } from './extract.ts';
+import type { CheckedOutputs } from './read-outputs.ts';
+import { ScoringVersion, sha256Bytes, sha256Hex } from './version.ts';
 
-/** A row that scores 0 on every parameter: the start-up smoke test feeds it to check the model's outputs. */
-const NORMAL_ROW = [16, 97, 0, 120, 70, 0, 37] as const;
-
-/** The model's outputs, as the operator reads them. */
-interface News2Outputs {
-  readonly score: Float32Array;
-  readonly subscores: Float32Array;
-  readonly band: Float32Array;
-}
-
-/** The fields every inference of one opened operator shares. */
-type InferenceConstants = Pick<
-  Inference,
-  | 'model_name'
-  | 'model_version'
-  | 'model_artifact_sha256'
-  | 'runtime'
-  | 'runtime_version'
-  | 'config_hash'
-  | 'rollout'
-  | 'feature_names'
-  | 'transformation_version'
->;
+export { canonicalJson } from './version.ts';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const MAX_ULID_TIME = 2 ** 48 - 1;
@@ -76,56 +67,92 @@ export function deterministicUlid(timeMs: number, digest: Uint8Array): string {
   return time + rest;
 }
 
-/** JSON with object keys sorted at every level (undefined members dropped): a stable input for a hash. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
-}
-
-// One-shot hashing (Node >= 20.12) is several times faster than createHash for the short inputs of the hot path.
-const oneShot = typeof nodeCrypto.hash === 'function';
-
-function sha256Hex(data: string | Uint8Array): string {
-  return oneShot ? nodeCrypto.hash('sha256', data, 'hex') : nodeCrypto.createHash('sha256').update(data).digest('hex');
-}
-
-function sha256Bytes(data: string): Uint8Array {
-  return oneShot ? nodeCrypto.hash('sha256', data, 'buffer') : nodeCrypto.createHash('sha256').update(data).digest();
-}
-
 function withFlag(flags: readonly ProvenanceFlag[], flag: ProvenanceFlag): readonly ProvenanceFlag[] {
   return flags.includes(flag) ? flags : [...flags, flag];
 }
 
-function sameFeatures(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((name, i) => name === b[i]);
+/** Shared by every record no model scored (never mutated). */
+const NO_INFERENCES: readonly Inference[] = Object.freeze([]);
+
+/**
+ * A routed version that could not be loaded: its VigilError code (or INTERNAL), for logs and dead-letter details, and
+ * the inputs it would read (from its manifest if that is readable, else another version of the model), so only the
+ * records it would have scored are failed or counted. With no inputs known, every record routed to it fails: a
+ * clinical output is never dropped on a guess.
+ */
+class Unavailable {
+  readonly row: Float32Array;
+  readonly values: Float64Array;
+  constructor(
+    readonly code: string,
+    readonly extractor: FeatureExtractor | null,
+  ) {
+    this.row = new Float32Array(extractor?.width ?? 0);
+    this.values = new Float64Array(extractor?.width ?? 0);
+  }
+
+  /** Whether the version would have scored this record. */
+  applies(envelope: Envelope): boolean {
+    return this.extractor === null || this.extractor.extract(envelope, this.row, this.values, 0) === EXTRACTED;
+  }
 }
 
-/** Row markers for records the model does not see: pass through as they are, or flagged `news2_incomplete`. */
-const PASS = -1;
-const INCOMPLETE = -2;
+/** One batch's rows for one version: the model's input and, per row, the values as read (doubles). */
+class PendingRows {
+  readonly input: Float32Array;
+  readonly values: Float64Array;
+  rows = 0;
+  outputs: CheckedOutputs | null = null;
+  constructor(
+    readonly version: ScoringVersion,
+    capacity: number,
+  ) {
+    this.input = new Float32Array(capacity * version.extractor.width);
+    this.values = new Float64Array(capacity * version.extractor.width);
+  }
+}
+
+/** One inference to make: record `record`'s row `row` of `pending`, routed by `decision`. */
+interface Slot {
+  readonly record: number;
+  readonly pending: PendingRows;
+  readonly row: number;
+  readonly decision: RouteDecision;
+}
 
 export class ScoreOperator implements Operator<CheckedEvent, ScoredEvent> {
   readonly name = 'score';
   readonly stage = 'score' as const;
   readonly config: ScoreConfig;
-  #model: LoadedModel | null = null;
+  #store: ModelStore | null = null;
+  #rollouts: ModelRollouts | undefined;
   #clock: Clock | null = null;
-  #constants: InferenceConstants | null = null;
-  #idSuffix = '';
+  #log: Logger | null = null;
+  #pipeline = '';
+  /** The revision of the routing table the loaded versions follow; -1 = none read yet (no registry: stays -1). */
+  #revision = -1;
+  /** Loaded versions by model, then version. */
+  readonly #versions = new Map<string, Map<string, ScoringVersion>>();
+  /** Routed versions that could not be loaded, by model, then version. */
+  readonly #unavailable = new Map<string, Map<string, Unavailable>>();
+  /** The inputs of the latest version of each model that loaded: what an unavailable version is assumed to read. */
+  readonly #knownInputs = new Map<string, FeatureExtractor>();
+  #skippedShadows = 0;
 
   constructor(config: ScoreConfig) {
     this.config = config;
   }
 
-  /** The loaded model (for lineage and tests); null before `open` and after `close`. */
-  get model(): LoadedModel | null {
-    return this.#model;
+  /** The versions loaded now, as `<model>@<version>` (for lineage and tests). */
+  get loadedVersions(): string[] {
+    return [...this.#versions.values()].flatMap((byVersion) =>
+      [...byVersion.values()].map((v) => `${v.name}@${v.version}`),
+    );
+  }
+
+  /** Shadow inferences skipped since open (version unavailable, or an output that could not be trusted). */
+  get skippedShadows(): number {
+    return this.#skippedShadows;
   }
 
   async open(context: OperatorContext): Promise<void> {
@@ -133,148 +160,227 @@ export class ScoreOperator implements Operator<CheckedEvent, ScoredEvent> {
       throw new VigilError('CONFIG_INVALID', 'score: feature vector hashes are defined on little-endian hosts only');
     }
     await this.close();
-    const { model: name, version, rollout } = this.config;
-    let model: LoadedModel;
-    try {
-      model = await context.models.load(name, version);
-    } catch (error) {
-      if (error instanceof VigilError && error.code === 'MODEL_NOT_FOUND') {
-        throw new VigilError(
-          'MODEL_NOT_FOUND',
-          `score: ${error.message}. Fix \`model\`/\`version\` in the score config, or build the model ` +
-            '(`npm run models:build` writes news2@1.0.0)',
-          { cause: error },
-        );
-      }
-      if (error instanceof VigilError) {
-        throw new VigilError(error.code, `score: ${error.message}`, { cause: error });
-      }
-      throw error;
-    }
-    try {
-      if (!sameFeatures(model.manifest.features, NEWS2_FEATURES)) {
-        throw new VigilError(
-          'CONFIG_INVALID',
-          `score: model ${name}@${version} takes features [${model.manifest.features.join(', ')}], but score feeds ` +
-            `NEWS2 features [${NEWS2_FEATURES.join(', ')}]: configure a NEWS2 model`,
-        );
-      }
-      const smoke = await this.#run(model, Float32Array.from(NORMAL_ROW), 1);
-      if (smoke.score[0] !== 0 || smoke.band[0] !== 0) {
-        throw new VigilError(
-          'CONFIG_INVALID',
-          `score: model ${name}@${version} does not score a normal set of vital signs as 0 (low): it is not a NEWS2 model`,
-        );
-      }
-    } catch (error) {
-      await model.close();
-      throw error;
-    }
-    const pipeline = this.config.pipeline ?? context.pipeline;
-    this.#model = model;
+    this.#store = context.models;
+    this.#rollouts = context.rollouts;
     this.#clock = context.clock;
-    this.#idSuffix = `|${name}|${version}`;
-    this.#constants = {
-      model_name: name,
-      model_version: version,
-      model_artifact_sha256: model.artifactSha256,
-      runtime: model.runtime.name,
-      runtime_version: model.runtime.version,
-      config_hash: sha256Hex(
-        canonicalJson({ manifest: model.manifest, operator: { ...this.config, pipeline, name: this.name } }),
-      ),
-      rollout,
-      // One shared, frozen array: every inference names the same columns.
-      feature_names: Object.freeze([...NEWS2_FEATURES]) as unknown as string[],
-      transformation_version: `${pipeline}/score/${name}@${version}`,
-    };
+    this.#log = context.log;
+    this.#pipeline = this.config.pipeline ?? context.pipeline;
+    this.#skippedShadows = 0;
+    // The default versions are the pipeline's own configuration: one that cannot be loaded fails the start-up, with a
+    // message saying what to fix, whatever the registry routes today.
+    try {
+      for (const { model, version } of this.config.models) {
+        this.#put(model, version, await ScoringVersion.open(context.models, model, version, this.#pipeline));
+      }
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+    const table = this.#rollouts?.current();
+    if (table !== undefined) await this.#follow(table);
   }
 
   async process(batch: readonly InFlight<CheckedEvent>[]): Promise<ResultsBuilder<ScoredEvent>> {
-    const model = this.#model;
-    const constants = this.#constants;
     const clock = this.#clock;
-    if (!model || !constants || !clock) throw new VigilError('INTERNAL', 'score: process() called before open()');
+    if (clock === null) throw new VigilError('INTERNAL', 'score: process() called before open()');
+    const table = this.#rollouts?.current();
+    if (table !== undefined && table.revision !== this.#revision) await this.#follow(table);
 
     const n = batch.length;
-    const rowOf = new Int32Array(n);
-    const rows: number[][] = [];
+    const models = this.config.models;
+    const slots: Slot[] = [];
+    const pendings = new Map<ScoringVersion, PendingRows>();
+    /** Per record: the dead-letter detail of a failed clinical route (null: none), and the news2_incomplete flag. */
+    const failed: (string | null)[] = new Array(n).fill(null);
+    const incomplete = new Uint8Array(n);
+    let shadowsUnavailable = 0;
+
     for (let i = 0; i < n; i++) {
-      const payload = payloadOf(batch[i]!.value.envelope.payload);
-      if (payload === null || payload.type !== 'vital_signs') {
-        rowOf[i] = PASS;
-        continue;
+      const envelope = batch[i]!.value.envelope;
+      for (let m = 0; m < models.length && failed[i] === null; m++) {
+        const configured = models[m]!;
+        const decisions = decideRoutes(configured.model, table?.route(configured.model), configured.version, envelope);
+        for (let d = 0; d < decisions.length; d++) {
+          const decision = decisions[d]!;
+          const version = this.#versions.get(decision.model)?.get(decision.version);
+          if (version === undefined) {
+            const unavailable = this.#unavailable.get(decision.model)?.get(decision.version);
+            if (unavailable !== undefined && !unavailable.applies(envelope)) continue;
+            if (decision.clinical) {
+              failed[i] =
+                `model ${decision.model}@${decision.version} is routed ${decision.mode} but unavailable ` +
+                `(${unavailable?.code ?? 'NOT_LOADED'})`;
+              break;
+            }
+            shadowsUnavailable++;
+            continue;
+          }
+          let pending = pendings.get(version);
+          if (pending === undefined) {
+            pending = new PendingRows(version, n);
+            pendings.set(version, pending);
+          }
+          const width = version.extractor.width;
+          const status = version.extractor.extract(envelope, pending.input, pending.values, pending.rows * width);
+          if (status === EXTRACTED) {
+            slots.push({ record: i, pending, row: pending.rows, decision });
+            pending.rows++;
+          } else if (status === MISSING && version.reader.kind === 'news2' && envelope.event_type === 'vital_signs') {
+            incomplete[i] = 1;
+          }
+        }
       }
-      const features = news2Features(payload.data);
-      if (features === null) {
-        rowOf[i] = INCOMPLETE;
-        continue;
-      }
-      rowOf[i] = rows.length;
-      rows.push(features);
     }
 
-    let input: Float32Array | null = null;
-    let outputs: News2Outputs | null = null;
-    if (rows.length > 0) {
-      input = new Float32Array(rows.length * NEWS2_WIDTH);
-      for (let r = 0; r < rows.length; r++) input.set(rows[r]!, r * NEWS2_WIDTH);
-      outputs = await this.#run(model, input, rows.length);
+    for (const pending of pendings.values()) {
+      if (pending.rows === 0) continue;
+      const width = pending.version.extractor.width;
+      const input =
+        pending.rows * width === pending.input.length ? pending.input : pending.input.subarray(0, pending.rows * width);
+      pending.outputs = await pending.version.run(input, pending.rows);
     }
 
     const scoredAt = clock.now();
     const results = new ResultsBuilder<ScoredEvent>();
+    let s = 0;
+    let shadowsSkipped = 0;
     for (let i = 0; i < n; i++) {
       const record = batch[i]!;
       const event = record.value;
-      const r = rowOf[i]!;
-      if (r === PASS) {
-        results.pass(record.origin, { ...event, inference: null });
-      } else if (r === INCOMPLETE) {
-        results.pass(record.origin, { ...event, flags: withFlag(event.flags, 'news2_incomplete'), inference: null });
-      } else {
-        const inference = this.#inference(event, rows[r]!, r, input!, outputs!, scoredAt, constants);
-        if (inference) results.pass(record.origin, { ...event, inference });
-        else
-          results.reject(
-            record,
-            'SCORING_FAILED',
-            `model ${constants.model_name}@${constants.model_version} returned a non-finite score, band or subscore`,
-          );
+      let inferences: Inference[] | null = null;
+      for (; s < slots.length && slots[s]!.record === i; s++) {
+        if (failed[i] !== null) continue;
+        const slot = slots[s]!;
+        const inference = this.#inference(event.envelope, slot, scoredAt);
+        if (inference === null) {
+          if (slot.decision.clinical) {
+            failed[i] =
+              `model ${slot.decision.model}@${slot.decision.version} returned a non-finite or out-of-range score, ` +
+              'band or subscore';
+          } else shadowsSkipped++;
+          continue;
+        }
+        if (inferences === null) inferences = [inference];
+        else inferences.push(inference);
       }
+      const detail = failed[i];
+      if (detail !== null && detail !== undefined) {
+        results.reject(record, 'SCORING_FAILED', detail);
+        continue;
+      }
+      results.pass(record.origin, {
+        envelope: event.envelope,
+        flags: incomplete[i] === 1 ? withFlag(event.flags, 'news2_incomplete') : event.flags,
+        inferences: inferences ?? NO_INFERENCES,
+      });
+    }
+    if (shadowsSkipped + shadowsUnavailable > 0) {
+      this.#skippedShadows += shadowsSkipped + shadowsUnavailable;
+      this.#log?.warn(
+        {
+          operator: this.name,
+          code: 'SCORING_FAILED',
+          shadow_outputs_untrusted: shadowsSkipped,
+          shadow_versions_unavailable: shadowsUnavailable,
+        },
+        'shadow inferences skipped',
+      );
     }
     return results;
   }
 
   async close(): Promise<void> {
-    const model = this.#model;
-    this.#model = null;
-    this.#constants = null;
-    if (model) await model.close();
+    const versions = [...this.#versions.values()].flatMap((byVersion) => [...byVersion.values()]);
+    this.#versions.clear();
+    this.#unavailable.clear();
+    this.#knownInputs.clear();
+    this.#revision = -1;
+    this.#clock = null;
+    await Promise.all(versions.map((v) => v.close()));
   }
 
-  #inference(
-    event: CheckedEvent,
-    features: number[],
-    r: number,
-    input: Float32Array,
-    outputs: News2Outputs,
-    scoredAt: number,
-    constants: InferenceConstants,
-  ): Inference | null {
-    const score = outputs.score[r]!;
-    const band = outputs.band[r]!;
-    if (!Number.isFinite(score) || !(band === 0 || band === 1 || band === 2 || band === 3)) return null;
-    const at = r * NEWS2_WIDTH;
-    const subscores: number[] = new Array(NEWS2_WIDTH);
-    for (let k = 0; k < NEWS2_WIDTH; k++) {
-      const s = outputs.subscores[at + k]!;
-      if (!Number.isFinite(s)) return null;
-      subscores[k] = s;
+  /**
+   * Brings the loaded versions in line with `table`: every version it routes (the default where it routes nothing)
+   * loaded, every other one released. A routed version that cannot be loaded is marked unavailable (retried at the
+   * next revision): its clinical records become dead letters, its shadows are skipped; the run goes on.
+   */
+  async #follow(table: RoutingTable): Promise<void> {
+    const store = this.#store!;
+    const wanted = new Map<string, Set<string>>();
+    for (const configured of this.config.models) wanted.set(configured.model, routedVersions(configured, table));
+    for (const [model, versions] of wanted) {
+      const loaded = this.#versions.get(model);
+      for (const version of versions) {
+        if (loaded?.has(version)) continue;
+        try {
+          this.#put(model, version, await ScoringVersion.open(store, model, version, this.#pipeline));
+          this.#unavailable.get(model)?.delete(version);
+          this.#log?.info({ operator: this.name, model, version, revision: table.revision }, 'model version loaded');
+        } catch (error) {
+          const code = error instanceof VigilError ? error.code : 'INTERNAL';
+          let unavailable = this.#unavailable.get(model);
+          if (unavailable === undefined) {
+            unavailable = new Map();
+            this.#unavailable.set(model, unavailable);
+          }
+          unavailable.set(version, new Unavailable(code, await this.#inputsOf(store, model, version)));
+          // The message names files and versions only (no record is involved), so it is safe to log.
+          this.#log?.error(
+            { operator: this.name, model, version, revision: table.revision, code, error: describeError(error) },
+            'routed model version unavailable: its clinical records become SCORING_FAILED dead letters',
+          );
+        }
+      }
+      for (const [version, scoring] of loaded ?? []) {
+        if (versions.has(version)) continue;
+        loaded!.delete(version);
+        await scoring.close();
+        this.#log?.info({ operator: this.name, model, version, revision: table.revision }, 'model version released');
+      }
+      for (const version of this.#unavailable.get(model)?.keys() ?? []) {
+        if (!versions.has(version)) this.#unavailable.get(model)!.delete(version);
+      }
     }
-    const e = event.envelope;
+    this.#revision = table.revision;
+  }
+
+  /** What an unavailable version reads: its own manifest's inputs if readable, else the model's last known inputs. */
+  async #inputsOf(store: ModelStore, model: string, version: string): Promise<FeatureExtractor | null> {
+    try {
+      const manifest = await store.manifest(model, version);
+      return new FeatureExtractor(manifest.inputs, `score: model ${model}@${version}`);
+    } catch {
+      return this.#knownInputs.get(model) ?? null;
+    }
+  }
+
+  #put(model: string, version: string, scoring: ScoringVersion): void {
+    this.#knownInputs.set(model, scoring.extractor);
+    let byVersion = this.#versions.get(model);
+    if (byVersion === undefined) {
+      byVersion = new Map();
+      this.#versions.set(model, byVersion);
+    }
+    byVersion.set(version, scoring);
+  }
+
+  #inference(e: Envelope, slot: Slot, scoredAt: number): Inference | null {
+    const { pending, row, decision } = slot;
+    const version = pending.version;
+    const reader = version.reader;
+    const outputs = pending.outputs!;
+    const score = reader.score(outputs, row);
+    if (Number.isNaN(score)) return null;
+    const band = reader.band(outputs, row, score);
+    if (band === null) return null;
+    const subscores = reader.subscores(outputs, row);
+    if (subscores === null) return null;
+    const width = version.extractor.width;
+    const at = row * width;
+    const features: number[] = new Array(width);
+    for (let k = 0; k < width; k++) features[k] = pending.values[at + k]!;
     return {
-      inference_id: deterministicUlid(e.observed_at, sha256Bytes(e.event_id + this.#idSuffix)),
+      inference_id: deterministicUlid(e.observed_at, sha256Bytes(e.event_id + version.idSuffix)),
       event_id: e.event_id,
       parent_event_ids: [e.event_id],
       device_id: e.device_id,
@@ -285,32 +391,37 @@ export class ScoreOperator implements Operator<CheckedEvent, ScoredEvent> {
       patient_subgroup: e.patient_subgroup ?? null,
       observed_at: e.observed_at,
       scored_at: scoredAt,
-      ...constants,
+      ...version.constants,
+      rollout: decision.mode,
       // The values as read; Float32Array.from(features) is exactly the vector fed to the model and hashed below.
       features,
-      feature_vector_hash: sha256Hex(new Uint8Array(input.buffer, input.byteOffset + at * 4, NEWS2_WIDTH * 4)),
+      feature_vector_hash: sha256Hex(
+        new Uint8Array(pending.input.buffer, pending.input.byteOffset + at * 4, width * 4),
+      ),
       score,
       subscores,
-      risk_band: RISK_BANDS[band]!,
+      risk_band: band,
+      rollout_id: decision.rollout_id,
+      routing: {
+        source: decision.source,
+        cohort_bucket: decision.cohort_bucket,
+        in_canary: decision.in_canary,
+        clinical: decision.clinical,
+      },
     };
   }
+}
 
-  async #run(model: LoadedModel, input: Float32Array, rows: number): Promise<News2Outputs> {
-    const out = await model.run({ features: { data: input, dims: [rows, NEWS2_WIDTH] } });
-    const score = out['score']?.data;
-    const subscores = out['subscores']?.data;
-    const band = out['band']?.data;
-    if (
-      !(score instanceof Float32Array && score.length === rows) ||
-      !(subscores instanceof Float32Array && subscores.length === rows * NEWS2_WIDTH) ||
-      !(band instanceof Float32Array && band.length === rows)
-    ) {
-      throw new VigilError(
-        'CONFIG_INVALID',
-        `score: model ${model.manifest.name}@${model.manifest.version} must return float32 outputs score [N,1], ` +
-          `subscores [N,${NEWS2_WIDTH}] and band [N,1]; it returned ${Object.keys(out).join(', ') || 'nothing'}`,
-      );
-    }
-    return { score, subscores, band };
-  }
+/**
+ * The versions of one model `table` can route an event to (as decideRoutes decides): the registry's live version (the
+ * pipeline's default where it has none, or no route at all), its canary and its shadows.
+ */
+function routedVersions(configured: ScoredModel, table: RoutingTable): Set<string> {
+  const route = table.route(configured.model);
+  if (route === undefined) return new Set([configured.version]);
+  const versions = new Set<string>();
+  versions.add(route.live !== null ? route.live.version : configured.version);
+  if (route.canary !== null) versions.add(route.canary.version);
+  for (const shadow of route.shadows) versions.add(shadow.version);
+  return versions;
 }

@@ -25,7 +25,7 @@ describe('pipeline DSL', () => {
     const chain = definePipeline({ name: 'vitals', version: '1', source })
       .pipe(validate())
       .pipe(dedupe())
-      .pipe(score(model));
+      .pipe(score({ models: [model] }));
     expectTypeOf(chain).toEqualTypeOf<PipelineBuilder<Envelope, ScoredEvent, Record<never, never>>>();
     const withDrift = chain.pipe(detectDrift(model));
     const built = withDrift.outputs({
@@ -48,7 +48,7 @@ describe('pipeline DSL', () => {
     const chain = definePipeline({ name: 'vitals', version: '1', source })
       .pipe(validate())
       .pipe(dedupe())
-      .pipe(score(model))
+      .pipe(score({ models: [model] }))
       .pipe(detectDrift(model));
     // @ts-expect-error driftHistograms has no sink
     chain.outputs({ records: [inferenceOutput()], side: {} });
