@@ -14,6 +14,7 @@ import { DEFAULT_EMBEDDED_DIR } from '../../adapters/clickhouse/index.ts';
 import { readModelRegistry } from '../../governance/directory.ts';
 import { loadReportData } from '../../governance/report/data.ts';
 import { writeReport } from '../../governance/report/index.ts';
+import { TOPICS } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import { openReadStore } from '../store.ts';
 import { MODEL_ROLLOUTS_FILE, modelRolloutsLog } from './models.ts';
@@ -57,7 +58,7 @@ export function registerModelsReport(models: Command): void {
       const log = modelRolloutsLog(options.controlDir ? { controlDir: options.controlDir } : {});
       const controlLog = options.controlDir
         ? `file: ${options.controlDir}/${MODEL_ROLLOUTS_FILE}`
-        : 'Kafka (model rollouts topic)';
+        : `Kafka topic ${TOPICS.modelRollouts}`;
       let registry: Awaited<ReturnType<typeof readModelRegistry>>;
       try {
         registry = await readModelRegistry(log);
