@@ -594,6 +594,7 @@ export function buildVersion(
       ir_version: String(IR_VERSION),
       writer: 'protobufjs (scripts/onnx-proto.ts)',
       simulator: `simulator/fleet.ts + device.ts + outcomes.ts, seed ${TRAINING.seed}, ${TRAINING.devices} patients`,
+      episode_scale: `${TRAINING.episodeScaleMs / HOUR} h (simulator fleet horizonMs): calibration holds for simulated runs at this scale, not for much shorter ones`,
       sampling: `one full vital-signs set per patient per ${SAMPLE_EVERY_MS / 60_000} min; no readings after the outcome or within ${OUTCOME_HORIZON_MS / HOUR} h of the run's end`,
       fit: `logistic regression, standardised inputs, Newton-Raphson ${NEWTON_ITERATIONS} iterations max, ridge ${RIDGE}`,
       coefficients: JSON.stringify({
