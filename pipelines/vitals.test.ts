@@ -17,11 +17,18 @@ import type { InFlight, Origin } from '../runtime/record.ts';
 import { simulatorSource } from '../runtime/runners/embedded-sources.ts';
 import { acceptUngated } from '../runtime/runners/ungated.ts';
 import { MemoryStateBackend } from '../runtime/state/memory.ts';
-import { type Alarm, type Envelope, payloadOf, wrapPayload } from '../schemas/types.ts';
+import { type Alarm, type Envelope, type Inference, payloadOf, wrapPayload } from '../schemas/types.ts';
 import type { TruthSummary } from '../simulator/simulate.ts';
 import { envelope, T0, ulidFor } from '../test/fixtures/envelope.ts';
 import { gatewayEnvelope } from '../test/fixtures/gateway-event.ts';
 import gated from './vitals.ts';
+
+/** The one inference `model` made for a record. */
+function only(value: ScoredEvent, model: string): Inference {
+  const made = value.inferences.filter((i) => i.model_name === model);
+  expect(made).toHaveLength(1);
+  return made[0]!;
+}
 
 /** The simulator's records are not gateway traffic. */
 const vitals = acceptUngated(gated);
@@ -85,11 +92,17 @@ describe('pipelines/vitals.ts', () => {
         const payload = payloadOf(record.value.envelope.payload);
         if (payload?.type === 'vital_signs' && Object.values(payload.data).every((v) => v !== null)) completeVitals++;
         const news2 = record.value.inferences.find((i) => i.model_name === 'news2');
+        expect(record.value.inferences.filter((i) => i.model_name === 'news2').length).toBeLessThan(2);
         if (news2) {
           inferences++;
           expect(news2.event_id).toBe(record.value.envelope.event_id);
           expect(news2.model_artifact_sha256).toMatch(/^[0-9a-f]{64}$/);
-          // No registry in this run: the pipeline's default version, live and clinical.
+          // No registry in this run: the pipeline's default versions, live and clinical.
+          expect(only(record.value, 'deterioration')).toMatchObject({
+            model_version: '1.0.0',
+            rollout: 'live',
+            routing: { source: 'pipeline', clinical: true },
+          });
           expect(news2).toMatchObject({
             rollout: 'live',
             rollout_id: null,

@@ -1,5 +1,6 @@
 /**
- * The vitals pipeline: raw device envelopes -> validate -> dedupe -> score (NEWS2, ONNX) -> detect drift -> the
+ * The vitals pipeline: raw device envelopes -> validate -> dedupe -> score (NEWS2 and deterioration, ONNX, every version
+ * the model registry routes) -> detect drift -> the
  * normalised and clinical planes, with dead letters, duplicates and the raw plane recorded on the way.
  *
  * It reads both lanes the gateway writes: the raw topic and the alarm lane (TOPICS.rawPriority: `alarm` events, so a
@@ -25,8 +26,13 @@ import { driftHistogramSink, inferenceOutput, normalisedOutput } from './outputs
 const NAME = 'vitals';
 /** Bump when the chain's behaviour changes: it is part of every derived record's transformation_version. */
 const VERSION = '1';
-/** The NEWS2 chart model: its default version scores live while the model registry has no route for it. */
+/**
+ * The models every event is scored with, each with the version that runs live while the model registry has no route
+ * for it (`vigil models rollout` takes over from there, applied live): the NEWS2 chart, and the deterioration risk
+ * model (models/deterioration: a logistic model trained on simulated patients with outcomes).
+ */
 const NEWS2 = { model: 'news2', version: '1.0.0' } as const;
+const DETERIORATION = { model: 'deterioration', version: '1.0.0' } as const;
 
 const raw: SourceSpec<Envelope> = { topic: TOPICS.raw, schema: 'envelope' };
 const alarmLane: SourceSpec<Envelope> = { topic: TOPICS.rawPriority, schema: 'envelope' };
@@ -34,7 +40,7 @@ const alarmLane: SourceSpec<Envelope> = { topic: TOPICS.rawPriority, schema: 'en
 export default definePipeline({ name: NAME, version: VERSION, sources: [raw, alarmLane] })
   .pipe(validate({ requireGateway: true }))
   .pipe(dedupe())
-  .pipe(score({ models: [NEWS2] }))
+  .pipe(score({ models: [NEWS2, DETERIORATION] }))
   .pipe(detectDrift({ ...NEWS2, windowMs: 3_600_000 }))
   .outputs({
     records: [normalisedOutput(`${NAME}@${VERSION}/validate/dedupe`), inferenceOutput()],

@@ -28,7 +28,7 @@ export { type DriftFindingRow, type DriftReportRow, driftFindings, driftReports 
  *
  * @example
  * definePipeline({ name: 'vitals', version: '1', source })
- *   .pipe(validate()).pipe(dedupe()).pipe(score({ model: 'news2', version: '1.0.0' }))
+ *   .pipe(validate()).pipe(dedupe()).pipe(score({ models: [{ model: 'news2', version: '1.0.0' }] }))
  *   .pipe(detectDrift({ model: 'news2', version: '1.0.0', windowMs: 3_600_000 }))
  *   .outputs({ records, side: { driftHistograms: { table: 'drift_histograms' } } });
  */

@@ -7,8 +7,10 @@
  * load time); per row it returns null for an output it cannot trust (not finite, a band that is not 0..3, a
  * probability outside [0,1]), which the operator turns into a dead letter or a skipped shadow.
  */
+
+import { riskBandOf } from '../../governance/manifest.ts';
 import { VigilError } from '../../runtime/errors.ts';
-import type { ModelOutput, RiskThresholds, TensorData } from '../../runtime/models.ts';
+import type { ModelOutput, TensorData } from '../../runtime/models.ts';
 import type { Inference } from '../../schemas/types.ts';
 import { RISK_BANDS } from './news2-reference.ts';
 
@@ -22,17 +24,6 @@ export interface CheckedOutputs {
 }
 
 const NO_SUBSCORES = new Float32Array(0);
-
-/**
- * The risk band of a probability: the highest band whose threshold it reaches. Same rule as governance/manifest.ts
- * `riskBandOf` (kept here until that module is committed; the test holds the two equal).
- */
-export function probabilityBand(p: number, t: RiskThresholds): RiskBand {
-  if (p >= t.high) return 'high';
-  if (p >= t.medium) return 'medium';
-  if (p >= t.low_medium) return 'low_medium';
-  return 'low';
-}
 
 function float32(
   out: Readonly<Record<string, TensorData>>,
@@ -105,7 +96,7 @@ export class OutputReader {
   /** The risk band of row `r` whose score is `score`; null when the model's band is not one of 0..3. */
   band(o: CheckedOutputs, r: number, score: number): RiskBand | null {
     const output = this.#output;
-    if (output.kind === 'probability') return probabilityBand(score, output.thresholds);
+    if (output.kind === 'probability') return riskBandOf(score, output.thresholds);
     const b = o.band![r]!;
     return b === 0 || b === 1 || b === 2 || b === 3 ? RISK_BANDS[b] : null;
   }

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import avro from 'avsc';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MODELS_ROOT } from '../../adapters/onnx/index.ts';
+import { riskBandOf } from '../../governance/manifest.ts';
 import { cohortBucket } from '../../governance/routing.ts';
 import { ManualClock } from '../../runtime/clock.ts';
 import { VigilError } from '../../runtime/errors.ts';
@@ -28,7 +29,6 @@ import type { CheckedEvent, ProvenanceFlag, ScoredEvent } from '../types.ts';
 import { NEWS2_FEATURES, type ScoreOperator, score } from './index.ts';
 import { news2Reference } from './news2-reference.ts';
 import { canonicalJson, deterministicUlid } from './operator.ts';
-import { probabilityBand } from './read-outputs.ts';
 import { CountingStore, RISK_THRESHOLDS, type RiskModelSpec, riskOf, TestModelRoot } from './test-models.ts';
 
 const inferenceType = avro.Type.forSchema(
@@ -374,7 +374,7 @@ describe('score', () => {
       expect(risk.feature_names).toEqual(['respiratory_rate', 'spo2', 'on_oxygen']);
       expect(risk.features).toEqual(features);
       expect(risk.score).toBeCloseTo(riskOf(features, RISK_1_0), 5);
-      expect(risk.risk_band).toBe(probabilityBand(risk.score, RISK_THRESHOLDS));
+      expect(risk.risk_band).toBe(riskBandOf(risk.score, RISK_THRESHOLDS));
       risk.subscores.forEach((c, k) => {
         expect(c).toBeCloseTo(features[k]! * RISK_1_0.weights[k]!, 5);
       });
