@@ -26,7 +26,7 @@ import type { RouteDecision } from '../../governance/types.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import { describeError, VigilError } from '../../runtime/errors.ts';
 import type { Logger } from '../../runtime/log.ts';
-import type { ModelRollouts, ModelStore, RoutingTable } from '../../runtime/models.ts';
+import type { ModelRollouts, ModelRoute, ModelStore, RoutingTable } from '../../runtime/models.ts';
 import { type Operator, type OperatorContext, ResultsBuilder } from '../../runtime/operator.ts';
 import type { InFlight } from '../../runtime/record.ts';
 import type { Envelope, Inference } from '../../schemas/types.ts';
@@ -188,6 +188,9 @@ export class ScoreOperator implements Operator<CheckedEvent, ScoredEvent> {
 
     const n = batch.length;
     const models = this.config.models;
+    // Each model's route, read once per batch (a routing change arrives as a new table, seen at the next batch).
+    const routes: (ModelRoute | undefined)[] = new Array(models.length);
+    for (let m = 0; m < models.length; m++) routes[m] = table?.route(models[m]!.model);
     const slots: Slot[] = [];
     const pendings = new Map<ScoringVersion, PendingRows>();
     /** Per record: the dead-letter detail of a failed clinical route (null: none), and the news2_incomplete flag. */
@@ -199,7 +202,7 @@ export class ScoreOperator implements Operator<CheckedEvent, ScoredEvent> {
       const envelope = batch[i]!.value.envelope;
       for (let m = 0; m < models.length && failed[i] === null; m++) {
         const configured = models[m]!;
-        const decisions = decideRoutes(configured.model, table?.route(configured.model), configured.version, envelope);
+        const decisions = decideRoutes(configured.model, routes[m], configured.version, envelope);
         for (let d = 0; d < decisions.length; d++) {
           const decision = decisions[d]!;
           const version = this.#versions.get(decision.model)?.get(decision.version);
