@@ -30,6 +30,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { EXTRACTED, FeatureExtractor } from '../operators/score/extract.ts';
 import { news2Reference } from '../operators/score/news2-reference.ts';
 import type { ModelInput, ModelManifest, RiskThresholds } from '../runtime/models.ts';
 import type { Envelope } from '../schemas/types.ts';
@@ -144,32 +145,21 @@ export interface Observation {
   readonly y: 0 | 1;
 }
 
-/** The value of one model input in an envelope, encoded, or null when missing, unknown or outside its range. */
-export function inputValue(envelope: Envelope, input: ModelInput): number | null {
-  const [branch, field] = input.field.split('.', 2) as [string, string];
-  let raw: unknown;
-  if (branch === 'envelope') raw = (envelope as unknown as Record<string, unknown>)[field];
-  else {
-    const payload = Object.values(envelope.payload as Record<string, unknown>)[0] as Record<string, unknown>;
-    raw = envelope.event_type === branch ? payload?.[field] : undefined;
-  }
-  if (raw === null || raw === undefined) return null;
-  let value: number | undefined;
-  if (input.encode) value = input.encode[String(raw)];
-  else if (typeof raw === 'number') value = raw;
-  if (value === undefined || !Number.isFinite(value) || value < input.min || value > input.max) return null;
-  return value;
-}
+const extractors = new WeakMap<readonly ModelInput[], FeatureExtractor>();
 
-/** The input row of an envelope, or null when any input is missing. */
+/**
+ * The input row of an envelope as the score operator reads it (operators/score/extract.ts: field paths, encode
+ * maps, ranges), or null when any input is missing or out of range.
+ */
 export function inputRow(envelope: Envelope, inputs: readonly ModelInput[]): number[] | null {
-  const row: number[] = [];
-  for (const input of inputs) {
-    const v = inputValue(envelope, input);
-    if (v === null) return null;
-    row.push(v);
+  let extractor = extractors.get(inputs);
+  if (extractor === undefined) {
+    extractor = new FeatureExtractor(inputs, SCRIPT);
+    extractors.set(inputs, extractor);
   }
-  return row;
+  const row = new Float32Array(extractor.width);
+  const values = new Float64Array(extractor.width);
+  return extractor.extract(envelope, row, values, 0) === EXTRACTED ? Array.from(values) : null;
 }
 
 function fleetOf(spec: CohortSpec) {
