@@ -384,6 +384,26 @@ describe('score', () => {
     }
   });
 
+  it('scores the shipped deterioration model: a probability per event, its band by the manifest, a contribution per input', async () => {
+    const store = new CountingStore(DEFAULT_MODELS_ROOT);
+    const op = await openScore({ models: [{ model: 'deterioration', version: '1.0.0' }] }, store);
+    const manifest = await store.manifest('deterioration', '1.0.0');
+    if (manifest.output.kind !== 'probability') throw new Error('deterioration is a probability model');
+    const { thresholds } = manifest.output;
+    const batch = [vitals(), vitals({ respiratory_rate: 27, spo2: 89, on_oxygen: true, pulse: 125, systolic_bp: 92 })];
+    const results = await op.process(batch);
+    const [well, sick] = results.out.map((r) => only(r, 'deterioration'));
+    for (const risk of [well!, sick!]) {
+      expect(risk.score).toBeGreaterThanOrEqual(0);
+      expect(risk.score).toBeLessThanOrEqual(1);
+      expect(risk.risk_band).toBe(riskBandOf(risk.score, thresholds));
+      expect(risk.feature_names).toEqual(manifest.features);
+      expect(risk.subscores).toHaveLength(manifest.inputs.length);
+      expect(inferenceType.isValid(risk)).toBe(true);
+    }
+    expect(sick!.score).toBeGreaterThan(well!.score);
+  });
+
   it('reads envelope fields too, and stores no subscores for a model without contributions', async () => {
     const op = await openScore({ models: [{ model: 'risk', version: '2.0.0' }] });
     const batch = [vitals({ respiratory_rate: 20 }), vitals({ respiratory_rate: null })];
