@@ -24,6 +24,7 @@ import { loadPipeline } from '../../runtime/runners/load.ts';
 import { alertScenarioTruth } from '../../simulator/alerts.ts';
 import { gatewayJson, linksJson, runJson, summariseLink } from '../summary.ts';
 import { wardInputs, wardTruth } from './demo.ts';
+import type { DemoModels } from './demo-models.ts';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -101,7 +102,7 @@ describe('vigil demo: the fleet through the gateway, vitals, then alerts chained
           }
           expect(line.gateway).toEqual(gatewayJson(gateway!));
           expect(line.gateway).toMatchObject({ accepted: v.consumed, matches_truth: true });
-          expect(line.alerts).toMatchObject({ pipeline: 'alerts@1', balanced: true, suppressed: expect.any(Number) });
+          expect(line.alerts).toMatchObject({ pipeline: 'alerts@2', balanced: true, suppressed: expect.any(Number) });
           for (const [rule, bands] of Object.entries(wardTruth().expected)) {
             for (const [band, n] of Object.entries(bands)) {
               expect(
@@ -130,6 +131,7 @@ describe('vigil demo: the fleet through the gateway, vitals, then alerts chained
       await writeFile(join(dir, 'pki', 'stale.crt'), 'stale');
       await mkdir(join(dir, 'control'), { recursive: true });
       await writeFile(join(dir, 'control', 'device-identity.jsonl'), '{"key":"stale","value":{}}\n');
+      await writeFile(join(dir, 'control', 'model-rollouts.jsonl'), '{"key":"stale","value":{}}\n');
 
       const demo = await vigil([
         'demo',
@@ -147,8 +149,41 @@ describe('vigil demo: the fleet through the gateway, vitals, then alerts chained
         dead_lettered: number;
         duplicates: number;
         gateway: { matches_truth: boolean; rejected: Record<string, number> };
+        models: DemoModels;
       };
       expect(line.gateway.matches_truth).toBe(true);
+      // The two models and their rollouts, from a fresh registry: shadow beside live on the same events.
+      expect(line.models.routing).toEqual({
+        news2: { live: '1.0.0', canary: null, shadows: [] },
+        deterioration: { live: '1.0.0', canary: null, shadows: ['1.1.0'] },
+      });
+      const scored = line.models.inferences;
+      expect(scored['news2@1.0.0']).toEqual({ live: expect.any(Number) });
+      expect(scored['deterioration@1.1.0']).toEqual({ shadow: scored['deterioration@1.0.0']?.['live'] });
+      expect(line.models.calibration.map((c) => `${c.version}/${c.rollout}`)).toEqual(['1.0.0/live', '1.1.0/shadow']);
+      for (const c of line.models.calibration) {
+        // Every inference of the run has a closed outcome window (the outcomes run one horizon past the simulation).
+        expect(c.n).toBe(scored[`${c.model}@${c.version}`]?.[c.rollout]);
+        expect(c.brier).toBeGreaterThan(0);
+        expect(c.brier).toBeLessThan(0.25);
+      }
+      const rollouts = await readFile(join(dir, 'control', 'model-rollouts.jsonl'), 'utf8');
+      expect(rollouts).not.toContain('stale');
+      const kinds = rollouts
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { value: { kind: string; actor: string } }).value);
+      expect(kinds.map((k) => k.kind)).toEqual([
+        'added',
+        'approved',
+        'rollout',
+        'added',
+        'approved',
+        'rollout',
+        'added',
+        'rollout',
+      ]);
+      expect(kinds.every((k) => k.actor.length > 0)).toBe(true);
       expect(line.consumed).toBe(line.emitted + line.dead_lettered + line.duplicates);
       const log = await readFile(join(dir, 'control', 'device-identity.jsonl'), 'utf8');
       expect(log).not.toContain('stale');

@@ -32,6 +32,7 @@ import { acceptUngated } from '../../runtime/runners/ungated.ts';
 import { alertScenarioInputs } from '../../simulator/alert-inputs.ts';
 import { ALERT_SCENARIO_SITE, alertScenarioTruth } from '../../simulator/alerts.ts';
 import { linksJson, printEmbeddedSummary, runJson, type ScenarioTruth, summariseLink } from '../summary.ts';
+import { demoModels, printDemoModels, seedDemoModels } from './demo-models.ts';
 import { addSimulationOptions, simulationOf } from './run.ts';
 
 const VITALS = fileURLToPath(new URL('../../pipelines/vitals.ts', import.meta.url));
@@ -91,13 +92,16 @@ export function registerDemo(program: Command): void {
     const scenario = wardTruth();
     const evidence = demoEvidenceDirs(flags.dataDir);
     await clearDemoEvidence(evidence);
+    const registry = await seedDemoModels(evidence.controlDir);
+    const simulation = simulationOf(flags);
     await runEmbeddedPipeline(
       definition,
       {
         dataDir: resolve(flags.dataDir),
         append: false,
         batchSize: 2000,
-        simulation: simulationOf(flags),
+        simulation,
+        modelRollouts: { kind: 'file', controlDir: evidence.controlDir },
         ...(flags.gateway ? { gateway: { algorithm: flags.algorithm, evidence } } : {}),
         log,
         downstream: [{ definition: alerts, more: wardInputs }],
@@ -105,14 +109,17 @@ export function registerDemo(program: Command): void {
       async ({ result, store, truth, gateway, downstream }) => {
         const links = [];
         for (const link of downstream) links.push(await summariseLink(link, store, scenario));
+        const models = await demoModels(store, registry, simulation);
         if (flags.json) {
           const line = {
             ...linksJson(runJson(definition, result, store.location, gateway), links),
             ...(flags.gateway ? {} : { ungated: true }),
+            models,
           };
           process.stdout.write(`${JSON.stringify(line)}\n`);
         } else {
           await printEmbeddedSummary({ definition, result, store, truth, input: null, links, gateway });
+          printDemoModels(models, (line) => process.stdout.write(`${line}\n`));
           if (gateway) {
             process.stdout.write(
               `\nThe gateway's evidence is kept for vigil trace <event_id> --verify: --pki-dir ${evidence.pkiDir} ` +
