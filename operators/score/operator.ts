@@ -277,16 +277,12 @@ export class ScoreOperator implements Operator<CheckedEvent, ScoredEvent> {
         inferences: inferences ?? NO_INFERENCES,
       });
     }
-    if (shadowsSkipped + shadowsUnavailable > 0) {
-      this.#skippedShadows += shadowsSkipped + shadowsUnavailable;
+    // Shadows of an unavailable version are counted only: the version was logged once, when it failed to load.
+    this.#skippedShadows += shadowsSkipped + shadowsUnavailable;
+    if (shadowsSkipped > 0) {
       this.#log?.warn(
-        {
-          operator: this.name,
-          code: 'SCORING_FAILED',
-          shadow_outputs_untrusted: shadowsSkipped,
-          shadow_versions_unavailable: shadowsUnavailable,
-        },
-        'shadow inferences skipped',
+        { operator: this.name, code: 'SCORING_FAILED', shadow_inferences_skipped: shadowsSkipped },
+        'shadow inferences skipped: output not finite or out of range',
       );
     }
     return results;

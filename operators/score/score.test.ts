@@ -552,6 +552,15 @@ describe('score', () => {
       ['news2@1.0.0/live', 'risk@1.1.0/live'],
     ]);
     expect(op.skippedShadows).toBe(2);
+
+    // A version the store does not hold at all: its inputs are taken to be the model's last loaded version's.
+    rollouts.set(3, { risk: route('risk', { live: '9.9.9' }) });
+    const missing = [vitals(), deviceStatus(), vitals({ spo2: 50 })];
+    const afterMissing = await op.process(missing);
+    expect(afterMissing.rejected.map((r) => [r.record.origin, r.detail])).toEqual([
+      [missing[0]!.origin, 'model risk@9.9.9 is routed live but unavailable (MODEL_NOT_FOUND)'],
+    ]);
+    expect(routed(afterMissing)).toEqual([[], ['news2@1.0.0/live']]);
   });
 
   it('dead-letters a record whose clinical output cannot be trusted, and skips an untrusted shadow', async () => {
