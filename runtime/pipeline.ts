@@ -8,7 +8,7 @@
  * export default definePipeline({ name: 'vitals', version: '1', source: envelopeSource(TOPICS.raw) })
  *   .pipe(validate())
  *   .pipe(dedupe())
- *   .pipe(score({ model: 'news2', version: '1.0.0' }))
+ *   .pipe(score({ models: [{ model: 'news2', version: '1.0.0' }] }))
  *   .pipe(detectDrift({ model: 'news2', version: '1.0.0' }))
  *   .outputs({ records: [normalisedOutput(), inferenceOutput()], side: { driftHistograms: driftHistogramSink } });
  *

@@ -26,7 +26,7 @@ export { DedupeOperator, EVENT_ID_STATE, SEQUENCE_STATE } from './operator.ts';
  * definePipeline({ name: 'vitals', version: '1', source })
  *   .pipe(validate())
  *   .pipe(dedupe({ window: 128, ttlMs: 6 * 3_600_000 }))
- *   .pipe(score({ model: 'news2', version: '1.0.0' }));
+ *   .pipe(score({ models: [{ model: 'news2', version: '1.0.0' }] }));
  */
 export function dedupe(config: DedupeConfigInput = {}): Operator<CheckedEvent, CheckedEvent> {
   return new DedupeOperator(parseDedupeConfig(config));

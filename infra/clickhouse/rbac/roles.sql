@@ -34,6 +34,7 @@ GRANT SELECT ON duplicates TO vigil_analyst;
 GRANT SELECT ON drift_histograms TO vigil_analyst;
 GRANT SELECT ON drift_reports TO vigil_analyst;
 GRANT SELECT ON drift_reference_bins TO vigil_analyst;
+GRANT SELECT ON model_calibration TO vigil_analyst;
 
 -- clinician: the clinical plane.
 GRANT SELECT ON clinical_alerts TO vigil_clinician;
@@ -42,6 +43,7 @@ GRANT SELECT ON normalised_events TO vigil_clinician;
 GRANT SELECT ON normalised_events_current TO vigil_clinician;
 GRANT SELECT ON inferences TO vigil_clinician;
 GRANT SELECT ON inferences_current TO vigil_clinician;
+GRANT SELECT ON outcomes TO vigil_clinician;
 
 -- auditor: the audit log, and what `vigil trace` reads. raw_events without the bytes: a trace re-computes the raw
 -- hash through Vigil (which reads the bytes as a service user and shows only the verdict), never by hand.
@@ -57,6 +59,8 @@ GRANT SELECT ON inferences_current TO vigil_auditor;
 GRANT SELECT ON clinical_alerts TO vigil_auditor;
 GRANT SELECT ON clinical_alerts_current TO vigil_auditor;
 GRANT SELECT(rejection_id, received_at, gateway_id, stage, reason, device_cert_fingerprint, claimed_device_id, key_id, firmware_version, sequence, nonce, raw_sha256, trace_id, detail) ON gateway_rejections TO vigil_auditor;
+GRANT SELECT ON outcomes TO vigil_auditor;
+GRANT SELECT ON model_calibration TO vigil_auditor;
 
 -- operator: operational data, no clinical values and no bytes.
 GRANT SELECT ON dead_letters TO vigil_operator;
@@ -72,6 +76,7 @@ CREATE ROW POLICY IF NOT EXISTS vigil_site ON normalised_events FOR SELECT USING
 CREATE ROW POLICY IF NOT EXISTS vigil_site ON inferences FOR SELECT USING has(enabledRoles(), 'vigil_all_sites') OR has(enabledRoles(), concat('vigil_site_', site_id)) TO ALL;
 CREATE ROW POLICY IF NOT EXISTS vigil_site ON duplicates FOR SELECT USING has(enabledRoles(), 'vigil_all_sites') OR has(enabledRoles(), concat('vigil_site_', site_id)) TO ALL;
 CREATE ROW POLICY IF NOT EXISTS vigil_site ON drift_histograms FOR SELECT USING has(enabledRoles(), 'vigil_all_sites') OR has(enabledRoles(), concat('vigil_site_', site_id)) TO ALL;
+CREATE ROW POLICY IF NOT EXISTS vigil_site ON outcomes FOR SELECT USING has(enabledRoles(), 'vigil_all_sites') OR has(enabledRoles(), concat('vigil_site_', site_id)) TO ALL;
 CREATE ROW POLICY IF NOT EXISTS vigil_site ON clinical_alerts FOR SELECT USING has(enabledRoles(), 'vigil_all_sites') OR has(enabledRoles(), concat('vigil_site_', site_id)) TO ALL;
 -- Rows of every site, no site column: only all-sites users read them (no rows for a user of some sites).
 CREATE ROW POLICY IF NOT EXISTS vigil_site ON raw_events FOR SELECT USING has(enabledRoles(), 'vigil_all_sites') TO ALL;
