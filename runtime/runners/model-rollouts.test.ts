@@ -145,6 +145,12 @@ describe('followModelRollouts', () => {
     expect(await metricValue(metrics, 'vigil_model_rollout_changes_total', { kind: 'rollout' })).toBe(1);
     expect(await metricValue(metrics, 'vigil_model_rollout_changes_total', { kind: 'rollback' })).toBe(0);
 
+    // A record the registry's rules refuse (a live rollout of an unapproved version) is skipped and counted.
+    await append(log, rollout('1.1.0', 'live', null));
+    expect(rollouts.current().revision).toBe(5);
+    expect(followed.invalidRecords()).toBe(1);
+    expect(await metricValue(metrics, 'vigil_model_rollout_invalid_records')).toBe(1);
+
     await followed.close();
     expect(log.closed).toBe(true);
   });

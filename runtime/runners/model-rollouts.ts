@@ -11,14 +11,15 @@
  * worker starts on its pipeline's default versions, says so once, and keeps looking for the topic in the background.
  *
  * Metrics (no labels beyond the change kind, a fixed set; never a patient or device): `vigil_model_rollout_revision`
- * (changes applied so far: equal on every worker that is current) and `vigil_model_rollout_changes_total{kind}`.
+ * (changes applied so far: equal on every worker that is current), `vigil_model_rollout_changes_total{kind}` and
+ * `vigil_model_rollout_invalid_records` (records skipped: malformed, or refused by the registry's rules).
  */
 import { join } from 'node:path';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { FileControlLog } from '../../adapters/file/control-log.ts';
 import { KafkaControlLog } from '../../adapters/kafka/control-log.ts';
 import { parseModelChange } from '../../governance/changes.ts';
-import { openModelDirectory } from '../../governance/directory.ts';
+import { type OpenModelDirectory, openModelDirectory } from '../../governance/directory.ts';
 import { staticRollouts } from '../../governance/routing.ts';
 import type { ModelChange, ModelChangeKind } from '../../governance/types.ts';
 import type { ControlLog } from '../../identity/types.ts';
@@ -112,14 +113,12 @@ export function followModelRolloutsLog(
   return new FollowedLog(log, options).start();
 }
 
-type OpenDirectory = Awaited<ReturnType<typeof openModelDirectory>>;
-
 /** One followed log: the directory once open, the pipeline defaults until then (only while the topic is missing). */
 class FollowedLog implements FollowedModelRollouts {
   readonly #log: ControlLog<ModelChange>;
   readonly #options: ModelRolloutsOptions;
   readonly #defaults = staticRollouts();
-  #directory: OpenDirectory | null = null;
+  #directory: OpenModelDirectory | null = null;
   #retry: NodeJS.Timeout | null = null;
   #closed = false;
   #stopListening: () => void = () => undefined;
@@ -162,7 +161,7 @@ class FollowedLog implements FollowedModelRollouts {
   }
 
   /** The directory, or null when the topic does not exist (any other failure is thrown). */
-  async #tryOpen(): Promise<OpenDirectory | null> {
+  async #tryOpen(): Promise<OpenModelDirectory | null> {
     try {
       return await openModelDirectory(this.#log);
     } catch (error) {
@@ -172,7 +171,7 @@ class FollowedLog implements FollowedModelRollouts {
     }
   }
 
-  async #awaitCaughtUp(directory: OpenDirectory): Promise<void> {
+  async #awaitCaughtUp(directory: OpenModelDirectory): Promise<void> {
     const within = this.#options.caughtUpWithinMs ?? 30_000;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => {
@@ -191,7 +190,7 @@ class FollowedLog implements FollowedModelRollouts {
     }
   }
 
-  #adopt(directory: OpenDirectory): void {
+  #adopt(directory: OpenModelDirectory): void {
     this.#directory = directory;
     const registry = directory.registry;
     const table = registry.routingTable();
@@ -244,6 +243,14 @@ class FollowedLog implements FollowedModelRollouts {
       registers: [registry],
       collect() {
         this.set(followed.table().revision);
+      },
+    });
+    new Gauge({
+      name: 'vigil_model_rollout_invalid_records',
+      help: 'Records of the model-rollouts log skipped: not valid changes, or refused by the registry rules',
+      registers: [registry],
+      collect() {
+        this.set(followed.invalidRecords());
       },
     });
     this.#changes = new Counter({
