@@ -6,7 +6,15 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { ModelRoute } from '../runtime/models.ts';
 import { parseCohort } from './cohort.ts';
-import { cohortBucket, compareVersions, decideRoutes, type RoutingKey, staticRollouts } from './routing.ts';
+import {
+  COHORT_BUCKETS,
+  cohortBucket,
+  compareVersions,
+  compileRoute,
+  decideRoutes,
+  type RoutingKey,
+  staticRollouts,
+} from './routing.ts';
 
 const key = (patient: string, over: Partial<RoutingKey> = {}): RoutingKey => ({
   patient_ref: patient,
@@ -148,6 +156,68 @@ describe('decideRoutes', () => {
 
   it('routes everyone to the canary at 100% of an everyone cohort', () => {
     for (let p = 0; p < 100; p++) expect(clinicalVersion(route(100), `pt-${p}`)).toBe('1.1.0');
+  });
+});
+
+describe('compileRoute', () => {
+  const shadow = (version: string) => ({ version, rollout_id: `R-${version}`, approved: false });
+  const routes: readonly (readonly [string, ModelRoute | undefined, string | null])[] = [
+    ['no route', undefined, '1.0.0'],
+    ['no route, no default', undefined, null],
+    ['live only', { model: 'det', live: route(0).live, canary: null, shadows: [] }, '0.9.0'],
+    ['canary 10% of everyone + shadows out of order', route(10, '', ['1.10.0', '1.2.0']), null],
+    ['canary 30% of a site, a shadow of the canary version', route(30, 'site=site-01', ['1.1.0', '2.0.0']), '0.9.0'],
+    ['canary 0%', route(0, '', ['2.0.0']), null],
+    ['canary 100% of firmware 2.1.0', route(100, 'firmware=2.1.0', ['2.0.0']), null],
+    ['canary 1.1%', route(1.1), null],
+    [
+      'no live: canary + a shadow of the default',
+      { ...route(20, 'site=site-02'), live: null, shadows: [shadow('1.0.0')] },
+      '1.0.0',
+    ],
+    ['no live, no default', { ...route(20), live: null }, null],
+    ['shadow only', { model: 'det', live: null, canary: null, shadows: [shadow('1.1.0'), shadow('1.0.0')] }, '1.0.0'],
+  ];
+
+  it.each(routes)('decides exactly what decideRoutes decides: %s', (_name, r, pipelineDefault) => {
+    const compiled = compileRoute('det', r, pipelineDefault);
+    for (let p = 0; p < 3000; p++) {
+      const k = key(`pt-${p}`, {
+        site_id: p % 3 === 0 ? 'site-02' : 'site-01',
+        firmware_version: p % 5 === 0 ? '2.0.9' : '2.1.0',
+      });
+      // Twice: the second call is served from what the first remembered.
+      expect(compiled(k)).toEqual(decideRoutes('det', r, pipelineDefault, k));
+      expect(compiled(k)).toEqual(decideRoutes('det', r, pipelineDefault, k));
+    }
+  });
+
+  it('returns one frozen array for every event of a bucket and canary state', () => {
+    const compiled = compileRoute('det', route(10, 'site=site-01', ['2.0.0']), null);
+    const first = compiled(key('pt-1'));
+    expect(compiled(key('pt-1'))).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(first.every((d) => Object.isFrozen(d))).toBe(true);
+    // In the canary's share at site-01; the same patient at another site is outside the cohort: another array.
+    const inShare = Array.from({ length: 2000 }, (_, p) => `pt-${p}`).find((p) => cohortBucket('det', p) < 1000)!;
+    const inside = compiled(key(inShare));
+    const outside = compiled(key(inShare, { site_id: 'site-02' }));
+    expect(inside[0]!.mode).toBe('canary');
+    expect(outside[0]!.mode).toBe('live');
+    expect(outside).not.toBe(inside);
+    expect(compiled(key(inShare))).toBe(inside);
+  });
+
+  it('stays exact past its memory of patients (buckets of forgotten patients are hashed again)', () => {
+    const compiled = compileRoute('det', route(50), null);
+    const count = 140_000; // more than two generations of 65,536
+    for (let p = 0; p < count; p++) compiled(key(`pt-${p}`));
+    for (const p of [0, 1, 65_535, 65_536, 131_071, count - 1]) {
+      const decisions = compiled(key(`pt-${p}`));
+      expect(decisions[0]!.cohort_bucket).toBe(cohortBucket('det', `pt-${p}`));
+      expect(decisions).toEqual(decideRoutes('det', route(50), null, key(`pt-${p}`)));
+    }
+    expect(COHORT_BUCKETS).toBe(10_000);
   });
 });
 
