@@ -101,7 +101,13 @@ export interface RegisteredVersion {
   readonly manifest_sha256: string;
   readonly manifest: ModelManifest;
   readonly added: { readonly change_id: string; readonly at: number; readonly actor: string };
-  readonly approvals: readonly { readonly change_id: string; readonly at: number; readonly actor: string; readonly role: string; readonly reason: string }[];
+  readonly approvals: readonly {
+    readonly change_id: string;
+    readonly at: number;
+    readonly actor: string;
+    readonly role: string;
+    readonly reason: string;
+  }[];
 }
 
 /** What routing decided for one event and one model version: recorded on the inference it produced. */

@@ -133,7 +133,9 @@ export interface Cohort {
 export interface ModelRoute {
   readonly model: string;
   readonly live: RoutedVersion | null;
-  readonly canary: (RoutedVersion & { readonly percent: number; readonly cohort: Cohort; readonly cohort_expr: string }) | null;
+  readonly canary:
+    | (RoutedVersion & { readonly percent: number; readonly cohort: Cohort; readonly cohort_expr: string })
+    | null;
   readonly shadows: readonly RoutedVersion[];
 }
 
