@@ -76,7 +76,8 @@ describe('pipelines/vitals.ts', () => {
     const reasons: Record<string, number> = {};
     let inferences = 0;
     let completeVitals = 0;
-    let driftRows = 0;
+    /** Drift partial rows by `<model>@<version>`. */
+    const driftRows: Record<string, number> = {};
     for await (const batch of simulatorSource({
       simulation: { devices: 200, events: 6000, seed: 'behaviour' },
       batchSize: 500,
@@ -127,7 +128,10 @@ describe('pipelines/vitals.ts', () => {
       expect(emitted.outputs.find((o) => o.name === 'inferences')?.values).toHaveLength(made);
       expect(emitted.deadLetters).toHaveLength(outcome.rejected.length);
       expect(emitted.raw).toHaveLength(batch.origins.length);
-      driftRows += emitted.outputs.find((o) => o.name === 'driftHistograms')?.values.length ?? 0;
+      for (const row of emitted.outputs.find((o) => o.name === 'driftHistograms')?.values ?? []) {
+        const { model_name, model_version } = row.value as { model_name: string; model_version: string };
+        driftRows[`${model_name}@${model_version}`] = (driftRows[`${model_name}@${model_version}`] ?? 0) + 1;
+      }
     }
     await engine.close();
     const t = truth as TruthSummary | null;
@@ -139,7 +143,9 @@ describe('pipelines/vitals.ts', () => {
     expect(reasons).toEqual(t.deadLetters);
     expect(inferences).toBe(completeVitals);
     expect(inferences).toBeGreaterThan(1000);
-    expect(driftRows).toBeGreaterThan(0);
+    // Drift is measured for both models' default versions, each filed under its own name and version.
+    expect(Object.keys(driftRows).sort()).toEqual(['deterioration@1.0.0', 'news2@1.0.0']);
+    expect(driftRows['deterioration@1.0.0']).toBe(driftRows['news2@1.0.0']);
   }, 60_000);
   it('reads both lanes and requires gateway provenance: alarms pass beside vitals, ungated and altered records do not', async () => {
     expect(gated.sources.map((s) => s.topic)).toEqual([TOPICS.raw, TOPICS.rawPriority]);

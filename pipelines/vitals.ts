@@ -1,6 +1,7 @@
 /**
  * The vitals pipeline: raw device envelopes -> validate -> dedupe -> score (NEWS2 and deterioration, ONNX, every version
- * the model registry routes) -> detect drift -> the
+ * the model registry routes) -> detect drift (both models, every routed version against its own reference, so the
+ * drift guard can judge a canary or live version: governance/drift-guard.ts) -> the
  * normalised and clinical planes, with dead letters, duplicates and the raw plane recorded on the way.
  *
  * It reads both lanes the gateway writes: the raw topic and the alarm lane (TOPICS.rawPriority: `alarm` events, so a
@@ -41,7 +42,7 @@ export default definePipeline({ name: NAME, version: VERSION, sources: [raw, ala
   .pipe(validate({ requireGateway: true }))
   .pipe(dedupe())
   .pipe(score({ models: [NEWS2, DETERIORATION] }))
-  .pipe(detectDrift({ ...NEWS2, windowMs: 3_600_000 }))
+  .pipe(detectDrift({ models: [NEWS2, DETERIORATION], windowMs: 3_600_000 }))
   .outputs({
     records: [normalisedOutput(`${NAME}@${VERSION}/validate/dedupe`), inferenceOutput()],
     side: { driftHistograms: driftHistogramSink },

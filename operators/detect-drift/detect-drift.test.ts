@@ -155,7 +155,7 @@ async function opened(config: Partial<Parameters<typeof detectDrift>[0]> = {}): 
 }
 
 function rowsOf(operator: DetectDriftOperator, batch: readonly InFlight<ScoredEvent>[]): DriftHistogramRow[] {
-  return operator.process(batch).side.driftHistograms ?? [];
+  return operator.measure(batch).side.driftHistograms ?? [];
 }
 
 beforeAll(async () => {
@@ -183,7 +183,7 @@ describe('detect-drift: one batch', () => {
 
   it('passes every record through unchanged and in order, rejecting nothing', async () => {
     const operator = await opened();
-    const results = operator.process(batch);
+    const results = operator.measure(batch);
     expect(results.out).toHaveLength(batch.length);
     results.out.forEach((out, i) => {
       expect(out).toBe(batch[i]);
@@ -416,8 +416,8 @@ describe('detect-drift: one batch', () => {
 
   it('emits nothing for an empty batch or one without vital signs', async () => {
     const operator = await opened();
-    expect(operator.process([]).side).toEqual({});
-    expect(operator.process([statusRecord(1)]).side).toEqual({});
+    expect(operator.measure([]).side).toEqual({});
+    expect(operator.measure([statusRecord(1)]).side).toEqual({});
   });
 });
 
@@ -539,7 +539,7 @@ describe('detect-drift: start-up', () => {
 
   it('refuses to process before open', () => {
     const operator = detectDrift({ model: 'news2', version: '1.0.0' });
-    expect(() => operator.process([])).toThrow(/before open/);
+    expect(() => operator.measure([])).toThrow(/before open/);
   });
 
   it('hands the runtime its reference table, opening itself if need be', async () => {
@@ -549,7 +549,7 @@ describe('detect-drift: start-up', () => {
     expect(tables).toHaveLength(1);
     expect(tables[0]!.table).toBe('drift_reference_bins');
     expect(tables[0]!.rows).toEqual(operator.referenceRows(ctx.clock.now()));
-    expect(operator.process([]).out).toEqual([]); // it is open now
+    expect(operator.measure([]).out).toEqual([]); // it is open now
   });
 
   it('offers the reference rows with its own policy for drift_reference_bins', async () => {
@@ -572,21 +572,23 @@ describe('detect-drift: start-up', () => {
 describe('detect-drift: configuration', () => {
   it('fills the documented defaults', () => {
     expect(parseDetectDriftConfig({ model: 'news2', version: '1.0.0' })).toEqual({
+      models: [{ model: 'news2', version: '1.0.0' }],
       model: 'news2',
       version: '1.0.0',
       windowMs: 3_600_000,
       allowedLatenessMs: 3_600_000,
-      features: [
-        'respiratory_rate',
-        'spo2',
-        'on_oxygen',
-        'systolic_bp',
-        'pulse',
-        'consciousness',
-        'temperature_c',
-        'score',
-      ],
       thresholds: { js: 0.1, psiWarn: 0.1, psiAlert: 0.25, datasetShare: 0.5, minCount: 1000, noiseZ: 3.09 },
+    });
+  });
+
+  it('takes several models, each with its default version (the shorthand is one of them)', () => {
+    const models = [
+      { model: 'news2', version: '1.0.0' },
+      { model: 'deterioration', version: '1.0.0' },
+    ];
+    expect(parseDetectDriftConfig({ models, features: ['spo2', 'score'] })).toMatchObject({
+      models,
+      features: ['spo2', 'score'],
     });
   });
 
@@ -598,6 +600,19 @@ describe('detect-drift: configuration', () => {
     [{ model: 'news2', version: '1.0.0', features: ['heart_rate'] }, /features/],
     [{ model: 'news2', version: '1.0.0', windowMs: 1000 }, /windowMs/],
     [{ model: '../etc', version: '1.0.0' }, /model/],
+    [{ model: 'news2' }, /version/],
+    [{ windowMs: 3_600_000 }, /models is required/],
+    [{ model: 'news2', version: '1.0.0', models: [{ model: 'news2', version: '1.0.0' }] }, /not both/],
+    [
+      {
+        models: [
+          { model: 'news2', version: '1.0.0' },
+          { model: 'news2', version: '1.1.0' },
+        ],
+      },
+      /twice/,
+    ],
+    [{ models: [] }, /models/],
   ])('rejects %j with CONFIG_INVALID', (input, message) => {
     expect(() => parseDetectDriftConfig(input)).toThrow(message);
     try {

@@ -64,7 +64,7 @@ function report(seed: number, spo2Bias: number | readonly [number, number]): Map
     spo2Bias,
   });
   const records = scoredRecords(readings, { firmware: spo2Bias === 0 ? '5.12.1' : '5.13.0-rc2' });
-  const partials = batches(records, 500).flatMap((batch) => operator.process(batch).side.driftHistograms ?? []);
+  const partials = batches(records, 500).flatMap((batch) => operator.measure(batch).side.driftHistograms ?? []);
   const rows = driftReports(partials, operator.referenceRows(T0));
   expect(rows).toHaveLength(8); // one window, eight features
   expect(rows.every((r) => r.n + r.missing === PATIENTS * READINGS)).toBe(true);
@@ -139,7 +139,7 @@ describe('drift on a small cohort', () => {
   function small(seed: number, spo2Bias: number | readonly [number, number]): DriftReportRow[] {
     const readings = syntheticReadings({ seed: `small-${seed}`, patients: 40, readingsPerPatient: 60, spo2Bias });
     const records = scoredRecords(readings, { firmware: '5.13.0-rc2' });
-    const partials = batches(records, 500).flatMap((batch) => operator.process(batch).side.driftHistograms ?? []);
+    const partials = batches(records, 500).flatMap((batch) => operator.measure(batch).side.driftHistograms ?? []);
     return driftReports(partials, operator.referenceRows(T0));
   }
 

@@ -55,7 +55,7 @@ function partials(biasedFirmware: string | null): DriftHistogramRow[] {
     });
   }
   return byPartition.flatMap((records) =>
-    batches(records, 500).flatMap((batch) => operator.process(batch).side.driftHistograms ?? []),
+    batches(records, 500).flatMap((batch) => operator.measure(batch).side.driftHistograms ?? []),
   );
 }
 

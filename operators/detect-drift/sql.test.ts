@@ -117,7 +117,7 @@ beforeAll(async () => {
     });
     offset += records.length;
     for (const [b, batch] of batches(records, 1000).entries()) {
-      const rows = operator.process(batch).side.driftHistograms ?? [];
+      const rows = operator.measure(batch).side.driftHistograms ?? [];
       histograms.push(...rows);
       const token = `vitals@1|p${c}|${rows[0]!.first_offset}-${rows[0]!.last_offset}`;
       await store.insert('drift_histograms', asRows(rows), { dedupToken: token });
