@@ -26,7 +26,7 @@
  * Which records, per version: the population the version scores. A record carrying an inference of the model counts
  * for the versions that made one; a record the model made none for (an input missing or out of range) counts for the
  * versions it was routed to — every one routed to everybody (live or default, shadows) or, while a canary runs,
- * governance/routing.ts decideRoutes for that record (the same patient bucket score used). Without a registry route
+ * governance/routing.ts compileRoute's decision for that record (the one score made). Without a registry route
  * that is every vital-signs record, as before.
  *
  * Why partials:
@@ -52,14 +52,14 @@
  *
  * Per record the work is one pass over its inferences, a few property reads, one binary search (continuous) or map
  * lookup (categorical) per feature of each version it counts for, one hash of the device id, and integer increments
- * into typed arrays: no allocation per record (decideRoutes allocates, only for an unscored record while a canary
- * runs).
+ * into typed arrays: no allocation per record (routing an unscored record while a canary runs uses score's compiled
+ * route, memoised per patient bucket).
  */
 import { createHash } from 'node:crypto';
-import { decideRoutes } from '../../governance/routing.ts';
+import { type CompiledRoute, compileRoute } from '../../governance/routing.ts';
 import { describeError, VigilError } from '../../runtime/errors.ts';
 import type { Logger } from '../../runtime/log.ts';
-import type { ModelInput, ModelRollouts, ModelRoute, ModelStore, RoutingTable } from '../../runtime/models.ts';
+import type { ModelInput, ModelRollouts, ModelStore, RoutingTable } from '../../runtime/models.ts';
 import type { Operator, OperatorContext, ReferenceTable, Results } from '../../runtime/operator.ts';
 import type { InFlight } from '../../runtime/record.ts';
 import { type DriftHistogram, type Envelope, PAYLOAD_RECORD } from '../../schemas/types.ts';
@@ -137,10 +137,10 @@ interface Layout {
 
 /** Per configured model, for one batch: its route and the versions every record is routed to. */
 interface BatchRoute {
-  readonly model: DriftModel;
-  readonly route: ModelRoute | undefined;
   /** The mask of versions an unscored record counts for; -1 = decide per record (a canary runs). */
   readonly everyone: number;
+  /** While a canary runs: the model's route compiled (governance/routing.ts: the decisions score made). */
+  readonly decide: CompiledRoute | null;
 }
 
 /** One (firmware, site, window) group of one batch: flat typed counters for every version's features. */
@@ -180,6 +180,8 @@ export class DetectDriftOperator implements Operator<ScoredEvent, ScoredEvent, D
   #log: Logger | null = null;
   /** The routing table revision the loaded versions follow; -1 = none read (no registry: stays -1). */
   #revision = -1;
+  /** Each configured model's route compiled for the revision it was compiled at (kept: it memoises buckets). */
+  #compiled: { revision: number; routes: (CompiledRoute | null)[] } | null = null;
   /** Scratch per record: each version's score (valid where the record's scored mask has its bit). */
   #scores = new Float64Array(MAX_VERSIONS);
   /** Scratch per record: each payload branch's record. */
@@ -466,12 +468,25 @@ export class DetectDriftOperator implements Operator<ScoredEvent, ScoredEvent, D
 
   /** Each configured model's route for this batch, and the versions an unscored record counts for. */
   #batchRoutes(layout: Layout, table: RoutingTable | undefined): BatchRoute[] {
-    return this.config.models.map((model, m) => {
-      const route = table?.route(model.model);
-      if (route?.canary != null) return { model, route, everyone: -1 };
+    const models = this.config.models;
+    const routes = models.map(({ model }) => table?.route(model));
+    const revision = table?.revision ?? -1;
+    if (this.#compiled === null || this.#compiled.revision !== revision) {
+      this.#compiled = {
+        revision,
+        routes: models.map(({ model, version }, m) =>
+          routes[m]?.canary != null ? compileRoute(model, routes[m], version) : null,
+        ),
+      };
+    }
+    const compiled = this.#compiled.routes;
+    return models.map((model, m) => {
+      const route = routes[m];
+      const decide = compiled[m] ?? null;
+      if (decide !== null) return { everyone: -1, decide };
       const versions = route === undefined ? [model.version] : [route.live?.version ?? model.version];
       for (const shadow of route?.shadows ?? []) versions.push(shadow.version);
-      return { model, route, everyone: maskOf(layout, model.model, versions) & layout.modelMasks[m]! };
+      return { everyone: maskOf(layout, model.model, versions) & layout.modelMasks[m]!, decide: null };
     });
   }
 
@@ -527,7 +542,7 @@ export class DetectDriftOperator implements Operator<ScoredEvent, ScoredEvent, D
       for (let m = 0; m < modelCount; m++) {
         if ((mask & modelMasks[m]!) !== 0) continue;
         const route = routes[m]!;
-        mask |= route.everyone >= 0 ? route.everyone : routedMask(layout, route, envelope);
+        mask |= route.decide === null ? route.everyone : routedMask(layout, route.decide, envelope);
       }
       if (mask === 0) continue;
 
@@ -672,21 +687,15 @@ function maskOf(layout: Layout, model: string, versions: readonly string[]): num
   return mask;
 }
 
-/** The versions one record is routed to while a canary runs (the same decision score made for it). */
-function routedMask(layout: Layout, route: BatchRoute, envelope: Envelope): number {
-  const key = {
-    patient_ref: envelope.patient_ref,
-    site_id: envelope.site_id,
-    firmware_version: envelope.firmware_version,
-    patient_subgroup: envelope.patient_subgroup ?? null,
-    device_batch: envelope.device_batch ?? null,
-  };
-  const decisions = decideRoutes(route.model.model, route.route, route.model.version, key);
+/** The versions one record is routed to while a canary runs (the same decisions score made for it). */
+function routedMask(layout: Layout, decide: CompiledRoute, envelope: Envelope): number {
+  const decisions = decide(envelope);
+  const versions = layout.versions;
   let mask = 0;
-  for (const decision of decisions) {
-    const versions = layout.versions;
+  for (let d = 0; d < decisions.length; d++) {
+    const decision = decisions[d]!;
     for (let v = 0; v < versions.length; v++) {
-      if (versions[v]!.model === decision.model && versions[v]!.version === decision.version) mask |= 1 << v;
+      if (versions[v]!.version === decision.version && versions[v]!.model === decision.model) mask |= 1 << v;
     }
   }
   return mask;
