@@ -400,11 +400,18 @@ export class DetectDriftOperator implements Operator<ScoredEvent, ScoredEvent, D
   }
 
   /**
-   * The reference bins with this operator's policy, for `drift_reference_bins`: the runtime lands them once before
-   * the first batch so the `drift_reports` view measures against the same baseline and thresholds.
+   * The reference bins of every version measured now, with this operator's policy, for `drift_reference_bins`: the
+   * runtime lands them before the first batch so the `drift_reports` view and the drift guard measure against the
+   * same baseline and thresholds. Called again after a routing change, it follows the change first, so a runner that
+   * re-lands references on a new revision covers a newly routed version (landing is idempotent).
    */
   async referenceTables(context: OperatorContext): Promise<readonly ReferenceTable[]> {
     if (this.#layout === null) await this.open(context);
+    else {
+      // Called again after a routing change (a runner re-landing references), the rows follow the table in force.
+      const table = (context.rollouts ?? this.#rollouts)?.current();
+      if (table !== undefined && table.revision !== this.#revision) await this.#follow(table);
+    }
     return [{ table: 'drift_reference_bins', rows: this.referenceRows(context.clock.now()) }];
   }
 

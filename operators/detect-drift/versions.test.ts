@@ -260,6 +260,10 @@ describe('detect-drift: the routing table', () => {
     expect(rowsOf(rows, 'news2@1.0.0', 'pulse')[0]).toMatchObject({ bin_counts: [1, 0, 1, 0] });
     expect(new Set(operator.referenceRows(T0).map((r) => r.model_version))).toEqual(new Set(['1.0.0', '1.1.0']));
 
+    // A runner re-landing references after the change gets both versions' rows.
+    const [table] = await operator.referenceTables(context({ rollouts }));
+    expect(new Set(table!.rows.map((r) => r['model_version']))).toEqual(new Set(['1.0.0', '1.1.0']));
+
     // The same table again: synchronous, the same rows.
     const again = operator.process(batch);
     expect(again).not.toBeInstanceOf(Promise);
@@ -267,6 +271,8 @@ describe('detect-drift: the routing table', () => {
 
     // Revision 2: the canary rolled back. 1.1.0 is released; everybody counts for 1.0.0.
     rollouts.set(2, { news2: { model: 'news2', live, canary: null, shadows: [] } });
+    const [released] = await operator.referenceTables(context({ rollouts }));
+    expect(new Set(released!.rows.map((r) => r['model_version']))).toEqual(new Set(['1.0.0']));
     const after = (await operator.process(batch)).side.driftHistograms ?? [];
     expect(operator.versions.map((v) => v.version)).toEqual(['1.0.0']);
     expect(new Set(after.map((r) => r.model_version))).toEqual(new Set(['1.0.0']));
