@@ -170,6 +170,9 @@ describe('compileRoute', () => {
     ['canary 0%', route(0, '', ['2.0.0']), null],
     ['canary 100% of firmware 2.1.0', route(100, 'firmware=2.1.0', ['2.0.0']), null],
     ['canary 1.1%', route(1.1), null],
+    // Outside 0..100 (the registry refuses these; routing still decides like decideRoutes, and does not throw).
+    ['canary -5%', route(-5, '', ['2.0.0']), null],
+    ['canary 150%', route(150, '', ['2.0.0']), null],
     [
       'no live: canary + a shadow of the default',
       { ...route(20, 'site=site-02'), live: null, shadows: [shadow('1.0.0')] },

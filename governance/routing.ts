@@ -107,9 +107,9 @@ export function compileRoute(
   const plan = planRoute(model, route, pipelineDefault);
   if (plan.outside.length === 0 && plan.canary === null) return () => NO_DECISIONS;
   const buckets = new BucketMemo(model);
-  // Filled lazily: one frozen array per bucket (and, below the canary's share, per canary state).
+  // Filled lazily: one frozen array per bucket and canary state (in the canary: only buckets below its share).
   const outside: (readonly RouteDecision[] | undefined)[] = new Array(COHORT_BUCKETS);
-  const inside: (readonly RouteDecision[] | undefined)[] = new Array(plan.canary?.buckets ?? 0);
+  const inside: (readonly RouteDecision[] | undefined)[] = new Array(plan.canary === null ? 0 : COHORT_BUCKETS);
   const frozen = (templates: readonly DecisionTemplate[], bucket: number): readonly RouteDecision[] =>
     Object.freeze(templates.map((t) => Object.freeze(withBucket(t, bucket))));
   return (key) => {
