@@ -56,11 +56,26 @@ export interface InferenceEvidence {
   readonly model: string;
   readonly version: string;
   readonly artifact_sha256: string;
+  readonly runtime: string;
+  readonly runtime_version: string;
+  readonly config_hash: string;
   readonly rollout: string;
+  /** change_id of the model-rollouts record that routed the version; null when the pipeline's default ran it. */
+  readonly rollout_id: string | null;
+  /** The routing decision (inference-v2, 0013); rows written before routing read source 'pipeline', bucket null. */
+  readonly routing: InferenceRouting;
   readonly score: number;
   readonly risk_band: string;
   readonly transformation_version: string;
   readonly scored_at: number;
+}
+
+export interface InferenceRouting {
+  readonly source: string;
+  readonly cohort_bucket: number | null;
+  readonly in_canary: boolean;
+  /** Whether the output was clinical (could alert): never for a shadow. */
+  readonly clinical: boolean;
 }
 
 export interface AlertEvidence {
@@ -87,6 +102,8 @@ export interface EventEvidence {
 type Row = Record<string, unknown>;
 const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 const num = (v: unknown): number => Number(v);
+/** A Bool column as the store returns it (true/false, or 1/0 from some formats). */
+const bool = (v: unknown): boolean => v === true || Number(v) === 1;
 
 const RAW_COLUMNS = `source_topic, source_partition, source_offset, toUnixTimestamp64Milli(consumed_at) AS consumed_ms,
   raw_sha256, device_id, gateway_id, device_cert_fingerprint, key_id, integrity_hash`;
@@ -162,13 +179,15 @@ async function rawOfEvent(
 
 async function inferencesOf(store: PlaneReader, eventId: string): Promise<InferenceEvidence[]> {
   const rows = await store.query<Row>(
-    `SELECT inference_id, model_name, model_version, model_artifact_sha256, rollout, score, risk_band,
+    `SELECT inference_id, model_name, model_version, model_artifact_sha256, runtime, runtime_version, config_hash,
+            rollout, rollout_id, routing_source, cohort_bucket, in_canary, clinical, score, risk_band,
             transformation_version, min(toUnixTimestamp64Milli(scored_at)) AS scored_ms
      FROM inferences
      WHERE event_id = {event_id:String}
-     GROUP BY inference_id, model_name, model_version, model_artifact_sha256, rollout, score, risk_band,
-              transformation_version, config_hash, feature_vector_hash
-     ORDER BY scored_ms, model_name, model_version, rollout`,
+     GROUP BY inference_id, model_name, model_version, model_artifact_sha256, runtime, runtime_version, config_hash,
+              rollout, rollout_id, routing_source, cohort_bucket, in_canary, clinical, score, risk_band,
+              transformation_version, feature_vector_hash
+     ORDER BY scored_ms, model_name, model_version, rollout, ifNull(rollout_id, '')`,
     { event_id: eventId },
   );
   return rows.map((row) => ({
@@ -176,7 +195,17 @@ async function inferencesOf(store: PlaneReader, eventId: string): Promise<Infere
     model: String(row.model_name),
     version: String(row.model_version),
     artifact_sha256: String(row.model_artifact_sha256),
+    runtime: String(row.runtime),
+    runtime_version: String(row.runtime_version),
+    config_hash: String(row.config_hash),
     rollout: String(row.rollout),
+    rollout_id: text(row.rollout_id),
+    routing: {
+      source: String(row.routing_source),
+      cohort_bucket: row.cohort_bucket === null || row.cohort_bucket === undefined ? null : num(row.cohort_bucket),
+      in_canary: bool(row.in_canary),
+      clinical: bool(row.clinical),
+    },
     score: num(row.score),
     risk_band: String(row.risk_band),
     transformation_version: String(row.transformation_version),
@@ -210,7 +239,7 @@ async function alertsOf(
     band: String(row.band),
     transition: String(row.transition),
     raised_at: num(row.raised_ms),
-    cites: Number(row.cites_event) === 1 || row.cites_event === true ? 'event' : 'inference',
+    cites: bool(row.cites_event) ? 'event' : 'inference',
   }));
 }
 

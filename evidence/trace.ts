@@ -11,6 +11,11 @@
  * keyed reference, read = a digest of the report) appended before the report is returned. An audit append that
  * fails fails the trace. The byte facts verification needs (withRawBytes) are read outside the scope, by the raw
  * record's key, and never shown.
+ *
+ * Which model scored it includes how each inference was routed (issue 12): its row's routing decision (rollout_id,
+ * source, cohort bucket, canary, clinical) and, when the caller read the model-rollouts log, the record that routed it
+ * with its actor, reason, time and the approval it rests on (evidence/model-routing.ts). The trace works without the
+ * log and says it was not read.
  */
 
 import type { Authenticator } from '../access/principals.ts';
@@ -18,9 +23,16 @@ import { type AuditAppender, openReadScope } from '../access/read.ts';
 import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
 import type { VerifierKey } from '../audit/checkpoint.ts';
 import type { HashKey } from '../audit/entry.ts';
+import type { ModelRegistry } from '../governance/registry.ts';
 import type { DeviceDirectory } from '../identity/types.ts';
 import { VigilError } from '../runtime/errors.ts';
-import { type AlertEvidence, type EventEvidence, lookupEvent, withRawBytes } from './lookup.ts';
+import { type AlertEvidence, type EventEvidence, type InferenceRouting, lookupEvent, withRawBytes } from './lookup.ts';
+import {
+  artifactRegistered,
+  type RolloutLogStatus,
+  type RoutingRecordEvidence,
+  routingRecordOf,
+} from './model-routing.ts';
 import { type Check, checkDeviceSignature, checkRawHash } from './verify.ts';
 import { checkViewsIncluded, eventRef, type View, viewsOf } from './views.ts';
 
@@ -42,17 +54,39 @@ export interface TraceReport {
     readonly hash_verified: boolean | null;
   };
   readonly transformations: readonly { readonly operator: string; readonly version: string; readonly at: string }[];
-  readonly inferences: readonly {
-    readonly model: string;
-    readonly version: string;
-    readonly artifact_sha256: string;
-    readonly rollout: string;
-    readonly score: number;
-    readonly risk_band: string;
-  }[];
+  readonly inferences: readonly TraceInference[];
   readonly alerts: readonly (Omit<AlertEvidence, 'raised_at' | 'record_id'> & { readonly raised_at: string })[];
   readonly viewed_by: readonly View[];
   readonly verified: boolean;
+  /** Whether the model-rollouts log was read to resolve each inference's `rollout_record` (added by issue 12). */
+  readonly model_rollouts_log: RolloutLogStatus;
+}
+
+/** One inference of the event: the first six keys are the original report's; the rest were added by issue 12. */
+export interface TraceInference {
+  readonly model: string;
+  readonly version: string;
+  readonly artifact_sha256: string;
+  readonly rollout: string;
+  readonly score: number;
+  readonly risk_band: string;
+  readonly runtime: string;
+  readonly runtime_version: string;
+  readonly config_hash: string;
+  /** change_id of the model-rollouts record that routed the version; null: the pipeline's default ran it. */
+  readonly rollout_id: string | null;
+  readonly routing: InferenceRouting;
+  /** That record from the log, with the approval it rests on; null without one, or when the log was not read. */
+  readonly rollout_record: RoutingRecordEvidence | null;
+  /** Whether the registry holds this version with this artifact SHA-256; null when the log was not read. */
+  readonly artifact_registered: boolean | null;
+}
+
+/** The model-rollouts log as the trace was given it: read into a registry, or why not. */
+export interface TraceModelRollouts {
+  readonly status: RolloutLogStatus;
+  /** The registry folded from the log; null when it was not read. */
+  readonly registry: ModelRegistry | null;
 }
 
 export interface TraceVerification {
@@ -76,6 +110,11 @@ export interface TraceDeps {
   readonly credential: string | null;
   /** Needed when the request asks to verify. */
   readonly verification?: TraceVerification;
+  /**
+   * The model-rollouts log, read by the caller (a file log, or the Kafka topic when reachable). Absent: the report
+   * says it was not read, and each inference shows only what its row records.
+   */
+  readonly modelRollouts?: TraceModelRollouts;
 }
 
 export interface TraceRequest {
@@ -121,10 +160,36 @@ export function transformationsOf(evidence: EventEvidence): TraceReport['transfo
   return out;
 }
 
+const NOT_READ: TraceModelRollouts = {
+  status: { read: false, source: 'none', problem: 'no model-rollouts log was given' },
+  registry: null,
+};
+
+/** Each inference with its routing, and the record that routed it when the log was read. */
+export function inferencesOf(evidence: EventEvidence, rollouts: TraceModelRollouts = NOT_READ): TraceInference[] {
+  const { registry } = rollouts;
+  return evidence.inferences.map((i) => ({
+    model: i.model,
+    version: i.version,
+    artifact_sha256: i.artifact_sha256,
+    rollout: i.rollout,
+    score: i.score,
+    risk_band: i.risk_band,
+    runtime: i.runtime,
+    runtime_version: i.runtime_version,
+    config_hash: i.config_hash,
+    rollout_id: i.rollout_id,
+    routing: i.routing,
+    rollout_record: registry === null ? null : routingRecordOf(registry, i.model, i.rollout_id),
+    artifact_registered: registry === null ? null : artifactRegistered(registry, i.model, i.version, i.artifact_sha256),
+  }));
+}
+
 function buildReport(
   evidence: EventEvidence,
   views: readonly View[],
   checks: { hash: Check; signature: Check; views: Check } | null,
+  rollouts: TraceModelRollouts,
 ): TraceReport {
   const { raw } = evidence;
   const first = evidence.derivations[0];
@@ -146,14 +211,7 @@ function buildReport(
       hash_verified: checks ? checks.hash.ok : null,
     },
     transformations: transformationsOf(evidence),
-    inferences: evidence.inferences.map((i) => ({
-      model: i.model,
-      version: i.version,
-      artifact_sha256: i.artifact_sha256,
-      rollout: i.rollout,
-      score: i.score,
-      risk_band: i.risk_band,
-    })),
+    inferences: inferencesOf(evidence, rollouts),
     alerts: evidence.alerts.map((a) => ({
       alert_id: a.alert_id,
       rule: a.rule,
@@ -166,6 +224,7 @@ function buildReport(
     })),
     viewed_by: views,
     verified: checks?.hash.ok === true && checks.signature.ok && checks.views.ok,
+    model_rollouts_log: rollouts.status,
   };
 }
 
@@ -225,7 +284,7 @@ export async function traceEvent(deps: TraceDeps, request: TraceRequest): Promis
       views: checkViewsIncluded(records, v.auditKey, indexes),
     };
   }
-  const report = buildReport(evidence, views, checks);
+  const report = buildReport(evidence, views, checks, deps.modelRollouts ?? NOT_READ);
   const index = await scope.record(report);
   const problems = checks
     ? [checks.hash, checks.signature, checks.views].flatMap((c) => (c.problem ? [c.problem] : []))
