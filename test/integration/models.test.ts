@@ -430,6 +430,14 @@ describe('model governance on the real stack, applied live by running workers', 
       for (const id of a.inference_ids) expect(shadowIds.has(id)).toBe(false);
       if (a.model_name === MODEL) expect(a.model_version).toBe(LIVE);
     }
+    const byModel = new Map<string, number>();
+    for (const a of alerts) {
+      const key = `${a.model_name ?? '(device)'}@${a.model_version ?? '-'} ${a.rollout ?? '-'}`;
+      byModel.set(key, (byModel.get(key) ?? 0) + 1);
+    }
+    process.stdout.write(`alerts so far: ${[...byModel].map(([k, n]) => `${k}: ${n}`).join(', ')}\n`);
+    // The live version alerts (the shadow, scored on the same events, never does).
+    expect(byModel.get(`${MODEL}@${LIVE} live`) ?? 0).toBeGreaterThan(0);
   }, 240_000);
 
   it('promotion is refused while its criteria fail (no outcomes yet: calibration cannot hold)', async () => {
@@ -501,6 +509,15 @@ describe('model governance on the real stack, applied live by running workers', 
     // Nobody at another site.
     for (const [, p] of byPatient) if (p.site !== CANARY_SITE) expect([...p.versions]).toEqual([LIVE]);
     // The fleet's assignment agrees: the patients seen at the site are the fleet's there.
+    // Canary inferences are clinical in their cohort: an alert may rest on one, for a canary patient only.
+    await alertsDrained();
+    const canaryPatients = new Set(onCanary);
+    for (const a of await decodeAll(alertDecoder(), alertTopic.messages)) {
+      if (a.model_name === MODEL && a.model_version === CANDIDATE) {
+        expect(a.rollout).toBe('canary');
+        expect(canaryPatients.has(a.patient_ref)).toBe(true);
+      }
+    }
     const fleetAtSite = new Set(
       fleetFor(SIMULATION)
         .devices.filter((d) => d.siteId === CANARY_SITE)
@@ -645,6 +662,21 @@ describe('model governance on the real stack, applied live by running workers', 
     ]);
     for (const c of view.history) expect(c.reason.length).toBeGreaterThan(0);
     expect(revision).toBe(view.history.length);
+
+    // And each one an entry of the audit log: who, which change (its key), the refused promotion none.
+    const audit = readFileSync(join(auditDir, 'audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .filter((r) => r.kind === 'entry')
+      .map((r) => r.entry as { action: string; actor: string; target: string });
+    expect(audit.map((e) => [e.action, e.actor, e.target])).toEqual(
+      view.history.map((c) => [
+        `model.${{ added: 'add', approved: 'approve', rollout: 'rollout', rollback: 'rollback', promoted: 'promote' }[c.kind]}`,
+        c.actor,
+        `model:${MODEL}@${c.version}/${c.change_id}`,
+      ]),
+    );
   }, 60_000);
 
   it("the workers' /metrics say what they applied, without PHI, and they stop cleanly with balanced accounts", async () => {
