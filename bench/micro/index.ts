@@ -26,6 +26,7 @@ export const MICRO_BENCHES: readonly MicroBench[] = [
   { name: 'redis-state', file: 'bench/micro/redis-state.bench.ts', stack: true },
   { name: 'state-restore', file: 'bench/micro/state-restore.bench.ts', stack: true, nodeArgs: ['--expose-gc'] },
   { name: 'score', file: 'bench/micro/score.bench.ts' },
+  { name: 'routing', file: 'bench/micro/routing.bench.ts' },
   { name: 'drift', file: 'bench/micro/drift.bench.ts' },
   { name: 'outputs', file: 'bench/micro/outputs.bench.ts' },
   { name: 'clickhouse', file: 'bench/micro/clickhouse.bench.ts', args: ['--json'] },
