@@ -6,7 +6,9 @@
  *                         keyed digests) and every change without its audit entry (`unaudited`)
  *   ingestion-security/   gateway rejections by reason, dead letters by stage and reason
  *   provenance/           raw records landed, derivations by transformation version
- *   model-governance/     model versions, artifacts and rollouts seen in inferences
+ *   model-governance/     model versions, artifacts and rollouts seen in inferences, how they were routed (rollout
+ *                         ids, canary, clinical) with the record that routed each and its approval, and from the
+ *                         model-rollouts log the period's registry changes and the history of the versions involved
  *   audit-logging/        the period's audit entries, every signed checkpoint, `audit verify`'s report, an inclusion
  *                         proof (the standalone verifier's format) for each control-plane entry of the period
  *   monitoring/           the Prometheus rule files, `promtool test rules` on them, alerts raised by rule and band
@@ -24,6 +26,7 @@ import { type SignerKey, signNote, type VerifierKey, verifierKeyText } from '../
 import { type AuditEntry, auditEntrySchema, type HashKey, targetRef } from '../audit/entry.ts';
 import { type InclusionProof, proveInclusion } from '../audit/prove.ts';
 import { verifyRecords } from '../audit/verify.ts';
+import { auditTargetOfModelChange } from '../governance/service.ts';
 import type { IdentityChange } from '../identity/types.ts';
 import { VigilError } from '../runtime/errors.ts';
 import {
@@ -34,6 +37,7 @@ import {
   manifestNoteText,
   sha256Hex,
 } from './bundle-manifest.ts';
+import { artifactRegistered, type ModelRolloutsRead, routingRecordOf, versionHistories } from './model-routing.ts';
 
 /** Audit actions that change the control plane (the entries proved in the bundle). */
 export const CONTROL_ACTION = /^(device|schema|principal|model|pipeline|retention|erasure)\./;
@@ -45,6 +49,11 @@ export interface BundleDeps {
   readonly store: Pick<ClickHouseStore, 'query'>;
   /** The whole device-identity log, in log order. */
   readonly identityChanges: readonly IdentityChange[];
+  /**
+   * The model-rollouts log folded into a registry (its history is every applied change), or why it was not read:
+   * model-governance/ then holds what the inferences record, and says the log was not read.
+   */
+  readonly modelRollouts?: ModelRolloutsRead;
   /** The audit store's records, as stored. */
   readonly auditRecords: readonly unknown[];
   readonly signerKey: SignerKey;
@@ -74,7 +83,19 @@ export interface BundleSummary {
   readonly awaiting_checkpoint: number;
   readonly audit_ok: boolean;
   readonly promtool: 'passed' | 'failed' | 'unavailable';
+  /** Added by issue 12: whether the model-rollouts log was read, its changes in the period, those without audit entry. */
+  readonly model_rollouts_read: boolean;
+  readonly model_changes: number;
+  readonly unaudited_model_changes: number;
 }
+
+const NOT_READ: ModelRolloutsRead = {
+  status: { read: false, source: 'none', problem: 'no model-rollouts log was given' },
+  registry: null,
+};
+
+/** A Bool column as the store returns it. */
+const bool = (v: unknown): boolean => v === true || Number(v) === 1;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
@@ -201,12 +222,19 @@ export async function exportBundle(deps: BundleDeps, request: BundleRequest): Pr
   files.set('provenance/raw-records.json', json({ ...period, by_topic: raw }));
   files.set('provenance/transformations.json', json({ ...period, versions: derivations }));
 
-  // Model governance: every model version, artifact and rollout that scored in the period.
+  // Model governance: every model version, artifact and rollout that scored in the period (and the rollout records
+  // that routed them, added by issue 12), how they were routed, and the registry's history behind it.
   const models = await rowsOf(
     'inferences',
-    `SELECT model_name, model_version, model_artifact_sha256, rollout, runtime, runtime_version, config_hash, count() AS inferences, toString(min(scored_at)) AS first_scored_at, toString(max(scored_at)) AS last_scored_at FROM inferences FINAL WHERE ${within('scored_at')} GROUP BY model_name, model_version, model_artifact_sha256, rollout, runtime, runtime_version, config_hash ORDER BY model_name, model_version, rollout`,
+    `SELECT model_name, model_version, model_artifact_sha256, rollout, runtime, runtime_version, config_hash, count() AS inferences, toString(min(scored_at)) AS first_scored_at, toString(max(scored_at)) AS last_scored_at, arraySort(groupUniqArray(rollout_id)) AS rollout_ids FROM inferences FINAL WHERE ${within('scored_at')} GROUP BY model_name, model_version, model_artifact_sha256, rollout, runtime, runtime_version, config_hash ORDER BY model_name, model_version, rollout`,
   );
   files.set('model-governance/models-in-use.json', json({ ...period, models }));
+  const routes = await rowsOf(
+    'inferences',
+    `SELECT model_name, model_version, model_artifact_sha256, rollout, rollout_id, routing_source, in_canary, clinical, count() AS inferences, toString(min(scored_at)) AS first_scored_at, toString(max(scored_at)) AS last_scored_at FROM inferences FINAL WHERE ${within('scored_at')} GROUP BY model_name, model_version, model_artifact_sha256, rollout, rollout_id, routing_source, in_canary, clinical ORDER BY model_name, model_version, rollout, ifNull(rollout_id, ''), in_canary, clinical`,
+  );
+  const governance = modelGovernance(deps.modelRollouts ?? NOT_READ, routes, audited, from, to);
+  for (const [path, content] of governance.files) files.set(path, content);
 
   // Audit logging.
   const audit = auditEvidence(deps, from, to);
@@ -265,5 +293,98 @@ export async function exportBundle(deps: BundleDeps, request: BundleRequest): Pr
     awaiting_checkpoint: audit.awaiting.length,
     audit_ok: audit.report.ok,
     promtool: promtool.status,
+    model_rollouts_read: governance.read,
+    model_changes: governance.changes,
+    unaudited_model_changes: governance.unaudited,
   };
+}
+
+type RouteRow = Record<string, unknown>;
+
+/**
+ * The model-governance files beside models-in-use.json: `routing.json` (each routing of the period's inferences with
+ * the record that routed it and its approval), `registry-changes.jsonl` (the period's model-rollouts records, as on
+ * the log), `versions.json` (each version that scored or changed: registration, approvals, routing, promotions with
+ * their criteria) and `summary.json` (the log read or not, counts, changes without an audit entry, rollout ids the
+ * log does not hold, registry-routed inferences of an artifact other than the registered one).
+ */
+function modelGovernance(
+  rollouts: ModelRolloutsRead,
+  routeRows: unknown,
+  audited: ReadonlySet<string>,
+  from: number,
+  to: number,
+): { files: Map<string, string>; read: boolean; changes: number; unaudited: number } {
+  const { registry, status } = rollouts;
+  const period = { from: iso(from), to: iso(to) };
+  const rows: RouteRow[] = Array.isArray(routeRows) ? (routeRows as RouteRow[]) : [];
+  const routing = rows.map((row) => {
+    const model = String(row.model_name);
+    const version = String(row.model_version);
+    const rolloutId = typeof row.rollout_id === 'string' && row.rollout_id !== '' ? row.rollout_id : null;
+    return {
+      model_name: model,
+      model_version: version,
+      model_artifact_sha256: String(row.model_artifact_sha256),
+      rollout: String(row.rollout),
+      rollout_id: rolloutId,
+      routing_source: String(row.routing_source),
+      in_canary: bool(row.in_canary),
+      clinical: bool(row.clinical),
+      inferences: Number(row.inferences),
+      first_scored_at: row.first_scored_at,
+      last_scored_at: row.last_scored_at,
+      rollout_record: registry === null ? null : routingRecordOf(registry, model, rolloutId),
+      artifact_registered:
+        registry === null ? null : artifactRegistered(registry, model, version, String(row.model_artifact_sha256)),
+    };
+  });
+  const changes = registry === null ? [] : registry.history().filter((c) => c.at >= from && c.at < to);
+  const unaudited = changes.filter((c) => !audited.has(auditTargetOfModelChange(c)));
+  const byKind: Record<string, number> = {};
+  for (const c of changes) byKind[c.kind] = (byKind[c.kind] ?? 0) + 1;
+  const involved = [
+    ...routing.map((r) => ({ model: r.model_name, version: r.model_version })),
+    ...changes.map((c) => ({ model: c.model, version: c.version })),
+  ];
+  const files = new Map<string, string>();
+  files.set(
+    'model-governance/routing.json',
+    json({ ...period, routes: Array.isArray(routeRows) ? routing : routeRows }),
+  );
+  files.set('model-governance/registry-changes.jsonl', changes.map((c) => `${JSON.stringify(c)}\n`).join(''));
+  files.set(
+    'model-governance/versions.json',
+    json({ ...period, versions: registry === null ? [] : versionHistories(registry, involved, to) }),
+  );
+  files.set(
+    'model-governance/summary.json',
+    json({
+      ...period,
+      log: status,
+      changes: changes.length,
+      by_kind: byKind,
+      models: [...new Set(involved.map((v) => v.model))].sort(),
+      unaudited: unaudited.map((c) => `${c.model}/${c.change_id}`),
+      unknown_rollout_ids:
+        registry === null
+          ? null
+          : [
+              ...new Set(
+                routing.filter((r) => r.rollout_id !== null && r.rollout_record === null).map((r) => r.rollout_id),
+              ),
+            ],
+      unregistered_routed_artifacts:
+        registry === null
+          ? null
+          : routing
+              .filter((r) => r.routing_source === 'registry' && r.artifact_registered === false)
+              .map((r) => ({
+                model: r.model_name,
+                version: r.model_version,
+                artifact_sha256: r.model_artifact_sha256,
+              })),
+    }),
+  );
+  return { files, read: status.read, changes: changes.length, unaudited: unaudited.length };
 }

@@ -22,6 +22,13 @@ export interface RolloutLogStatus {
   readonly problem: string | null;
 }
 
+/** The model-rollouts log as a trace or an export was given it: folded into a registry, or why it was not read. */
+export interface ModelRolloutsRead {
+  readonly status: RolloutLogStatus;
+  /** The registry folded from the log; null when it was not read. */
+  readonly registry: ModelRegistry | null;
+}
+
 /** An approval as evidence: who approved which version, in which role, when and why. */
 export interface ApprovalEvidence {
   readonly change_id: string;

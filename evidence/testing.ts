@@ -18,6 +18,7 @@ import { cohortBucket } from '../governance/routing.ts';
 import { addModel, approveModel, type GovernanceContext, rolloutModel } from '../governance/service.ts';
 import { sampleManifest } from '../governance/testing.ts';
 import type { ModelChange } from '../governance/types.ts';
+import type { ControlAudit } from '../identity/service.ts';
 import { inferenceRow, normalisedEventRow } from '../pipelines/outputs.ts';
 import { ManualClock } from '../runtime/clock.ts';
 import type { Inference, NormalisedEvent } from '../schemas/types.ts';
@@ -54,11 +55,15 @@ function versionFolder(dir: string, version: string): string {
 }
 
 /** The registry on the file log `<controlDir>/model-rollouts.jsonl`, written through the governance service. */
-async function writeRegistry(dir: string, controlDir: string): Promise<RoutedFixture['changes'] & { t0: number }> {
+async function writeRegistry(
+  dir: string,
+  controlDir: string,
+  audit: ControlAudit | undefined,
+): Promise<RoutedFixture['changes'] & { t0: number }> {
   const t0 = T0 - 48 * HOUR;
   const clock = new ManualClock(t0);
   const log = new FileControlLog(join(controlDir, 'model-rollouts.jsonl'), { parse: parseModelChange });
-  const ctx: GovernanceContext = { log, clock, modelsRoot: join(dir, 'models') };
+  const ctx: GovernanceContext = { log, clock, modelsRoot: join(dir, 'models'), ...(audit ? { audit } : {}) };
   const step = () => clock.advance(HOUR);
   try {
     await addModel(ctx, versionFolder(dir, '1.0.0'), { actor: 'ml-eng', reason: 'first release' });
@@ -115,13 +120,18 @@ function canaryEvent(): NormalisedEvent {
 
 /**
  * Writes the registry under `controlDir` and lands the event and its three inferences in an embedded store at
- * `storePath` (migrated).
+ * `storePath` (migrated); with `audit`, every change is also an audit entry, as `vigil models` records it.
  *
  * @example
  * const fixture = await landRoutedEvent(dir, join(dir, 'control'), join(dir, 'store'));
  */
-export async function landRoutedEvent(dir: string, controlDir: string, storePath: string): Promise<RoutedFixture> {
-  const { t0, ...changes } = await writeRegistry(dir, controlDir);
+export async function landRoutedEvent(
+  dir: string,
+  controlDir: string,
+  storePath: string,
+  audit?: ControlAudit,
+): Promise<RoutedFixture> {
+  const { t0, ...changes } = await writeRegistry(dir, controlDir, audit);
   const event = canaryEvent();
   const bucket = cohortBucket('deterioration', event.patient_ref);
   const deterioration = (version: string, rollout: 'canary' | 'shadow', change: ModelChange): Inference => ({

@@ -23,12 +23,12 @@ import { type AuditAppender, openReadScope } from '../access/read.ts';
 import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
 import type { VerifierKey } from '../audit/checkpoint.ts';
 import type { HashKey } from '../audit/entry.ts';
-import type { ModelRegistry } from '../governance/registry.ts';
 import type { DeviceDirectory } from '../identity/types.ts';
 import { VigilError } from '../runtime/errors.ts';
 import { type AlertEvidence, type EventEvidence, type InferenceRouting, lookupEvent, withRawBytes } from './lookup.ts';
 import {
   artifactRegistered,
+  type ModelRolloutsRead,
   type RolloutLogStatus,
   type RoutingRecordEvidence,
   routingRecordOf,
@@ -83,11 +83,7 @@ export interface TraceInference {
 }
 
 /** The model-rollouts log as the trace was given it: read into a registry, or why not. */
-export interface TraceModelRollouts {
-  readonly status: RolloutLogStatus;
-  /** The registry folded from the log; null when it was not read. */
-  readonly registry: ModelRegistry | null;
-}
+export type TraceModelRollouts = ModelRolloutsRead;
 
 export interface TraceVerification {
   /** The device-identity log, caught up. */

@@ -3,14 +3,17 @@
  *
  *   vigil evidence export --from T --to T --out DIR [--json] [--data-dir DIR | --server] [--control-dir DIR]
  *                         [--role R] [--purpose SLUG] [--audit-dir DIR | --audit-topic T] [--audit-hash-key FILE]
- *                         [--key FILE] [--pub FILE] [--rules FILE ...] [--promtool PATH]
+ *                         [--key FILE] [--pub FILE] [--rules FILE ...] [--promtool PATH] [--no-model-rollouts]
  *   vigil evidence verify DIR [--pub FILE] [--json]
  *
  * `export` needs a principal acting as auditor (VIGIL_TOKEN / VIGIL_TOKEN_FILE) and the audit checkpoint signer key
  * (`--key`, it signs the manifest); the export is an entry of the audit log before a file is written. `--json` prints
  * one line `{"out","files","audit_index","identity_changes","unaudited_changes","control_entries","proofs",
- * "awaiting_checkpoint","audit_ok","promtool"}`. `verify --json` prints `{"ok","files","proofs","problems":[{"file",
- * "problem"}]}` and exits 1 when the bundle does not verify, naming each file at fault.
+ * "awaiting_checkpoint","audit_ok","promtool","model_rollouts_read","model_changes","unaudited_model_changes"}` (the
+ * last three added by issue 12). The model-rollouts log is `<--control-dir>/model-rollouts.jsonl`, else the Kafka topic
+ * when it answers within a few seconds; without it the bundle's model-governance/summary.json says it was not read.
+ * `verify --json` prints `{"ok","files","proofs","problems":[{"file","problem"}]}` and exits 1 when the bundle does
+ * not verify, naming each file at fault.
  */
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -36,6 +39,7 @@ import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import { openReadStore } from '../store.ts';
 import { deviceIdentityLog } from './devices.ts';
+import { readModelRollouts } from './trace.ts';
 
 interface ExportOptions extends AccessFlags {
   readonly from: string;
@@ -49,6 +53,8 @@ interface ExportOptions extends AccessFlags {
   readonly pub: string;
   readonly rules: string[];
   readonly promtool?: string;
+  /** false with `--no-model-rollouts`. */
+  readonly modelRollouts?: boolean;
 }
 
 const DEFAULT_RULES = ['infra/prometheus/rules.yml', 'infra/prometheus/rules.test.yml'];
@@ -105,11 +111,16 @@ async function runExport(options: ExportOptions) {
     } finally {
       await auditReader.close();
     }
+    const modelRollouts = await readModelRollouts({
+      ...(options.controlDir === undefined ? {} : { controlDir: options.controlDir }),
+      enabled: options.modelRollouts !== false,
+    });
     return await exportBundle(
       {
         scope,
         store,
         identityChanges,
+        modelRollouts,
         auditRecords,
         signerKey,
         verifierKey,
@@ -138,7 +149,11 @@ export function registerEvidence(program: Command): void {
     .option('--json', 'one JSON line')
     .option('--data-dir <dir>', 'embedded store directory', DEFAULT_EMBEDDED_DIR)
     .option('--server', 'read the ClickHouse server at CLICKHOUSE_URL instead of the embedded store')
-    .option('--control-dir <dir>', 'the file device-identity log (embedded mode) instead of the Kafka topic')
+    .option(
+      '--control-dir <dir>',
+      'the file device-identity and model-rollouts logs (embedded mode) instead of the Kafka topics',
+    )
+    .option('--no-model-rollouts', 'do not read the model-rollouts log (model-governance/ then says so)')
     .option(
       '--key <file>',
       'the audit checkpoint signer key (signs the manifest)',
@@ -162,7 +177,10 @@ export function registerEvidence(program: Command): void {
         `evidence bundle ${summary.out}: ${summary.files} files, recorded as audit entry ${summary.audit_index}\n` +
           `  identity changes ${summary.identity_changes} (${summary.unaudited_changes} without an audit entry)\n` +
           `  control-plane entries ${summary.control_entries}: ${summary.proofs} proved, ${summary.awaiting_checkpoint} awaiting a checkpoint\n` +
-          `  audit log verifies: ${summary.audit_ok ? 'yes' : 'NO'}; promtool test rules: ${summary.promtool}\n`,
+          `  audit log verifies: ${summary.audit_ok ? 'yes' : 'NO'}; promtool test rules: ${summary.promtool}\n` +
+          (summary.model_rollouts_read
+            ? `  model registry changes ${summary.model_changes} (${summary.unaudited_model_changes} without an audit entry)\n`
+            : '  model-rollouts log NOT read: model-governance/ holds what the inferences record only\n'),
       );
     });
 
