@@ -355,6 +355,7 @@ describe('vigil trace on the real stack: audit log and device-identity log on Ka
 describe('vigil trace', () => {
   it('answers the four questions, and the first trace finds nobody on record', async () => {
     const report = JSON.parse(await trace(tokens.otherAuditor, event.event_id, '--json')) as TraceReport;
+    // The report's first keys, in their order; issue 12 added model_rollouts_log after them (keys are only added).
     expect(Object.keys(report)).toEqual([
       'event_id',
       'sender',
@@ -364,6 +365,7 @@ describe('vigil trace', () => {
       'alerts',
       'viewed_by',
       'verified',
+      'model_rollouts_log',
     ]);
     expect(report.sender).toEqual({
       device_id: DEVICE,
@@ -386,7 +388,7 @@ describe('vigil trace', () => {
       'vitals@2/dedupe',
       'vitals@1/score/news2@1.0.0/score',
     ]);
-    expect(report.inferences).toEqual([
+    expect(report.inferences).toMatchObject([
       {
         model: 'news2',
         version: '1.0.0',
@@ -394,8 +396,14 @@ describe('vigil trace', () => {
         rollout: 'live',
         score: 7,
         risk_band: 'high',
+        // A row from before routing ran by the pipeline's config; this control dir holds no model-rollouts log.
+        rollout_id: null,
+        routing: { source: 'pipeline', cohort_bucket: null, in_canary: false, clinical: true },
+        rollout_record: null,
+        artifact_registered: null,
       },
     ]);
+    expect(report.model_rollouts_log).toMatchObject({ read: false, problem: 'no such file' });
     expect(report.alerts.map((a) => [a.alert_id, a.rule, a.transition, a.band, a.cites])).toEqual([
       ['alert-1', 'news2-high', 'open', 'high', 'event'],
     ]);
