@@ -84,18 +84,11 @@ export interface DemoModels {
   readonly calibration: readonly DemoCalibration[];
 }
 
-export interface DemoCalibration {
-  readonly model: string;
-  readonly version: string;
-  readonly rollout: string;
-  readonly n: number;
-  readonly events: number;
-  readonly citl: number | null;
-  readonly slope: number | null;
-  readonly ece15: number | null;
-  readonly brier: number | null;
-  readonly auroc: number | null;
-}
+/** The figures the summary shows of one calibration (governance/calibrate.ts computes them). */
+export type DemoCalibration = Pick<
+  ModelCalibration,
+  'model' | 'version' | 'rollout' | 'n' | 'events' | 'citl' | 'slope' | 'ece15' | 'brier' | 'auroc'
+>;
 
 /**
  * After the run: lands the simulated outcomes, computes and stores the calibration, and gathers what the summary shows.
@@ -161,8 +154,8 @@ function brief(r: ModelCalibration): DemoCalibration {
 }
 
 /** The summary's lines for the models. */
-export function printDemoModels(models: DemoModels, write: (line: string) => void): void {
-  write('\nModels (registry: <control-dir>/model-rollouts.jsonl; `vigil models show <name> --control-dir ...`)');
+export function printDemoModels(models: DemoModels, controlDir: string, write: (line: string) => void): void {
+  write(`\nModels (the registry's history: vigil models show <name> --control-dir ${controlDir})`);
   for (const [model, r] of Object.entries(models.routing)) {
     const parts = [`live ${r.live ?? '(pipeline default)'}`];
     if (r.canary) parts.push(`canary ${r.canary}`);
@@ -180,6 +173,12 @@ export function printDemoModels(models: DemoModels, write: (line: string) => voi
       `  calibration ${c.model}@${c.version} (${c.rollout}): n ${c.n.toLocaleString('en')}, events ` +
         `${c.events.toLocaleString('en')}, CITL ${f(c.citl)}, slope ${f(c.slope, 2)}, ECE ${f(c.ece15)}, ` +
         `Brier ${f(c.brier)}, AUROC ${f(c.auroc)}`,
+    );
+  }
+  if (models.calibration.length > 0) {
+    write(
+      '  (the simulator compresses episodes into the run, so a short run strains a 12-hour horizon: slopes far below 1 ' +
+        'here; the model card, models/deterioration/README.md, gives the figures on 48-hour simulations)',
     );
   }
 }

@@ -119,7 +119,7 @@ export function registerDemo(program: Command): void {
           process.stdout.write(`${JSON.stringify(line)}\n`);
         } else {
           await printEmbeddedSummary({ definition, result, store, truth, input: null, links, gateway });
-          printDemoModels(models, (line) => process.stdout.write(`${line}\n`));
+          printDemoModels(models, evidence.controlDir, (line) => process.stdout.write(`${line}\n`));
           if (gateway) {
             process.stdout.write(
               `\nThe gateway's evidence is kept for vigil trace <event_id> --verify: --pki-dir ${evidence.pkiDir} ` +
