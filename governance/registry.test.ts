@@ -307,3 +307,36 @@ describe('ModelRegistry: history, table and listeners', () => {
     expect(seen).toHaveLength(1);
   });
 });
+
+describe('ModelRegistry: records that must not route (review)', () => {
+  it('refuses a promotion that names no criterion: no evidence is not a pass', () => {
+    const a = addApproved('1.0.0');
+    const b = addApproved('1.1.0');
+    apply(rollout('1.0.0', 'live', a));
+    refusedWith(promoted('1.1.0', b, '1.0.0', []), 'PROMOTION_REFUSED', /no criterion/);
+  });
+
+  it('refuses a canary whose cohort text is not its cohort (the record would show one cohort and route another)', () => {
+    const a = addApproved('1.1.0');
+    const lying = { ...rollout('1.1.0', 'canary', a, 10, 'site=site-01'), cohort: {} } as ModelChange;
+    refusedWith(lying, 'MODEL_CHANGE_REFUSED', /cohort/);
+  });
+
+  it('decides a change id once: a refused record repeated later, when it would now hold, changes nothing', () => {
+    const a = addApproved('1.0.0');
+    const b = addApproved('1.1.0');
+    apply(rollout('1.0.0', 'live', a));
+    apply(rollout('1.1.0', 'live', b));
+    // A stale rollback (it restores nothing while 1.0.0 is the previous live version) is refused...
+    const stale = rollback('1.1.0', 'live', null);
+    expect(() => registry.apply(stale)).toThrow(VigilError);
+    // ...and stays refused when seen again after the state moved on to where it would hold (1.1.0 live, nothing before).
+    apply(rollback('1.1.0', 'live', '1.0.0'));
+    apply(rollback('1.0.0', 'live', null));
+    apply(rollout('1.1.0', 'live', b));
+    const before = registry.route(MODEL);
+    expect(registry.apply(stale)).toBe('duplicate');
+    expect(registry.route(MODEL)).toEqual(before);
+    expect(registry.history().map((c) => c.change_id)).not.toContain(stale.change_id);
+  });
+});

@@ -3,7 +3,8 @@
  * worker holds the whole registry and applies each change as it arrives), and the routing table workers read from it.
  *
  * Folding rules, chosen so that replaying the log anywhere gives the same registry:
- * - a change_id applied twice is applied once (a producer retry, a re-read log);
+ * - a change_id is decided once: applied once (a producer retry, a re-read log), and a change refused once stays
+ *   refused when its record is seen again later, even where the state has moved on to where it would hold;
  * - a change that breaks a rule below throws VigilError (MODEL_CHANGE_REFUSED, or PROMOTION_REFUSED for a promotion)
  *   and changes nothing: the service refuses it before appending, and a follower skips and counts one that reached
  *   the log anyway (two operators racing), so every replica skips the same records;
@@ -14,16 +15,19 @@
  *   unapproved. A version holds one slot at a time: `live` replaces the live version (remembered, for rollback) and
  *   takes the version out of the canary or the shadows; `canary` replaces any canary (the same version again changes
  *   its percent or cohort) and is refused for the live version; `shadow` adds one and is refused for the live version,
- *   the canary or a version already in shadow. Live and shadow run for everyone (percent 100, no cohort);
+ *   the canary or a version already in shadow. Live and shadow run for everyone (percent 100, no cohort); a canary's
+ *   cohort text is its cohort's canonical form (governance/cohort.ts formatCohort);
  * - `rollback`: of the version in the slot it names. A canary or shadow is removed; a live version is replaced by the
  *   previous live version (which the record must name as `restored`), or leaves no live version when there is none;
- * - `promoted`: like a live rollout, on an approval, when every criterion passed, naming the live version it replaces.
+ * - `promoted`: like a live rollout, on an approval, when at least one criterion was evaluated and every one passed,
+ *   naming the live version it replaces.
  *
  * A routed version's `rollout_id` is the change that put it in its slot (a rollout, a promotion, or the rollback that
  * restored it), so inferences group by the period each routing was in force.
  */
 import { VigilError } from '../runtime/errors.ts';
 import type { ModelRoute, RoutedVersion, RoutingTable } from '../runtime/models.ts';
+import { formatCohort } from './cohort.ts';
 import type { ModelChange, RegisteredVersion } from './types.ts';
 
 type Canary = NonNullable<ModelRoute['canary']>;
@@ -55,6 +59,8 @@ export class ModelRegistry {
   readonly #routes = new Map<string, RouteState>();
   readonly #history: ModelChange[] = [];
   readonly #applied = new Set<string>();
+  /** change_ids refused: a repeated record of a refused change is a duplicate, never a late success. */
+  readonly #refused = new Set<string>();
   readonly #listeners = new Set<ModelChangeListener>();
   #table: RoutingTable | undefined;
 
@@ -68,8 +74,13 @@ export class ModelRegistry {
    * registry.routingTable().route('deterioration');
    */
   apply(change: ModelChange): ApplyOutcome {
-    if (this.#applied.has(change.change_id)) return 'duplicate';
-    this.#fold(change);
+    if (this.#applied.has(change.change_id) || this.#refused.has(change.change_id)) return 'duplicate';
+    try {
+      this.#fold(change);
+    } catch (error) {
+      this.#refused.add(change.change_id);
+      throw error;
+    }
     this.#applied.add(change.change_id);
     this.#history.push(change);
     this.#table = undefined;
@@ -151,6 +162,13 @@ export class ModelRegistry {
         ) {
           refuse(change, `a ${change.mode} rollout runs for everyone: percent 100, no cohort`);
         }
+        // The text is what people read (show, report, trace); the cohort is what routes: they must be one.
+        if (change.mode === 'canary' && formatCohort(change.cohort) !== change.cohort_expr) {
+          refuse(
+            change,
+            `its cohort text "${change.cohort_expr}" is not its cohort ("${formatCohort(change.cohort)}")`,
+          );
+        }
         const slot = { version: change.version, rollout_id: change.change_id };
         if (change.mode === 'live') {
           if (route.live?.version === change.version) refuse(change, 'the version is already live');
@@ -202,6 +220,12 @@ export class ModelRegistry {
         }
         const failed = change.criteria.filter((c) => !c.passed);
         if (failed.length > 0) throw promotionRefused(change.model, change.version, failed);
+        if (change.criteria.length === 0) {
+          throw new VigilError(
+            'PROMOTION_REFUSED',
+            `promotion of ${change.model}@${change.version} refused: no criterion was evaluated`,
+          );
+        }
         const live = route.live?.version ?? null;
         if (live === change.version) refuse(change, 'the version is already live');
         if (change.previous !== live)
