@@ -28,7 +28,14 @@ class MemoryControlLog implements ControlLog<ModelChange> {
   failFollow: Error | null = null;
   /** When false, caughtUp never resolves (a log that cannot be read to its end). */
   catchesUp = true;
+  /** When set, caughtUp rejects with it (the follower failed while reading). */
+  caughtUpError: Error | null = null;
   closed = false;
+
+  /** Followers open now (each follow() not yet closed). */
+  get openFollowers(): number {
+    return this.#followers.size;
+  }
 
   async append(_key: string, record: ModelChange): Promise<void> {
     this.records.push(record);
@@ -39,8 +46,13 @@ class MemoryControlLog implements ControlLog<ModelChange> {
     if (this.failFollow) throw this.failFollow;
     for (const record of this.records) onRecord(record);
     this.#followers.add(onRecord);
+    const failed = this.caughtUpError;
     return {
-      caughtUp: this.catchesUp ? Promise.resolve() : new Promise<void>(() => undefined),
+      caughtUp: failed
+        ? Promise.reject(failed)
+        : this.catchesUp
+          ? Promise.resolve()
+          : new Promise<void>(() => undefined),
       close: async () => {
         this.#followers.delete(onRecord);
       },
@@ -181,6 +193,21 @@ describe('followModelRollouts', () => {
     expect(followed.rollouts?.current().revision).toBe(3);
     expect(followed.rollouts?.current().route('deterioration')?.live?.version).toBe('1.0.0');
     await followed.close();
+  });
+
+  it('closes a follower that failed while catching up on a retry, before looking again', async () => {
+    const log = new MemoryControlLog();
+    log.failFollow = new VigilError('CONFIG_INVALID', 'topic it.vigil.control.model-rollouts does not exist');
+    const followed = await followModelRolloutsLog(log, { log: silentLogger, retryMissingMs: 10_000 });
+    log.failFollow = null;
+    log.caughtUpError = new VigilError('KAFKA_UNAVAILABLE', 'the consumer crashed');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(log.openFollowers).toBe(0);
+    log.caughtUpError = null;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(log.openFollowers).toBe(1);
+    await followed.close();
+    expect(log.openFollowers).toBe(0);
   });
 
   it('fails the start on any other error (Kafka unreachable): nothing runs on a guess', async () => {

@@ -218,8 +218,9 @@ class FollowedLog implements FollowedModelRollouts {
   }
 
   async #retryOpen(): Promise<void> {
+    let opened: OpenModelDirectory | null = null;
     try {
-      const opened = await this.#tryOpen();
+      opened = await this.#tryOpen();
       if (opened === null) return this.#scheduleRetry();
       await opened.caughtUp;
       if (this.#closed) {
@@ -228,6 +229,8 @@ class FollowedLog implements FollowedModelRollouts {
       }
       this.#adopt(opened);
     } catch (error) {
+      // A follower that failed while catching up is closed: the next attempt opens its own.
+      await opened?.close().catch(() => undefined);
       this.#options.log.warn({ error: describeError(error) }, 'cannot follow the model-rollouts log yet');
       this.#scheduleRetry();
     }
