@@ -34,7 +34,7 @@ import { ChangelogStateBackend, type RestoreCounts } from '../state/changelog.ts
 import type { StateDescriptor } from '../state.ts';
 import { RegistryValueEncoder } from './encoder.ts';
 import { instrumentModels } from './instrument.ts';
-import { serveMetrics } from './metrics-server.ts';
+import { PartitionReadiness, serveMetrics } from './metrics-server.ts';
 import { followModelRollouts, type ModelRolloutsSource } from './model-rollouts.ts';
 import { outputSchemas, pipelineSchemaRepo, sourceDecoders } from './pipeline-schemas.ts';
 import { rideThrough } from './ride-through.ts';
@@ -109,8 +109,11 @@ export async function runDistributedWorker<I>(
     throw error;
   }
 
+  // /readyz: 503 until the state of every assigned partition is restored (a rolling update waits for it).
+  const readiness = new PartitionReadiness();
   let server: Server | null = null;
-  if ((options.metricsPort ?? 0) > 0) server = await serveMetrics(metrics, options.metricsPort as number);
+  if ((options.metricsPort ?? 0) > 0)
+    server = await serveMetrics(metrics, options.metricsPort as number, undefined, readiness);
 
   const total = emptyAccounting();
   const stats = new RunStats();
@@ -130,6 +133,7 @@ export async function runDistributedWorker<I>(
     let worker: Worker<I, unknown> | null = null;
     // A (re)start reads from committed offsets: no working state may survive from before it.
     state.dropAll();
+    readiness.reset();
     const consumer: KafkaConsumerClient = new KafkaConsumerClient({
       brokers: endpoints.kafkaBrokers,
       groupId,
@@ -137,7 +141,12 @@ export async function runDistributedWorker<I>(
       topics: definition.sources.map((s) => s.topic),
       lingerMs: options.lingerMs ?? 100,
       onAssign: async (partitions) => {
-        if (changelogTopic === null) return;
+        if (!live()) return;
+        readiness.restoring();
+        if (changelogTopic === null) {
+          readiness.restored();
+          return;
+        }
         // Stable committed offsets: the partitions' previous owners have committed or aborted, so their changelog
         // partitions hold exactly the state their committed outputs imply.
         await consumer.committed(partitions, 120_000);
@@ -160,6 +169,7 @@ export async function runDistributedWorker<I>(
             'partition state restored from changelog',
           );
         }
+        if (live()) readiness.restored();
       },
       onRevoke: async (partitions) => {
         await worker?.onRevoke();
