@@ -304,6 +304,30 @@ describe('approve, rollout, rollback, promote', () => {
     await refused(rollbackModel(ctx, 'det', by), 'MODEL_CHANGE_REFUSED', /nothing to roll back/);
   });
 
+  it('refuses a promotion whose criteria were evaluated against another live version than the one it replaces', async () => {
+    for (const version of ['1.0.0', '1.1.0', '1.2.0']) {
+      await addModel(ctx, versionFolder(version), by);
+      await approveModel(ctx, 'det', version, { actor: 'dr-jones', role: 'cso', reason: 'DR-12' });
+    }
+    await rolloutModel(ctx, 'det', '1.0.0', { mode: 'live', ...by });
+    await rolloutModel(ctx, 'det', '1.2.0', { mode: 'shadow', ...by });
+    // The criteria were evaluated against live 1.0.0; meanwhile another operator made 1.1.0 live.
+    await rolloutModel(ctx, 'det', '1.1.0', { mode: 'live', ...by });
+    const period = { from: 0, to: 1 };
+    await refused(
+      promoteModel(ctx, 'det', '1.2.0', { ...by, criteria: [pass], period, liveVersion: '1.0.0' }),
+      'PROMOTION_REFUSED',
+      /evaluated against live 1\.0\.0.*live version is now 1\.1\.0/,
+    );
+    const promotion = await promoteModel(ctx, 'det', '1.2.0', {
+      ...by,
+      criteria: [pass],
+      period,
+      liveVersion: '1.1.0',
+    });
+    expect(promotion).toMatchObject({ kind: 'promoted', previous: '1.1.0' });
+  });
+
   it('refuses a promotion naming each failed criterion, without criteria, or without approval', async () => {
     await addModel(ctx, versionFolder('1.0.0'), by);
     const failedA = { criterion: 'min_agreement_with_live', required: '>= 0.9', observed: '0.71', passed: false };

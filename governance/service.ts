@@ -385,7 +385,8 @@ export async function rollbackModel(
 /**
  * Makes a version live after its acceptance criteria held on its shadow or canary period (`criteria` as evaluated by
  * governance/promotion.ts). Refuses, PROMOTION_REFUSED naming each failed criterion, when any failed, when none was
- * evaluated, or when the version has no approval.
+ * evaluated, when the version has no approval, or when the live version is no longer the one the criteria compared
+ * with (`liveVersion`).
  *
  * @example
  * await promoteModel(ctx, 'deterioration', '1.1.0', { actor: 'ml-lead', reason: 'criteria met', criteria, period: { from, to } });
@@ -397,6 +398,12 @@ export async function promoteModel(
   options: ChangeAuthor & {
     readonly criteria: readonly CriterionResult[];
     readonly period: { readonly from: number; readonly to: number };
+    /**
+     * The live version the criteria compared the candidate with (null: none). When given, the promotion is refused if
+     * the registry's live version is another by now (an operator changed it meanwhile): the criteria no longer hold
+     * for the version the promotion would replace.
+     */
+    readonly liveVersion?: string | null;
   },
 ): Promise<ModelChange> {
   const failed = options.criteria.filter((c) => !c.passed);
@@ -413,9 +420,17 @@ export async function promoteModel(
       `promotion of ${model}@${version} refused: the version has no approval (vigil models approve)`,
     );
   }
+  const live = registry.route(model)?.live?.version ?? null;
+  if (options.liveVersion !== undefined && options.liveVersion !== live) {
+    throw new VigilError(
+      'PROMOTION_REFUSED',
+      `promotion of ${model}@${version} refused: its criteria were evaluated against live ` +
+        `${options.liveVersion ?? '(none)'}, but the live version is now ${live ?? '(none)'}: evaluate them again`,
+    );
+  }
   return commit(ctx, registry, model, version, options, {
     kind: 'promoted',
-    previous: registry.route(model)?.live?.version ?? null,
+    previous: live,
     approval_id: approval.change_id,
     criteria: options.criteria,
     period: options.period,

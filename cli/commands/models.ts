@@ -512,6 +512,7 @@ export function registerModels(program: Command): Command {
               ...by,
               criteria,
               period: { from: since, to: until },
+              liveVersion,
             });
             print(change.change_id);
             if (!flags.json)
