@@ -13,7 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openChdbStore } from '../adapters/clickhouse/chdb.ts';
 import { MIGRATIONS_DIR } from '../adapters/clickhouse/migrations.ts';
 import type { ClickHouseStore } from '../adapters/clickhouse/store.ts';
-import { jsDistance, proportions } from '../operators/detect-drift/metrics.ts';
+import {
+  chanceJsDistance,
+  estimateDevices,
+  jsDistance,
+  proportions,
+  referenceDegreesOfFreedom,
+} from '../operators/detect-drift/metrics.ts';
 import { ManualClock } from '../runtime/clock.ts';
 import { VigilError } from '../runtime/errors.ts';
 import type { ModelManifest } from '../runtime/models.ts';
@@ -24,6 +30,7 @@ import {
   type DriftRollbackRequest,
   type DriftWindow,
   driftVerdict,
+  featureDrifted,
   guardOnce,
   latestSufficientWindow,
   registerDriftGuardMetrics,
@@ -64,6 +71,26 @@ describe('driftVerdict', () => {
     expect(driftVerdict({ ...DRIFT, dataset_share: 0 }, windowOf([])).drifted).toBe(false);
     expect(driftVerdict({ ...DRIFT, dataset_share: 0 }, window).drifted).toBe(false);
   });
+
+  it('the chance gate: past js_threshold is not enough when chance alone gives that distance for so few devices', () => {
+    // What an unbiased canary of ~40 patients reads from patient mix alone (JS 0.12-0.14) against its chance gate.
+    const chance = chanceJsDistance(9, 40, 3.09);
+    expect(chance).toBeGreaterThan(0.3);
+    const window = windowOf([
+      { name: 'pulse', js: 0.14, devices: 40, chance_js: chance },
+      { name: 'spo2', js: 0.12, devices: 40, chance_js: chance },
+      { name: 'respiratory_rate', js: chance, devices: 40, chance_js: chance },
+      { name: 'score', js: 0.13, devices: 0, chance_js: null }, // no device sketch: no gate, as in drift_reports
+    ]);
+    expect(featureDrifted(window.features[0]!, 0.1)).toBe(false);
+    expect(driftVerdict(DRIFT, window)).toEqual({
+      drifted: true,
+      share: 0.5,
+      drifted_features: ['respiratory_rate', 'score'],
+    });
+    // The same figures against a threshold above them: the gate never makes a feature drift on its own.
+    expect(driftVerdict({ ...DRIFT, js_threshold: 0.5 }, window).drifted_features).toEqual([]);
+  });
 });
 
 describe('latestSufficientWindow', () => {
@@ -75,6 +102,8 @@ describe('latestSufficientWindow', () => {
       n: sufficient ? 5_000 : 12,
       js_distance: js,
       sufficient,
+      devices: 300,
+      chance_js: 0.12,
     });
     const window = latestSufficientWindow([
       row(T0, 'spo2', 0.05, true),
@@ -86,8 +115,8 @@ describe('latestSufficientWindow', () => {
       from: T0 + HOUR,
       to: T0 + 2 * HOUR,
       features: [
-        { name: 'spo2', js: 0.3, n: 5_000, sufficient: true },
-        { name: 'pulse', js: 0.02, n: 12, sufficient: false },
+        { name: 'spo2', js: 0.3, n: 5_000, sufficient: true, devices: 300, chance_js: 0.12 },
+        { name: 'pulse', js: 0.02, n: 12, sufficient: false, devices: 300, chance_js: 0.12 },
       ],
     });
     expect(latestSufficientWindow([row(T0, 'spo2', 0.9, false)])).toBeNull();
@@ -191,7 +220,22 @@ describe('storeDriftFigures (embedded ClickHouse, 0003_drift.sql)', () => {
     expect(byName['spo2']!.n).toBe(400);
     expect(byName['spo2']!.js).toBeCloseTo(jsDistance(proportions([20, 50, 130, 200]), REF), 12);
     expect(byName['pulse']!.js).toBeCloseTo(0, 12);
-    expect(driftVerdict(DRIFT, window!)).toEqual({ drifted: true, share: 0.5, drifted_features: ['spo2'] });
+    // The chance gate of drift_reports, from the version's summed device sketch, with metrics.ts numbers.
+    const devices = estimateDevices([3, 0, 4, 1]);
+    expect(byName['spo2']!.devices).toBeCloseTo(devices, 9);
+    expect(byName['spo2']!.chance_js).toBeCloseTo(chanceJsDistance(referenceDegreesOfFreedom(REF), devices, 3.09), 9);
+    // SpO2 is past js_threshold, but about six devices give such a distance by chance: no drift, as drift_reports says.
+    expect(byName['spo2']!.js).toBeGreaterThan(0.1);
+    expect(byName['spo2']!.js).toBeLessThan(byName['spo2']!.chance_js!);
+    expect(driftVerdict(DRIFT, window!)).toEqual({ drifted: false, share: 0, drifted_features: [] });
+    const [report] = await store.query(
+      `SELECT countIf(drifted) AS drifted FROM drift_reports WHERE model_version = '1.0.0' AND feature = 'spo2'
+         AND site_id = 'site-a' AND window_start = fromUnixTimestamp64Milli(${T0}, 'UTC')`,
+    );
+    expect(Number(report!['drifted'])).toBe(0);
+    // Without a sketch the gate is off, as in drift_reports: the same figures drift.
+    const ungated = { ...window!, features: window!.features.map((f) => ({ ...f, chance_js: null })) };
+    expect(driftVerdict(DRIFT, ungated)).toEqual({ drifted: true, share: 0.5, drifted_features: ['spo2'] });
   });
 
   it('a version without partials (or without a reference) has no figures', async () => {

@@ -15,6 +15,13 @@
  * say anything, and must not read as "no drift"). A version without figures (detect-drift does not run for it) gets
  * no verdict: nothing is set and nothing is done.
  *
+ * The chance gate: a small cohort differs from the reference by patient mix alone (an unbiased canary of ~40 patients
+ * reads JS 0.12-0.14 on some features), so a feature counts as drifted only when its JS distance is at or above the
+ * manifest's `js_threshold` AND at or above `chance_js`, the distance chance alone exceeds once in a thousand for that
+ * many distinct devices — the gate `drift_reports` applies, computed by the same SQL functions of 0003_drift.sql
+ * (`vigil_estimate_devices` on the version's summed `_devices` sketches, `vigil_chance_js` at the reference's
+ * `noise_z` and `vigil_reference_df`). Without a sketch (devices 0) or with noise_z 0 the gate is off, as there.
+ *
  * Safety: at most one rollback per model per pass (the canary first: it is the less proven version; the registry is
  * read again next pass), and a live version is never rolled back automatically when the registry has no previous
  * live version to restore — that would leave the model without a clinical version; the gauge still fires.
@@ -43,6 +50,13 @@ export interface WindowFeature {
   readonly n?: number;
   /** Enough values for a verdict (n >= the reference's min_count); absent = sufficient. */
   readonly sufficient?: boolean;
+  /** Distinct devices behind the window (sketch estimate; 0 when unknown). */
+  readonly devices?: number;
+  /**
+   * The JS distance chance alone rarely exceeds for `devices` devices (drift_reports' `chance_js`); null or absent:
+   * no gate (no device sketch, or noise_z 0).
+   */
+  readonly chance_js?: number | null;
 }
 
 /** A model version's drift figures for one event-time window [from, to) (epoch ms). */
@@ -61,19 +75,28 @@ export interface DriftVerdict {
 }
 
 /**
- * The verdict of the manifest's drift thresholds on one window: a feature drifts when it has enough values and its JS
- * distance is at or above `js_threshold`; the window drifts when the share of drifted features reaches
- * `dataset_share`. Pure.
+ * Whether one feature drifted under a manifest's threshold: enough values, JS distance at or above `jsThreshold`, and
+ * beyond chance for its sample (at or above `chance_js` when the gate is on) — the `drifted` of `drift_reports`
+ * (0003_drift.sql) and metrics.ts `featureDrift`, with the manifest's threshold in place of the operator's. Pure.
+ */
+export function featureDrifted(feature: WindowFeature, jsThreshold: number): boolean {
+  if (feature.sufficient === false || feature.js === null) return false;
+  const chance = feature.chance_js ?? null;
+  return feature.js >= jsThreshold && (chance === null || feature.js >= chance);
+}
+
+/**
+ * The verdict of the manifest's drift thresholds on one window: a feature drifts when `featureDrifted` says so
+ * (enough values, JS at or above `js_threshold` and beyond chance for its number of devices); the window drifts when
+ * the share of drifted features reaches `dataset_share`. Pure.
  *
  * @example
  * driftVerdict({ js_threshold: 0.1, dataset_share: 0.25, auto_rollback: true },
- *   { from, to, features: [{ name: 'spo2', js: 0.31 }, { name: 'pulse', js: 0.02 }] });
- * // { drifted: true, share: 0.5, drifted_features: ['spo2'] }
+ *   { from, to, features: [{ name: 'spo2', js: 0.31, chance_js: 0.12 }, { name: 'pulse', js: 0.14, chance_js: 0.3 }] });
+ * // { drifted: true, share: 0.5, drifted_features: ['spo2'] }  (pulse: past 0.1 but within chance for its devices)
  */
 export function driftVerdict(drift: ModelManifest['drift'], window: DriftWindow): DriftVerdict {
-  const drifted_features = window.features
-    .filter((f) => f.sufficient !== false && f.js !== null && f.js >= drift.js_threshold)
-    .map((f) => f.name);
+  const drifted_features = window.features.filter((f) => featureDrifted(f, drift.js_threshold)).map((f) => f.name);
   const total = window.features.length;
   const share = total === 0 ? 0 : drifted_features.length / total;
   return { drifted: drifted_features.length > 0 && share >= drift.dataset_share, share, drifted_features };
@@ -95,6 +118,10 @@ export interface DriftWindowRow {
   readonly n: number;
   readonly js_distance: number | null;
   readonly sufficient: boolean;
+  /** Distinct devices of the window, the version's `_devices` sketches summed (0: no sketch). */
+  readonly devices: number;
+  /** `vigil_chance_js` for those devices at the reference's noise_z; null when the gate is off. */
+  readonly chance_js: number | null;
 }
 
 /** The start (epoch ms) of a version's latest drift window, or null when it has no partials. */
@@ -112,7 +139,10 @@ WHERE model_name = {model:String} AND model_version = {version:String}`,
 
 /**
  * Every feature of every window of `model@version` starting in [from, to), its partials summed over firmware, site and
- * pipeline, measured against the reference with the functions of 0003_drift.sql (as the `drift_reports` view does).
+ * pipeline, measured against the reference with the functions of 0003_drift.sql as the `drift_reports` view does:
+ * the JS distance, `sufficient`, the distinct devices (the version's `_devices` sketches summed, then
+ * `vigil_estimate_devices`) and the chance gate `chance_js` (`vigil_chance_js`, NULL when there is no sketch or
+ * noise_z is 0).
  */
 export function driftWindowsQuery(model: string, version: string, from: number, to: number) {
   return {
@@ -123,19 +153,29 @@ SELECT
     h.feature AS feature,
     h.n AS n,
     if(h.n > 0, vigil_js_distance(vigil_proportions(h.bin_counts), r.ref_proportions), NULL) AS js_distance,
-    h.n >= r.min_count AS sufficient
+    h.n >= r.min_count AS sufficient,
+    h.devices AS devices,
+    if(h.devices > 0 AND r.noise_z > 0,
+       vigil_chance_js(vigil_reference_df(r.ref_proportions), h.devices, r.noise_z), NULL) AS chance_js
 FROM
 (
-    SELECT window_start, window_end, feature, sumForEach(bin_counts) AS bin_counts, sum(n) AS n
-    FROM drift_histograms FINAL
-    WHERE model_name = {model:String} AND model_version = {version:String} AND feature != '_devices'
-        AND window_start >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')
-        AND window_start < fromUnixTimestamp64Milli({to:Int64}, 'UTC')
-    GROUP BY window_start, window_end, feature
+    SELECT
+        *,
+        max(if(feature = '_devices', vigil_estimate_devices(bin_counts), 0))
+            OVER (PARTITION BY window_start, window_end) AS devices
+    FROM
+    (
+        SELECT window_start, window_end, feature, sumForEach(bin_counts) AS bin_counts, sum(n) AS n
+        FROM drift_histograms FINAL
+        WHERE model_name = {model:String} AND model_version = {version:String}
+            AND window_start >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')
+            AND window_start < fromUnixTimestamp64Milli({to:Int64}, 'UTC')
+        GROUP BY window_start, window_end, feature
+    )
 ) AS h
 INNER JOIN
 (
-    SELECT feature, ref_proportions, min_count
+    SELECT feature, ref_proportions, min_count, noise_z
     FROM drift_reference_bins FINAL
     WHERE model_name = {model:String} AND model_version = {version:String}
 ) AS r ON h.feature = r.feature
@@ -147,10 +187,16 @@ ORDER BY window_start, feature`,
       window_end: Number(row['window_end']),
       feature: String(row['feature']),
       n: Number(row['n']),
-      js_distance: row['js_distance'] === null || row['js_distance'] === undefined ? null : Number(row['js_distance']),
+      js_distance: nullableNumber(row['js_distance']),
       sufficient: row['sufficient'] === true || row['sufficient'] === 1 || row['sufficient'] === '1',
+      devices: Number(row['devices'] ?? 0),
+      chance_js: nullableNumber(row['chance_js']),
     }),
   };
+}
+
+function nullableNumber(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
 }
 
 /** The latest window among `rows` with at least one sufficient feature (null when none has). Pure. */
@@ -162,7 +208,14 @@ export function latestSufficientWindow(rows: readonly DriftWindowRow[]): DriftWi
       w = { to: row.window_end, features: [] };
       windows.set(row.window_start, w);
     }
-    w.features.push({ name: row.feature, js: row.js_distance, n: row.n, sufficient: row.sufficient });
+    w.features.push({
+      name: row.feature,
+      js: row.js_distance,
+      n: row.n,
+      sufficient: row.sufficient,
+      devices: row.devices,
+      chance_js: row.chance_js,
+    });
   }
   const starts = [...windows.keys()].sort((a, b) => b - a);
   for (const from of starts) {
@@ -277,7 +330,10 @@ export interface GuardReport {
   readonly checks: readonly GuardCheck[];
 }
 
-/** The evidence a drift rollback records: the window, each feature's JS distance, the thresholds, the verdict. */
+/**
+ * The evidence a drift rollback records: the window, each feature's JS distance and chance gate, the distinct devices,
+ * the thresholds, the verdict.
+ */
 export function driftEvidence(
   drift: ModelManifest['drift'],
   window: DriftWindow,
@@ -286,6 +342,8 @@ export function driftEvidence(
   return {
     window: { from: new Date(window.from).toISOString(), to: new Date(window.to).toISOString() },
     js: Object.fromEntries(window.features.map((f) => [f.name, f.js])),
+    chance_js: Object.fromEntries(window.features.map((f) => [f.name, f.chance_js ?? null])),
+    devices: Math.max(0, ...window.features.map((f) => f.devices ?? 0)),
     drifted_features: [...verdict.drifted_features],
     share: verdict.share,
     js_threshold: drift.js_threshold,
@@ -350,6 +408,7 @@ export async function guardOnce(deps: DriftGuardDeps): Promise<GuardReport> {
       const reason =
         `drift past the manifest's thresholds in ${new Date(window.from).toISOString()}..` +
         `${new Date(window.to).toISOString()}: ${verdict.drifted_features.join(', ')} at JS >= ${drift.js_threshold} ` +
+        'and beyond chance for the devices measured ' +
         `(${(verdict.share * 100).toFixed(0)}% of features, threshold ${(drift.dataset_share * 100).toFixed(0)}%)`;
       try {
         await deps.rollback(model, {

@@ -10,7 +10,9 @@
  * makes the canary's figures exceed its manifest's thresholds (deterioration@1.1.0: js 0.1, dataset share 0.5,
  * auto_rollback true): the guard rolls it back as `system:drift-guard`, trigger `drift`, the figures as evidence, and
  * the live version (its manifest says auto_rollback false) is only reported. The same fleet without the shift leaves
- * both versions alone.
+ * both versions alone. A small canary (about 35 patients) reads past js_threshold on most features from patient mix
+ * alone: the chance gate (drift_reports' chance_js for that many devices) keeps it running, while the same canary on
+ * the drifted stream is still rolled back.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,7 +20,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileControlLog } from '../adapters/file/control-log.ts';
 import { DEFAULT_MODELS_ROOT } from '../adapters/onnx/index.ts';
-import vitals from '../pipelines/vitals.ts';
 import { ManualClock, systemClock } from '../runtime/clock.ts';
 import type { SourceBatch } from '../runtime/engine.ts';
 import { silentLogger } from '../runtime/log.ts';
@@ -28,7 +29,14 @@ import { acceptUngated } from '../runtime/runners/ungated.ts';
 import { type Envelope, payloadOf, wrapPayload } from '../schemas/types.ts';
 import { parseModelChange } from './changes.ts';
 import { openModelDirectory, readModelRegistry } from './directory.ts';
-import { DRIFT_GUARD_ACTOR, type GuardReport, guardOnce, storeDriftFigures } from './drift-guard.ts';
+import {
+  DRIFT_GUARD_ACTOR,
+  type DriftWindow,
+  driftVerdict,
+  type GuardReport,
+  guardOnce,
+  storeDriftFigures,
+} from './drift-guard.ts';
 import { addModel, approveModel, type GovernanceContext, rollbackModel, rolloutModel } from './service.ts';
 import type { ModelChange } from './types.ts';
 
@@ -90,10 +98,25 @@ interface Scenario {
   readonly route: ReturnType<Awaited<ReturnType<typeof readModelRegistry>>['route']>;
   /** Drift partial rows by `<model>@<version>`. */
   readonly partials: Record<string, number>;
+  /** The figures the guard judged the canary (deterioration@1.1.0) on. */
+  readonly canaryWindow: DriftWindow | null;
 }
 
+/** The canary of a scenario: half the patients, or a small cohort like the integration test's (10% of one site). */
+interface Canary {
+  readonly percent: number;
+  readonly cohortExpr?: string;
+  readonly simulation?: { readonly devices: number; readonly events: number };
+}
+const HALF: Canary = { percent: 50 };
+/**
+ * A small canary: 10% of a 400-device fleet (about 35 patients, like the integration test's 10% of one site), with
+ * enough readings per patient (100) that its hourly windows hold the reference's min_count values.
+ */
+const SMALL: Canary = { percent: 10, simulation: { devices: 400, events: 40_000 } };
+
 /** A fresh registry, the vitals chain over the (drifted or not) fleet with it, one guard pass. */
-async function scenario(name: string, drifted: boolean): Promise<Scenario> {
+async function scenario(name: string, drifted: boolean, canary: Canary = HALF): Promise<Scenario> {
   const root = join(dir, name);
   const logPath = join(root, 'control', 'model-rollouts.jsonl');
   const log = new FileControlLog<ModelChange>(logPath, { parse: parseModelChange });
@@ -111,13 +134,24 @@ async function scenario(name: string, drifted: boolean): Promise<Scenario> {
     await approveModel(ctx, MODEL, version, { actor: 'dr-safety', role: 'clinical-safety-officer', reason: 'ok' });
   }
   await rolloutModel(ctx, MODEL, '1.0.0', { ...by, mode: 'live' });
-  await rolloutModel(ctx, MODEL, '1.1.0', { ...by, mode: 'canary', percent: 50 });
+  await rolloutModel(ctx, MODEL, '1.1.0', {
+    ...by,
+    mode: 'canary',
+    percent: canary.percent,
+    ...(canary.cohortExpr ? { cohortExpr: canary.cohortExpr } : {}),
+  });
 
+  // A fresh pipeline per scenario: its operators keep routing state keyed by the table's revision, and every
+  // scenario's registry reaches the same revision (7 changes), so a reused definition would route by the last one's.
+  // (A query string makes vite evaluate the definition module again; the operators' modules stay shared.)
+  const definitionModule = `${new URL('../pipelines/vitals.ts', import.meta.url).pathname}?scenario=${name}`;
+  const fresh: typeof import('../pipelines/vitals.ts') = await import(/* @vite-ignore */ definitionModule);
+  const vitals = fresh.default;
   const directory = await openModelDirectory(new FileControlLog<ModelChange>(logPath, { parse: parseModelChange }));
   await directory.caughtUp;
   try {
     return await withEmbeddedStore({ dataDir: join(root, 'clickhouse'), log: silentLogger }, async (store) => {
-      const source = simulatorSource({ simulation: SIMULATION, clock: systemClock });
+      const source = simulatorSource({ simulation: { ...SIMULATION, ...canary.simulation }, clock: systemClock });
       await runEmbeddedSession(acceptUngated(vitals), drifted ? mapped(source, sicker) : source, store, silentLogger, {
         rollouts: directory.rollouts,
         modelsRoot: ctx.modelsRoot,
@@ -128,6 +162,7 @@ async function scenario(name: string, drifted: boolean): Promise<Scenario> {
       )) {
         partials[`${row['model_name']}@${row['model_version']}`] = Number(row['n']);
       }
+      const canaryWindow = await storeDriftFigures(store).latestWindow(MODEL, '1.1.0');
       const report = await guardOnce({
         readRegistry: () => readModelRegistry(log),
         figures: storeDriftFigures(store),
@@ -136,7 +171,7 @@ async function scenario(name: string, drifted: boolean): Promise<Scenario> {
         log: silentLogger,
       });
       const registry = await readModelRegistry(log);
-      return { report, history: registry.history(MODEL), route: registry.route(MODEL), partials };
+      return { report, history: registry.history(MODEL), route: registry.route(MODEL), partials, canaryWindow };
     });
   } finally {
     await directory.close();
@@ -199,5 +234,42 @@ describe('drift past the manifest thresholds rolls a canary back', () => {
     for (const check of report.checks) expect(check.verdict!.drifted_features).toEqual([]);
     expect(route).toMatchObject({ canary: { version: '1.1.0', percent: 50 }, live: { version: '1.0.0' } });
     expect(history.some((c) => c.kind === 'rollback')).toBe(false);
+  }, 120_000);
+
+  it('a small unbiased canary is not rolled back: patient mix reads past js_threshold but within chance', async () => {
+    const { report, history, route, canaryWindow } = await scenario('small-calm', false, SMALL);
+    expect(report.checks.map((c) => `${c.model}@${c.version}/${c.mode}:${c.action}`)).toEqual([
+      'deterioration@1.1.0/canary:ok',
+      'deterioration@1.0.0/live:ok',
+    ]);
+    expect(route).toMatchObject({ canary: { version: '1.1.0', percent: 10 }, live: { version: '1.0.0' } });
+    expect(history.some((c) => c.kind === 'rollback')).toBe(false);
+
+    // Why the gate matters: about 35 patients, and most features past js 0.1 from who they are alone (seeded: 5 of
+    // 8, JS 0.12-0.15), each well within the distance chance gives that many devices (0.35-0.41).
+    const window = canaryWindow!;
+    const devices = window.features[0]!.devices!;
+    expect(devices).toBeGreaterThan(20);
+    expect(devices).toBeLessThan(50);
+    const pastThreshold = window.features.filter((f) => f.js !== null && f.js >= 0.1);
+    expect(pastThreshold.length / window.features.length).toBeGreaterThanOrEqual(0.5);
+    for (const f of pastThreshold) expect(f.js!).toBeLessThan(f.chance_js!);
+    // Without the gate this canary would have been rolled back while healthy.
+    const ungated = { ...window, features: window.features.map((f) => ({ ...f, chance_js: null })) };
+    expect(driftVerdict({ js_threshold: 0.1, dataset_share: 0.5, auto_rollback: true }, ungated).drifted).toBe(true);
+  }, 120_000);
+
+  it('the same small canary with drifted inputs is still rolled back: the shift is far beyond chance', async () => {
+    const { report, route, canaryWindow } = await scenario('small-drifted', true, SMALL);
+    expect(report.checks.map((c) => `${c.model}@${c.version}/${c.mode}:${c.action}`)).toEqual([
+      'deterioration@1.1.0/canary:rolled_back',
+      'deterioration@1.0.0/live:exceeded',
+    ]);
+    expect(report.checks[0]!.verdict!.drifted_features).toEqual(
+      expect.arrayContaining(['pulse', 'respiratory_rate', 'temperature_c', 'score']),
+    );
+    const pulse = canaryWindow!.features.find((f) => f.name === 'pulse')!;
+    expect(pulse.js!).toBeGreaterThan(pulse.chance_js!);
+    expect(route).toMatchObject({ canary: null, live: { version: '1.0.0' } });
   }, 120_000);
 });

@@ -5,7 +5,9 @@
  * the server with `--server`), and rolls back, as `system:drift-guard`, every canary or live version whose drift
  * exceeds its manifest's thresholds where the manifest says `drift.auto_rollback: true` — through the governance
  * service, so the rollback is a record on the log like any other and an entry in the audit log (`--audit-dir`, else
- * the Kafka audit topic). Running workers apply it within seconds.
+ * the Kafka audit topic). Running workers apply it within seconds. A feature counts as drifted only when its JS distance
+ * is past the manifest's `js_threshold` AND beyond chance for the number of devices measured (drift_reports' chance
+ * gate, the same SQL functions): a small healthy canary is not rolled back for its patient mix.
  *
  *   vigil models guard --once [--json]         one pass, a report (exit 1 when a rollback failed)
  *   vigil models guard --every 300             a pass every 300 s until SIGINT/SIGTERM
