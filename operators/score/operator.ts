@@ -15,7 +15,8 @@
  *
  * A record leaves as a SCORING_FAILED dead letter when a CLINICAL route fails it: the routed version could not be
  * loaded (the detail names the version, never a value), or it returned an output that cannot be trusted. A shadow
- * that fails the same ways is skipped and counted (`skippedShadows`): a shadow never costs a record. A record a model
+ * that fails the same ways, or whose model call throws, is skipped and counted (`skippedShadows`): a shadow never costs
+ * a record. A record a model
  * does not apply to (another event type, an input missing or out of range) simply gets no inference from it;
  * vital signs missing an input of a `news2` model also get the `news2_incomplete` flag.
  *
@@ -103,6 +104,8 @@ class PendingRows {
   readonly input: Float32Array;
   readonly values: Float64Array;
   rows = 0;
+  /** Whether any row is a clinical route's (else every row is a shadow's, and a failed call costs no record). */
+  clinical = false;
   outputs: CheckedOutputs | null = null;
   constructor(
     readonly version: ScoringVersion,
@@ -229,6 +232,7 @@ export class ScoreOperator implements Operator<CheckedEvent, ScoredEvent> {
           if (status === EXTRACTED) {
             slots.push({ record: i, pending, row: pending.rows, decision });
             pending.rows++;
+            if (decision.clinical) pending.clinical = true;
           } else if (status === MISSING && version.reader.kind === 'news2' && envelope.event_type === 'vital_signs') {
             incomplete[i] = 1;
           }
@@ -241,13 +245,24 @@ export class ScoreOperator implements Operator<CheckedEvent, ScoredEvent> {
       const width = pending.version.extractor.width;
       const input =
         pending.rows * width === pending.input.length ? pending.input : pending.input.subarray(0, pending.rows * width);
-      pending.outputs = await pending.version.run(input, pending.rows);
+      try {
+        pending.outputs = await pending.version.run(input, pending.rows);
+      } catch (error) {
+        // A clinical version's failure fails the batch (the runtime retries it); a shadow-only call is skipped.
+        if (pending.clinical) throw error;
+        const { name: model, version } = pending.version;
+        this.#log?.warn(
+          { operator: this.name, model, version, shadow_rows: pending.rows, error: describeError(error) },
+          'shadow model call failed: its inferences of this batch are skipped',
+        );
+      }
     }
 
     const scoredAt = clock.now();
     const results = new ResultsBuilder<ScoredEvent>();
     let s = 0;
     let shadowsSkipped = 0;
+    let shadowsFailed = 0;
     for (let i = 0; i < n; i++) {
       const record = batch[i]!;
       const event = record.value;
@@ -255,6 +270,11 @@ export class ScoreOperator implements Operator<CheckedEvent, ScoredEvent> {
       for (; s < slots.length && slots[s]!.record === i; s++) {
         if (failed[i] !== null) continue;
         const slot = slots[s]!;
+        if (slot.pending.outputs === null) {
+          // Only a shadow-only call leaves no outputs (a clinical one threw above); counted, logged per version.
+          shadowsFailed++;
+          continue;
+        }
         const inference = this.#inference(event.envelope, slot, scoredAt);
         if (inference === null) {
           if (slot.decision.clinical) {
@@ -279,7 +299,7 @@ export class ScoreOperator implements Operator<CheckedEvent, ScoredEvent> {
       });
     }
     // Shadows of an unavailable version are counted only: the version was logged once, when it failed to load.
-    this.#skippedShadows += shadowsSkipped + shadowsUnavailable;
+    this.#skippedShadows += shadowsSkipped + shadowsUnavailable + shadowsFailed;
     if (shadowsSkipped > 0) {
       this.#log?.warn(
         { operator: this.name, code: 'SCORING_FAILED', shadow_inferences_skipped: shadowsSkipped },

@@ -588,6 +588,26 @@ describe('score', () => {
     expect(routed(failed)).toEqual([[]]);
   });
 
+  it('skips a shadow whose model call throws at batch time: the live inferences still pass (a shadow never costs a record)', async () => {
+    const store = newStore();
+    const rollouts = new TestRollouts();
+    rollouts.set(1, { risk: route('risk', { live: '1.0.0', shadows: ['1.1.0'] }) });
+    const op = await openScore({ models: [NEWS2, RISK] }, store, new ManualClock(), rollouts);
+    store.failing.add('risk@1.1.0');
+    const batch = [vitals(), vitals()];
+    const results = await op.process(batch);
+    accounted(batch.length, results);
+    expect(results.rejected).toEqual([]);
+    expect(routed(results)).toEqual([
+      ['news2@1.0.0/live', 'risk@1.0.0/live'],
+      ['news2@1.0.0/live', 'risk@1.0.0/live'],
+    ]);
+    expect(op.skippedShadows).toBe(2);
+    // A clinical version's failure is not hidden: the batch fails (retried by the runtime), as before.
+    store.failing.add('risk@1.0.0');
+    await expect(op.process([vitals()])).rejects.toThrow(/risk@1.0.0: the runtime failed/);
+  });
+
   it("does not score values outside a model input's range or not finite", async () => {
     const store = newStore();
     const op = await openScore({ models: [NEWS2] }, store);

@@ -150,6 +150,8 @@ export class CountingStore implements ModelStore {
   readonly inner: OnnxModelStore;
   /** Rows whose outputs are replaced by NaN, by `<model>@<version>` (an untrustworthy model, for failure paths). */
   readonly poisoned = new Set<string>();
+  /** Versions whose model call throws, by `<model>@<version>` (a runtime failure at batch time). */
+  readonly failing = new Set<string>();
 
   constructor(readonly root: string) {
     this.inner = new OnnxModelStore({ root });
@@ -160,13 +162,14 @@ export class CountingStore implements ModelStore {
     const manifest = model.manifest;
     const id = `${name}@${version}`;
     this.loads.push(id);
-    const { runs, closes, poisoned } = this;
+    const { runs, closes, poisoned, failing } = this;
     return {
       manifest,
       artifactSha256: model.artifactSha256,
       runtime: model.runtime,
       async run(inputs) {
         runs.push(`${id}:${inputs[manifest.input_tensor]!.dims[0]}`);
+        if (failing.has(id)) throw new Error(`${id}: the runtime failed`);
         const out = await model.run(inputs);
         if (poisoned.has(id)) {
           for (const tensor of Object.values(out))
