@@ -72,6 +72,12 @@ describe('parseManifest', () => {
     expect(error.message).toContain('calibration criteria are required');
   });
 
+  it('refuses min_inferences 0: a promotion is never evaluated on no inferences at all', () => {
+    const good = sampleManifest();
+    const error = refusal({ ...good, acceptance_criteria: { ...good.acceptance_criteria, min_inferences: 0 } });
+    expect(error.message).toContain('min_inferences');
+  });
+
   it('refuses a training time range that ends before it starts', () => {
     const good = sampleManifest();
     const training_data = {

@@ -156,9 +156,9 @@ export const acceptanceCriteriaSchema = z
     min_inferences: z
       .number()
       .int()
-      .nonnegative()
+      .positive('min_inferences must be at least 1: a promotion needs evidence')
       .meta({
-        description: "Least number of the candidate's inferences in the period.",
+        description: "Least number of the candidate's inferences in the period (at least 1).",
         examples: [1000],
       }),
     min_agreement_with_live: share.meta({
