@@ -1,8 +1,8 @@
 /**
  * One embedded run, end to end: in-memory state, the local model store (and the model rollouts, when the run follows
  * a registry), a fresh embedded ClickHouse (chdb) with the migrations applied and the operators' reference data
- * loaded, the engine, then what the run stored, counted from ClickHouse itself (FINAL) rather than from the runner's
- * own tally.
+ * loaded (again after each routing change), the engine, then what the run stored, counted from ClickHouse itself
+ * (FINAL) rather than from the runner's own tally.
  */
 import { rmSync } from 'node:fs';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
@@ -19,7 +19,7 @@ import { MemoryStateBackend } from '../state/memory.ts';
 import { pipelineTables } from './clickhouse-sink.ts';
 import { type EmbeddedDeps, type EmbeddedRun, runEmbedded } from './embedded.ts';
 import { instrumentModels } from './instrument.ts';
-import { loadReferenceTables } from './reference-tables.ts';
+import { followReferenceTables } from './reference-tables.ts';
 
 export interface EmbeddedSessionOptions {
   /** chdb data directory. */
@@ -89,15 +89,22 @@ export async function runEmbeddedSession<I, O>(
   return { ...run, stored: await storedCounts(store, pipelineTables(definition)), stateEvictions };
 }
 
-/** Lands the operators' reference data (e.g. drift reference bins) once the engine has opened them. */
+/**
+ * Lands the operators' reference data (e.g. drift reference bins) once the engine has opened them, and again before
+ * the first batch after each routing change (a version routed mid-run gets its reference rows; ./reference-tables.ts).
+ */
 async function* withReferenceTables<I>(
   source: AsyncIterable<SourceBatch<I>>,
   definition: Pick<PipelineDefinition, 'operators'>,
   context: OperatorContext,
   store: ClickHouseStore,
 ): AsyncGenerator<SourceBatch<I>> {
-  await loadReferenceTables(definition, context, store);
-  yield* source;
+  const references = followReferenceTables(definition, context, store);
+  await references.land();
+  for await (const batch of source) {
+    await references.landIfRoutingChanged();
+    yield batch;
+  }
 }
 
 /** Rows per table, counted with FINAL (`tables`: a pipeline's, `pipelineTables(definition)`). */
