@@ -248,26 +248,45 @@ function gatewaySection(out: string[], g: GatewayRunReport): void {
   }
 }
 
-/** The worst drift findings, when the pipeline runs a drift detector (an operator with a model and a window). */
+/**
+ * The worst drift findings of every model a drift detector of the pipeline measures (its config's `models`), per
+ * version that has partials (the pipeline default and whatever the registry routed: live, canary, shadow).
+ */
 async function driftSection(out: string[], definition: PipelineDefinition, store: ClickHouseStore): Promise<void> {
-  const model = definition.operators
-    .map((op) => (op as { config?: { model?: unknown; version?: unknown; windowMs?: unknown } }).config)
-    .find((c) => typeof c?.model === 'string' && typeof c.version === 'string' && typeof c.windowMs === 'number') as
-    | { model: string; version: string }
-    | undefined;
-  if (!model) return;
-  const findings = driftFindingsQuery({
-    model: model.model,
-    version: model.version,
-    from: 0,
-    to: 8.64e15,
-    by: 'firmware',
-    limit: 5,
-  });
+  const models = definition.operators.flatMap((op) => driftModelsOf(op));
+  for (const { model, version: pipelineDefault } of models) {
+    const measured = (
+      await store.query(
+        'SELECT DISTINCT model_version AS version FROM drift_histograms WHERE model_name = {model:String} ORDER BY version',
+        { model },
+      )
+    ).map((row) => String(row['version']));
+    // A model without partials still gets its section ("none") under its pipeline default.
+    for (const version of measured.length > 0 ? measured : [pipelineDefault])
+      await driftFindingsSection(out, store, model, version);
+  }
+}
+
+/** The models a drift detector measures (`config.models` of detect-drift), none for any other operator. */
+function driftModelsOf(operator: unknown): { model: string; version: string }[] {
+  const config = (operator as { config?: { models?: unknown; windowMs?: unknown } }).config;
+  if (!config || typeof config.windowMs !== 'number' || !Array.isArray(config.models)) return [];
+  return (config.models as { model?: unknown; version?: unknown }[]).flatMap((m) =>
+    typeof m.model === 'string' && typeof m.version === 'string' ? [{ model: m.model, version: m.version }] : [],
+  );
+}
+
+async function driftFindingsSection(
+  out: string[],
+  store: ClickHouseStore,
+  model: string,
+  version: string,
+): Promise<void> {
+  const findings = driftFindingsQuery({ model, version, from: 0, to: 8.64e15, by: 'firmware', limit: 5 });
   const rows = (await store.query(findings.sql, findings.params)).map(findings.decode);
   out.push('');
   out.push(
-    `Top drift findings (${model.model}@${model.version}; Jensen-Shannon distance vs the reference; drift = JS >= 0.1 and beyond chance for the devices seen)`,
+    `Top drift findings (${model}@${version}; Jensen-Shannon distance vs the reference; drift = JS >= 0.1 and beyond chance for the devices seen)`,
   );
   if (rows.length === 0) out.push('  none');
   for (const r of rows) {
