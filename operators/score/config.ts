@@ -22,8 +22,9 @@ const modelSchema = z
       .meta({
         description:
           "The pipeline's default live version (the folder models/<model>/<version>/, verified against its manifest " +
-          'when the pipeline opens): it runs, live, while the model registry has no route for the model. Once the ' +
-          'registry routes the model (`vigil models rollout`), the registry alone decides which versions run.',
+          'when the pipeline opens): it runs, live, while the model registry has no live version of the model (no ' +
+          'route at all, or only shadows or a canary: then outside the canary). Once the registry has a live version ' +
+          '(`vigil models rollout --mode live`), the registry alone decides which versions run.',
         examples: ['1.0.0'],
       }),
   })
@@ -41,7 +42,7 @@ export const scoreConfigSchema = z
         description:
           'The models to score every event with, each `{ model, version }`: `model` names the folder ' +
           "models/<model>/ and the model in the registry; `version` is the pipeline's default live version, run " +
-          'while the registry has no route for the model (then the registry alone decides). Every routed version ' +
+          'while the registry has no live version of the model (once it has one, the registry alone decides). Every routed version ' +
           'of every model (live or canary, plus shadows) scores the event: one inference each.',
         examples: [
           [
