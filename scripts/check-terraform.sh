@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Offline checks of infra/terraform (no cloud account, no provider downloads), for .ci/run and `npm run check:infra`:
+#   1. format  - `tofu fmt -check -recursive`, OpenTofu built from its Go module and cached under .vigil/tools/;
+#                where it cannot be built, python-hcl2's parse plus a normaliser of fmt's layout rules (tools/fmt.py)
+#   2. parse   - every .tf file through python-hcl2 (syntax errors fail)
+#   3. topics  - modules/msk's `topics` default equals infra/local/topics.ts
+#   4. policy  - checkov 3.3.30 over infra/terraform: every failed check blocks (severities need checkov's online
+#                platform, so none are available here; see infra/terraform/README.md), every suppression must carry a
+#                justification
+# Idempotent; tools are cached in .vigil/tools/ so a second run only runs the checks.
+# Environment: VIGIL_TF_FMT=tofu|python forces a formatter (default: tofu when it builds, else python).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TF_DIR="$ROOT/infra/terraform"
+TOOLS="$ROOT/.vigil/tools"
+CHECKOV_VERSION="3.3.30"
+PYTHON_HCL2_VERSION="8.1.4"
+TOFU_VERSION="1.10.10"
+CHECKOV_VENV="$TOOLS/checkov-$CHECKOV_VERSION"
+HCL2_VENV="$TOOLS/python-hcl2-$PYTHON_HCL2_VERSION" # apart: checkov's bc-python-hcl2 has the same import name
+TOFU_BIN="$TOOLS/opentofu-$TOFU_VERSION/tofu"
+START=$(date +%s)
+
+log() { printf 'check-terraform: %s\n' "$*"; }
+fail() { printf 'check-terraform: FAILED: %s\n' "$*" >&2; exit 1; }
+
+ensure_venv() { # dir, pip requirement...
+  local dir="$1"; shift
+  local stamp="$dir/.installed"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$*" ]]; then return 0; fi
+  log "installing $* into ${dir#"$ROOT"/}"
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+  echo "$*" > "$stamp"
+}
+
+# OpenTofu from its Go module. `go install pkg@version` refuses it (its go.mod has a replace directive), so the module
+# is downloaded into the module cache and built from a copy of it. One try per cache: a failure is remembered.
+ensure_tofu() {
+  [[ -x "$TOFU_BIN" ]] && return 0
+  [[ -f "$TOFU_BIN.failed" ]] && return 1
+  command -v go >/dev/null || return 1
+  local dir; dir="$(dirname "$TOFU_BIN")"; mkdir -p "$dir"
+  log "building OpenTofu $TOFU_VERSION from its Go module (once; cached in ${dir#"$ROOT"/})"
+  local src="$dir/src"
+  if ! (
+    set -e
+    mod_dir="$(cd "$dir" && go mod download -json "github.com/opentofu/opentofu@v$TOFU_VERSION" \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+    rm -rf "$src" && cp -r "$mod_dir" "$src" && chmod -R u+w "$src"
+    cd "$src" && go build -trimpath -ldflags '-s -w' -o "$TOFU_BIN.tmp" ./cmd/tofu
+  ) > "$dir/build.log" 2>&1; then
+    touch "$TOFU_BIN.failed"
+    log "OpenTofu did not build (${dir#"$ROOT"/}/build.log); using the python-hcl2 normaliser"
+    rm -rf "$src"
+    return 1
+  fi
+  mv "$TOFU_BIN.tmp" "$TOFU_BIN"
+  rm -rf "$src"
+}
+
+cd "$ROOT"
+[[ -d "$TF_DIR" ]] || fail "no $TF_DIR"
+
+# --- tools ---
+ensure_venv "$CHECKOV_VENV" "checkov==$CHECKOV_VERSION"
+ensure_venv "$HCL2_VENV" "python-hcl2==$PYTHON_HCL2_VERSION"
+
+# --- 1+2. format and parse ---
+mode="${VIGIL_TF_FMT:-auto}"
+if [[ "$mode" != python ]] && ensure_tofu; then
+  # fmt needs no CLI configuration; an unset or missing one only prints warnings.
+  tofu() { env -u TF_CLI_CONFIG_FILE "$TOFU_BIN" "$@"; }
+  log "format: tofu fmt -check -recursive ($(tofu version | head -1))"
+  if ! tofu fmt -check -recursive -diff "$TF_DIR"; then
+    fail "files above are not in canonical format: run \`$TOFU_BIN fmt -recursive infra/terraform\`"
+  fi
+  "$HCL2_VENV/bin/python" "$TF_DIR/tools/fmt.py" --parse-only "$TF_DIR" || fail "HCL parse errors"
+else
+  [[ "$mode" == tofu ]] && fail "VIGIL_TF_FMT=tofu but OpenTofu could not be built"
+  log "format: python-hcl2 parse + normaliser (OpenTofu unavailable)"
+  "$HCL2_VENV/bin/python" "$TF_DIR/tools/fmt.py" "$TF_DIR" || fail "format or parse errors"
+fi
+
+# --- 3. topics: the msk module's default against infra/local/topics.ts ---
+TOPICS_JSON="$(cd "$ROOT" && env -u VIGIL_TOPIC_PREFIX npx --no-install tsx -e "
+  import('./infra/local/topics.ts').then(({ TOPIC_LIST }) => console.log(JSON.stringify(
+    Object.fromEntries(TOPIC_LIST.map((t) => [t.name, { partitions: t.partitions, config: t.config }])))));
+")"
+"$HCL2_VENV/bin/python" "$TF_DIR/tools/topics.py" "$TF_DIR/modules/msk/variables.tf" "$TOPICS_JSON" \
+  || fail "modules/msk topics differ from infra/local/topics.ts"
+
+# --- 4. checkov ---
+REPORT_DIR="$ROOT/.vigil/reports/checkov"
+mkdir -p "$REPORT_DIR"
+log "policy: checkov $CHECKOV_VERSION"
+set +e
+"$CHECKOV_VENV/bin/checkov" --directory "$TF_DIR" --framework terraform --skip-download --compact \
+  --output json > "$REPORT_DIR/results.json" 2> "$REPORT_DIR/stderr.txt"
+checkov_rc=$?
+set -e
+# The summary prints the counts and every failure or unjustified skip; it, not checkov's exit code alone, decides.
+"$HCL2_VENV/bin/python" "$TF_DIR/tools/checkov_summary.py" "$REPORT_DIR/results.json" \
+  || fail "checkov: see above (full report: .vigil/reports/checkov/results.json)"
+[[ $checkov_rc -eq 0 ]] || { tail -20 "$REPORT_DIR/stderr.txt" >&2; fail "checkov exited $checkov_rc"; }
+
+log "passed in $(( $(date +%s) - START )) s"
