@@ -3,6 +3,11 @@
  * operators' reference data, the registry and the pipeline's schema trees, /metrics, and the ride-through loop around
  * the consumer (./clickhouse-sink.ts). `vigil sink` parses its flags and calls this.
  *
+ * The sink follows the model-rollouts log as workers do (./model-rollouts.ts: the Kafka topic, `--control-dir`, or
+ * none) and lands the operators' reference data again whenever the routing revision changes (checked every second),
+ * so a version first routed while it runs — a canary — gets its drift reference bins, and the drift guard its
+ * figures, without a restart.
+ *
  * Kafka, the schema registry or ClickHouse unreachable does not stop it: it backs off, says so (log line,
  * `vigil_dependency_retries_total`, `vigil_dependency_up`) and resumes from the committed offsets.
  */
@@ -11,6 +16,7 @@ import { OnnxModelStore } from '../../adapters/onnx/index.ts';
 import { createSchemaRegistry } from '../../adapters/registry/index.ts';
 import { systemClock } from '../clock.ts';
 import { resolveEndpoints } from '../endpoints.ts';
+import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { PipelineMetrics } from '../metrics.ts';
 import type { PipelineDefinition } from '../pipeline.ts';
@@ -18,8 +24,9 @@ import { MemoryStateBackend } from '../state/memory.ts';
 import { pipelineTables, runClickHouseSink } from './clickhouse-sink.ts';
 import { storedCounts } from './embedded-session.ts';
 import { serveMetrics } from './metrics-server.ts';
+import { type FollowedModelRollouts, followModelRollouts, type ModelRolloutsSource } from './model-rollouts.ts';
 import { pipelineSchemaRepo } from './pipeline-schemas.ts';
-import { loadReferenceTables } from './reference-tables.ts';
+import { followReferenceTables, type ReferenceTablesFollower } from './reference-tables.ts';
 import { rideThrough } from './ride-through.ts';
 import { RunStats, type RunStatsJson } from './run-stats.ts';
 
@@ -33,6 +40,15 @@ export interface SinkOptions {
   readonly stopWhenIdleMs?: number;
   readonly stopSignal: Promise<void>;
   readonly log: Logger;
+  /**
+   * Where the model rollouts come from (absent: the Kafka topic TOPICS.modelRollouts, as a worker): the reference data
+   * follows the versions routed. `{ kind: 'none' }`: the pipeline defaults only.
+   */
+  readonly modelRollouts?: ModelRolloutsSource;
+  /** The model store the routed versions' references are read from (absent: the repository's models/). */
+  readonly modelsRoot?: string;
+  /** How often to look for a routing change to land references for (default 1000 ms). */
+  readonly referencesEveryMs?: number;
 }
 
 /** What a finished sink reports (`vigil sink --json`). */
@@ -59,14 +75,29 @@ export async function runSink(definition: PipelineDefinition, options: SinkOptio
     : openClickHouseStore({ mode: 'embedded', path: options.target.dataDir });
   const metrics = new PipelineMetrics();
   const server = options.metricsPort > 0 ? await serveMetrics(metrics, options.metricsPort) : null;
+  let rollouts: FollowedModelRollouts | null = null;
+  let stopReferences: () => Promise<void> = async () => undefined;
   try {
     await store.migrate();
     const state = new MemoryStateBackend({ clock: systemClock });
-    await loadReferenceTables(
+    rollouts = await followModelRollouts(options.modelRollouts ?? { kind: 'kafka', brokers: endpoints.kafkaBrokers }, {
+      log,
+      metrics: metrics.registry,
+    });
+    const references = followReferenceTables(
       definition,
-      { pipeline: definition.name, clock: systemClock, state, log, models: new OnnxModelStore() },
+      {
+        pipeline: definition.name,
+        clock: systemClock,
+        state,
+        log,
+        models: new OnnxModelStore(options.modelsRoot ? { root: options.modelsRoot } : {}),
+        ...(rollouts.rollouts ? { rollouts: rollouts.rollouts } : {}),
+      },
       store,
     );
+    await references.land();
+    stopReferences = landReferencesOnRoutingChange(references, options.referencesEveryMs ?? 1000, log);
     const stats = new RunStats();
     const registry = createSchemaRegistry(endpoints.schemaRegistryUrl);
     const repo = pipelineSchemaRepo(definition);
@@ -111,7 +142,38 @@ export async function runSink(definition: PipelineDefinition, options: SinkOptio
       ...stats.json(),
     };
   } finally {
+    await stopReferences();
+    await rollouts?.close(); // its follower would keep the process alive
     server?.close();
     await store.close();
   }
+}
+
+/**
+ * Every `everyMs`, lands the references again when the routing revision changed: one check at a time, a failure
+ * (ClickHouse away) logged and retried at the next tick. Returns the stop, which waits for a landing under way.
+ */
+function landReferencesOnRoutingChange(
+  references: ReferenceTablesFollower,
+  everyMs: number,
+  log: Logger,
+): () => Promise<void> {
+  let running: Promise<void> | null = null;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = references
+      .landIfRoutingChanged()
+      .then((rows) => {
+        if (rows !== null) log.info({ rows }, 'reference data landed again after a routing change');
+      })
+      .catch((error: unknown) => log.warn({ error: describeError(error) }, 'cannot land reference data yet'))
+      .finally(() => {
+        running = null;
+      });
+  }, everyMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }
