@@ -7,7 +7,7 @@ export { ScoreOperator } from './operator.ts';
 
 /**
  * The `score` operator: scores events with every version the model registry routes for each configured model (the
- * configured default version while the registry has no route for it), each loaded from the local store and verified
+ * configured default version while the registry has no live version of it), each loaded from the local store and verified
  * against its manifest, one batched model call per version per batch. Each model's manifest says which envelope
  * fields feed it (`inputs`) and how its outputs read (`output.kind`: `news2` or `probability`). Every inference
  * carries the model name, version, artifact sha256, runtime version, config hash, the features and their hash, and
