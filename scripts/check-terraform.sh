@@ -3,6 +3,8 @@
 #   1. format  - `tofu fmt -check -recursive`, OpenTofu built from its Go module and cached under .vigil/tools/;
 #                where it cannot be built, python-hcl2's parse plus a normaliser of fmt's layout rules (tools/fmt.py)
 #   2. parse   - every .tf file through python-hcl2 (syntax errors fail)
+#   conventions - main.tf, variables.tf, outputs.tf and README.md per module; typed, described variables; described
+#                outputs; pinned providers; no AWS account id but the placeholder (tools/conventions.py)
 #   3. topics  - modules/msk's `topics` default equals infra/local/topics.ts
 #   4. policy  - checkov 3.3.30 over infra/terraform: every failed check blocks (severities need checkov's online
 #                platform, so none are available here; see infra/terraform/README.md), every suppression must carry a
@@ -75,7 +77,7 @@ if [[ "$mode" != python ]] && ensure_tofu; then
   tofu() { env -u TF_CLI_CONFIG_FILE "$TOFU_BIN" "$@"; }
   log "format: tofu fmt -check -recursive ($(tofu version | head -1))"
   if ! tofu fmt -check -recursive -diff "$TF_DIR"; then
-    fail "files above are not in canonical format: run \`$TOFU_BIN fmt -recursive infra/terraform\`"
+    fail "tofu fmt: the files above do not parse or are not in canonical format (fix: \`${TOFU_BIN#"$ROOT"/} fmt -recursive infra/terraform\`)"
   fi
   "$HCL2_VENV/bin/python" "$TF_DIR/tools/fmt.py" --parse-only "$TF_DIR" || fail "HCL parse errors"
 else
@@ -83,6 +85,9 @@ else
   log "format: python-hcl2 parse + normaliser (OpenTofu unavailable)"
   "$HCL2_VENV/bin/python" "$TF_DIR/tools/fmt.py" "$TF_DIR" || fail "format or parse errors"
 fi
+
+# --- conventions: the four files per module, typed and described variables, pinned providers, no account ids ---
+"$HCL2_VENV/bin/python" "$TF_DIR/tools/conventions.py" "$TF_DIR" || fail "module conventions (above)"
 
 # --- 3. topics: the msk module's default against infra/local/topics.ts ---
 TOPICS_JSON="$(cd "$ROOT" && env -u VIGIL_TOPIC_PREFIX npx --no-install tsx -e "

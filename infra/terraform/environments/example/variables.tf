@@ -28,8 +28,8 @@ variable "residency_zones" {
   }
 
   validation {
-    condition     = alltrue([for zone, regions in var.residency_zones : length(regions) > 0 && alltrue([for r in regions : can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", r))])])
-    error_message = "each residency zone must list at least one AWS region name (e.g. eu-west-2)."
+    condition     = alltrue([for zone, regions in var.residency_zones : can(regex("^[a-z][a-z0-9-]{1,14}$", zone)) && length(regions) > 0 && alltrue([for r in regions : can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", r))])])
+    error_message = "each residency zone needs a name of 2-15 lower-case letters, digits and hyphens (it becomes part of resource names) and at least one AWS region name (e.g. eu-west-2)."
   }
 }
 

@@ -29,25 +29,15 @@ resource "aws_s3_bucket" "access_logs" {
   #checkov:skip=CKV_AWS_144: cross-region replication would move logs out of the residency zone; the bucket is versioned and locked instead.
   #checkov:skip=CKV_AWS_145: S3 server access logging delivers only to buckets with SSE-S3 default encryption, not SSE-KMS.
   #checkov:skip=CKV2_AWS_62: nothing consumes events of the log bucket; CloudTrail data events cover it.
-  bucket              = "${var.name_prefix}-archive-access-logs"
-  object_lock_enabled = true
-  tags                = merge(var.tags, { "vigil:data-class" = "audit" })
+  #checkov:skip=CKV_AWS_143: S3 server access logging refuses a target bucket with a default Object Lock retention; the logs are versioned, and deletes of this bucket's objects are CloudTrail data events.
+  bucket = "${var.name_prefix}-archive-access-logs"
+  tags   = merge(var.tags, { "vigil:data-class" = "audit" })
 }
 
 resource "aws_s3_bucket_versioning" "access_logs" {
   bucket = aws_s3_bucket.access_logs.id
   versioning_configuration {
     status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_object_lock_configuration" "access_logs" {
-  bucket = aws_s3_bucket.access_logs.id
-  rule {
-    default_retention {
-      mode = "GOVERNANCE" # governance: the lifecycle rule below may expire logs after their retention
-      days = var.access_log_retention_days
-    }
   }
 }
 

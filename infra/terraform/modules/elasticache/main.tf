@@ -21,6 +21,24 @@ resource "aws_vpc_security_group_ingress_rule" "redis" {
   to_port           = 6379
 }
 
+resource "aws_vpc_security_group_ingress_rule" "replication" {
+  security_group_id            = aws_security_group.redis.id
+  description                  = "Replication between the group's nodes"
+  referenced_security_group_id = aws_security_group.redis.id
+  ip_protocol                  = "tcp"
+  from_port                    = 6379
+  to_port                      = 6379
+}
+
+resource "aws_vpc_security_group_egress_rule" "replication" {
+  security_group_id            = aws_security_group.redis.id
+  description                  = "Replication between the group's nodes"
+  referenced_security_group_id = aws_security_group.redis.id
+  ip_protocol                  = "tcp"
+  from_port                    = 6379
+  to_port                      = 6379
+}
+
 resource "aws_elasticache_subnet_group" "this" {
   name       = "${var.name_prefix}-redis"
   subnet_ids = var.subnet_ids

@@ -42,6 +42,16 @@ resource "aws_vpc_security_group_ingress_rule" "inter_broker" {
   to_port                      = 9098
 }
 
+# Terraform drops the default allow-all egress of a security group it creates: brokers may reach each other only.
+resource "aws_vpc_security_group_egress_rule" "inter_broker" {
+  security_group_id            = aws_security_group.brokers.id
+  description                  = "Broker to broker replication"
+  referenced_security_group_id = aws_security_group.brokers.id
+  ip_protocol                  = "tcp"
+  from_port                    = 9092
+  to_port                      = 9098
+}
+
 resource "aws_msk_configuration" "this" {
   name           = "${var.name_prefix}-vigil"
   kafka_versions = [var.kafka_version]
