@@ -1,0 +1,66 @@
+/**
+ * The capacity model (scripts/capacity.ts): its measured inputs equal the committed benchmark results, and the plan's
+ * arithmetic holds on a case worked by hand.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { capacityPlan, DEFAULT_ASSUMPTIONS, EXAMPLES, examplesTable, MEASURED } from './capacity.ts';
+
+const RESULTS = join(import.meta.dirname, '..', 'bench', 'results');
+const read = (file: string) => JSON.parse(readFileSync(join(RESULTS, file), 'utf8'));
+
+describe('capacity inputs', () => {
+  it('are the figures of the committed benchmark results', () => {
+    const latest = read('latest.json');
+    expect(MEASURED.workerCpuUs).toBe(latest.runs.vigil.cpu_us_per_event);
+    expect(MEASURED.sinkCpuUs).toBe(latest.runs.vigil.sink_cpu_us_per_event);
+    expect(MEASURED.alertsCpuUsPerRecord).toBe(latest.runs.alerts.cpu_us_per_event);
+    const stored = latest.runs.vigil.stored;
+    expect(MEASURED.alertsRecordsPerEvent).toBe((stored.normalised_events + stored.inferences) / latest.n);
+    expect(MEASURED.gatewayEventsPerSecond).toBe(read('gateway-latest.json').gateway.max.events_per_s);
+    const store = readFileSync(join(RESULTS, 'trace-2026-11-29T003100Z-10m.jsonl'), 'utf8').split('\n')[0] as string;
+    const { disk_mb, events } = JSON.parse(store) as { disk_mb: number; events: number };
+    expect(MEASURED.clickhouseBytesPerEvent).toBeCloseTo((disk_mb * 1024 * 1024) / events, 6);
+  });
+});
+
+describe('capacityPlan', () => {
+  it('10,000 devices at 1 event/s, worked by hand', () => {
+    const plan = capacityPlan({ devices: 10_000, eventsPerDevicePerSecond: 1 });
+    expect(plan.eventsPerSecond).toEqual({ mean: 10_000, peak: 30_000 });
+    // 30,000/s x 42.9 µs = 1.287 cores; / 0.6 utilisation = 2.1 -> 3 workers
+    expect(plan.workers.vitals).toBe(3);
+    // 30,000/s x 73.9 µs x 1.76 records = 3.90 cores; / 0.6 = 6.5 -> 7
+    expect(plan.workers.alerts).toBe(7);
+    // twice the largest group (14) on the ladder 6, 12, 24...
+    expect(plan.partitions).toBe(24);
+    // 30,000 / 8,946 per gateway = 3.35 cores; / 0.6 = 5.6 -> 6
+    expect(plan.gateways).toBe(6);
+    // 30,000 x 3.1 rows x 22 µs / 0.6
+    expect(plan.clickhouse.insertCores).toBeCloseTo(3.41, 2);
+    // 864M events a day x 365 x ~851.7 B
+    expect(plan.clickhouse.bytesPerYear / 1e12).toBeCloseTo(268.6, 0);
+  });
+
+  it('never plans more consumers than partitions, nor fewer pods than the minimum', () => {
+    for (const fleet of EXAMPLES) {
+      const plan = capacityPlan(fleet);
+      expect(plan.workers.vitals).toBeLessThanOrEqual(plan.partitions);
+      expect(plan.workers.alerts).toBeLessThanOrEqual(plan.partitions);
+      expect(plan.sinks).toBeLessThanOrEqual(plan.partitions);
+      expect(plan.gateways).toBeGreaterThanOrEqual(DEFAULT_ASSUMPTIONS.minPods);
+      expect(plan.clickhouse.shards).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it('grows with the fleet and takes overridden assumptions', () => {
+    const small = capacityPlan({ devices: 1_000, eventsPerDevicePerSecond: 1 });
+    const large = capacityPlan({ devices: 100_000, eventsPerDevicePerSecond: 1 });
+    expect(large.partitions).toBeGreaterThan(small.partitions);
+    expect(large.clickhouse.bytesPerYear).toBeCloseTo(small.clickhouse.bytesPerYear * 100, -6);
+    const calm = capacityPlan({ devices: 100_000, eventsPerDevicePerSecond: 1 }, { peakFactor: 1.5 });
+    expect(calm.gateways).toBeLessThan(large.gateways);
+    expect(examplesTable()).toContain('| 100,000 | 1/s |');
+  });
+});
