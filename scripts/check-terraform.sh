@@ -52,7 +52,7 @@ ensure_tofu() {
     mod_dir="$(cd "$dir" && go mod download -json "github.com/opentofu/opentofu@v$TOFU_VERSION" \
       | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
     rm -rf "$src" && cp -r "$mod_dir" "$src" && chmod -R u+w "$src"
-    cd "$src" && go build -trimpath -ldflags '-s -w' -o "$TOFU_BIN.tmp" ./cmd/tofu
+    cd "$src" && go build -trimpath -ldflags '-s -w -X github.com/opentofu/opentofu/version.dev=no' -o "$TOFU_BIN.tmp" ./cmd/tofu
   ) > "$dir/build.log" 2>&1; then
     touch "$TOFU_BIN.failed"
     log "OpenTofu did not build (${dir#"$ROOT"/}/build.log); using the python-hcl2 normaliser"
@@ -82,7 +82,7 @@ if [[ "$mode" != python ]] && ensure_tofu; then
   "$HCL2_VENV/bin/python" "$TF_DIR/tools/fmt.py" --parse-only "$TF_DIR" || fail "HCL parse errors"
 else
   [[ "$mode" == tofu ]] && fail "VIGIL_TF_FMT=tofu but OpenTofu could not be built"
-  log "format: python-hcl2 parse + normaliser (OpenTofu unavailable)"
+  log "format: python-hcl2 parse + normaliser ($([[ "$mode" == python ]] && echo "VIGIL_TF_FMT=python" || echo "OpenTofu unavailable"))"
   "$HCL2_VENV/bin/python" "$TF_DIR/tools/fmt.py" "$TF_DIR" || fail "format or parse errors"
 fi
 

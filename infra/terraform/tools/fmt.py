@@ -88,7 +88,7 @@ def check_layout(path: Path, text: str) -> list[str]:
     run: list[tuple[int, int, str, int]] = []  # (line number, indent, name, column of '=') of the current alignment run
 
     def close_run():
-        if len(run) > 1:
+        if run:  # a run of one still gets exactly one space before '='
             width = max(len(name) for _, _, name, _ in run)
             for n, indent, name, col in run:
                 want = indent + width + 1
@@ -135,8 +135,41 @@ def check_layout(path: Path, text: str) -> list[str]:
     return problems
 
 
+# Layouts `tofu fmt` rewrites (checked with OpenTofu 1.10.10), each with the problem the normaliser must report: the
+# script runs these first, so a normaliser that stopped seeing anything fails instead of passing every file.
+SELF_TEST = [
+    ('a = 1\nbb = 2\n', '"=" at column'),
+    ('a   = 1\nbb = 2\n', '"=" at column'),
+    ('x {\n  a   = 1\n  bcd = [\n    "p",\n  ]\n}\n', '"=" at column'),
+    ('x {\n    a = 1\n}\n', 'indented 4, fmt indents 2'),
+    ('x = [\n  for a in b : f(\n    ["p",\n      "q"],\n  )\n]\n', 'indented 6, fmt indents 4'),
+    ('a = 1 \n', 'trailing whitespace'),
+    ('a = 1', 'no final newline'),
+    ('x {\n\ta = 1\n}\n', 'tab'),
+    ('a =  1\n', 'one space after'),
+]
+SELF_TEST_CLEAN = 'x {\n  a = 1\n  bcd = [\n    "p",\n  ]\n  e = <<-EOT\n  any  =  thing\n  EOT\n}\n'
+
+
+def self_test() -> bool:
+    ok = True
+    for text, expected in SELF_TEST:
+        found = check_layout(Path('<self-test>'), text)
+        if not any(expected in p for p in found):
+            print(f'check-terraform: normaliser self-test: {text!r} should report {expected!r}, got {found}',
+                  file=sys.stderr)
+            ok = False
+    clean = check_layout(Path('<self-test>'), SELF_TEST_CLEAN)
+    if clean:
+        print(f'check-terraform: normaliser self-test: canonical text reported {clean}', file=sys.stderr)
+        ok = False
+    return ok
+
+
 def main() -> int:
     args = sys.argv[1:]
+    if '--parse-only' not in args and not self_test():
+        return 1
     parse_only = '--parse-only' in args
     roots = [Path(a) for a in args if not a.startswith('--')]
     files = sorted(p for r in roots for p in r.rglob('*.tf') if '.terraform' not in p.parts)

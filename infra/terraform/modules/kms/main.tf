@@ -12,6 +12,28 @@ locals {
   region       = data.aws_region.current.region
   log_arn      = "arn:${data.aws_partition.current.partition}:logs:${local.region}:${data.aws_caller_identity.current.account_id}:log-group:*"
 
+  # Service principals that use a key on the account's behalf and cannot get it through IAM policies alone.
+  class_statements = {
+    # EKS managed node groups launch instances through EC2 Auto Scaling, whose service-linked role must be able to
+    # use the key of the nodes' volumes (the clinical key).
+    clinical = [{
+      Sid       = "AutoScalingUsesNodeVolumeKey"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling" }
+      Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey", "kms:CreateGrant"]
+      Resource  = "*"
+    }]
+    # Amazon Managed Prometheus's Alertmanager publishes to the alert topic, which the audit key encrypts.
+    audit = [{
+      Sid       = "ManagedPrometheusPublishesAlerts"
+      Effect    = "Allow"
+      Principal = { Service = "aps.amazonaws.com" }
+      Action    = ["kms:GenerateDataKey*", "kms:Decrypt"]
+      Resource  = "*"
+      Condition = { StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id } }
+    }]
+  }
+
   admin_statements = length(var.key_admin_role_arns) == 0 ? [] : [{
     Sid       = "KeyAdministration"
     Effect    = "Allow"
@@ -57,7 +79,7 @@ resource "aws_kms_key" "this" {
           ArnLike = { "kms:EncryptionContext:aws:logs:arn" = local.log_arn }
         }
       },
-    ], local.admin_statements)
+    ], lookup(local.class_statements, each.key, []), local.admin_statements)
   })
 
   tags = merge(var.tags, { "vigil:data-class" = each.key })
