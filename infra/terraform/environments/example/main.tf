@@ -115,5 +115,7 @@ module "eks" {
     audit_checkpoints = module.archive.bucket_arns["audit_checkpoints"]
   }
 
-  secret_arns = [module.elasticache.auth_token_secret_arn]
+  # The ClickHouse service users' secrets are added here once created (modules/clickhouse/README.md).
+  secret_arns          = [module.elasticache.auth_token_secret_arn]
+  registry_secret_arns = [module.msk.scram_secret_arns["vigil-registry"]]
 }

@@ -38,7 +38,25 @@ locals {
   }
 
   # One entry per service account of the Helm chart (infra/helm/vigil): what each may touch, nothing more.
-  service_accounts = {
+  service_accounts = merge(local.vigil_service_accounts, local.registry_service_account)
+
+  # The schema registry (Apicurio, kafkasql storage) authenticates to MSK with SCRAM: it reads only its own secret.
+  registry_service_account = length(var.registry_secret_arns) == 0 ? {} : {
+    "vigil-registry" = [
+      {
+        sid       = "ReadRegistryScramSecret"
+        actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
+        resources = var.registry_secret_arns
+      },
+      {
+        sid       = "SecretsKeyForRegistry"
+        actions   = ["kms:Decrypt"]
+        resources = [var.kms_key_arns["secrets"]]
+      },
+    ]
+  }
+
+  vigil_service_accounts = {
     "vigil-gateway" = [
       local.connect,
       {
@@ -323,7 +341,7 @@ data "aws_iam_policy_document" "irsa" {
   for_each = local.service_accounts
 
   dynamic "statement" {
-    for_each = concat(each.value, each.key == "vigil-metrics" ? [] : local.secret_statements)
+    for_each = concat(each.value, contains(["vigil-metrics", "vigil-registry"], each.key) ? [] : local.secret_statements)
     content {
       sid       = statement.value.sid
       actions   = statement.value.actions

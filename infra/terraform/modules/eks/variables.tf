@@ -172,6 +172,17 @@ variable "secret_arns" {
   default     = []
 }
 
+variable "registry_secret_arns" {
+  description = "Secrets the schema registry reads: its SCRAM credentials for MSK (msk module scram_secret_arns[\"vigil-registry\"])."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.registry_secret_arns : can(regex("^arn:aws[a-z-]*:secretsmanager:", arn))])
+    error_message = "registry_secret_arns must be Secrets Manager ARNs."
+  }
+}
+
 variable "amp_workspace_arn" {
   description = "Amazon Managed Prometheus workspace the in-cluster collector writes to (observability module)."
   type        = string
