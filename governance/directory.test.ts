@@ -65,7 +65,12 @@ describe('openModelDirectory', () => {
     vi.advanceTimersByTime(100);
     const after = directory.rollouts.current();
     expect(after.revision).toBeGreaterThan(before.revision);
-    expect(after.route('det')!.live).toEqual({ version: '1.0.0', rollout_id: live.change_id, approved: true });
+    expect(after.route('det')!.live).toEqual({
+      version: '1.0.0',
+      rollout_id: live.change_id,
+      approved: true,
+      artifact_sha256: sha,
+    });
     expect(directory.registry.history().map((c) => c.kind)).toEqual(['added', 'approved', 'rollout']);
     await directory.close();
 

@@ -141,7 +141,7 @@ describe('ModelRegistry: rollouts', () => {
       model: MODEL,
       live: null,
       canary: null,
-      shadows: [{ version: '1.0.0', rollout_id: shadowId, approved: false }],
+      shadows: [{ version: '1.0.0', rollout_id: shadowId, approved: false, artifact_sha256: shaOf('1.0.0') }],
     });
     // An approval that arrives later shows on the route.
     apply(approved('1.0.0'));
@@ -165,6 +165,7 @@ describe('ModelRegistry: rollouts', () => {
       version: '1.2.0',
       rollout_id: third,
       approved: true,
+      artifact_sha256: shaOf('1.2.0'),
       percent: 20,
       cohort: { sites: ['site-02'] },
       cohort_expr: 'site=site-02',
@@ -184,7 +185,12 @@ describe('ModelRegistry: rollouts', () => {
     apply(rollout('1.1.0', 'canary', b, 10));
     const live2 = apply(rollout('1.1.0', 'live', b));
     const route = registry.route(MODEL)!;
-    expect(route.live).toEqual({ version: '1.1.0', rollout_id: live2, approved: true });
+    expect(route.live).toEqual({
+      version: '1.1.0',
+      rollout_id: live2,
+      approved: true,
+      artifact_sha256: shaOf('1.1.0'),
+    });
     expect(route.canary).toBeNull();
     expect(registry.previousLive(MODEL)).toBe('1.0.0');
     refusedWith(rollout('1.1.0', 'live', b), 'MODEL_CHANGE_REFUSED', /already live/);
@@ -227,7 +233,12 @@ describe('ModelRegistry: rollbacks', () => {
     refusedWith(rollback('1.1.0', 'live', null), 'MODEL_CHANGE_REFUSED', /previous live version is 1.0.0/);
     refusedWith(rollback('1.0.0', 'live', null), 'MODEL_CHANGE_REFUSED', /not live/);
     const back = apply(rollback('1.1.0', 'live', '1.0.0'));
-    expect(registry.route(MODEL)!.live).toEqual({ version: '1.0.0', rollout_id: back, approved: true });
+    expect(registry.route(MODEL)!.live).toEqual({
+      version: '1.0.0',
+      rollout_id: back,
+      approved: true,
+      artifact_sha256: shaOf('1.0.0'),
+    });
     expect(registry.previousLive(MODEL)).toBeNull();
     apply(rollback('1.0.0', 'live', null));
     expect(registry.route(MODEL)).toBeUndefined();
@@ -253,7 +264,12 @@ describe('ModelRegistry: promotion', () => {
     apply(rollout('1.1.0', 'shadow', b));
     const promotion = apply(promoted('1.1.0', b, '1.0.0', [pass]));
     const route = registry.route(MODEL)!;
-    expect(route.live).toEqual({ version: '1.1.0', rollout_id: promotion, approved: true });
+    expect(route.live).toEqual({
+      version: '1.1.0',
+      rollout_id: promotion,
+      approved: true,
+      artifact_sha256: shaOf('1.1.0'),
+    });
     expect(route.shadows).toEqual([]);
     expect(registry.previousLive(MODEL)).toBe('1.0.0');
   });

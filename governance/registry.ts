@@ -296,6 +296,7 @@ export class ModelRegistry {
       version: slot.version,
       rollout_id: slot.rollout_id,
       approved: (this.version(model, slot.version)?.approvals.length ?? 0) > 0,
+      ...artifactOf(this.version(model, slot.version)),
     });
     return {
       model,
@@ -355,4 +356,9 @@ export function promotionRefused(
 ): VigilError {
   const list = failed.map((c) => `${c.criterion} (required ${c.required}, observed ${c.observed})`).join('; ');
   return new VigilError('PROMOTION_REFUSED', `promotion of ${model}@${version} refused: failed ${list}`);
+}
+
+/** The registered artifact of a routed version, for the workers to check the bytes they load against. */
+function artifactOf(registered: RegisteredVersion | undefined): { artifact_sha256?: string } {
+  return registered === undefined ? {} : { artifact_sha256: registered.artifact_sha256 };
 }

@@ -119,6 +119,11 @@ export interface RoutedVersion {
   readonly rollout_id: string | null;
   /** Whether the registry holds an approval for it (unapproved versions only ever run in shadow). */
   readonly approved: boolean;
+  /**
+   * The artifact the registry holds for it (SHA-256 as added and approved): a worker whose model store holds other
+   * bytes under this version must not run them. Absent only in tables built by hand (tests).
+   */
+  readonly artifact_sha256?: string;
 }
 
 /** Which patients a canary applies to: every listed dimension must match (a value in its list); empty = everyone. */

@@ -28,7 +28,7 @@ import type { RouteDecision } from '../../governance/types.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import { describeError, VigilError } from '../../runtime/errors.ts';
 import type { Logger } from '../../runtime/log.ts';
-import type { ModelRollouts, ModelRoute, ModelStore, RoutingTable } from '../../runtime/models.ts';
+import type { ModelRollouts, ModelRoute, ModelStore, RoutedVersion, RoutingTable } from '../../runtime/models.ts';
 import { type Operator, type OperatorContext, ResultsBuilder } from '../../runtime/operator.ts';
 import type { InFlight } from '../../runtime/record.ts';
 import type { Envelope, Inference } from '../../schemas/types.ts';
@@ -344,14 +344,29 @@ export class ScoreOperator implements Operator<CheckedEvent, ScoredEvent> {
    */
   async #follow(table: RoutingTable): Promise<void> {
     const store = this.#store!;
-    const wanted = new Map<string, Set<string>>();
+    const wanted = new Map<string, Map<string, string | undefined>>();
     for (const configured of this.config.models) wanted.set(configured.model, routedVersions(configured, table));
     for (const [model, versions] of wanted) {
       const loaded = this.#versions.get(model);
-      for (const version of versions) {
-        if (loaded?.has(version)) continue;
+      for (const [version, registered] of versions) {
+        const current = loaded?.get(version);
+        if (current !== undefined) {
+          if (registered === undefined || current.model.artifactSha256 === registered) continue;
+          loaded!.delete(version); // loaded as a default before the registry named other bytes: checked again below
+          await current.close();
+        }
         try {
-          this.#put(model, version, await ScoringVersion.open(store, model, version, this.#pipeline));
+          const scoring = await ScoringVersion.open(store, model, version, this.#pipeline);
+          if (registered !== undefined && scoring.model.artifactSha256 !== registered) {
+            await scoring.close();
+            // Other bytes than the registry added and approved under this version: never run them.
+            throw new VigilError(
+              'MODEL_INTEGRITY_FAILED',
+              `model ${model}@${version}: the model store holds artifact ${scoring.model.artifactSha256}, the ` +
+                `registry routes ${registered}; restore the registered artifact (vigil models show ${model})`,
+            );
+          }
+          this.#put(model, version, scoring);
           this.#unavailable.get(model)?.delete(version);
           this.#log?.info({ operator: this.name, model, version, revision: table.revision }, 'model version loaded');
         } catch (error) {
@@ -454,12 +469,15 @@ export class ScoreOperator implements Operator<CheckedEvent, ScoredEvent> {
  * The versions of one model `table` can route an event to (as decideRoutes decides): the registry's live version (the
  * pipeline's default where it has none, or no route at all), its canary and its shadows.
  */
-function routedVersions(configured: ScoredModel, table: RoutingTable): Set<string> {
+/** Every version `table` routes for a model (the default where it routes no live one), with the registered artifact. */
+function routedVersions(configured: ScoredModel, table: RoutingTable): Map<string, string | undefined> {
   const route = table.route(configured.model);
-  if (route === undefined) return new Set([configured.version]);
-  const versions = new Set<string>();
-  versions.add(route.live !== null ? route.live.version : configured.version);
-  if (route.canary !== null) versions.add(route.canary.version);
-  for (const shadow of route.shadows) versions.add(shadow.version);
+  if (route === undefined) return new Map([[configured.version, undefined]]);
+  const versions = new Map<string, string | undefined>();
+  const add = (routed: RoutedVersion) => versions.set(routed.version, routed.artifact_sha256);
+  if (route.live !== null) add(route.live);
+  else versions.set(configured.version, undefined);
+  if (route.canary !== null) add(route.canary);
+  for (const shadow of route.shadows) add(shadow);
   return versions;
 }

@@ -563,6 +563,27 @@ describe('score', () => {
     expect(routed(afterMissing)).toEqual([[], ['news2@1.0.0/live']]);
   });
 
+  it('never runs other bytes than the registry routes: a version whose artifact differs from the registered one is unavailable', async () => {
+    const store = newStore();
+    const rollouts = new TestRollouts();
+    const live = route('news2', { live: '1.0.0' }).live!;
+    // The registry added and approved other bytes under news2@1.0.0 than the model store now holds.
+    rollouts.set(1, { news2: { ...route('news2', {}), live: { ...live, artifact_sha256: 'ab'.repeat(32) } } });
+    const op = await openScore({ models: [NEWS2] }, store, new ManualClock(), rollouts);
+    const batch = [vitals(), deviceStatus()];
+    const results = await op.process(batch);
+    accounted(batch.length, results);
+    expect(results.rejected.map((r) => [r.record.origin, r.code, r.detail])).toEqual([
+      [batch[0]!.origin, 'SCORING_FAILED', 'model news2@1.0.0 is routed live but unavailable (MODEL_INTEGRITY_FAILED)'],
+    ]);
+    // The registered artifact: scored as ever.
+    const sha = (await store.load('news2', '1.0.0')).artifactSha256;
+    rollouts.set(2, { news2: { ...route('news2', {}), live: { ...live, artifact_sha256: sha } } });
+    const next = await op.process([vitals()]);
+    expect(next.rejected).toEqual([]);
+    expect(routed(next)).toEqual([['news2@1.0.0/live']]);
+  });
+
   it('dead-letters a record whose clinical output cannot be trusted, and skips an untrusted shadow', async () => {
     const store = newStore();
     const rollouts = new TestRollouts();
