@@ -125,6 +125,21 @@ describe('Dockerfile', () => {
   });
 });
 
+describe('infra/local/compose.yaml', () => {
+  const compose = readFileSync(join(ROOT, 'infra/local/compose.yaml'), 'utf8');
+
+  it('runs the Vigil services from the image built by this Dockerfile, read-only and without capabilities', () => {
+    const shared = compose.slice(compose.indexOf('x-vigil: &vigil'), compose.indexOf('x-after-setup'));
+    expect(shared).toMatch(/image: vigil:local/);
+    expect(shared).toMatch(/context: \.\.\/\.\.\n\s+dockerfile: Dockerfile/);
+    expect(shared).toMatch(/read_only: true/);
+    expect(shared).toMatch(/cap_drop: \["ALL"\]/);
+    for (const service of ['gateway', 'worker-vitals', 'worker-alerts', 'sink-vitals', 'audit-signer']) {
+      expect(compose, service).toMatch(new RegExp(`\\n  ${service}:\\n    <<: \\*vigil\\n`));
+    }
+  });
+});
+
 describe('what the runtime stage needs', () => {
   it('the CLI statically imports production dependencies only, and nothing .dockerignore leaves out', async () => {
     const result = await build({

@@ -54,12 +54,21 @@ echo "== helm template"
 echo "== the chart refuses more worker replicas than partitions"
 if "$HELM" template vigil "$CHART" --kube-version "$KUBE_VERSION" --set 'workers[0].name=vitals' \
   --set 'workers[0].pipeline=pipelines/vitals.ts' --set 'workers[0].partitions=2' --set 'workers[0].replicas=3' \
+  --set 'workers[0].lagTopics={vigil.telemetry.raw}' \
   >"$out/refused.yaml" 2>"$out/refused.err"; then
   echo "check-helm: FAIL: 3 replicas over 2 partitions rendered" >&2
   exit 1
 fi
 grep -q 'exceeds its partitions' "$out/refused.err"
 echo "refused: $(grep -o 'workers\[vitals\][^:]*' "$out/refused.err" | head -1)"
+
+echo "== the values schema refuses a credential inside an endpoint URL"
+if "$HELM" lint --kube-version "$KUBE_VERSION" "$CHART" --set 'endpoints.redisUrl=redis://user:pass@redis:6379' \
+  >"$out/credential.txt" 2>&1; then
+  echo "check-helm: FAIL: a password in REDIS_URL passed the values schema" >&2
+  exit 1
+fi
+grep -q "endpoints/redisUrl" "$out/credential.txt" && echo "refused: endpoints.redisUrl with a password"
 
 echo "== rendered manifests: assertions"
 "$PYTHON" infra/helm/check_rendered.py "$out/default.yaml" "$CHART/values.yaml" \

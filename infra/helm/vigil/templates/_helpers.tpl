@@ -228,6 +228,17 @@ spec:
   maxReplicaCount: {{ .partitions }}
   pollingInterval: {{ .defaults.pollingInterval }}
   cooldownPeriod: {{ .defaults.cooldownPeriod }}
+  # Every change of a group's size is a rebalance, and every moved partition restores its state: scale up at once,
+  # scale down one pod at a time after the lag has stayed low for a while.
+  advanced:
+    horizontalPodAutoscalerConfig:
+      behavior:
+        scaleDown:
+          stabilizationWindowSeconds: {{ .defaults.scaleDownStabilizationSeconds }}
+          policies:
+            - type: Pods
+              value: 1
+              periodSeconds: {{ .defaults.scaleDownStabilizationSeconds }}
   triggers:
     {{- range .topics }}
     - type: kafka
