@@ -2,7 +2,8 @@
 # Offline checks of infra/terraform (no cloud account, no provider downloads), for .ci/run and `npm run check:infra`:
 #   1. format  - `tofu fmt -check -recursive`, OpenTofu built from its Go module and cached under .vigil/tools/;
 #                where it cannot be built, python-hcl2's parse plus a normaliser of fmt's layout rules (tools/fmt.py)
-#   2. parse   - every .tf file through python-hcl2 (syntax errors fail)
+#   2. parse   - every .tf file through python-hcl2 (syntax errors fail); with OpenTofu, ClickHouse's user-data
+#                template rendered by `tofu console` and checked (bash -n, its XML parsed: tools/userdata_check.py)
 #   conventions - main.tf, variables.tf, outputs.tf and README.md per module; typed, described variables; described
 #                outputs; pinned providers; no AWS account id but the placeholder (tools/conventions.py)
 #   3. topics  - modules/msk's `topics` default equals infra/local/topics.ts
@@ -80,6 +81,18 @@ if [[ "$mode" != python ]] && ensure_tofu; then
     fail "tofu fmt: the files above do not parse or are not in canonical format (fix: \`${TOFU_BIN#"$ROOT"/} fmt -recursive infra/terraform\`)"
   fi
   "$HCL2_VENV/bin/python" "$TF_DIR/tools/fmt.py" --parse-only "$TF_DIR" || fail "HCL parse errors"
+  # ClickHouse's first-boot script, rendered as Terraform would (templatefile needs no provider): shell syntax and
+  # the XML it writes.
+  render_dir="$(mktemp -d)"
+  (cd "$render_dir" && echo "templatefile(\"$TF_DIR/modules/clickhouse/templates/user-data.sh.tftpl\", {
+    replica_index = 1, private_ips = [\"10.40.0.10\", \"10.40.32.10\", \"10.40.64.10\"], clickhouse_version = \"25.8\",
+    region = \"eu-west-2\", admin_secret_arn = \"arn:aws:secretsmanager:eu-west-2:111111111111:secret:admin\",
+    tls_secret_arn = \"arn:aws:secretsmanager:eu-west-2:111111111111:secret:tls\", data_volume_device = \"/dev/sdf\",
+    vpc_cidr_block = \"10.40.0.0/16\" })" | tofu console) > "$render_dir/user-data.txt" \
+    || { cat "$render_dir/user-data.txt" >&2; fail "modules/clickhouse user data does not render"; }
+  "$HCL2_VENV/bin/python" "$TF_DIR/tools/userdata_check.py" < "$render_dir/user-data.txt" \
+    || fail "modules/clickhouse user data"
+  rm -rf "$render_dir"
 else
   [[ "$mode" == tofu ]] && fail "VIGIL_TF_FMT=tofu but OpenTofu could not be built"
   log "format: python-hcl2 parse + normaliser ($([[ "$mode" == python ]] && echo "VIGIL_TF_FMT=python" || echo "OpenTofu unavailable"))"

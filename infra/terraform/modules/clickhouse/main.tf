@@ -185,6 +185,7 @@ resource "aws_instance" "replica" {
     admin_secret_arn   = aws_secretsmanager_secret.admin.arn
     tls_secret_arn     = var.tls_certificate_secret_arn
     data_volume_device = "/dev/sdf"
+    vpc_cidr_block     = var.vpc_cidr_block
   })
   user_data_replace_on_change = false
 
