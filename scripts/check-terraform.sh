@@ -3,7 +3,9 @@
 #   1. format  - `tofu fmt -check -recursive`, OpenTofu built from its Go module and cached under .vigil/tools/;
 #                where it cannot be built, python-hcl2's parse plus a normaliser of fmt's layout rules (tools/fmt.py)
 #   2. parse   - every .tf file through python-hcl2 (syntax errors fail); with OpenTofu, ClickHouse's user-data
-#                template rendered by `tofu console` and checked (bash -n, its XML parsed: tools/userdata_check.py)
+#                template rendered by `tofu console` and checked (bash -n, its XML parsed: tools/userdata_check.py),
+#                every module's variable validations checked by `tofu validate`, and the residency pinning planned
+#                with an allowed and a refused region
 #   conventions - main.tf, variables.tf, outputs.tf and README.md per module; typed, described variables; described
 #                outputs; pinned providers; no AWS account id but the placeholder (tools/conventions.py)
 #   3. topics  - modules/msk's `topics` default equals infra/local/topics.ts
@@ -93,6 +95,29 @@ if [[ "$mode" != python ]] && ensure_tofu; then
   "$HCL2_VENV/bin/python" "$TF_DIR/tools/userdata_check.py" < "$render_dir/user-data.txt" \
     || fail "modules/clickhouse user data"
   rm -rf "$render_dir"
+
+  # Variable validations, evaluated by OpenTofu itself: each module's variables.tf alone needs no provider, so
+  # `init` and `validate` run offline; the example environment's are planned with its tfvars example (must pass) and
+  # with a region its residency zone does not allow (must be refused).
+  for dir in "$TF_DIR"/modules/*/ "$TF_DIR"/environments/*/; do
+    vdir="$(mktemp -d)"; cp "$dir/variables.tf" "$vdir/"
+    (cd "$vdir" && tofu init -backend=false -input=false > init.log 2>&1 && tofu validate -no-color > validate.log 2>&1) \
+      || { cat "$vdir"/*.log >&2; fail "variables of ${dir#"$TF_DIR"/} do not validate"; }
+    rm -rf "$vdir"
+  done
+  env_dir="$TF_DIR/environments/example"
+  vdir="$(mktemp -d)"; cp "$env_dir/variables.tf" "$vdir/"; cp "$env_dir/terraform.tfvars.example" "$vdir/example.tfvars"
+  (cd "$vdir" && tofu init -backend=false -input=false > /dev/null 2>&1)
+  (cd "$vdir" && tofu plan -input=false -no-color -var-file=example.tfvars > plan-ok.log 2>&1) \
+    || { cat "$vdir/plan-ok.log" >&2; fail "environments/example: terraform.tfvars.example does not pass its validations"; }
+  if (cd "$vdir" && tofu plan -input=false -no-color -var-file=example.tfvars -var region=us-east-1 \
+      -var 'availability_zones=["us-east-1a","us-east-1b","us-east-1c"]' > plan-refused.log 2>&1); then
+    fail "environments/example: a region outside the residency zone was accepted"
+  fi
+  grep -q "region is not allowed for residency_zone" "$vdir/plan-refused.log" \
+    || { cat "$vdir/plan-refused.log" >&2; fail "environments/example: refused, but not by the residency rule"; }
+  rm -rf "$vdir"
+  log "validations: variables of every module valid; residency pinning accepts eu-west-2 for eu-zone-a, refuses us-east-1"
 else
   [[ "$mode" == tofu ]] && fail "VIGIL_TF_FMT=tofu but OpenTofu could not be built"
   log "format: python-hcl2 parse + normaliser ($([[ "$mode" == python ]] && echo "VIGIL_TF_FMT=python" || echo "OpenTofu unavailable"))"
