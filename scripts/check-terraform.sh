@@ -103,6 +103,12 @@ if [[ "$mode" != python ]] && ensure_tofu; then
     vdir="$(mktemp -d)"; cp "$dir/variables.tf" "$vdir/"
     (cd "$vdir" && tofu init -backend=false -input=false > init.log 2>&1 && tofu validate -no-color > validate.log 2>&1) \
       || { cat "$vdir"/*.log >&2; fail "variables of ${dir#"$TF_DIR"/} do not validate"; }
+    # A module's validations evaluated on its defaults and a sample of its required inputs (tools/samples/).
+    sample="$TF_DIR/tools/samples/$(basename "$dir").tfvars"
+    if [[ -f "$sample" ]]; then
+      (cd "$vdir" && tofu plan -input=false -no-color -var-file="$sample" > plan.log 2>&1) \
+        || { cat "$vdir/plan.log" >&2; fail "${dir#"$TF_DIR"/}: its defaults and tools/samples input fail its validations"; }
+    fi
     rm -rf "$vdir"
   done
   env_dir="$TF_DIR/environments/example"
@@ -117,7 +123,7 @@ if [[ "$mode" != python ]] && ensure_tofu; then
   grep -q "region is not allowed for residency_zone" "$vdir/plan-refused.log" \
     || { cat "$vdir/plan-refused.log" >&2; fail "environments/example: refused, but not by the residency rule"; }
   rm -rf "$vdir"
-  log "validations: variables of every module valid; residency pinning accepts eu-west-2 for eu-zone-a, refuses us-east-1"
+  log "validations: variables of every module valid and planned on samples; residency pinning accepts eu-west-2 for eu-zone-a, refuses us-east-1"
 else
   [[ "$mode" == tofu ]] && fail "VIGIL_TF_FMT=tofu but OpenTofu could not be built"
   log "format: python-hcl2 parse + normaliser ($([[ "$mode" == python ]] && echo "VIGIL_TF_FMT=python" || echo "OpenTofu unavailable"))"

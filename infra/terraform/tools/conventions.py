@@ -13,7 +13,7 @@ from pathlib import Path
 import hcl2
 
 REQUIRED_FILES = ('main.tf', 'variables.tf', 'outputs.tf', 'README.md')
-ACCOUNT_ID = re.compile(r'(?<![0-9])[0-9]{12}(?![0-9])')
+ACCOUNT_ID = re.compile(r'(?<![0-9A-Za-z-])[0-9]{12}(?![0-9A-Za-z-])')  # not the last group of a UUID
 PLACEHOLDER_ACCOUNT = '111111111111'
 
 
