@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Offline checks of infra/terraform (no cloud account, no provider downloads), for .ci/run and `npm run check:infra`:
-#   1. format  - `tofu fmt -check -recursive`, OpenTofu built from its Go module and cached under .vigil/tools/;
-#                where it cannot be built, python-hcl2's parse plus a normaliser of fmt's layout rules (tools/fmt.py)
-#   2. parse   - every .tf file through python-hcl2 (syntax errors fail); with OpenTofu, ClickHouse's user-data
-#                template rendered by `tofu console` and checked (bash -n, its XML parsed: tools/userdata_check.py),
-#                every module's variable validations checked by `tofu validate`, and the residency pinning planned
-#                with an allowed and a refused region
-#   conventions - main.tf, variables.tf, outputs.tf and README.md per module; typed, described variables; described
-#                outputs; pinned providers; no AWS account id but the placeholder (tools/conventions.py)
-#   3. topics  - modules/msk's `topics` default equals infra/local/topics.ts
-#   4. policy  - checkov 3.3.30 over infra/terraform: every failed check blocks (severities need checkov's online
-#                platform, so none are available here; see infra/terraform/README.md), every suppression must carry a
-#                justification
-# Idempotent; tools are cached in .vigil/tools/ so a second run only runs the checks.
+#   1. format      `tofu fmt -check -recursive`, OpenTofu built from its Go module and cached under .vigil/tools/;
+#                  where it cannot be built, python-hcl2's parse plus a normaliser of fmt's layout rules (tools/fmt.py)
+#   2. parse       every .tf file through python-hcl2 (syntax errors fail)
+#   3. render and  with OpenTofu: ClickHouse's user-data template rendered by `tofu console` (bash -n, its XML
+#      validate    parsed: tools/userdata_check.py); every module's variables.tf validated and planned alone on its
+#                  defaults and tools/samples/<module>.tfvars (every validation evaluated); the example environment's
+#                  residency pinning planned with an allowed region (passes) and a refused one (must fail)
+#   4. conventions main.tf, variables.tf, outputs.tf, README.md per module; typed, described variables; described
+#                  outputs; pinned providers; no AWS account id but the placeholder (tools/conventions.py)
+#   5. topics      modules/msk's `topics` default equals infra/local/topics.ts
+#   6. policy      checkov 3.3.30 over infra/terraform: every failed check blocks (severities need checkov's online
+#                  platform, so none are available here: infra/terraform/README.md), every suppression must carry a
+#                  justification (tools/checkov_summary.py)
+# Idempotent; tools are cached in .vigil/tools/ so a second run only runs the checks (seconds).
 # Environment: VIGIL_TF_FMT=tofu|python forces a formatter (default: tofu when it builds, else python).
 set -euo pipefail
 
@@ -26,6 +27,8 @@ CHECKOV_VENV="$TOOLS/checkov-$CHECKOV_VERSION"
 HCL2_VENV="$TOOLS/python-hcl2-$PYTHON_HCL2_VERSION" # apart: checkov's bc-python-hcl2 has the same import name
 TOFU_BIN="$TOOLS/opentofu-$TOFU_VERSION/tofu"
 START=$(date +%s)
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
 
 log() { printf 'check-terraform: %s\n' "$*"; }
 fail() { printf 'check-terraform: FAILED: %s\n' "$*" >&2; exit 1; }
@@ -58,7 +61,7 @@ ensure_tofu() {
     cd "$src" && go build -trimpath -ldflags '-s -w -X github.com/opentofu/opentofu/version.dev=no' -o "$TOFU_BIN.tmp" ./cmd/tofu
   ) > "$dir/build.log" 2>&1; then
     touch "$TOFU_BIN.failed"
-    log "OpenTofu did not build (${dir#"$ROOT"/}/build.log); using the python-hcl2 normaliser"
+    log "OpenTofu did not build (${dir#"$ROOT"/}/build.log; delete its .failed file to retry); using the python-hcl2 normaliser"
     rm -rf "$src"
     return 1
   fi
@@ -73,7 +76,7 @@ cd "$ROOT"
 ensure_venv "$CHECKOV_VENV" "checkov==$CHECKOV_VERSION"
 ensure_venv "$HCL2_VENV" "python-hcl2==$PYTHON_HCL2_VERSION"
 
-# --- 1+2. format and parse ---
+# --- 1-3. format, parse, render and validate ---
 mode="${VIGIL_TF_FMT:-auto}"
 if [[ "$mode" != python ]] && ensure_tofu; then
   # fmt needs no CLI configuration; an unset or missing one only prints warnings.
@@ -85,7 +88,7 @@ if [[ "$mode" != python ]] && ensure_tofu; then
   "$HCL2_VENV/bin/python" "$TF_DIR/tools/fmt.py" --parse-only "$TF_DIR" || fail "HCL parse errors"
   # ClickHouse's first-boot script, rendered as Terraform would (templatefile needs no provider): shell syntax and
   # the XML it writes.
-  render_dir="$(mktemp -d)"
+  render_dir="$WORK/render"; mkdir -p "$render_dir"
   (cd "$render_dir" && echo "templatefile(\"$TF_DIR/modules/clickhouse/templates/user-data.sh.tftpl\", {
     replica_index = 1, private_ips = [\"10.40.0.10\", \"10.40.32.10\", \"10.40.64.10\"], clickhouse_version = \"25.8\",
     region = \"eu-west-2\", admin_secret_arn = \"arn:aws:secretsmanager:eu-west-2:111111111111:secret:admin\",
@@ -94,25 +97,27 @@ if [[ "$mode" != python ]] && ensure_tofu; then
     || { cat "$render_dir/user-data.txt" >&2; fail "modules/clickhouse user data does not render"; }
   "$HCL2_VENV/bin/python" "$TF_DIR/tools/userdata_check.py" < "$render_dir/user-data.txt" \
     || fail "modules/clickhouse user data"
-  rm -rf "$render_dir"
 
   # Variable validations, evaluated by OpenTofu itself: each module's variables.tf alone needs no provider, so
   # `init` and `validate` run offline; the example environment's are planned with its tfvars example (must pass) and
   # with a region its residency zone does not allow (must be refused).
   for dir in "$TF_DIR"/modules/*/ "$TF_DIR"/environments/*/; do
-    vdir="$(mktemp -d)"; cp "$dir/variables.tf" "$vdir/"
+    vdir="$WORK/variables-$(basename "$dir")"; mkdir -p "$vdir"; cp "$dir/variables.tf" "$vdir/"
     (cd "$vdir" && tofu init -backend=false -input=false > init.log 2>&1 && tofu validate -no-color > validate.log 2>&1) \
       || { cat "$vdir"/*.log >&2; fail "variables of ${dir#"$TF_DIR"/} do not validate"; }
     # A module's validations evaluated on its defaults and a sample of its required inputs (tools/samples/).
     sample="$TF_DIR/tools/samples/$(basename "$dir").tfvars"
     if [[ -f "$sample" ]]; then
-      (cd "$vdir" && tofu plan -input=false -no-color -var-file="$sample" > plan.log 2>&1) \
+      extra=()
+      # The observability module gets the real rule file, as the example passes it with file().
+      [[ "$(basename "$dir")" == observability ]] \
+        && extra=(-var "prometheus_rules_yaml=$(cat "$ROOT/infra/prometheus/rules.yml")")
+      (cd "$vdir" && tofu plan -input=false -no-color -var-file="$sample" "${extra[@]}" > plan.log 2>&1) \
         || { cat "$vdir/plan.log" >&2; fail "${dir#"$TF_DIR"/}: its defaults and tools/samples input fail its validations"; }
     fi
-    rm -rf "$vdir"
   done
   env_dir="$TF_DIR/environments/example"
-  vdir="$(mktemp -d)"; cp "$env_dir/variables.tf" "$vdir/"; cp "$env_dir/terraform.tfvars.example" "$vdir/example.tfvars"
+  vdir="$WORK/residency"; mkdir -p "$vdir"; cp "$env_dir/variables.tf" "$vdir/"; cp "$env_dir/terraform.tfvars.example" "$vdir/example.tfvars"
   (cd "$vdir" && tofu init -backend=false -input=false > /dev/null 2>&1)
   (cd "$vdir" && tofu plan -input=false -no-color -var-file=example.tfvars > plan-ok.log 2>&1) \
     || { cat "$vdir/plan-ok.log" >&2; fail "environments/example: terraform.tfvars.example does not pass its validations"; }
@@ -122,7 +127,6 @@ if [[ "$mode" != python ]] && ensure_tofu; then
   fi
   grep -q "region is not allowed for residency_zone" "$vdir/plan-refused.log" \
     || { cat "$vdir/plan-refused.log" >&2; fail "environments/example: refused, but not by the residency rule"; }
-  rm -rf "$vdir"
   log "validations: variables of every module valid and planned on samples; residency pinning accepts eu-west-2 for eu-zone-a, refuses us-east-1"
 else
   [[ "$mode" == tofu ]] && fail "VIGIL_TF_FMT=tofu but OpenTofu could not be built"
@@ -130,10 +134,10 @@ else
   "$HCL2_VENV/bin/python" "$TF_DIR/tools/fmt.py" "$TF_DIR" || fail "format or parse errors"
 fi
 
-# --- conventions: the four files per module, typed and described variables, pinned providers, no account ids ---
+# --- 4. conventions ---
 "$HCL2_VENV/bin/python" "$TF_DIR/tools/conventions.py" "$TF_DIR" || fail "module conventions (above)"
 
-# --- 3. topics: the msk module's default against infra/local/topics.ts ---
+# --- 5. topics: the msk module's default against infra/local/topics.ts ---
 TOPICS_JSON="$(cd "$ROOT" && env -u VIGIL_TOPIC_PREFIX npx --no-install tsx -e "
   import('./infra/local/topics.ts').then(({ TOPIC_LIST }) => console.log(JSON.stringify(
     Object.fromEntries(TOPIC_LIST.map((t) => [t.name, { partitions: t.partitions, config: t.config }])))));
@@ -141,7 +145,7 @@ TOPICS_JSON="$(cd "$ROOT" && env -u VIGIL_TOPIC_PREFIX npx --no-install tsx -e "
 "$HCL2_VENV/bin/python" "$TF_DIR/tools/topics.py" "$TF_DIR/modules/msk/variables.tf" "$TOPICS_JSON" \
   || fail "modules/msk topics differ from infra/local/topics.ts"
 
-# --- 4. checkov ---
+# --- 6. checkov ---
 REPORT_DIR="$ROOT/.vigil/reports/checkov"
 mkdir -p "$REPORT_DIR"
 log "policy: checkov $CHECKOV_VERSION"
