@@ -28,7 +28,10 @@ RUN npm install -g "npm@${NPM_VERSION}"
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 WORKDIR /app
 COPY package.json package-lock.json ./
+# Left out of the image: librdkafka's source and objects (466 MB; the addon links build/deps/*.so only) and
+# onnxruntime's macOS and Windows binaries (220 MB).
 RUN npm ci --omit=dev --no-audit --no-fund \
+  && rm -rf node_modules/node-rdkafka/deps node_modules/node-rdkafka/build/deps/*.a \
   && rm -rf node_modules/onnxruntime-node/bin/napi-v6/darwin node_modules/onnxruntime-node/bin/napi-v6/win32 \
   && npm cache clean --force
 COPY . .
