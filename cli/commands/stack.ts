@@ -6,11 +6,13 @@
  * topics?}; `status` exits 1 unless every service is healthy (or external and reachable). `up --json` prints the
  * start-up result (per-service action and start time, topics). `kill <service> [--signal SIG]` crashes one service
  * (SIGKILL by default) for a fault drill; the next `up` restarts it on its data. VIGIL_STACK_DIR / VIGIL_STACK_PORT_OFFSET select
- * another, isolated instance.
+ * another, isolated instance. `up --secure` (or VIGIL_STACK_SECURE=1) runs the secured stack: Kafka over SASL_SSL with
+ * SCRAM-SHA-512, Redis over TLS with a password (infra/local/secure.ts); `env --secure` prints the clients' settings.
  */
 import { constants as osConstants } from 'node:os';
 import type { Command } from 'commander';
 import { SERVICE_NAMES, type ServiceName, stackConfig } from '../../infra/local/config.ts';
+import { formatEnv, secureEnv, securePaths } from '../../infra/local/secure.ts';
 import { stackDown, stackKill, stackStatus, stackUp } from '../../infra/local/stack.ts';
 import { VigilError } from '../../runtime/errors.ts';
 
@@ -30,6 +32,11 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
+/** The stack this command works on; `--secure` is the same as VIGIL_STACK_SECURE=1. */
+function selectedConfig(options: { secure?: boolean }) {
+  return stackConfig(options.secure ? { ...process.env, VIGIL_STACK_SECURE: '1' } : process.env);
+}
+
 export function registerStack(program: Command): void {
   const stack = program
     .command('stack')
@@ -40,8 +47,12 @@ export function registerStack(program: Command): void {
     .description('Start what is not running (idempotent), wait for health, create the topics')
     .option('-q, --quiet', 'print nothing on success')
     .option('--json', 'print the result as JSON')
-    .action(async (options: { quiet?: boolean; json?: boolean }) => {
-      const config = stackConfig();
+    .option(
+      '--secure',
+      'Kafka over TLS + SASL SCRAM-SHA-512, Redis over TLS with a password (same as VIGIL_STACK_SECURE=1)',
+    )
+    .action(async (options: { quiet?: boolean; json?: boolean; secure?: boolean }) => {
+      const config = selectedConfig(options);
       const progress = options.quiet || options.json ? undefined : (line: string) => process.stderr.write(`${line}\n`);
       const result = await stackUp(config, progress ? { onProgress: progress } : {});
       if (options.json) return printJson(result);
@@ -59,8 +70,27 @@ export function registerStack(program: Command): void {
       const created = result.topics.filter((t) => t.outcome === 'created').length;
       process.stdout.write(
         `${table(rows)}\ntopics: ${result.topics.length} ensured (${created} created)\n` +
-          `stack up in ${(result.totalMs / 1000).toFixed(1)} s; logs in ${config.logDir}\n`,
+          `stack up in ${(result.totalMs / 1000).toFixed(1)} s; logs in ${config.logDir}\n` +
+          (config.secure
+            ? `secured: clients need the settings in ${securePaths(config).envFile} (\`vigil stack env --secure\`)\n`
+            : ''),
       );
+    });
+
+  stack
+    .command('env')
+    .description(
+      'Print the security settings the clients need for this stack (KEY=value lines; passwords only by file)',
+    )
+    .option('--secure', 'the secured stack (same as VIGIL_STACK_SECURE=1)')
+    .option('--json', 'print the settings as a JSON object')
+    .action((options: { secure?: boolean; json?: boolean }) => {
+      const config = selectedConfig(options);
+      // Endpoints are left out on purpose: clients derive them from VIGIL_STACK_PORT_OFFSET, and KAFKA_BROKERS & co.
+      // in a shell would make `vigil stack` treat the services as external.
+      const env = config.secure ? secureEnv(config) : {};
+      if (options.json) return printJson(env);
+      process.stdout.write(config.secure ? formatEnv(env) : '# the plain stack needs no security settings\n');
     });
 
   stack
@@ -116,8 +146,9 @@ export function registerStack(program: Command): void {
     .command('status')
     .description('Each service: healthy, down, unhealthy, foreign (port taken by another process) or external')
     .option('--json', 'print the status as JSON')
-    .action(async (options: { json?: boolean }) => {
-      const status = await stackStatus(stackConfig());
+    .option('--secure', 'probe the secured stack (same as VIGIL_STACK_SECURE=1)')
+    .action(async (options: { json?: boolean; secure?: boolean }) => {
+      const status = await stackStatus(selectedConfig(options));
       if (options.json) {
         printJson(status);
       } else {

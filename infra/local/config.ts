@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type EndpointName, LOCAL_PORTS, resolveEndpoints, stackPortOffset } from '../../runtime/endpoints.ts';
+import { VigilError } from '../../runtime/errors.ts';
 
 export const SERVICE_NAMES = ['kafka', 'apicurio', 'redis', 'clickhouse-server'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -41,6 +42,11 @@ export interface StackConfig {
   readonly endpoints: Record<ServiceName, string>;
   /** True when an environment variable points the service elsewhere: the stack does not start it. */
   readonly external: Record<ServiceName, boolean>;
+  /**
+   * The secured mode (`vigil stack up --secure`, or VIGIL_STACK_SECURE=1): Kafka's client listener speaks SASL_SSL with
+   * SCRAM-SHA-512 and Redis TLS with a password (infra/local/secure.ts).
+   */
+  readonly secure: boolean;
 }
 
 export const REPO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -58,6 +64,7 @@ export const parsePortOffset = stackPortOffset;
 export function stackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
   const stackDir = path.resolve(env.VIGIL_STACK_DIR?.trim() || path.join(REPO_DIR, '.vigil', 'stack'));
   const offset = parsePortOffset(env.VIGIL_STACK_PORT_OFFSET);
+  const secure = secureMode(env.VIGIL_STACK_SECURE);
   const ports: StackPorts = {
     kafka: LOCAL_PORTS.kafka + offset,
     kafkaController: LOCAL_PORTS.kafkaController + offset,
@@ -71,7 +78,7 @@ export function stackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
   const local: Record<ServiceName, string> = {
     kafka: `127.0.0.1:${ports.kafka}`,
     apicurio: `http://127.0.0.1:${ports.schemaRegistry}/apis/ccompat/v7`,
-    redis: `redis://127.0.0.1:${ports.redis}`,
+    redis: `${secure ? 'rediss' : 'redis'}://127.0.0.1:${ports.redis}`,
     'clickhouse-server': `http://127.0.0.1:${ports.clickhouseHttp}`,
   };
   const external = {} as Record<ServiceName, boolean>;
@@ -89,7 +96,16 @@ export function stackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
     ports,
     endpoints,
     external,
+    secure,
   };
+}
+
+/** VIGIL_STACK_SECURE: '1'/'true' secured, ''/'0'/'false' (or unset) plain; anything else is a mistake. */
+export function secureMode(raw: string | undefined): boolean {
+  const value = raw?.trim().toLowerCase() ?? '';
+  if (value === '' || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  throw new VigilError('CONFIG_INVALID', `VIGIL_STACK_SECURE must be 1/true or 0/false, got '${raw}'`);
 }
 
 /** Each service's own directory (its working directory, data and generated config). */

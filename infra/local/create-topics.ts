@@ -20,6 +20,8 @@ export interface EnsureTopicsOptions {
   readonly replicationFactor: number;
   readonly timeoutMs?: number;
   readonly specs?: readonly TopicSpec[];
+  /** librdkafka security settings for a secured broker (infra/local/secure.ts adminKafkaSecurity). */
+  readonly security?: Readonly<Record<string, string>>;
 }
 
 function adminCall(run: (cb: (error: Kafka.LibrdKafkaError | null | undefined) => void) => void): Promise<void> {
@@ -38,6 +40,7 @@ export async function ensureTopics(brokers: string, options: EnsureTopicsOptions
   const timeoutMs = options.timeoutMs ?? 30_000;
   const specs = options.specs ?? TOPIC_LIST;
   const admin = Kafka.AdminClient.create({
+    ...options.security,
     'metadata.broker.list': brokers,
     'client.id': 'vigil-stack-admin',
     log_level: 0,
@@ -66,7 +69,7 @@ export async function ensureTopics(brokers: string, options: EnsureTopicsOptions
         outcomes.set(spec.name, 'exists');
       }
     }
-    const existing = await topicPartitions(brokers, timeoutMs);
+    const existing = await topicPartitions(brokers, timeoutMs, options.security);
     for (const spec of specs) {
       const have = existing.get(spec.name) ?? 0;
       if (outcomes.get(spec.name) !== 'exists' || have === spec.partitions) continue;
@@ -88,9 +91,13 @@ export async function ensureTopics(brokers: string, options: EnsureTopicsOptions
 }
 
 /** Partition count of every topic the cluster reports. */
-export async function topicPartitions(brokers: string, timeoutMs = 10_000): Promise<Map<string, number>> {
+export async function topicPartitions(
+  brokers: string,
+  timeoutMs = 10_000,
+  security: Readonly<Record<string, string>> = {},
+): Promise<Map<string, number>> {
   try {
-    const metadata = await kafkaMetadata(brokers, timeoutMs);
+    const metadata = await kafkaMetadata(brokers, timeoutMs, security);
     return new Map(metadata.topics.map((topic) => [topic.name, topic.partitions.length]));
   } catch (error) {
     throw kafkaError('could not read topic metadata', error);
@@ -109,9 +116,10 @@ export async function ensureTopicNamespace(
   brokers: string,
   prefix: string,
   extra: readonly TopicSpec[] = [],
+  security?: Readonly<Record<string, string>>,
 ): Promise<(base: string) => string> {
   const name = (base: string) => `${prefix}.${base}`;
   const specs = [...TOPIC_LIST.map((s) => ({ ...s, name: name(s.name) })), ...extra];
-  await ensureTopics(brokers, { replicationFactor: 1, specs });
+  await ensureTopics(brokers, { replicationFactor: 1, specs, ...(security ? { security } : {}) });
   return name;
 }

@@ -23,9 +23,14 @@ export function tcpOpen(host: string, port: number, timeoutMs = 1_000): Promise<
 }
 
 /** The cluster's metadata (brokers and topics), or an error when no broker answers in time. */
-export function kafkaMetadata(brokers: string, timeoutMs = 5_000): Promise<Kafka.Metadata> {
+export function kafkaMetadata(
+  brokers: string,
+  timeoutMs = 5_000,
+  security: Readonly<Record<string, string>> = {},
+): Promise<Kafka.Metadata> {
   return new Promise((resolve, reject) => {
     const producer = new Kafka.Producer({
+      ...security,
       'metadata.broker.list': brokers,
       'client.id': 'vigil-stack-probe',
       // librdkafka's own connection-refused chatter would land on the user's terminal while Kafka starts.
@@ -54,12 +59,16 @@ export function parseBrokers(brokers: string): { host: string; port: number }[] 
     .filter((broker) => broker.host !== '' && Number.isInteger(broker.port) && broker.port > 0);
 }
 
-export async function kafkaHealthy(brokers: string, timeoutMs = 5_000): Promise<boolean> {
+export async function kafkaHealthy(
+  brokers: string,
+  timeoutMs = 5_000,
+  security: Readonly<Record<string, string>> = {},
+): Promise<boolean> {
   // librdkafka keeps retrying a refused connection until its timeout: a plain TCP check answers "down" at once.
   const reachable = await Promise.all(parseBrokers(brokers).map(({ host, port }) => tcpOpen(host, port, timeoutMs)));
   if (!reachable.some(Boolean)) return false;
   try {
-    return (await kafkaMetadata(brokers, timeoutMs)).brokers.length > 0;
+    return (await kafkaMetadata(brokers, timeoutMs, security)).brokers.length > 0;
   } catch {
     return false;
   }
@@ -101,7 +110,19 @@ export function clickhouseHealthy(httpUrl: string, timeoutMs = 3_000): Promise<b
   return httpOk(url.toString(), timeoutMs, /^Ok\./);
 }
 
-export async function redisHealthy(redisUrl: string, timeoutMs = 3_000): Promise<boolean> {
+/** How the stack's own probes log in to a secured service (infra/local/secure.ts); nothing for the plain stack. */
+export interface ProbeSecurity {
+  /** librdkafka settings (security.protocol, sasl.*, ssl.ca.location). */
+  readonly kafka?: Readonly<Record<string, string>>;
+  /** Redis's password and the CA its TLS certificate is signed by. */
+  readonly redis?: { readonly password: string; readonly ca: string };
+}
+
+export async function redisHealthy(
+  redisUrl: string,
+  timeoutMs = 3_000,
+  security: ProbeSecurity['redis'] = undefined,
+): Promise<boolean> {
   // A refused connection would leave ioredis's connect timer holding the process open for `timeoutMs`.
   let target: URL;
   try {
@@ -117,6 +138,7 @@ export async function redisHealthy(redisUrl: string, timeoutMs = 3_000): Promise
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
     enableOfflineQueue: false,
+    ...(security ? { password: security.password, tls: { ca: security.ca } } : {}),
   });
   client.on('error', () => {});
   try {
@@ -129,14 +151,19 @@ export async function redisHealthy(redisUrl: string, timeoutMs = 3_000): Promise
   }
 }
 
-export function probe(name: ServiceName, endpoint: string, timeoutMs?: number): Promise<boolean> {
+export function probe(
+  name: ServiceName,
+  endpoint: string,
+  timeoutMs?: number,
+  security: ProbeSecurity = {},
+): Promise<boolean> {
   switch (name) {
     case 'kafka':
-      return kafkaHealthy(endpoint, timeoutMs);
+      return kafkaHealthy(endpoint, timeoutMs, security.kafka);
     case 'apicurio':
       return registryHealthy(endpoint, timeoutMs);
     case 'redis':
-      return redisHealthy(endpoint, timeoutMs);
+      return redisHealthy(endpoint, timeoutMs, security.redis);
     case 'clickhouse-server':
       return clickhouseHealthy(endpoint, timeoutMs);
   }

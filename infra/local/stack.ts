@@ -24,8 +24,9 @@ import {
   serviceDir,
 } from './config.ts';
 import { ensureTopics, type TopicResult, topicPartitions } from './create-topics.ts';
-import { probe, tcpOpen, waitUntil } from './health.ts';
+import { type ProbeSecurity, probe, tcpOpen, waitUntil } from './health.ts';
 import { isAlive, killProcess, ownedPid, removePidFile, spawnDetached, stopProcess } from './process.ts';
+import { adminKafkaSecurity, ensureSecureMaterial, securePaths } from './secure.ts';
 import { fingerprint, type Plan, SERVICES } from './services.ts';
 
 /** Commands the stack promises on the machine even when every service is external. */
@@ -64,6 +65,18 @@ export function redact(endpoint: string): string {
   return endpoint.replace(/\/\/[^/@\s]*@/g, '//***@');
 }
 
+/** How the stack's own probes and admin client log in: nothing for the plain stack, the admin login when secured. */
+export function stackSecurity(config: StackConfig): ProbeSecurity {
+  if (!config.secure) return {};
+  const paths = securePaths(config);
+  const redis = { password: readFileSafe(paths.redisPassword).trim(), ca: readFileSafe(paths.caCert) };
+  try {
+    return { kafka: adminKafkaSecurity(config), ...(config.external.redis ? {} : { redis }) };
+  } catch {
+    return {}; // not generated yet (`up --secure` generates it): the probes then find nothing answering
+  }
+}
+
 async function serviceStatus(config: StackConfig, name: ServiceName): Promise<ServiceStatus> {
   const endpoint = config.endpoints[name];
   const base = { name, endpoint: redact(endpoint), env: ENDPOINT_ENV[SERVICE_ENDPOINT[name]] };
@@ -71,7 +84,7 @@ async function serviceStatus(config: StackConfig, name: ServiceName): Promise<Se
     return { ...base, state: 'external', reachable: await probe(name, endpoint) };
   }
   const pid = ownedPid(pidFile(config, name), serviceDir(config, name));
-  const reachable = await probe(name, endpoint);
+  const reachable = await probe(name, endpoint, undefined, stackSecurity(config));
   const log = logFile(config, name);
   if (pid !== undefined) return { ...base, state: reachable ? 'healthy' : 'unhealthy', reachable, pid, log };
   if (reachable) return { ...base, state: 'foreign', reachable };
@@ -86,7 +99,7 @@ export async function stackStatus(config: StackConfig): Promise<StackStatus> {
   let topics: Record<string, number | null> | undefined;
   if (services.kafka.reachable) {
     try {
-      const partitions = await topicPartitions(config.endpoints.kafka, 5_000);
+      const partitions = await topicPartitions(config.endpoints.kafka, 5_000, stackSecurity(config).kafka);
       topics = Object.fromEntries(Object.values(TOPICS).map((topic) => [topic, partitions.get(topic) ?? null]));
     } catch {
       topics = undefined;
@@ -181,6 +194,11 @@ export function stackUp(config: StackConfig, options: UpOptions = {}): Promise<U
 async function up(config: StackConfig, options: UpOptions): Promise<UpResult> {
   const began = Date.now();
   const say = options.onProgress ?? (() => {});
+  if (config.secure) {
+    const paths = ensureSecureMaterial(config);
+    say(`secured mode: CA, broker certificate and passwords in ${paths.dir}; client settings in ${paths.envFile}`);
+  }
+  const security = stackSecurity(config);
   const before = await stackStatus(config);
   const results = {} as Record<ServiceName, UpServiceResult>;
   const toStart: ServiceName[] = [];
@@ -222,7 +240,7 @@ async function up(config: StackConfig, options: UpOptions): Promise<UpResult> {
       case 'unhealthy': {
         // Ours but not answering: maybe still starting. Give it its start time, then replace it.
         say(`${name}: running (pid ${status.pid}) but not answering yet; waiting`);
-        const ok = await waitUntil(() => probe(name, config.endpoints[name]), {
+        const ok = await waitUntil(() => probe(name, config.endpoints[name], undefined, security), {
           timeoutMs: SERVICES[name].startTimeoutMs,
           stillRunning: () => isAlive(status.pid!),
         });
@@ -280,7 +298,7 @@ async function up(config: StackConfig, options: UpOptions): Promise<UpResult> {
     say(`${name}: started (pid ${pid}), waiting for health`);
     waits.push(
       (async () => {
-        const ok = await waitUntil(() => probe(name, config.endpoints[name]), {
+        const ok = await waitUntil(() => probe(name, config.endpoints[name], undefined, security), {
           timeoutMs: def.startTimeoutMs,
           stillRunning: () => isAlive(pid),
         });
@@ -306,7 +324,10 @@ async function up(config: StackConfig, options: UpOptions): Promise<UpResult> {
 
   say('kafka: ensuring topics');
   const replicationFactor = config.external.kafka ? externalReplicationFactor() : 1;
-  const topics = await ensureTopics(config.endpoints.kafka, { replicationFactor });
+  const topics = await ensureTopics(config.endpoints.kafka, {
+    replicationFactor,
+    ...(security.kafka && !config.external.kafka ? { security: security.kafka } : {}),
+  });
   return { services: results, topics, totalMs: Date.now() - began };
 }
 

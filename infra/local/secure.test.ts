@@ -1,0 +1,81 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { VigilError } from '../../runtime/errors.ts';
+import { secureMode, stackConfig } from './config.ts';
+import { ensureSecureMaterial, secureEnv, securePaths } from './secure.ts';
+import { kafkaDataDir, kafkaServerProperties, secureRedisConfig } from './services.ts';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'vigil-secure-stack-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const config = stackConfig({ VIGIL_STACK_DIR: dir, VIGIL_STACK_PORT_OFFSET: '500', VIGIL_STACK_SECURE: '1' });
+const mode = (file: string) => statSync(file).mode & 0o777;
+
+describe('secured stack material', () => {
+  const paths = ensureSecureMaterial(config);
+
+  it('a dev CA and a broker certificate for 127.0.0.1 it signs; keys and passwords are 0600 in a 0700 directory', () => {
+    expect(mode(paths.dir)).toBe(0o700);
+    for (const secret of [paths.caKey, paths.brokerKey, paths.brokerKeystore, paths.clientPassword, paths.envFile]) {
+      expect(mode(secret), secret).toBe(0o600);
+    }
+    const verify = execFileSync('openssl', ['verify', '-CAfile', paths.caCert, paths.brokerCert], { encoding: 'utf8' });
+    expect(verify.trim()).toBe(`${paths.brokerCert}: OK`);
+    const text = execFileSync('openssl', ['x509', '-in', paths.brokerCert, '-noout', '-ext', 'subjectAltName'], {
+      encoding: 'utf8',
+    });
+    expect(text).toContain('IP Address:127.0.0.1');
+  });
+
+  it('is generated once: a second call keeps the CA and the passwords (formatted into Kafka storage)', () => {
+    const before = [paths.caCert, paths.clientPassword].map((f) => readFileSync(f, 'utf8'));
+    ensureSecureMaterial(config);
+    expect([paths.caCert, paths.clientPassword].map((f) => readFileSync(f, 'utf8'))).toEqual(before);
+  });
+
+  it("secure.env names the clients' settings and holds no password", () => {
+    const env = readFileSync(paths.envFile, 'utf8');
+    expect(env).toContain('KAFKA_SECURITY_PROTOCOL=SASL_SSL\n');
+    expect(env).toContain('KAFKA_SASL_MECHANISM=SCRAM-SHA-512\n');
+    expect(env).toContain(`KAFKA_SASL_PASSWORD_FILE=${paths.clientPassword}\n`);
+    expect(env).toContain(`KAFKA_SSL_CA_FILE=${paths.caCert}\n`);
+    expect(env).not.toContain(readFileSync(paths.clientPassword, 'utf8').trim());
+    expect(secureEnv(config).KAFKA_SASL_USERNAME).toBe('vigil');
+  });
+
+  it('the broker: one SASL_SSL client listener on the stack port, PEM keystore, its own data directory', () => {
+    const properties = kafkaServerProperties(config);
+    expect(properties).toContain(`listeners=SASL_SSL://127.0.0.1:${config.ports.kafka},CONTROLLER://127.0.0.1:`);
+    expect(properties).toContain('listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT');
+    expect(properties).toContain('sasl.enabled.mechanisms=SCRAM-SHA-512');
+    expect(properties).toContain(`ssl.keystore.location=${paths.brokerKeystore}`);
+    expect(properties).not.toContain('PLAINTEXT://');
+    expect(kafkaDataDir(config)).toBe(path.join(dir, 'kafka', 'data-secure'));
+    const plain = stackConfig({ VIGIL_STACK_DIR: dir });
+    expect(kafkaServerProperties(plain)).toContain(`listeners=PLAINTEXT://127.0.0.1:${plain.ports.kafka},`);
+    expect(kafkaDataDir(plain)).toBe(path.join(dir, 'kafka', 'data'));
+  });
+
+  it('Redis: TLS port only, with the password from its config file', () => {
+    const redis = secureRedisConfig(config);
+    expect(redis).toContain('port 0\n');
+    expect(redis).toContain(`tls-port ${config.ports.redis}\n`);
+    expect(redis).toContain(`requirepass ${readFileSync(securePaths(config).redisPassword, 'utf8').trim()}\n`);
+    expect(config.endpoints.redis).toBe(`rediss://127.0.0.1:${config.ports.redis}`);
+  });
+});
+
+describe('secureMode (VIGIL_STACK_SECURE)', () => {
+  it('reads 1/true and 0/false/unset, and refuses anything else', () => {
+    expect([secureMode('1'), secureMode('true'), secureMode(undefined), secureMode('0'), secureMode('')]).toEqual([
+      true,
+      true,
+      false,
+      false,
+      false,
+    ]);
+    expect(() => secureMode('yes please')).toThrow(VigilError);
+  });
+});
