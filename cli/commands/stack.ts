@@ -13,7 +13,7 @@ import { constants as osConstants } from 'node:os';
 import type { Command } from 'commander';
 import { SERVICE_NAMES, type ServiceName, stackConfig } from '../../infra/local/config.ts';
 import { formatEnv, secureEnv, securePaths } from '../../infra/local/secure.ts';
-import { stackDown, stackKill, stackStatus, stackUp } from '../../infra/local/stack.ts';
+import { lastUpWasSecure, stackDown, stackKill, stackStatus, stackUp } from '../../infra/local/stack.ts';
 import { VigilError } from '../../runtime/errors.ts';
 
 function printJson(value: unknown): void {
@@ -32,9 +32,14 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
-/** The stack this command works on; `--secure` is the same as VIGIL_STACK_SECURE=1. */
-function selectedConfig(options: { secure?: boolean }) {
-  return stackConfig(options.secure ? { ...process.env, VIGIL_STACK_SECURE: '1' } : process.env);
+/**
+ * The stack this command works on; `--secure` is the same as VIGIL_STACK_SECURE=1. `status` and `env` also follow
+ * the mode the last `up` started (`remembered`), unless VIGIL_STACK_SECURE says otherwise.
+ */
+function selectedConfig(options: { secure?: boolean }, remembered = false) {
+  const config = stackConfig(options.secure ? { ...process.env, VIGIL_STACK_SECURE: '1' } : process.env);
+  if (config.secure || !remembered || process.env.VIGIL_STACK_SECURE?.trim() || !lastUpWasSecure(config)) return config;
+  return stackConfig({ ...process.env, VIGIL_STACK_SECURE: '1' });
 }
 
 export function registerStack(program: Command): void {
@@ -82,10 +87,10 @@ export function registerStack(program: Command): void {
     .description(
       'Print the security settings the clients need for this stack (KEY=value lines; passwords only by file)',
     )
-    .option('--secure', 'the secured stack (same as VIGIL_STACK_SECURE=1)')
+    .option('--secure', 'the secured stack (the default after `up --secure`; same as VIGIL_STACK_SECURE=1)')
     .option('--json', 'print the settings as a JSON object')
     .action((options: { secure?: boolean; json?: boolean }) => {
-      const config = selectedConfig(options);
+      const config = selectedConfig(options, true);
       // Endpoints are left out on purpose: clients derive them from VIGIL_STACK_PORT_OFFSET, and KAFKA_BROKERS & co.
       // in a shell would make `vigil stack` treat the services as external.
       const env = config.secure ? secureEnv(config) : {};
@@ -146,9 +151,9 @@ export function registerStack(program: Command): void {
     .command('status')
     .description('Each service: healthy, down, unhealthy, foreign (port taken by another process) or external')
     .option('--json', 'print the status as JSON')
-    .option('--secure', 'probe the secured stack (same as VIGIL_STACK_SECURE=1)')
+    .option('--secure', 'probe the secured stack (the default after `up --secure`; same as VIGIL_STACK_SECURE=1)')
     .action(async (options: { json?: boolean; secure?: boolean }) => {
-      const status = await stackStatus(selectedConfig(options));
+      const status = await stackStatus(selectedConfig(options, true));
       if (options.json) {
         printJson(status);
       } else {

@@ -65,6 +65,15 @@ export function redact(endpoint: string): string {
   return endpoint.replace(/\/\/[^/@\s]*@/g, '//***@');
 }
 
+function secureMarker(config: StackConfig): string {
+  return path.join(config.runDir, 'secure');
+}
+
+/** The last `up` of this stack directory started the secured mode (so `status` probes it that way). */
+export function lastUpWasSecure(config: StackConfig): boolean {
+  return readFileSafe(secureMarker(config)).trim() === 'secure';
+}
+
 /** How the stack's own probes and admin client log in: nothing for the plain stack, the admin login when secured. */
 export function stackSecurity(config: StackConfig): ProbeSecurity {
   if (!config.secure) return {};
@@ -199,6 +208,9 @@ async function up(config: StackConfig, options: UpOptions): Promise<UpResult> {
     say(`secured mode: CA, broker certificate and passwords in ${paths.dir}; client settings in ${paths.envFile}`);
   }
   const security = stackSecurity(config);
+  // Remembered for `status` and `env` (which then need no --secure); `up` itself always starts the mode it is asked for.
+  if (config.secure) writeFileSync(secureMarker(config), 'secure\n');
+  else rmSync(secureMarker(config), { force: true });
   const before = await stackStatus(config);
   const results = {} as Record<ServiceName, UpServiceResult>;
   const toStart: ServiceName[] = [];
