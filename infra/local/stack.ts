@@ -167,6 +167,17 @@ function logTail(file: string, lines = 15): string {
   return readFileSafe(file).trimEnd().split('\n').slice(-lines).join('\n');
 }
 
+/** The service's recorded fingerprint differs from what it would be started with now (and both are known). */
+function startedWithOtherSettings(config: StackConfig, name: ServiceName): boolean {
+  const startedWith = readFileSafe(fingerprintFile(config, name)).trim();
+  if (startedWith === '') return false;
+  try {
+    return fingerprint(SERVICES[name].plan(config)) !== startedWith;
+  } catch {
+    return false;
+  }
+}
+
 // ---- up -----------------------------------------------------------------------------------------------------------
 
 export type UpAction = 'started' | 'running' | 'external';
@@ -250,6 +261,14 @@ async function up(config: StackConfig, options: UpOptions): Promise<UpResult> {
         break;
       }
       case 'unhealthy': {
+        // Started in the other mode (secured vs plain): our probe cannot log in; replace it without waiting.
+        if (startedWithOtherSettings(config, name)) {
+          say(`${name}: started with other settings (pid ${status.pid}); restarting it`);
+          await stopProcess(status.pid!, SERVICES[name].stopGraceMs);
+          forget(config, name);
+          toStart.push(name);
+          break;
+        }
         // Ours but not answering: maybe still starting. Give it its start time, then replace it.
         say(`${name}: running (pid ${status.pid}) but not answering yet; waiting`);
         const ok = await waitUntil(() => probe(name, config.endpoints[name], undefined, security), {
