@@ -91,8 +91,8 @@ export function registerStack(program: Command): void {
     .option('--json', 'print the settings as a JSON object')
     .action((options: { secure?: boolean; json?: boolean }) => {
       const config = selectedConfig(options, true);
-      // Endpoints are left out on purpose: clients derive them from VIGIL_STACK_PORT_OFFSET, and KAFKA_BROKERS & co.
-      // in a shell would make `vigil stack` treat the services as external.
+      // Kafka's and the registry's endpoints are left out on purpose: clients derive them from VIGIL_STACK_PORT_OFFSET,
+      // and KAFKA_BROKERS & co. in a shell would make `vigil stack` treat the services as external.
       const env = config.secure ? secureEnv(config) : {};
       if (options.json) return printJson(env);
       process.stdout.write(config.secure ? formatEnv(env) : '# the plain stack needs no security settings\n');

@@ -85,7 +85,8 @@ export function stackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
   const endpoints = {} as Record<ServiceName, string>;
   for (const name of SERVICE_NAMES) {
     const endpoint = SERVICE_ENDPOINT[name];
-    external[name] = resolved.external[endpoint];
+    // A variable naming this stack's own endpoint (secure.env sets REDIS_URL=rediss://127.0.0.1:<port>) is not external.
+    external[name] = resolved.external[endpoint] && withoutTls(resolved[endpoint]) !== withoutTls(local[name]);
     endpoints[name] = external[name] ? resolved[endpoint] : local[name];
   }
   return {
@@ -98,6 +99,11 @@ export function stackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
     external,
     secure,
   };
+}
+
+/** rediss:// and redis:// on the same host and port are the same local Redis (secured or not). */
+function withoutTls(endpoint: string): string {
+  return endpoint.replace(/^rediss:/, 'redis:');
 }
 
 /** VIGIL_STACK_SECURE: '1'/'true' secured, ''/'0'/'false' (or unset) plain; anything else is a mistake. */

@@ -43,6 +43,12 @@ describe('secured stack material', () => {
     expect(env).toContain(`KAFKA_SSL_CA_FILE=${paths.caCert}\n`);
     expect(env).not.toContain(readFileSync(paths.clientPassword, 'utf8').trim());
     expect(secureEnv(config).KAFKA_SASL_USERNAME).toBe('vigil');
+    expect(env).toContain(`REDIS_URL=rediss://127.0.0.1:${config.ports.redis}\n`);
+    // Sourcing it does not make the stack take its own Redis for an external one.
+    const sourced = stackConfig({ ...secureEnv(config), VIGIL_STACK_DIR: dir, VIGIL_STACK_PORT_OFFSET: '500' });
+    expect(sourced.external.redis).toBe(false);
+    expect(sourced.secure).toBe(true);
+    expect(stackConfig({ REDIS_URL: 'rediss://10.0.0.9:6379' }).external.redis).toBe(true);
   });
 
   it('the broker: one SASL_SSL client listener on the stack port, PEM keystore, its own data directory', () => {
