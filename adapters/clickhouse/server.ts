@@ -8,6 +8,7 @@
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { VigilError } from '../../runtime/errors.ts';
 import { applyMigrations, type MigrateOptions } from './migrations.ts';
+import { clickhouseSecurityOptions } from './security.ts';
 import {
   type ClickHouseStore,
   clickhouseCodeOf,
@@ -44,12 +45,19 @@ export interface ServerStoreOptions {
  */
 export function openServerStore(options: ServerStoreOptions): ClickHouseStore {
   const url = new URL(options.url);
-  const username = options.username ?? (url.username ? decodeURIComponent(url.username) : undefined);
-  const password = options.password ?? (url.password ? decodeURIComponent(url.password) : undefined);
+  // Explicit options first, then the connection configuration (CLICKHOUSE_USERNAME, CLICKHOUSE_PASSWORD_FILE,
+  // CLICKHOUSE_ROLE, CLICKHOUSE_CA_FILE), then credentials in the URL.
+  const security = clickhouseSecurityOptions();
+  const username =
+    options.username ?? security.username ?? (url.username ? decodeURIComponent(url.username) : undefined);
+  const password =
+    options.password ?? security.password ?? (url.password ? decodeURIComponent(url.password) : undefined);
   url.username = '';
   url.password = '';
   const client = createClient({
     url: url.toString(),
+    ...(security.role ? { role: security.role } : {}),
+    ...(security.tls && url.protocol === 'https:' ? { tls: security.tls } : {}),
     ...(options.database ? { database: options.database } : {}),
     ...(username !== undefined ? { username } : {}),
     ...(password !== undefined ? { password } : {}),

@@ -4,6 +4,8 @@
  */
 import Kafka from 'node-rdkafka';
 import { VigilError } from '../../runtime/errors.ts';
+import { authenticateKafkaClient, kafkaOauthToken } from './oauth.ts';
+import { kafkaConnectHint, kafkaSecurityConfig } from './security.ts';
 
 export interface OwnTopicSpec {
   readonly name: string;
@@ -19,7 +21,15 @@ export interface OwnTopicSpec {
  * const partitions = await ensureOwnTopic(brokers, { name: 'vigil.state.vitals.changelog', partitions: 6, config });
  */
 export async function ensureOwnTopic(brokers: string, spec: OwnTopicSpec, timeoutMs = 30_000): Promise<number> {
-  const admin = Kafka.AdminClient.create({ 'metadata.broker.list': brokers, 'client.id': 'vigil-admin', log_level: 0 });
+  const admin = Kafka.AdminClient.create(
+    {
+      'metadata.broker.list': brokers,
+      'client.id': 'vigil-admin',
+      log_level: 0,
+      ...kafkaSecurityConfig(),
+    },
+    await kafkaOauthToken(),
+  );
   try {
     await new Promise<void>((resolve, reject) =>
       admin.createTopic(
@@ -52,12 +62,21 @@ export async function partitionCounts(
   topics: readonly string[],
   timeoutMs = 30_000,
 ): Promise<Map<string, number>> {
-  const producer = new Kafka.Producer({ 'metadata.broker.list': brokers, log_level: 0 } as Kafka.ProducerGlobalConfig);
+  const producer = new Kafka.Producer({
+    'metadata.broker.list': brokers,
+    log_level: 0,
+    ...kafkaSecurityConfig(),
+  } as Kafka.ProducerGlobalConfig);
+  await authenticateKafkaClient(producer);
   await new Promise<void>((resolve, reject) =>
     producer.connect({ timeout: timeoutMs }, (error) =>
       error
         ? reject(
-            new VigilError('KAFKA_UNAVAILABLE', `cannot reach Kafka at ${brokers}: ${error.message}`, { cause: error }),
+            new VigilError(
+              'KAFKA_UNAVAILABLE',
+              `cannot reach Kafka at ${brokers}: ${error.message}${kafkaConnectHint()}`,
+              { cause: error },
+            ),
           )
         : resolve(),
     ),

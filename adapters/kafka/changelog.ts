@@ -13,6 +13,8 @@
 import Kafka from 'node-rdkafka';
 import { ulid } from 'ulid';
 import { VigilError } from '../../runtime/errors.ts';
+import { authenticateKafkaClient } from './oauth.ts';
+import { kafkaConnectHint, kafkaSecurityConfig } from './security.ts';
 
 export interface RestoreSource {
   readonly brokers: string;
@@ -63,14 +65,20 @@ export async function readChangelogPartition(
       'fetch.max.bytes': 67_108_864,
       'queued.max.messages.kbytes': 262_144,
       log_level: 0,
+      ...kafkaSecurityConfig(),
     } as Kafka.ConsumerGlobalConfig,
     {},
   );
+  await authenticateKafkaClient(consumer);
   await new Promise<void>((resolve, reject) =>
     consumer.connect({ timeout: 15_000 }, (err) =>
       err
         ? reject(
-            new VigilError('KAFKA_UNAVAILABLE', `changelog restore cannot reach Kafka: ${err.message}`, { cause: err }),
+            new VigilError(
+              'KAFKA_UNAVAILABLE',
+              `changelog restore cannot reach Kafka: ${err.message}${kafkaConnectHint()}`,
+              { cause: err },
+            ),
           )
         : resolve(),
     ),

@@ -9,6 +9,8 @@
 import Kafka from 'node-rdkafka';
 import { VigilError } from '../../runtime/errors.ts';
 import type { Header } from '../../runtime/record.ts';
+import { authenticateKafkaClient } from './oauth.ts';
+import { kafkaConnectHint, kafkaSecurityConfig } from './security.ts';
 
 export interface ConsumedMessage {
   readonly topic: string;
@@ -113,6 +115,7 @@ export class KafkaConsumerClient {
         'queued.max.messages.kbytes': 65_536,
         rebalance_cb: rebalance,
         ...options.config,
+        ...kafkaSecurityConfig(),
       } as Kafka.ConsumerGlobalConfig,
       { 'auto.offset.reset': 'earliest' },
     );
@@ -129,13 +132,18 @@ export class KafkaConsumerClient {
   #pendingError: Error | null = null;
 
   async connect(): Promise<void> {
+    await authenticateKafkaClient(this.consumer);
     await new Promise<void>((resolve, reject) => {
       this.consumer.connect({ timeout: 15_000 }, (err) => {
         if (err)
           reject(
-            new VigilError('KAFKA_UNAVAILABLE', `cannot reach Kafka at ${this.#options.brokers}: ${err.message}`, {
-              cause: err,
-            }),
+            new VigilError(
+              'KAFKA_UNAVAILABLE',
+              `cannot reach Kafka at ${this.#options.brokers}: ${err.message}${kafkaConnectHint()}`,
+              {
+                cause: err,
+              },
+            ),
           );
         else resolve();
       });

@@ -11,6 +11,8 @@ import Kafka from 'node-rdkafka';
 import { ulid } from 'ulid';
 import type { ControlLog, FollowOptions } from '../../identity/types.ts';
 import { VigilError } from '../../runtime/errors.ts';
+import { authenticateKafkaClient } from './oauth.ts';
+import { kafkaConnectHint, kafkaSecurityConfig } from './security.ts';
 
 export interface KafkaControlLogOptions<T> {
   readonly brokers: string;
@@ -26,7 +28,7 @@ const OFFSET_BEGINNING = -2;
 const CONSUME_BATCH = 500;
 
 function unavailable(what: string, error: { message: string }): VigilError {
-  return new VigilError('KAFKA_UNAVAILABLE', `${what}: ${error.message}`, { cause: error });
+  return new VigilError('KAFKA_UNAVAILABLE', `${what}: ${error.message}${kafkaConnectHint()}`, { cause: error });
 }
 
 export class KafkaControlLog<T> implements ControlLog<T> {
@@ -56,6 +58,7 @@ export class KafkaControlLog<T> implements ControlLog<T> {
         'linger.ms': 0,
         dr_cb: true,
         log_level: 0,
+        ...kafkaSecurityConfig(),
       } as Kafka.ProducerGlobalConfig);
       producer.on('delivery-report', (error, report) => {
         const waiter = this.#inFlight.get(report.opaque as number);
@@ -64,13 +67,16 @@ export class KafkaControlLog<T> implements ControlLog<T> {
         if (error) waiter.reject(unavailable(`control record not delivered to ${this.#options.topic}`, error));
         else waiter.resolve();
       });
-      producer.connect({ timeout: this.#timeoutMs }, (error) => {
-        if (error) reject(unavailable(`cannot reach Kafka at ${this.#options.brokers}`, error));
-        else {
-          producer.setPollInterval(20);
-          resolve(producer);
-        }
-      });
+      const connect = (): void => {
+        producer.connect({ timeout: this.#timeoutMs }, (error) => {
+          if (error) reject(unavailable(`cannot reach Kafka at ${this.#options.brokers}`, error));
+          else {
+            producer.setPollInterval(20);
+            resolve(producer);
+          }
+        });
+      };
+      authenticateKafkaClient(producer).then(connect, reject);
     });
     return this.#producer;
   }
@@ -109,9 +115,11 @@ export class KafkaControlLog<T> implements ControlLog<T> {
         'enable.auto.offset.store': false,
         'fetch.wait.max.ms': 100,
         log_level: 0,
+        ...kafkaSecurityConfig(),
       } as Kafka.ConsumerGlobalConfig,
       { 'auto.offset.reset': 'earliest' },
     );
+    await authenticateKafkaClient(consumer);
     await new Promise<void>((resolve, reject) =>
       consumer.connect({ timeout: this.#timeoutMs }, (error) =>
         error ? reject(unavailable(`cannot reach Kafka at ${brokers}`, error)) : resolve(),

@@ -10,6 +10,8 @@ import Kafka from 'node-rdkafka';
 import { VigilError } from '../../runtime/errors.ts';
 import type { Header } from '../../runtime/record.ts';
 import type { KafkaConsumerClient, TopicPartition } from './consumer.ts';
+import { authenticateKafkaClient } from './oauth.ts';
+import { kafkaConnectHint, kafkaSecurityConfig } from './security.ts';
 
 export interface ProducerRecord {
   readonly topic: string;
@@ -53,17 +55,23 @@ abstract class BaseProducer {
       'metadata.broker.list': brokers,
       ...BASE_CONFIG,
       ...config,
+      ...kafkaSecurityConfig(),
     } as Kafka.ProducerGlobalConfig);
   }
 
   async connect(): Promise<void> {
+    await authenticateKafkaClient(this.producer);
     await new Promise<void>((resolve, reject) => {
       this.producer.connect({ timeout: 15_000 }, (err) => {
         if (err)
           reject(
-            new VigilError('KAFKA_UNAVAILABLE', `cannot reach Kafka at ${this.brokers}: ${err.message}`, {
-              cause: err,
-            }),
+            new VigilError(
+              'KAFKA_UNAVAILABLE',
+              `cannot reach Kafka at ${this.brokers}: ${err.message}${kafkaConnectHint()}`,
+              {
+                cause: err,
+              },
+            ),
           );
         else resolve();
       });

@@ -15,6 +15,8 @@ import { VigilError } from '../../runtime/errors.ts';
 import { RegistryValueEncoder } from '../../runtime/runners/encoder.ts';
 import { loadSchemaRepo, type SchemaRepo } from '../avro/schemas.ts';
 import type { SchemaRegistry } from '../registry/types.ts';
+import { authenticateKafkaClient } from './oauth.ts';
+import { kafkaSecurityConfig } from './security.ts';
 
 export interface DurableRecord {
   readonly topic: string;
@@ -48,6 +50,7 @@ export class DurableProducer {
       dr_cb: true,
       log_level: 0,
       ...config,
+      ...kafkaSecurityConfig(),
     } as Kafka.ProducerGlobalConfig);
     this.#producer.on('delivery-report', (error, report) => {
       const id = report.opaque as number;
@@ -64,6 +67,7 @@ export class DurableProducer {
   }
 
   async connect(): Promise<void> {
+    await authenticateKafkaClient(this.#producer);
     await new Promise<void>((resolve, reject) =>
       this.#producer.connect({ timeout: 15_000 }, (error) =>
         error

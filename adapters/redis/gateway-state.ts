@@ -21,6 +21,7 @@ import type {
 } from '../../gateway/state.ts';
 import { type Clock, systemClock } from '../../runtime/clock.ts';
 import { VigilError } from '../../runtime/errors.ts';
+import { redisSecurityOptions } from './security.ts';
 import { redactRedisUrl } from './state.ts';
 
 /**
@@ -163,6 +164,7 @@ export class RedisGatewayState implements GatewayState {
       connectTimeout: 3_000,
       commandTimeout: options.commandTimeoutMs ?? 2_000,
       connectionName: 'vigil-gateway',
+      ...redisSecurityOptions(options.url),
     });
     this.#redis.on('error', () => {}); // surfaced by the failing command as STATE_UNAVAILABLE
   }

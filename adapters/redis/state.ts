@@ -33,6 +33,7 @@ import type {
   ValueWrite,
 } from '../../runtime/state.ts';
 import { CLAIM_LUA, SEQUENCE_LUA } from './scripts.ts';
+import { redisSecurityOptions } from './security.ts';
 
 export interface RedisStateOptions {
   /** `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS). e.g. `redis://127.0.0.1:16379` */
@@ -123,6 +124,7 @@ export class RedisStateBackend implements StateBackend {
       connectTimeout: options.connectTimeoutMs ?? REDIS_STATE_DEFAULTS.connectTimeoutMs,
       commandTimeout: options.commandTimeoutMs ?? REDIS_STATE_DEFAULTS.commandTimeoutMs,
       connectionName: 'vigil-state',
+      ...redisSecurityOptions(options.url),
     });
     // Without a listener ioredis prints every reconnect error itself. Log one line per outage, not one per attempt.
     this.#redis.on('error', (error: unknown) => {

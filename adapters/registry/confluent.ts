@@ -6,21 +6,29 @@
  * client's own `decode` is what interoperability tests compare against). Listing versions, looking a schema up and
  * compatibility configuration are plain Confluent REST calls the client does not expose.
  */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { SchemaRegistry as ConfluentClient } from '@kafkajs/confluent-schema-registry';
 import type avsc from 'avsc';
 import { VigilError } from '../../runtime/errors.ts';
 import { UNREADABLE_WRITER } from '../avro/decoder.ts';
 import type { CompatibilityLevel } from '../avro/schemas.ts';
 import { COMPATIBILITY_LEVELS, hardened } from '../avro/schemas.ts';
+import { type RegistrySecurity, registrySecurity } from './security.ts';
 import type { RegisteredVersion, SchemaRegistry } from './types.ts';
 
 const CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
+
+/** The client's own middleware type (mappersmith's, as the client was built against). */
+type Middleware = NonNullable<ConstructorParameters<typeof ConfluentClient>[0]['middlewares']>[number];
 
 export interface ConfluentRegistryOptions {
   /** Base URL of the Confluent API, e.g. `http://127.0.0.1:18081/apis/ccompat/v7`. */
   readonly url: string;
   /** Per-request timeout of the REST calls made here. Default 10 s. */
   readonly timeoutMs?: number;
+  /** Authentication and trust; default: the process's connection configuration (runtime/connections.ts). */
+  readonly security?: RegistrySecurity;
 }
 
 interface HttpError {
@@ -50,8 +58,25 @@ export class ConfluentSchemaRegistry implements SchemaRegistry {
     this.#base = options.url.replace(/\/+$/, '');
     this.location = this.#base;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.client = new ConfluentClient({ host: this.#base, clientId: 'vigil' });
+    this.#security = options.security ?? registrySecurity();
+    const authorization = this.#security.authorization;
+    // One header for both paths (basic or bearer), set per request so a rotated bearer token is picked up.
+    const authenticate: Middleware = () => ({
+      async prepareRequest(next) {
+        const request = await next();
+        const header = authorization();
+        return header ? request.enhance({ headers: { authorization: header } }) : request;
+      },
+    });
+    this.client = new ConfluentClient({
+      host: this.#base,
+      clientId: 'vigil',
+      middlewares: [authenticate],
+      ...(this.#security.agent ? { agent: this.#security.agent } : {}),
+    });
   }
+
+  readonly #security: RegistrySecurity;
 
   getWriterType(id: number): Promise<avsc.Type | null> {
     const cached = this.#writers.get(id);
@@ -157,20 +182,15 @@ export class ConfluentSchemaRegistry implements SchemaRegistry {
   }
 
   async #http(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-    let res: Response;
+    let res: { status: number; raw: string };
     try {
-      res = await fetch(`${this.#base}${path}`, {
-        method,
-        headers: { accept: CONTENT_TYPE, ...(body === undefined ? {} : { 'content-type': CONTENT_TYPE }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
+      res = await this.#send(method, path, body === undefined ? undefined : JSON.stringify(body));
     } catch (error) {
       throw new VigilError('REGISTRY_UNAVAILABLE', `schema registry ${this.#base}: ${method} ${path}: ${text(error)}`, {
         cause: error,
       });
     }
-    const raw = await res.text();
+    const raw = res.raw;
     let json: unknown = null;
     try {
       json = raw ? JSON.parse(raw) : null;
@@ -178,6 +198,39 @@ export class ConfluentSchemaRegistry implements SchemaRegistry {
       json = raw;
     }
     return { status: res.status, json };
+  }
+
+  /** node:http(s) rather than fetch: fetch cannot take the agent that trusts a private CA (SCHEMA_REGISTRY_CA_FILE). */
+  #send(method: string, path: string, body: string | undefined): Promise<{ status: number; raw: string }> {
+    const url = new URL(`${this.#base}${path}`);
+    const authorization = this.#security.authorization();
+    const headers: Record<string, string> = {
+      accept: CONTENT_TYPE,
+      ...(body === undefined
+        ? {}
+        : { 'content-type': CONTENT_TYPE, 'content-length': String(Buffer.byteLength(body)) }),
+      ...(authorization ? { authorization } : {}),
+    };
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(
+        url,
+        {
+          method,
+          headers,
+          signal: AbortSignal.timeout(this.#timeoutMs),
+          ...(url.protocol === 'https:' && this.#security.agent ? { agent: this.#security.agent } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, raw: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
   }
 
   #expectOk(res: { status: number; json: unknown }, what: string): unknown {

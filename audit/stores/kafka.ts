@@ -22,7 +22,9 @@ import Kafka from 'node-rdkafka';
 import { ulid } from 'ulid';
 import type { KafkaConsumerClient } from '../../adapters/kafka/consumer.ts';
 import { KafkaControlLog } from '../../adapters/kafka/control-log.ts';
+import { authenticateKafkaClient } from '../../adapters/kafka/oauth.ts';
 import { PlainProducer, type ProducerRecord, TransactionalProducer } from '../../adapters/kafka/producer.ts';
+import { kafkaSecurityConfig } from '../../adapters/kafka/security.ts';
 import { VigilError } from '../../runtime/errors.ts';
 import type { AuditRecord, AuditStore } from '../store.ts';
 
@@ -47,9 +49,11 @@ async function readTail(brokers: string, topic: string, n: number, timeoutMs = 3
       'enable.auto.commit': false,
       'isolation.level': 'read_committed',
       log_level: 0,
+      ...kafkaSecurityConfig(),
     } as Kafka.ConsumerGlobalConfig,
     { 'auto.offset.reset': 'earliest' },
   );
+  await authenticateKafkaClient(consumer);
   await new Promise<void>((resolve, reject) =>
     consumer.connect({ timeout: 15_000 }, (e) =>
       e
