@@ -6,6 +6,8 @@ import {
   type ConnectionsIo,
   describeConnections,
   loadConnections,
+  logAtStartup,
+  PLAINTEXT_CONNECTIONS,
   redactUrl,
   SETTINGS,
   Secret,
@@ -324,6 +326,22 @@ describe('secrets never print', () => {
     const printed = [JSON.stringify(connections), inspect(connections, { depth: 10 }), `${connections.redis.password}`];
     for (const text of printed) for (const value of secretValues) expect(text).not.toContain(value);
     expect(new Secret('x', 'env X').reveal()).toBe('x');
+  });
+
+  it('logAtStartup logs the description once and every warning, never a secret; nothing for the local stack', () => {
+    const lines: string[] = [];
+    const log = {
+      info: (object: unknown, message: string) => lines.push(`${message} ${JSON.stringify(object)}`),
+      warn: (message: string) => lines.push(message),
+    };
+    logAtStartup(PLAINTEXT_CONNECTIONS, log as never);
+    expect(lines).toEqual([]);
+    const worldReadable = { ...everyFile, '/s/ch': ['ch-Pa55', 0o644] as [string, number] };
+    logAtStartup(loadConnections(everySecret, memoryIo(worldReadable)), log as never);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^connection security .*"securityProtocol":"SASL_SSL"/);
+    expect(lines[1]).toMatch(/CLICKHOUSE_PASSWORD_FILE=\/s\/ch is readable by every user/);
+    for (const value of secretValues) expect(lines.join('\n')).not.toContain(value);
   });
 
   it('redactUrl hides credentials in a URL', () => {

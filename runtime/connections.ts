@@ -21,6 +21,7 @@ import { inspect } from 'node:util';
 import { z } from 'zod';
 import { resolveEndpoints } from './endpoints.ts';
 import { VigilError } from './errors.ts';
+import { createLogger, type Logger } from './log.ts';
 
 /** A secret value: `reveal()` is the only way to read it; every printing path shows `[redacted]`. */
 export class Secret {
@@ -757,6 +758,22 @@ let processWide: Connections | undefined;
  * const producer = new Kafka.Producer({ ...base, ...kafkaSecurityConfig(processConnections()) });
  */
 export function processConnections(): Connections {
-  processWide ??= loadConnections(process.env);
+  if (!processWide) {
+    processWide = loadConnections(process.env);
+    logAtStartup(processWide, createLogger('connections'));
+  }
   return processWide;
+}
+
+/**
+ * One line saying how the process connects (when anything is configured) and one per warning: every process that
+ * creates a client logs it once, without each runner having to remember to.
+ */
+export function logAtStartup(connections: Connections, log: Pick<Logger, 'info' | 'warn'>): void {
+  const configured =
+    connections.file !== undefined ||
+    connections.kafka.securityProtocol !== 'PLAINTEXT' ||
+    [connections.schemaRegistry, connections.redis, connections.clickhouse].some((c) => Object.keys(c).length > 0);
+  if (configured) log.info({ connections: describeConnections(connections) }, 'connection security');
+  for (const warning of connections.warnings) log.warn(warning);
 }
