@@ -292,9 +292,20 @@ describe('loadConnections: start-up checks say what to fix', () => {
   });
 
   it('warns on a variable that looks like a setting but is none (a typo, or another naming)', () => {
-    const connections = loadConnections({ KAFKA_SASL_PASWORD_FILE: '/x', REDIS_URL: 'redis://r:1' }, memoryIo({}));
+    const connections = loadConnections(
+      {
+        KAFKA_SASL_PASWORD_FILE: '/x',
+        REDIS_URL: 'redis://r:1',
+        VIGIL_KAFKA_CA_FILE: '/ca.pem',
+        VIGIL_CLICKHOUSE_USER: 'w',
+        VIGIL_TOPIC_PREFIX: 'ci',
+      },
+      memoryIo({}),
+    );
     expect(connections.warnings).toEqual([
       'KAFKA_SASL_PASWORD_FILE is not a connection setting and is ignored (see docs/reference/connections.md)',
+      'VIGIL_KAFKA_CA_FILE is not a connection setting and is ignored (did you mean KAFKA_SSL_CA_FILE? see docs/reference/connections.md)',
+      'VIGIL_CLICKHOUSE_USER is not a connection setting and is ignored (did you mean CLICKHOUSE_USERNAME? see docs/reference/connections.md)',
     ]);
   });
 });

@@ -398,7 +398,30 @@ const nodeIo: ConnectionsIo = {
 };
 
 /** Env prefixes that belong to this configuration: a variable under them that is not a setting is probably a typo. */
-const OWNED_PREFIXES = ['KAFKA_SSL_', 'KAFKA_SASL_', 'KAFKA_OAUTH_', 'KAFKA_SECURITY_', 'SCHEMA_REGISTRY_', 'REDIS_'];
+const OWNED_PREFIXES = [
+  'KAFKA_SSL_',
+  'KAFKA_SASL_',
+  'KAFKA_OAUTH_',
+  'KAFKA_SECURITY_',
+  'SCHEMA_REGISTRY_',
+  'REDIS_',
+  // Another naming scheme (a chart's or a runbook's) would be ignored silently without this.
+  'VIGIL_KAFKA_',
+  'VIGIL_REGISTRY_',
+  'VIGIL_SCHEMA_REGISTRY_',
+  'VIGIL_REDIS_',
+  'VIGIL_CLICKHOUSE_',
+];
+
+/** The setting an unknown variable probably meant (`VIGIL_KAFKA_SASL_MECHANISM` -> `KAFKA_SASL_MECHANISM`). */
+function likelyMeant(variable: string): string | undefined {
+  const bare = variable
+    .replace(/^VIGIL_/, '')
+    .replace(/^REGISTRY_/, 'SCHEMA_REGISTRY_')
+    .replace(/_USER$/, '_USERNAME');
+  const candidates = [bare, bare.replace(/^KAFKA_(CA|CERT|KEY)_FILE$/, 'KAFKA_SSL_$1_FILE')];
+  return candidates.find((name) => SETTINGS.some((s) => s.env === name) || name === 'CLICKHOUSE_URL');
+}
 const OTHER_KNOWN_ENV = new Set(['SCHEMA_REGISTRY_URL', 'REDIS_URL']);
 
 function labelOf(setting: ConnectionSetting): string {
@@ -471,7 +494,10 @@ export function loadConnections(env: NodeJS.ProcessEnv = process.env, io: Connec
   for (const variable of Object.keys(env)) {
     if (OTHER_KNOWN_ENV.has(variable) || SETTINGS.some((s) => s.env === variable)) continue;
     if (OWNED_PREFIXES.some((prefix) => variable.startsWith(prefix))) {
-      warnings.push(`${variable} is not a connection setting and is ignored (see docs/reference/connections.md)`);
+      const meant = likelyMeant(variable);
+      warnings.push(
+        `${variable} is not a connection setting and is ignored (${meant ? `did you mean ${meant}? ` : ''}see docs/reference/connections.md)`,
+      );
     }
   }
 
