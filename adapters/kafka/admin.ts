@@ -5,7 +5,7 @@
 import Kafka from 'node-rdkafka';
 import { VigilError } from '../../runtime/errors.ts';
 import { authenticateKafkaClient, kafkaOauthToken } from './oauth.ts';
-import { kafkaConnectHint, kafkaSecurityConfig } from './security.ts';
+import { brokerCause, kafkaConnectHint, kafkaSecurityConfig } from './security.ts';
 
 export interface OwnTopicSpec {
   readonly name: string;
@@ -74,7 +74,7 @@ export async function partitionCounts(
         ? reject(
             new VigilError(
               'KAFKA_UNAVAILABLE',
-              `cannot reach Kafka at ${brokers}: ${error.message}${kafkaConnectHint()}`,
+              `cannot reach Kafka at ${brokers}: ${error.message}${brokerCause(producer)}${kafkaConnectHint()}`,
               { cause: error },
             ),
           )

@@ -10,7 +10,7 @@ import Kafka from 'node-rdkafka';
 import { VigilError } from '../../runtime/errors.ts';
 import type { Header } from '../../runtime/record.ts';
 import { authenticateKafkaClient } from './oauth.ts';
-import { kafkaConnectHint, kafkaSecurityConfig } from './security.ts';
+import { brokerCause, kafkaConnectHint, kafkaSecurityConfig } from './security.ts';
 
 export interface ConsumedMessage {
   readonly topic: string;
@@ -139,7 +139,7 @@ export class KafkaConsumerClient {
           reject(
             new VigilError(
               'KAFKA_UNAVAILABLE',
-              `cannot reach Kafka at ${this.#options.brokers}: ${err.message}${kafkaConnectHint()}`,
+              `cannot reach Kafka at ${this.#options.brokers}: ${err.message}${brokerCause(this.consumer)}${kafkaConnectHint()}`,
               {
                 cause: err,
               },

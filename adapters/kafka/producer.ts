@@ -11,7 +11,7 @@ import { VigilError } from '../../runtime/errors.ts';
 import type { Header } from '../../runtime/record.ts';
 import type { KafkaConsumerClient, TopicPartition } from './consumer.ts';
 import { authenticateKafkaClient } from './oauth.ts';
-import { kafkaConnectHint, kafkaSecurityConfig } from './security.ts';
+import { brokerCause, kafkaConnectHint, kafkaSecurityConfig } from './security.ts';
 
 export interface ProducerRecord {
   readonly topic: string;
@@ -67,7 +67,7 @@ abstract class BaseProducer {
           reject(
             new VigilError(
               'KAFKA_UNAVAILABLE',
-              `cannot reach Kafka at ${this.brokers}: ${err.message}${kafkaConnectHint()}`,
+              `cannot reach Kafka at ${this.brokers}: ${err.message}${brokerCause(this.producer)}${kafkaConnectHint()}`,
               {
                 cause: err,
               },

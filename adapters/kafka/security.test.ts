@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeConnections, loadConnections, PLAINTEXT_CONNECTIONS } from '../../runtime/connections.ts';
 import { createLogger } from '../../runtime/log.ts';
 import { partitionCounts } from './admin.ts';
-import { kafkaConnectHint, kafkaSecurityConfig } from './security.ts';
+import { brokerCause, kafkaConnectHint, kafkaSecurityConfig } from './security.ts';
 
 const PASSWORD = 'kafka-Scram-Pa55-do-not-log';
 const dir = mkdtempSync(join(tmpdir(), 'vigil-kafka-security-'));
@@ -89,6 +89,13 @@ describe('kafkaSecurityConfig', () => {
       const producer = new Kafka.Producer({ 'metadata.broker.list': '127.0.0.1:1', ...config });
       expect(producer.isConnected()).toBe(false);
     }
+  });
+
+  it("brokerCause keeps librdkafka's authentication and TLS texts, nothing else", () => {
+    const auth = 'SASL authentication error: Authentication failed during authentication due to invalid credentials';
+    expect(brokerCause({ lastError: new Error(auth) })).toBe(`; the broker connection failed with: ${auth}`);
+    expect(brokerCause({ lastError: new Error('Local: Message timed out') })).toBe('');
+    expect(brokerCause({})).toBe('');
   });
 
   it('the connect hint names what to check, never the secret', () => {

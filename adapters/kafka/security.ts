@@ -59,3 +59,20 @@ export function kafkaConnectHint(connections: Connections = processConnections()
   if (sasl?.mechanism === 'OAUTHBEARER') checks.push('KAFKA_OAUTH_TOKEN_ENDPOINT and the client id and secret');
   return ` (secured connection: check ${checks.join(', ')})`;
 }
+
+/**
+ * The broker-side cause librdkafka recorded while a client tried to connect (`client.lastError`: "SASL authentication
+ * error: Authentication failed ... invalid credentials", "SSL handshake failed: ... certificate verify failed"), for a
+ * connect failure's message: its own callback error only says the connection timed out. Only authentication and TLS
+ * texts are kept; they never hold a credential.
+ *
+ * @example
+ * reject(new VigilError('KAFKA_UNAVAILABLE', `cannot reach Kafka: ${err.message}${brokerCause(producer)}`));
+ */
+export function brokerCause(client: object): string {
+  // node-rdkafka keeps the last 'event.error' on the client (lib/client.js); its typings do not declare it.
+  const lastError = (client as { lastError?: { message?: unknown } }).lastError;
+  const message = lastError?.message;
+  if (typeof message !== 'string' || !/sasl|ssl|tls|authenticat|certificate|handshake/i.test(message)) return '';
+  return `; the broker connection failed with: ${message.slice(0, 300)}`;
+}
