@@ -32,6 +32,12 @@ describe('redisSecurityOptions', () => {
     expect(options.username).toBe('vigil');
     expect(options.password).toBe(PASSWORD);
   });
+
+  it('names no SNI server for an IP address (RFC 6066), still TLS', () => {
+    const url = 'rediss://127.0.0.1:16879';
+    const options = redisSecurityOptions(url, loadConnections({ REDIS_URL: url }));
+    expect(options.tls).toEqual({});
+  });
 });
 
 describe('a secured Redis client that cannot connect logs no secret', () => {

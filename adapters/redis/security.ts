@@ -3,6 +3,7 @@
  * CA when one is configured) and AUTH from a secret file, for every Redis client Vigil opens (state backend, gateway).
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { RedisOptions } from 'ioredis';
 import { type Connections, processConnections } from '../../runtime/connections.ts';
 
@@ -18,10 +19,12 @@ export function redisSecurityOptions(url: string, connections: Connections = pro
   const { username, password, caFile } = connections.redis;
   const options: RedisOptions = {};
   if (url.startsWith('rediss://')) {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
     options.tls = {
       ...(caFile ? { ca: readFileSync(caFile) } : {}),
-      // The URL's host, for SNI and the certificate's name check (ElastiCache serves one certificate per cluster).
-      servername: new URL(url).hostname,
+      // The URL's host name for SNI (ElastiCache serves one certificate per cluster); never an IP address, which
+      // RFC 6066 forbids there (Node warns). The certificate's name is checked against the host either way.
+      ...(isIP(host) ? {} : { servername: host }),
     };
   }
   if (username) options.username = username;
