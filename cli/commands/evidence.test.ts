@@ -1,6 +1,6 @@
 /**
  * `vigil evidence export`'s model-governance part (issue 12), in-process on an embedded store and a file
- * model-rollouts log written through governance/service.ts with an audit entry per change (evidence/testing.ts):
+ * model-rollouts log written through governance/service.ts with an audit entry per change (test/fixtures/routed-event.ts):
  * the routing of the period's inferences with the record that routed each and its approval, the period's registry
  * changes as on the log, each version's history (approvals by whom, routing), every change paired with its audit
  * entry; `evidence verify` passes and lists the new files. Without the log the bundle says it was not read. The
@@ -15,9 +15,9 @@ import { addPrincipal } from '../../access/principals.ts';
 import { generateAuditKeys, KEY_FILES, loadSignerKey } from '../../audit/keys.ts';
 import { signStoredLog } from '../../audit/sign.ts';
 import { openFileAuditStore } from '../../audit/stores/file.ts';
-import { landRoutedEvent, type RoutedFixture } from '../../evidence/testing.ts';
 import { ManualClock } from '../../runtime/clock.ts';
 import { T0 } from '../../test/fixtures/clickhouse.ts';
+import { landRoutedEvent, type RoutedFixture } from '../../test/fixtures/routed-event.ts';
 import { controlAudit } from './control-audit.ts';
 import { registerEvidence } from './evidence.ts';
 

@@ -1,6 +1,6 @@
 /**
  * `vigil trace` answering "which model scored it, and how was it routed" (issue 12), in-process on an embedded store
- * and a file model-rollouts log written through governance/service.ts (evidence/testing.ts): each inference's routing
+ * and a file model-rollouts log written through governance/service.ts (test/fixtures/routed-event.ts): each inference's routing
  * decision from its row, the rollout record that routed it with its actor and the approval it rests on (approver,
  * role), the pipeline default with no record; without the log the trace still answers and says it was not read. The
  * whole command on the real stack (signatures, readers, Kafka) is test/integration/trace.test.ts.
@@ -12,8 +12,8 @@ import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { addPrincipal } from '../../access/principals.ts';
 import { generateAuditKeys, KEY_FILES } from '../../audit/keys.ts';
-import { landRoutedEvent, type RoutedFixture } from '../../evidence/testing.ts';
 import type { TraceReport } from '../../evidence/trace.ts';
+import { landRoutedEvent, type RoutedFixture } from '../../test/fixtures/routed-event.ts';
 import { registerTrace } from './trace.ts';
 
 let dir: string;

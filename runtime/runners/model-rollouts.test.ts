@@ -236,6 +236,7 @@ describe('followModelRollouts', () => {
         version: '1.0.0',
         rollout_id: live.change_id,
         approved: true,
+        artifact_sha256: SHA,
       });
       expect(followed.invalidRecords()).toBe(0);
       await followed.close();
