@@ -79,13 +79,13 @@ export function stackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
     kafka: `127.0.0.1:${ports.kafka}`,
     apicurio: `http://127.0.0.1:${ports.schemaRegistry}/apis/ccompat/v7`,
     redis: `${secure ? 'rediss' : 'redis'}://127.0.0.1:${ports.redis}`,
-    'clickhouse-server': `http://127.0.0.1:${ports.clickhouseHttp}`,
+    'clickhouse-server': `${secure ? 'https' : 'http'}://127.0.0.1:${ports.clickhouseHttp}`,
   };
   const external = {} as Record<ServiceName, boolean>;
   const endpoints = {} as Record<ServiceName, string>;
   for (const name of SERVICE_NAMES) {
     const endpoint = SERVICE_ENDPOINT[name];
-    // A variable naming this stack's own endpoint (secure.env sets REDIS_URL=rediss://127.0.0.1:<port>) is not external.
+    // A variable naming this stack's own endpoint (secure.env sets REDIS_URL and CLICKHOUSE_URL) is not external.
     external[name] = resolved.external[endpoint] && withoutTls(resolved[endpoint]) !== withoutTls(local[name]);
     endpoints[name] = external[name] ? resolved[endpoint] : local[name];
   }
@@ -101,9 +101,9 @@ export function stackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
   };
 }
 
-/** rediss:// and redis:// on the same host and port are the same local Redis (secured or not). */
+/** rediss:// and redis://, https:// and http:// on the same host and port are the same local service (secured or not). */
 function withoutTls(endpoint: string): string {
-  return endpoint.replace(/^rediss:/, 'redis:');
+  return endpoint.replace(/^rediss:/, 'redis:').replace(/^https:/, 'http:');
 }
 
 /** VIGIL_STACK_SECURE: '1'/'true' secured, ''/'0'/'false' (or unset) plain; anything else is a mistake. */

@@ -2,6 +2,7 @@
  * Health probes: each asks the service something only a working instance answers (a Kafka metadata response listing
  * a broker, the registry's subject list, Redis PONG, ClickHouse "Ok."). A probe never throws: it answers true/false.
  */
+import https from 'node:https';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -103,11 +104,28 @@ export function registryHealthy(baseUrl: string, timeoutMs = 3_000): Promise<boo
   return httpOk(`${baseUrl.replace(/\/+$/, '')}/subjects`, timeoutMs, /^\s*\[/);
 }
 
-export function clickhouseHealthy(httpUrl: string, timeoutMs = 3_000): Promise<boolean> {
+export function clickhouseHealthy(httpUrl: string, timeoutMs = 3_000, ca?: string): Promise<boolean> {
   const url = new URL(httpUrl);
   url.pathname = '/ping';
   url.search = '';
-  return httpOk(url.toString(), timeoutMs, /^Ok\./);
+  return ca ? httpsOk(url, ca, timeoutMs, /^Ok\./) : httpOk(url.toString(), timeoutMs, /^Ok\./);
+}
+
+/** GET over HTTPS trusting only `ca` (fetch cannot be given a private CA per request). */
+function httpsOk(url: URL, ca: string, timeoutMs: number, expectBody: RegExp): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = https.get(url, { ca, timeout: timeoutMs }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      response.on('end', () => resolve(response.statusCode === 200 && expectBody.test(body)));
+      response.on('error', () => resolve(false));
+    });
+    request.on('timeout', () => request.destroy());
+    request.on('error', () => resolve(false));
+  });
 }
 
 /** How the stack's own probes log in to a secured service (infra/local/secure.ts); nothing for the plain stack. */
@@ -116,6 +134,8 @@ export interface ProbeSecurity {
   readonly kafka?: Readonly<Record<string, string>>;
   /** Redis's password and the CA its TLS certificate is signed by. */
   readonly redis?: { readonly password: string; readonly ca: string };
+  /** The CA the ClickHouse server's HTTPS certificate is signed by. */
+  readonly clickhouse?: { readonly ca: string };
 }
 
 export async function redisHealthy(
@@ -165,7 +185,7 @@ export function probe(
     case 'redis':
       return redisHealthy(endpoint, timeoutMs, security.redis);
     case 'clickhouse-server':
-      return clickhouseHealthy(endpoint, timeoutMs);
+      return clickhouseHealthy(endpoint, timeoutMs, security.clickhouse?.ca);
   }
 }
 

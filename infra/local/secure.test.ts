@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { VigilError } from '../../runtime/errors.ts';
 import { secureMode, stackConfig } from './config.ts';
 import { ensureSecureMaterial, secureEnv, securePaths } from './secure.ts';
-import { kafkaDataDir, kafkaServerProperties, secureRedisConfig } from './services.ts';
+import { kafkaDataDir, kafkaServerProperties, SERVICES, secureRedisConfig } from './services.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'vigil-secure-stack-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -70,6 +71,25 @@ describe('secured stack material', () => {
     expect(redis).toContain(`tls-port ${config.ports.redis}\n`);
     expect(redis).toContain(`requirepass ${readFileSync(securePaths(config).redisPassword, 'utf8').trim()}\n`);
     expect(config.endpoints.redis).toBe(`rediss://127.0.0.1:${config.ports.redis}`);
+  });
+});
+
+describe('secured ClickHouse server', () => {
+  it('HTTPS only on the stack HTTP port, one user with a SHA-256 password, plain config unchanged', () => {
+    ensureSecureMaterial(config);
+    const { files } = SERVICES['clickhouse-server'].plan(config);
+    const dir = path.join(config.stackDir, 'clickhouse-server');
+    const xml = files[path.join(dir, 'config.xml')]!;
+    expect(xml).toContain(`<https_port>${config.ports.clickhouseHttp}</https_port>`);
+    expect(xml).not.toContain('<http_port>');
+    const users = files[path.join(dir, 'users.xml')]!;
+    const password = readFileSync(securePaths(config).clickhousePassword, 'utf8').trim();
+    expect(users).toContain(`<password_sha256_hex>${createHash('sha256').update(password).digest('hex')}<`);
+    expect(users).not.toContain(password);
+    expect(users).not.toMatch(/<!--[^>]*--[^>]*-->/); // `--` inside an XML comment stops the server at start-up
+    expect(config.endpoints['clickhouse-server']).toBe(`https://127.0.0.1:${config.ports.clickhouseHttp}`);
+    const plain = SERVICES['clickhouse-server'].plan(stackConfig({ VIGIL_STACK_DIR: dir }));
+    expect(Object.values(plain.files).join('')).toContain('<http_port>');
   });
 });
 

@@ -4,8 +4,9 @@
  * (directory 0700, secrets 0600) and kept between runs (the SCRAM credentials live in Kafka's formatted storage).
  *
  * What is secured locally: Kafka's client listener (TLS + SASL SCRAM-SHA-512; the controller listener stays PLAINTEXT
- * on loopback), Redis (TLS port only, `requirepass` from a 0600 config file). Not secured: Apicurio (HTTP, in-process
- * H2 storage, it never talks to the broker) and the old ClickHouse HTTP server (chdb, the default store, is embedded).
+ * on loopback), Redis (TLS port only, `requirepass` from a 0600 config file), the old ClickHouse server's HTTP
+ * interface (HTTPS only, a user with a password). Not secured: Apicurio (HTTP, in-process H2 storage, it never talks
+ * to the broker), ClickHouse's native TCP port (plain on loopback, password required), chdb (embedded, in-process).
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -32,6 +33,7 @@ export interface SecurePaths {
   readonly adminPassword: string;
   readonly clientPassword: string;
   readonly redisPassword: string;
+  readonly clickhousePassword: string;
   /** KEY=value lines for the clients (no secret inside: passwords are referenced by file). */
   readonly envFile: string;
 }
@@ -48,6 +50,7 @@ export function securePaths(config: StackConfig): SecurePaths {
     adminPassword: path.join(dir, `${ADMIN_USER}.password`),
     clientPassword: path.join(dir, `${CLIENT_USER}.password`),
     redisPassword: path.join(dir, 'redis.password'),
+    clickhousePassword: path.join(dir, 'clickhouse.password'),
     envFile: path.join(config.stackDir, 'secure.env'),
   };
 }
@@ -166,7 +169,7 @@ export function ensureSecureMaterial(config: StackConfig): SecurePaths {
     );
   }
   for (const key of [paths.caKey, paths.brokerKey, paths.brokerKeystore]) chmodSync(key, 0o600);
-  for (const file of [paths.adminPassword, paths.clientPassword, paths.redisPassword]) {
+  for (const file of [paths.adminPassword, paths.clientPassword, paths.redisPassword, paths.clickhousePassword]) {
     if (!existsSync(file)) writeSecret(file, `${newPassword()}\n`);
     chmodSync(file, 0o600);
   }
@@ -206,6 +209,11 @@ export function secureEnv(config: StackConfig): Record<string, string> {
     REDIS_URL: `rediss://127.0.0.1:${config.ports.redis}`,
     REDIS_PASSWORD_FILE: paths.redisPassword,
     REDIS_CA_FILE: paths.caCert,
+    // Likewise the stack's own ClickHouse server, HTTPS only (chdb, the default store, is embedded: nothing to secure).
+    CLICKHOUSE_URL: `https://127.0.0.1:${config.ports.clickhouseHttp}`,
+    CLICKHOUSE_USERNAME: CLIENT_USER,
+    CLICKHOUSE_PASSWORD_FILE: paths.clickhousePassword,
+    CLICKHOUSE_CA_FILE: paths.caCert,
   };
 }
 

@@ -80,7 +80,11 @@ export function stackSecurity(config: StackConfig): ProbeSecurity {
   const paths = securePaths(config);
   const redis = { password: readFileSafe(paths.redisPassword).trim(), ca: readFileSafe(paths.caCert) };
   try {
-    return { kafka: adminKafkaSecurity(config), ...(config.external.redis ? {} : { redis }) };
+    return {
+      kafka: adminKafkaSecurity(config),
+      ...(config.external.redis ? {} : { redis }),
+      ...(config.external['clickhouse-server'] ? {} : { clickhouse: { ca: redis.ca } }),
+    };
   } catch {
     return {}; // not generated yet (`up --secure` generates it): the probes then find nothing answering
   }

@@ -1,6 +1,7 @@
 /**
  * The secured local stack (`vigil stack up --secure`, issue 13): Kafka's only client listener speaks TLS + SASL
- * SCRAM-SHA-512, Redis TLS with a password, and the clients take their settings from the env file the stack writes.
+ * SCRAM-SHA-512, Redis TLS with a password, the ClickHouse server HTTPS with a user's password, and the clients take
+ * their settings from the env file the stack writes.
  *
  * On its own instance (its own VIGIL_STACK_DIR, ports 500 above the shared stack's; VIGIL_SECURE_PORT_OFFSET moves it)
  * with fresh credentials each run, it checks: the broker refuses a plaintext client; the vitals pipeline runs
@@ -10,6 +11,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -113,6 +115,23 @@ async function countTopic(topic: string, idleMs = 3_000): Promise<number> {
   return count;
 }
 
+/** `SELECT 1` over HTTPS as the stack's ClickHouse user, trusting only the stack's CA. */
+function clickhouseSelectOne(url: string, password: string, ca: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    target.searchParams.set('query', 'SELECT 1');
+    const request = https.get(target, { ca, auth: `${secureEnv(config).CLICKHOUSE_USERNAME}:${password}` }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
+    });
+    request.on('error', reject);
+  });
+}
+
 const workerArgs = (group: string) => [
   'run',
   'pipelines/vitals.ts',
@@ -162,7 +181,7 @@ afterAll(async () => {
 }, 120_000);
 
 describe('vigil stack up --secure', () => {
-  it('the broker takes only TLS + SCRAM clients; Redis only TLS with its password', async () => {
+  it('the broker takes only TLS + SCRAM clients; Redis only TLS with its password; ClickHouse only HTTPS with a user', async () => {
     expect(await kafkaHealthy(config.endpoints.kafka, 5_000)).toBe(false); // a plaintext client
     expect(await kafkaHealthy(config.endpoints.kafka, 8_000, adminKafkaSecurity(config))).toBe(true);
     const secure = secureEnv(config);
@@ -195,6 +214,16 @@ describe('vigil stack up --secure', () => {
     await client.connect();
     expect(await client.ping()).toBe('PONG');
     client.disconnect();
+
+    // The ClickHouse server: HTTPS with the user's password; a wrong one is refused, and nothing answers plain HTTP.
+    const clickhousePassword = readFileSync(secure.CLICKHOUSE_PASSWORD_FILE!, 'utf8').trim();
+    expect(await clickhouseSelectOne(secure.CLICKHOUSE_URL!, clickhousePassword, ca)).toEqual({
+      status: 200,
+      body: '1',
+    });
+    expect((await clickhouseSelectOne(secure.CLICKHOUSE_URL!, 'wrong', ca)).status).toBe(401);
+    const plainHttp = await fetch(`${secure.CLICKHOUSE_URL!.replace('https:', 'http:')}/ping`).catch(() => undefined);
+    expect(plainHttp?.ok ?? false).toBe(false);
   });
 
   it('the vitals pipeline runs distributed against it with the secured settings: output topics balance', async () => {
