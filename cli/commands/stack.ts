@@ -2,7 +2,7 @@
  * `vigil stack up|down|status`: the local stack (Kafka KRaft, Apicurio Registry, Redis, ClickHouse server) on
  * loopback. The work lives in infra/local/; this file parses flags and prints.
  *
- * Contracts: `status --json` prints {stackDir, healthy, services: {<name>: {state, endpoint, reachable, pid?, ...}},
+ * Contracts: `status --json` prints {stackDir, secure, healthy, services: {<name>: {state, endpoint, reachable, pid?, ...}},
  * topics?}; `status` exits 1 unless every service is healthy (or external and reachable). `up --json` prints the
  * start-up result (per-service action and start time, topics). `kill <service> [--signal SIG]` crashes one service
  * (SIGKILL by default) for a fault drill; the next `up` restarts it on its data. VIGIL_STACK_DIR / VIGIL_STACK_PORT_OFFSET select
@@ -171,7 +171,10 @@ export function registerStack(program: Command): void {
           const missing = entries.filter(([, partitions]) => partitions === null).map(([name]) => name);
           topics = `topics: ${entries.length - missing.length}/${entries.length} present${missing.length ? ` (missing: ${missing.join(', ')})` : ''}\n`;
         }
-        process.stdout.write(`${table(rows)}\n${topics}`);
+        const mode = status.secure
+          ? 'mode: secured (TLS + SASL SCRAM-SHA-512; `vigil stack env` for the clients)\n'
+          : '';
+        process.stdout.write(`${table(rows)}\n${topics}${mode}`);
       }
       if (!status.healthy) process.exitCode = 1;
     });

@@ -53,6 +53,8 @@ export interface ServiceStatus {
 
 export interface StackStatus {
   readonly stackDir: string;
+  /** The mode probed: secured (`up --secure`) or plain. */
+  readonly secure: boolean;
   /** Every service healthy, or external and reachable. */
   readonly healthy: boolean;
   readonly services: Record<ServiceName, ServiceStatus>;
@@ -118,7 +120,7 @@ export async function stackStatus(config: StackConfig): Promise<StackStatus> {
       topics = undefined;
     }
   }
-  return { stackDir: config.stackDir, healthy, services, ...(topics ? { topics } : {}) };
+  return { stackDir: config.stackDir, secure: config.secure, healthy, services, ...(topics ? { topics } : {}) };
 }
 
 // ---- lock: one `up`/`down` at a time per stack directory -------------------------------------------------------
