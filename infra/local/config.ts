@@ -85,8 +85,10 @@ export function stackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
   const endpoints = {} as Record<ServiceName, string>;
   for (const name of SERVICE_NAMES) {
     const endpoint = SERVICE_ENDPOINT[name];
-    // A variable naming this stack's own endpoint (secure.env sets REDIS_URL and CLICKHOUSE_URL) is not external.
-    external[name] = resolved.external[endpoint] && withoutTls(resolved[endpoint]) !== withoutTls(local[name]);
+    // In the secured mode, a variable naming this stack's own TLS endpoint (secure.env sets REDIS_URL and
+    // CLICKHOUSE_URL) is not external. Plain mode keeps the rule as it was: any variable makes the service external
+    // (infra/local/compose.yaml sets all four to the local ports so that `stack up` starts nothing).
+    external[name] = resolved.external[endpoint] && !(secure && resolved[endpoint] === local[name]);
     endpoints[name] = external[name] ? resolved[endpoint] : local[name];
   }
   return {
@@ -99,11 +101,6 @@ export function stackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
     external,
     secure,
   };
-}
-
-/** rediss:// and redis://, https:// and http:// on the same host and port are the same local service (secured or not). */
-function withoutTls(endpoint: string): string {
-  return endpoint.replace(/^rediss:/, 'redis:').replace(/^https:/, 'http:');
 }
 
 /** VIGIL_STACK_SECURE: '1'/'true' secured, ''/'0'/'false' (or unset) plain; anything else is a mistake. */

@@ -50,6 +50,8 @@ describe('secured stack material', () => {
     expect(sourced.external.redis).toBe(false);
     expect(sourced.secure).toBe(true);
     expect(stackConfig({ REDIS_URL: 'rediss://10.0.0.9:6379' }).external.redis).toBe(true);
+    // Plain mode: a variable naming the local port still means external (compose.yaml's services).
+    expect(stackConfig({ REDIS_URL: 'redis://127.0.0.1:16379' }).external.redis).toBe(true);
   });
 
   it('the broker: one SASL_SSL client listener on the stack port, PEM keystore, its own data directory', () => {
