@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type TLSSocket } from 'node:tls';
@@ -55,6 +55,29 @@ describe('initPki', () => {
   it('loadPki tells the operator to run vigil pki init when the files are missing', () => {
     const empty = mkdtempSync(join(tmpdir(), 'vigil-pki-'));
     expect(() => loadPki(empty)).toThrow(/run vigil pki init/);
+  });
+
+  it('loadPki verifyOnly (a gateway) needs no ca.key and never reads it; issuing still requires it', async () => {
+    // A gateway's Secret holds ca.crt, gateway.crt and gateway.key only: the device CA's key is not in its pod.
+    const gatewayDir = mkdtempSync(join(tmpdir(), 'vigil-pki-'));
+    for (const file of ['ca.crt', 'gateway.crt', 'gateway.key']) copyFileSync(join(dir, file), join(gatewayDir, file));
+    const verifying = loadPki(gatewayDir, { verifyOnly: true });
+    expect(verifying.caCertPem).toBe(pki.caCertPem);
+    expect(verifying.gatewayKeyPem).toBe(pki.gatewayKeyPem);
+    expect(verifying).not.toHaveProperty('caKeyPem');
+    // Present or not, verifyOnly does not load it.
+    expect(loadPki(dir, { verifyOnly: true })).not.toHaveProperty('caKeyPem');
+    // Issuing from that folder fails at load, naming the CA's key; and a verifying PKI cannot issue.
+    expect(() => loadPki(gatewayDir)).toThrow(
+      /ca\.key is missing: issuing device certificates needs the device CA's private key/,
+    );
+    await expect(issueDeviceCertificate(verifying, 'wearable-0001')).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringMatching(/needs the device CA's private key/),
+    });
+    // A gateway still cannot start without what it does need.
+    rmSync(join(gatewayDir, 'ca.crt'));
+    expect(() => loadPki(gatewayDir, { verifyOnly: true })).toThrow(/ca\.crt is missing: run vigil pki init/);
   });
 });
 

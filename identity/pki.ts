@@ -28,10 +28,26 @@ export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'EdDSA'];
 
 export interface PkiFiles {
+  /** The device CA's certificate: what verifies a device's client certificate. */
   readonly caCertPem: string;
-  readonly caKeyPem: string;
+  /**
+   * The device CA's private key: needed to issue certificates only. Absent where the PKI is loaded to verify (a
+   * gateway: its pod never holds the key that could mint a device identity).
+   */
+  readonly caKeyPem?: string;
   readonly gatewayCertPem: string;
   readonly gatewayKeyPem: string;
+}
+
+/** A PKI that can issue device certificates: the CA's private key is there. */
+export type IssuingPki = PkiFiles & { readonly caKeyPem: string };
+
+export interface LoadPkiOptions {
+  /**
+   * `true`: load what verifying needs (ca.crt, gateway.crt, gateway.key) and never read ca.key, even if present.
+   * Default `false`: ca.key is required too (issuing: `vigil devices enroll`, `rotate`).
+   */
+  readonly verifyOnly?: boolean;
 }
 
 export interface IssuedDeviceCertificate {
@@ -92,7 +108,7 @@ interface CaSigner {
  */
 const CA_SIGNERS = new WeakMap<object, CaSigner>();
 
-function caSignerOf(pki: Pick<PkiFiles, 'caCertPem' | 'caKeyPem'>): CaSigner {
+function caSignerOf(pki: Pick<IssuingPki, 'caCertPem' | 'caKeyPem'>): CaSigner {
   const cached = CA_SIGNERS.get(pki);
   if (cached && cached.certPem === pki.caCertPem && cached.keyPem === pki.caKeyPem) return cached;
   const certificate = new x509.X509Certificate(pki.caCertPem);
@@ -156,7 +172,7 @@ export function algorithmOf(certificate: X509Certificate): SigningAlgorithm | un
  * await initPki('.vigil/pki');
  * const pki = loadPki('.vigil/pki');
  */
-export async function initPki(dir: string, options: { now?: number; force?: boolean } = {}): Promise<PkiFiles> {
+export async function initPki(dir: string, options: { now?: number; force?: boolean } = {}): Promise<IssuingPki> {
   const now = options.now ?? Date.now();
   if (!options.force && existsSync(join(dir, FILES.caCert))) {
     throw new VigilError(
@@ -199,7 +215,7 @@ export async function initPki(dir: string, options: { now?: number; force?: bool
       await x509.AuthorityKeyIdentifierExtension.create(ca, false),
     ],
   });
-  const files: PkiFiles = {
+  const files: IssuingPki = {
     caCertPem: ca.toString('pem'),
     caKeyPem: await privateKeyPem(caKeys.privateKey),
     gatewayCertPem: gateway.toString('pem'),
@@ -220,25 +236,31 @@ export function writeSecret(path: string, pem: string): void {
 }
 
 /**
- * Reads the PKI `initPki` wrote.
+ * Reads the PKI `initPki` wrote: all four files to issue certificates, or with `verifyOnly` the three a gateway needs
+ * (it verifies devices against ca.crt and serves gateway.crt; it never issues, so the CA's key stays off its host).
  *
  * @example
- * const { caCertPem } = loadPki('.vigil/pki'); // the gateway's trust anchor for client certificates
+ * const issuing = loadPki('.vigil/pki');                       // vigil devices enroll: ca.key required
+ * const { caCertPem } = loadPki('/var/run/secrets/vigil/pki', { verifyOnly: true }); // a gateway: no ca.key read
  */
-export function loadPki(dir: string): PkiFiles {
-  const read = (name: string): string => {
+export function loadPki(dir: string): IssuingPki;
+export function loadPki(dir: string, options: LoadPkiOptions & { readonly verifyOnly: true }): PkiFiles;
+export function loadPki(dir: string, options?: LoadPkiOptions): PkiFiles;
+export function loadPki(dir: string, options: LoadPkiOptions = {}): PkiFiles {
+  const read = (name: string, hint: string): string => {
     const path = join(dir, name);
-    if (!existsSync(path)) {
-      throw new VigilError('CONFIG_INVALID', `${path} is missing: run vigil pki init (--pki-dir ${dir})`);
-    }
+    if (!existsSync(path)) throw new VigilError('CONFIG_INVALID', `${path} is missing: ${hint}`);
     return readFileSync(path, 'utf8');
   };
-  return {
-    caCertPem: read(FILES.caCert),
-    caKeyPem: read(FILES.caKey),
-    gatewayCertPem: read(FILES.gatewayCert),
-    gatewayKeyPem: read(FILES.gatewayKey),
+  const init = `run vigil pki init (--pki-dir ${dir})`;
+  const trust = {
+    caCertPem: read(FILES.caCert, init),
+    gatewayCertPem: read(FILES.gatewayCert, init),
+    gatewayKeyPem: read(FILES.gatewayKey, init),
   };
+  if (options.verifyOnly) return trust;
+  const issuing = `issuing device certificates needs the device CA's private key (${init}, or run this where ca.key is kept)`;
+  return { ...trust, caKeyPem: read(FILES.caKey, issuing) };
 }
 
 /**
@@ -263,7 +285,12 @@ export async function issueDeviceCertificate(
     throw new VigilError('CONFIG_INVALID', `--algorithm must be one of ${SIGNING_ALGORITHMS.join(', ')}`);
   }
   const now = options.now ?? Date.now();
-  const signer = caSignerOf(pki);
+  if (!pki.caKeyPem) {
+    // A PKI loaded to verify (a gateway's) cannot issue: say so rather than fail deep in key import.
+    throw new VigilError('CONFIG_INVALID', `issuing a device certificate needs the device CA's private key (ca.key)`);
+  }
+  // The same object (caSignerOf caches per object), its key now known to be there.
+  const signer = caSignerOf(pki as Pick<IssuingPki, 'caCertPem' | 'caKeyPem'>);
   const ca = signer.certificate;
   const caKey = await signer.key;
   const keys = await newKeyPair(algorithm === 'EdDSA' ? { name: 'Ed25519' } : EC_P256);

@@ -2,7 +2,8 @@
 # Checks the Helm chart infra/helm/vigil offline: builds `helm` once from its Go module into .vigil/tools (cached
 # across runs), then `helm lint` and `helm template` with the default values and with the example production values
 # (infra/helm/vigil/examples/production-values.yaml), and asserts properties of the rendered manifests
-# (infra/helm/check-rendered.ts: non-root, read-only root fs, probes, PDBs, KEDA bounds, no secret on a command line).
+# (infra/helm/check_rendered.py: non-root, read-only root fs, probes, PDBs, KEDA bounds, no secret on a command line
+# or in a setting, every *_PASSWORD_FILE/*_TOKEN_FILE a file of a mounted Secret, no device CA key in the gateway).
 #
 #   bash scripts/check-helm.sh            # ~2-4 min the first time (go build), seconds after
 #
@@ -69,6 +70,15 @@ if "$HELM" lint --kube-version "$KUBE_VERSION" "$CHART" --set 'endpoints.redisUr
   exit 1
 fi
 grep -q "endpoints/redisUrl" "$out/credential.txt" && echo "refused: endpoints.redisUrl with a password"
+
+echo "== the values schema refuses a secret value in a setting, and connection names it would not pass through"
+for setting in 'env.KAFKA_SASL_PASSWORD=hunter2' 'env.VIGIL_KAFKA_CA_FILE=/ca.pem' 'connections.settings.REDIS_PASSWORD=hunter2'; do
+  if "$HELM" lint --kube-version "$KUBE_VERSION" "$CHART" --set "$setting" >"$out/secret.txt" 2>&1; then
+    echo "check-helm: FAIL: --set $setting passed the values schema" >&2
+    exit 1
+  fi
+  grep -q "invalid propertyName" "$out/secret.txt" && echo "refused: ${setting%%=*}"
+done
 
 echo "== rendered manifests: assertions"
 "$PYTHON" infra/helm/check_rendered.py "$out/default.yaml" "$CHART/values.yaml" \

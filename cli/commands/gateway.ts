@@ -46,7 +46,8 @@ export function registerGateway(program: Command): void {
           id,
           host: flags.host,
           port: flags.port,
-          pki: loadPki(flags.pkiDir),
+          // Verifying devices needs the CA's certificate only: the CA's private key is never read here.
+          pki: loadPki(flags.pkiDir, { verifyOnly: true }),
           identityLog: deviceIdentityLog(
             flags.controlDir ? { controlDir: flags.controlDir } : { brokers: endpoints.kafkaBrokers },
           ),

@@ -8,6 +8,7 @@ the file that defines them). Needs PyYAML (Debian's python3-yaml). Exits 1 with 
 
 import re
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -38,6 +39,68 @@ def selects(selector, labels):
 # A credential on a command line or in a plain setting: user:password@ in a URL, or a flag or value naming one.
 CREDENTIAL = re.compile(r"://[^/\s:@]+:[^/\s@]+@|--(password|token|secret)\b|^(password|token|secret)=", re.I)
 
+# The connection settings runtime/connections.ts reads (its SETTINGS list, the one source of their names).
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = dict(
+    re.findall(r"env: '([A-Z_]+)',\s*key: [^,]+,\s*kind: '([a-z-]+)'", (ROOT / "runtime/connections.ts").read_text())
+)
+CONNECTION_PREFIX = re.compile(r"^(KAFKA_(SSL|SASL|OAUTH|SECURITY)_|SCHEMA_REGISTRY_|REDIS_|CLICKHOUSE_)")
+# Another naming scheme for them, which runtime/connections.ts would ignore (it only warns).
+OTHER_SCHEME = re.compile(r"^VIGIL_(KAFKA|REGISTRY|SCHEMA_REGISTRY|REDIS|CLICKHOUSE)_")
+# A variable that would hold a secret itself, not the path of a file holding it.
+SECRET_VALUE_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEY|CREDENTIALS?)$")
+# A value shaped like a password or token: one long run of letters and digits (and base64's +/=_-), no path or URL.
+SECRET_SHAPED = re.compile(r"^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9+/=_-]{24,}$")
+# What a gateway may hold of its PKI: the CA's certificate (to verify devices) and its own key and certificate.
+GATEWAY_PKI_KEYS = {"ca.crt", "gateway.crt", "gateway.key"}
+
+
+def secret_paths(pod):
+    """The files each mounted Secret puts in the pod: {path: secret name} (None: every key of that Secret)."""
+    volumes = {v["name"]: v["secret"] for v in pod.get("volumes") or [] if "secret" in v}
+    files, folders = {}, {}
+    for c in pod["containers"]:
+        for m in c.get("volumeMounts") or []:
+            secret = volumes.get(m["name"])
+            if secret is None:
+                continue
+            items = secret.get("items")
+            if items:
+                for item in items:
+                    files[f"{m['mountPath']}/{item['path']}"] = secret["secretName"]
+            else:
+                folders[m["mountPath"]] = secret["secretName"]
+    return files, folders
+
+
+def check_connection_settings(where, config, deployments):
+    """Connection security as runtime/connections.ts reads it: known names, secrets only as mounted files."""
+    for key, value in config.items():
+        check(not OTHER_SCHEME.match(key), f"{where}: ConfigMap {key}: not a name runtime/connections.ts reads")
+        if CONNECTION_PREFIX.match(key) and key not in ("SCHEMA_REGISTRY_URL", "REDIS_URL", "CLICKHOUSE_URL"):
+            check(key in SETTINGS, f"{where}: ConfigMap {key}: not a setting of runtime/connections.ts")
+            check(SETTINGS.get(key) != "secret", f"{where}: ConfigMap {key}: a secret value in the ConfigMap")
+        check(not SECRET_VALUE_NAME.search(key), f"{where}: ConfigMap {key}: names a secret value, not a file")
+        check(not SECRET_SHAPED.match(str(value)), f"{where}: ConfigMap {key}: its value looks like a secret")
+    for key, value in config.items():
+        if SETTINGS.get(key) != "secret-file" and not key.endswith("_KEY_FILE"):
+            continue
+        for name, d in deployments.items():
+            files, folders = secret_paths(d["spec"]["template"]["spec"])
+            inside = value in files or any(value.startswith(f"{folder}/") for folder in folders)
+            check(inside, f"{where}: {name}: {key}={value} is not a file of a mounted Secret")
+
+
+def check_gateway_pki(where, gateway):
+    """The gateway verifies devices with the CA's certificate: the CA's private key must not reach its pod."""
+    pod = gateway["spec"]["template"]["spec"]
+    pki_dir = flag(args_of(gateway), "--pki-dir")
+    files, folders = secret_paths(pod)
+    check(pki_dir not in folders, f"{where}: gateway: the whole PKI Secret is mounted (ca.key with it)")
+    mounted = {path.rsplit("/", 1)[1] for path in files if path.rsplit("/", 1)[0] == pki_dir}
+    check(mounted == GATEWAY_PKI_KEYS, f"{where}: gateway: PKI files {sorted(mounted)}, not {sorted(GATEWAY_PKI_KEYS)}")
+    check(not any(path.endswith("/ca.key") for path in files), f"{where}: gateway: the device CA's key is mounted")
+
 
 def check_rendering(rendered_path, values_path):
     docs = [d for d in yaml.safe_load_all(open(rendered_path)) if d]
@@ -65,6 +128,8 @@ def check_rendering(rendered_path, values_path):
                 check(not CREDENTIAL.search(str(arg)), f"{where}: {name}: a credential on the command line: {arg}")
             for env in c.get("env") or []:
                 check("value" not in env or not CREDENTIAL.search(str(env["value"])), f"{where}: {name}: credential in env")
+                check(not SECRET_VALUE_NAME.search(env["name"]), f"{where}: {name}: env {env['name']} holds a secret")
+                check(not SECRET_SHAPED.match(str(env.get("value", ""))), f"{where}: {name}: env {env['name']} looks secret")
             mounts = {m["name"]: m for m in c.get("volumeMounts") or []}
             for volume in pod.get("volumes") or []:
                 if "secret" in volume:
@@ -83,6 +148,7 @@ def check_rendering(rendered_path, values_path):
         for key, value in (cm.get("data") or {}).items():
             check(not CREDENTIAL.search(str(value)), f"{where}: ConfigMap {key} holds a credential")
         check((cm.get("data") or {}).get("VIGIL_METRICS_HOST") == "0.0.0.0", f"{where}: metrics bound to loopback only")
+        check_connection_settings(where, cm.get("data") or {}, deployments)
 
     pdbs = by_kind.get("PodDisruptionBudget", [])
     scaled = {s["metadata"]["name"]: s for s in by_kind.get("ScaledObject", [])}
@@ -124,6 +190,7 @@ def check_rendering(rendered_path, values_path):
         labels = g["spec"]["template"]["metadata"]["labels"]
         check(any(selects(p["spec"]["selector"], labels) for p in pdbs), f"{where}: gateway: no PodDisruptionBudget")
         check(flag(args_of(g), "--host") == "0.0.0.0", f"{where}: gateway listens on loopback only")
+        check_gateway_pki(where, g)
     signers = [d for n, d in deployments.items() if n.endswith("-checkpoint-signer")]
     for s in signers:
         check(s["spec"].get("replicas") == 1 and s["spec"]["strategy"]["type"] == "Recreate", f"{where}: two signers")

@@ -42,13 +42,14 @@ vigil.io/workload: {{ .instance }}
 {{/*
 One Vigil Deployment. (dict "root" $ "component" "worker" "instance" "vitals" "name" "<object name>"
   "args" (list ...) "replicas" n "metricsPort" p "readinessPath" "/readyz" "resources" {...}
-  "secretMounts" (list (dict "secretName" s "mountPath" m)) "ports" (list (dict "name" n "port" p))
+  "secretMounts" (list (dict "secretName" s "mountPath" m ["items" (list key...)])) "ports" (list (dict "name" n "port" p))
   "terminationGracePeriodSeconds" s "strategy" "RollingUpdate|Recreate" "withReplicas" bool)
 */}}
 {{- define "vigil.deployment" -}}
 {{- $root := .root -}}
 {{- $values := $root.Values -}}
 {{- $selector := include "vigil.selectorLabels" (dict "root" $root "component" .component "instance" .instance) -}}
+{{- $secretMounts := concat $values.secretFiles (include "vigil.connectionMounts" $root | fromYamlArray) (default (list) .secretMounts) -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -168,7 +169,7 @@ spec:
               mountPath: /tmp
             - name: state
               mountPath: /app/.vigil
-            {{- range $i, $s := concat $values.secretFiles (default (list) .secretMounts) }}
+            {{- range $i, $s := $secretMounts }}
             - name: secret-{{ $i }}
               mountPath: {{ $s.mountPath }}
               readOnly: true
@@ -182,11 +183,19 @@ spec:
         - name: state
           emptyDir:
             sizeLimit: 64Mi
-        {{- range $i, $s := concat $values.secretFiles (default (list) .secretMounts) }}
+        {{- range $i, $s := $secretMounts }}
         - name: secret-{{ $i }}
           secret:
             secretName: {{ $s.secretName }}
             defaultMode: 0440
+            {{- with $s.items }}
+            # Only these keys: anything else the Secret holds stays out of the pod.
+            items:
+              {{- range . }}
+              - key: {{ . }}
+                path: {{ . }}
+              {{- end }}
+            {{- end }}
         {{- end }}
 {{- end -}}
 
@@ -257,4 +266,23 @@ spec:
         name: {{ . }}
       {{- end }}
     {{- end }}
+{{- end -}}
+
+
+{{- define "vigil.connectionsDir" -}}/var/run/secrets/vigil/connections{{- end -}}
+
+{{/*
+The Secrets behind connections.files, each once, as secretMounts entries (a YAML list: fromYamlArray reads it).
+Only the keys the settings name are mounted.
+*/}}
+{{- define "vigil.connectionMounts" -}}
+{{- $keys := dict -}}
+{{- range .Values.connections.files -}}
+{{- $_ := set $keys .secretName (append (default (list) (get $keys .secretName)) .key) -}}
+{{- end -}}
+{{- range $secret, $items := $keys }}
+- secretName: {{ $secret | quote }}
+  mountPath: {{ printf "%s/%s" (include "vigil.connectionsDir" $) $secret | quote }}
+  items: {{ $items | uniq | toJson }}
+{{- end -}}
 {{- end -}}
