@@ -5,7 +5,7 @@
  *   vigil audit verify [--json] [--dir DIR | --topic T] [--pub FILE] [--against CHECKPOINT_FILE ...]
  *   vigil audit prove <index> [--json] [--dir DIR | --topic T] [--pub FILE]
  *   vigil audit prove --consistency <old-size> [--json] ...
- *   vigil audit checkpoint [--every S] [--dir DIR | --topic T] [--key FILE]
+ *   vigil audit checkpoint [--every S [--metrics-port P]] [--dir DIR | --topic T] [--key FILE]
  *   vigil audit land [--dir DIR | --topic T] [--data-dir DIR | --server]
  *
  * `verify` and `prove` read the file store, the topic, or with `--clickhouse` the tables `land` fills (the embedded
@@ -16,12 +16,20 @@
  * `{"ok","entries","checkpoints","first_bad_index","first_bad_checkpoint","problem","problems":[...],"verified_size",
  * "unsigned_tail","root"}` and exits 1 when the log does not verify. `prove --json` prints the proof that
  * tools/audit-verifier/verify.mjs checks.
+ *
+ * `checkpoint --every S --metrics-port P` serves /healthz, /readyz (ready once its first round has read and checked the
+ * log) and /metrics: vigil_audit_checkpoint_tree_size and vigil_audit_checkpoint_signed_timestamp_seconds (the last
+ * checkpoint it signed; 0 until this process signs one), vigil_audit_signer_round_timestamp_seconds (its last round,
+ * signed or not: a stalled signer stops moving it; alert on this one). A Kubernetes probe needs HTTP: the chart's signer runs with it.
  */
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { Gauge, Registry } from 'prom-client';
 import { DEFAULT_EMBEDDED_DIR, openClickHouseStore } from '../../adapters/clickhouse/index.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
+import { parseCheckpointBody, type SignerKey } from '../../audit/checkpoint.ts';
 import { landAuditRecords, readAuditRecordsFromClickHouse } from '../../audit/clickhouse.ts';
 import {
   DEFAULT_KEY_DIR,
@@ -37,9 +45,10 @@ import type { AuditStore } from '../../audit/store.ts';
 import { openFileAuditStore } from '../../audit/stores/file.ts';
 import { openKafkaAuditStore } from '../../audit/stores/kafka.ts';
 import { createVerifier } from '../../audit/verify.ts';
-import { systemClock } from '../../runtime/clock.ts';
+import { type Clock, systemClock } from '../../runtime/clock.ts';
 import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
+import { serveMetrics } from '../../runtime/runners/metrics-server.ts';
 
 interface WhereFlags {
   readonly dir?: string;
@@ -110,6 +119,99 @@ function count(value: string, what: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
     throw new VigilError('CONFIG_INVALID', `${what} must be a whole number, got '${value}'`);
+  return n;
+}
+
+/** The signer's gauges and readiness: what `--metrics-port` serves. */
+export interface SignerMetrics {
+  readonly registry: Registry;
+  /** Ready once a round has read and checked the whole log (and signed it if it grew). */
+  ready(): boolean;
+  /** One round done at `now`: `note` is the checkpoint it signed, or null when the tree had not grown. */
+  observe(note: string | null, now: number): void;
+}
+
+/**
+ * @example
+ * const metrics = signerMetrics();
+ * metrics.observe(note, clock.now()); // after each round
+ */
+export function signerMetrics(): SignerMetrics {
+  const registry = new Registry();
+  const treeSize = new Gauge({
+    name: 'vigil_audit_checkpoint_tree_size',
+    help: 'Tree size (entries) of the last checkpoint this signer signed',
+    registers: [registry],
+  });
+  const signedAt = new Gauge({
+    name: 'vigil_audit_checkpoint_signed_timestamp_seconds',
+    help: 'When this signer signed its last checkpoint (Unix seconds)',
+    registers: [registry],
+  });
+  const roundAt = new Gauge({
+    name: 'vigil_audit_signer_round_timestamp_seconds',
+    help: 'When the signer last read and checked the log, signing or not (Unix seconds)',
+    registers: [registry],
+  });
+  let rounds = 0;
+  return {
+    registry,
+    ready: () => rounds > 0,
+    observe(note, now) {
+      rounds += 1;
+      roundAt.set(now / 1000);
+      if (note === null) return;
+      // A signed note: its checkpoint body, a blank line, the signatures.
+      const checkpoint = parseCheckpointBody(note.slice(0, note.indexOf('\n\n') + 1));
+      treeSize.set(checkpoint.size);
+      signedAt.set(now / 1000);
+    },
+  };
+}
+
+export interface CheckpointLoopOptions {
+  readonly store: AuditStore;
+  readonly key: SignerKey;
+  readonly everyMs: number;
+  /** Signing stops when it resolves (the command: SIGTERM or SIGINT). */
+  readonly stop: Promise<void>;
+  readonly clock?: Clock;
+  /** Serve /healthz, /readyz and /metrics on this port (0: any free port). */
+  readonly metricsPort?: number;
+  /** Told the metrics server once it listens. */
+  readonly onMetricsServer?: (server: Server) => void;
+  /** Each round's signed note, or null. */
+  readonly onRound?: (note: string | null) => void;
+}
+
+/**
+ * The signer at a cadence (`vigil audit checkpoint --every S [--metrics-port P]`): audit/sign.ts runSigner, with the
+ * metrics server around it when a port is given. Throws, like runSigner, as soon as the log does not verify.
+ *
+ * @example
+ * await checkpointLoop({ store, key: loadSignerKey(file), everyMs: 60_000, stop, metricsPort: 9468 });
+ */
+export async function checkpointLoop(options: CheckpointLoopOptions): Promise<void> {
+  const clock = options.clock ?? systemClock;
+  const metrics = signerMetrics();
+  let server: Server | undefined;
+  if (options.metricsPort !== undefined) {
+    server = await serveMetrics(metrics, options.metricsPort, undefined, metrics);
+    options.onMetricsServer?.(server);
+  }
+  try {
+    await runSigner(options.store, options.key, clock, options.everyMs, options.stop, (note) => {
+      metrics.observe(note, clock.now());
+      options.onRound?.(note);
+    });
+  } finally {
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+function port(value: string, what: string): number {
+  const n = count(value, what);
+  if (n > 65_535) throw new VigilError('CONFIG_INVALID', `${what} must be a port number (0-65535), got '${value}'`);
   return n;
 }
 
@@ -189,7 +291,12 @@ export function registerAudit(program: Command): void {
     .option('--topic <topic>', 'the Kafka topic (default: the audit log topic)')
     .option('--key <file>', 'the checkpoint signer key', join(DEFAULT_KEY_DIR, KEY_FILES.signer))
     .option('--every <seconds>', 'keep signing at this fixed cadence')
-    .action(async (flags: WhereFlags & { key: string; every?: string }) => {
+    .option('--metrics-port <port>', 'with --every: serve /healthz, /readyz and /metrics on this port')
+    .action(async (flags: WhereFlags & { key: string; every?: string; metricsPort?: string }) => {
+      if (flags.metricsPort !== undefined && flags.every === undefined) {
+        throw new VigilError('CONFIG_INVALID', '--metrics-port needs --every (a single round serves nothing)');
+      }
+      const metricsPort = flags.metricsPort === undefined ? undefined : port(flags.metricsPort, '--metrics-port');
       const key = loadSignerKey(flags.key);
       const report = (note: string | null) =>
         process.stdout.write(note ? `signed:\n${note}` : 'no new entries since the last checkpoint\n');
@@ -199,14 +306,21 @@ export function registerAudit(program: Command): void {
           report(await signStoredLog(store, key, systemClock));
           return;
         }
-        const ms = count(flags.every, '--every') * 1000;
-        if (ms === 0) throw new VigilError('CONFIG_INVALID', '--every must be at least 1 second');
+        const everyMs = count(flags.every, '--every') * 1000;
+        if (everyMs === 0) throw new VigilError('CONFIG_INVALID', '--every must be at least 1 second');
         const stop = new Promise<void>((resolve) => {
           process.once('SIGTERM', () => resolve());
           process.once('SIGINT', () => resolve());
         });
-        await runSigner(store, key, systemClock, ms, stop, (note) => {
-          if (note) report(note);
+        await checkpointLoop({
+          store,
+          key,
+          everyMs,
+          stop,
+          ...(metricsPort === undefined ? {} : { metricsPort }),
+          onRound: (note) => {
+            if (note) report(note);
+          },
         });
       } finally {
         await store.close();

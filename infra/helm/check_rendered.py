@@ -195,6 +195,9 @@ def check_rendering(rendered_path, values_path):
     for s in signers:
         check(s["spec"].get("replicas") == 1 and s["spec"]["strategy"]["type"] == "Recreate", f"{where}: two signers")
         check(args_of(s)[:3] == ["audit", "checkpoint", "--every"], f"{where}: signer command")
+        signer = containers_of(s)[0]
+        check("metrics" in {p["name"] for p in signer.get("ports") or []}, f"{where}: signer: no metrics port")
+        check(signer.get("livenessProbe") and signer.get("readinessProbe"), f"{where}: signer: no probes")
 
     policies = by_kind.get("NetworkPolicy", [])
     check(len(policies) >= 1, f"{where}: no NetworkPolicy")
