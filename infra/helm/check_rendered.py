@@ -51,6 +51,8 @@ OTHER_SCHEME = re.compile(r"^VIGIL_(KAFKA|REGISTRY|SCHEMA_REGISTRY|REDIS|CLICKHO
 SECRET_VALUE_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEY|CREDENTIALS?)$")
 # A value shaped like a password or token: one long run of letters and digits (and base64's +/=_-), no path or URL.
 SECRET_SHAPED = re.compile(r"^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9+/=_-]{24,}$")
+# The service accounts infra/terraform/modules/eks gives an IAM role (IRSA trusts exactly these names).
+EKS_ACCOUNTS = set(re.findall(r'^\s*"(vigil-[a-z-]+)" = \[', (ROOT / "infra/terraform/modules/eks/main.tf").read_text(), re.M))
 # What a gateway may hold of its PKI: the CA's certificate (to verify devices) and its own key and certificate.
 GATEWAY_PKI_KEYS = {"ca.crt", "gateway.crt", "gateway.key"}
 
@@ -198,6 +200,19 @@ def check_rendering(rendered_path, values_path):
         signer = containers_of(s)[0]
         check("metrics" in {p["name"] for p in signer.get("ports") or []}, f"{where}: signer: no metrics port")
         check(signer.get("livenessProbe") and signer.get("readinessProbe"), f"{where}: signer: no probes")
+
+    accounts = {a["metadata"]["name"]: a for a in by_kind.get("ServiceAccount", [])}
+    check(len(EKS_ACCOUNTS) >= 4, f"{where}: the eks module's service accounts were not found")
+    for name, d in deployments.items():
+        account = d["spec"]["template"]["spec"].get("serviceAccountName")
+        component = d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
+        if values.get("serviceAccount", {}).get("create", True):
+            check(account in accounts, f"{where}: {name}: service account {account} not rendered")
+        if component != "drift-guard":
+            check(account in EKS_ACCOUNTS, f"{where}: {name}: {account} is not a service account the eks module trusts")
+        role = ((accounts.get(account) or {}).get("metadata", {}).get("annotations") or {}).get("eks.amazonaws.com/role-arn")
+        if role:
+            check(role.endswith(f"-{account}"), f"{where}: {name}: role {role} is not the eks module's role for {account}")
 
     policies = by_kind.get("NetworkPolicy", [])
     check(len(policies) >= 1, f"{where}: no NetworkPolicy")

@@ -23,12 +23,15 @@ app.kubernetes.io/component: {{ .component }}
 vigil.io/workload: {{ .instance }}
 {{- end -}}
 
-{{- define "vigil.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create -}}
-{{- default (include "vigil.fullname" .) .Values.serviceAccount.name -}}
-{{- else -}}
-{{- default "default" .Values.serviceAccount.name -}}
+{{/* The values key of each component's ServiceAccount. */}}
+{{- define "vigil.serviceAccountKey" -}}
+{{- get (dict "gateway" "gateway" "worker" "worker" "sink" "sink" "checkpoint-signer" "checkpointSigner" "drift-guard" "driftGuard") . -}}
 {{- end -}}
+
+{{/* One component's ServiceAccount name: (dict "root" $ "component" "worker") */}}
+{{- define "vigil.serviceAccountName" -}}
+{{- $account := get .root.Values.serviceAccount (include "vigil.serviceAccountKey" .component) -}}
+{{- required (printf "serviceAccount.%s.name" (include "vigil.serviceAccountKey" .component)) $account.name -}}
 {{- end -}}
 
 {{- define "vigil.image" -}}
@@ -90,7 +93,7 @@ spec:
         {{- toYaml . | nindent 8 }}
         {{- end }}
     spec:
-      serviceAccountName: {{ include "vigil.serviceAccountName" $root }}
+      serviceAccountName: {{ include "vigil.serviceAccountName" (dict "root" $root "component" .component) }}
       automountServiceAccountToken: false
       enableServiceLinks: false
       terminationGracePeriodSeconds: {{ default 30 .terminationGracePeriodSeconds }}
