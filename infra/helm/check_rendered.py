@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = dict(
     re.findall(r"env: '([A-Z_]+)',\s*key: [^,]+,\s*kind: '([a-z-]+)'", (ROOT / "runtime/connections.ts").read_text())
 )
+assert len(SETTINGS) >= 20, "runtime/connections.ts: its SETTINGS list was not found (did its layout change?)"
 CONNECTION_PREFIX = re.compile(r"^(KAFKA_(SSL|SASL|OAUTH|SECURITY)_|SCHEMA_REGISTRY_|REDIS_|CLICKHOUSE_)")
 # Another naming scheme for them, which runtime/connections.ts would ignore (it only warns).
 OTHER_SCHEME = re.compile(r"^VIGIL_(KAFKA|REGISTRY|SCHEMA_REGISTRY|REDIS|CLICKHOUSE)_")
