@@ -105,6 +105,33 @@ def check_gateway_pki(where, gateway):
     check(not any(path.endswith("/ca.key") for path in files), f"{where}: gateway: the device CA's key is mounted")
 
 
+def check_keda_auth(where, by_kind):
+    """KEDA reads the lag as the workers connect: SASL triggers authenticate, with the workers' own Secret."""
+    config = {}
+    for cm in by_kind.get("ConfigMap", []):
+        config.update(cm.get("data") or {})
+    mechanism = config.get("KAFKA_SASL_MECHANISM", "")
+    auths = {a["metadata"]["name"]: a for a in by_kind.get("TriggerAuthentication", [])}
+    for so in by_kind.get("ScaledObject", []):
+        for t in so["spec"]["triggers"]:
+            name = f"{where}: ScaledObject {so['metadata']['name']}"
+            if config.get("KAFKA_SECURITY_PROTOCOL") in ("SSL", "SASL_SSL"):
+                check(t["metadata"].get("tls") == "enable", f"{name}: the brokers speak TLS, the trigger does not")
+            if not mechanism:
+                continue
+            check("authenticationRef" in t, f"{name}: Kafka needs {mechanism}, the trigger has no authentication")
+            if mechanism.startswith("SCRAM-"):
+                expected = mechanism.replace("SCRAM-SHA-", "scram_sha")
+                check(t["metadata"].get("sasl") == expected, f"{name}: sasl is not {expected}")
+            auth = auths.get((t.get("authenticationRef") or {}).get("name"))
+            password_file = config.get("KAFKA_SASL_PASSWORD_FILE", "")
+            if auth is None or not password_file.startswith("/var/run/secrets/vigil/connections/"):
+                continue
+            secret, key = password_file.rsplit("/", 2)[-2:]
+            refs = {r["parameter"]: (r["name"], r["key"]) for r in auth["spec"].get("secretTargetRef") or []}
+            check(refs.get("password") == (secret, key), f"{name}: KEDA's password is not the workers' {secret}/{key}")
+
+
 def check_rendering(rendered_path, values_path):
     docs = [d for d in yaml.safe_load_all(open(rendered_path)) if d]
     values = yaml.safe_load(open(values_path))
@@ -214,6 +241,8 @@ def check_rendering(rendered_path, values_path):
         role = ((accounts.get(account) or {}).get("metadata", {}).get("annotations") or {}).get("eks.amazonaws.com/role-arn")
         if role:
             check(role.endswith(f"-{account}"), f"{where}: {name}: role {role} is not the eks module's role for {account}")
+
+    check_keda_auth(where, by_kind)
 
     policies = by_kind.get("NetworkPolicy", [])
     check(len(policies) >= 1, f"{where}: no NetworkPolicy")

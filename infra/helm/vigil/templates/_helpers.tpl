@@ -261,10 +261,10 @@ spec:
         lagThreshold: {{ $.lagThreshold | quote }}
         offsetResetPolicy: earliest
         allowIdleConsumers: "false"
-        {{- range $k, $v := $root.Values.keda.triggerMetadata }}
+        {{- range $k, $v := merge (dict) $root.Values.keda.triggerMetadata (include "vigil.kedaKafkaMetadata" $root | fromYaml) }}
         {{ $k }}: {{ $v | quote }}
         {{- end }}
-      {{- with $root.Values.keda.triggerAuthentication }}
+      {{- with include "vigil.kedaAuthName" $root }}
       authenticationRef:
         name: {{ . }}
       {{- end }}
@@ -288,4 +288,42 @@ Only the keys the settings name are mounted.
   mountPath: {{ printf "%s/%s" (include "vigil.connectionsDir" $) $secret | quote }}
   items: {{ $items | uniq | toJson }}
 {{- end -}}
+{{- end -}}
+
+{{/* The Kafka SASL password's connections.files entry, as YAML ({} when there is none). */}}
+{{- define "vigil.kafkaPasswordFile" -}}
+{{- range .Values.connections.files }}
+{{- if eq .setting "KAFKA_SASL_PASSWORD_FILE" }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+KEDA reads the lag with the workers' own Kafka credentials when they are SCRAM with a password file: the chart
+renders a TriggerAuthentication from the same Secret (vigil.kedaAuthName), unless keda.triggerAuthentication names one.
+*/}}
+{{- define "vigil.kedaScram" -}}
+{{- $mechanism := default "" .Values.connections.settings.KAFKA_SASL_MECHANISM -}}
+{{- if and (not .Values.keda.triggerAuthentication) (hasPrefix "SCRAM-" $mechanism) (include "vigil.kafkaPasswordFile" .) -}}
+{{- replace "SCRAM-SHA-" "scram_sha" $mechanism -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "vigil.kedaAuthName" -}}
+{{- if .Values.keda.triggerAuthentication -}}
+{{- .Values.keda.triggerAuthentication -}}
+{{- else if include "vigil.kedaScram" . -}}
+{{- printf "%s-kafka" (include "vigil.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Trigger metadata that follows the connection settings (keda.triggerMetadata wins). */}}
+{{- define "vigil.kedaKafkaMetadata" -}}
+{{- with include "vigil.kedaScram" . }}
+sasl: {{ . }}
+{{- end }}
+{{- if has (default "" .Values.connections.settings.KAFKA_SECURITY_PROTOCOL) (list "SSL" "SASL_SSL") }}
+tls: enable
+{{- end }}
 {{- end -}}
