@@ -103,9 +103,9 @@ variable "log_group_name" {
 }
 
 variable "scram_users" {
-  description = "SASL/SCRAM-SHA-512 users, for clients that cannot use IAM (the schema registry, tools). Vigil's own services on EKS use IAM (OAUTHBEARER) through IRSA."
+  description = "SASL/SCRAM-SHA-512 users: Vigil's services (librdkafka has no MSK IAM signer), the schema registry and tools."
   type        = set(string)
-  default     = ["vigil-registry", "vigil-ops"]
+  default     = ["vigil-services", "vigil-registry", "vigil-ops"]
 
   validation {
     condition     = alltrue([for u in var.scram_users : can(regex("^[a-z][a-z0-9-]{2,40}$", u))])
