@@ -4,7 +4,7 @@ output "replica_private_ips" {
 }
 
 output "https_url" {
-  description = "ClickHouse HTTPS URL of the first replica, for @clickhouse/client (VIGIL_CLICKHOUSE_URL). Put an internal NLB or DNS name in front for failover."
+  description = "ClickHouse HTTPS URL of the first replica, for @clickhouse/client (CLICKHOUSE_URL). Put an internal NLB or DNS name in front for failover."
   value       = "https://${aws_instance.replica[0].private_ip}:8443"
 }
 
