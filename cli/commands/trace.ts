@@ -30,14 +30,12 @@ import {
   credentialFromEnv,
 } from '../../access/cli.ts';
 import { DEFAULT_EMBEDDED_DIR } from '../../adapters/clickhouse/index.ts';
-import { KafkaControlLog } from '../../adapters/kafka/control-log.ts';
 import { DEFAULT_KEY_DIR, KEY_FILES, loadHashKey, loadVerifierKey } from '../../audit/keys.ts';
 import { type AuditStore, readAll } from '../../audit/store.ts';
 import { openFileAuditStore } from '../../audit/stores/file.ts';
 import { openKafkaAuditStore } from '../../audit/stores/kafka.ts';
 import type { TraceInference, TraceModelRollouts, TraceReport, TraceVerification } from '../../evidence/trace.ts';
 import { traceEvent } from '../../evidence/trace.ts';
-import { parseModelChange } from '../../governance/changes.ts';
 import { readModelRegistry } from '../../governance/directory.ts';
 import type { ModelRegistry } from '../../governance/registry.ts';
 import type { ModelChange } from '../../governance/types.ts';
@@ -45,6 +43,7 @@ import { openDeviceDirectory } from '../../identity/directory.ts';
 import type { ControlLog } from '../../identity/types.ts';
 import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
 import { VigilError } from '../../runtime/errors.ts';
+import { modelRolloutsLog as runnerRolloutsLog } from '../../runtime/runners/model-rollouts.ts';
 import { openReadStore } from '../store.ts';
 import { deviceIdentityLog } from './devices.ts';
 import { MODEL_ROLLOUTS_FILE, modelRolloutsLog } from './models.ts';
@@ -111,12 +110,7 @@ export async function readModelRollouts(options: {
     return foldWithin(modelRolloutsLog({ controlDir: options.controlDir }), source, options.withinMs ?? 60_000);
   }
   const within = options.withinMs ?? KAFKA_ROLLOUTS_WITHIN_MS;
-  const log = new KafkaControlLog({
-    brokers: resolveEndpoints().kafkaBrokers,
-    topic: TOPICS.modelRollouts,
-    parse: parseModelChange,
-    timeoutMs: within,
-  });
+  const log = runnerRolloutsLog({ kind: 'kafka', brokers: resolveEndpoints().kafkaBrokers, timeoutMs: within })!;
   return foldWithin(log, `kafka:${TOPICS.modelRollouts}`, within);
 }
 

@@ -33,7 +33,13 @@ export const MODEL_ROLLOUTS_FILE = 'model-rollouts.jsonl';
 
 /** Where a process reads the model rollouts from. */
 export type ModelRolloutsSource =
-  | { readonly kind: 'kafka'; readonly brokers: string; readonly topic?: string }
+  | {
+      readonly kind: 'kafka';
+      readonly brokers: string;
+      readonly topic?: string;
+      /** Gives up connecting or reading watermarks after this long (KafkaControlLog's default: 15 s). */
+      readonly timeoutMs?: number;
+    }
   | { readonly kind: 'file'; readonly controlDir: string }
   /** No registry: every scoring operator runs its pipeline's default versions as live. */
   | { readonly kind: 'none' };
@@ -74,6 +80,7 @@ export function modelRolloutsLog(source: ModelRolloutsSource): ControlLog<ModelC
         brokers: source.brokers,
         topic: source.topic ?? TOPICS.modelRollouts,
         parse: parseModelChange,
+        ...(source.timeoutMs !== undefined ? { timeoutMs: source.timeoutMs } : {}),
       });
   }
 }
