@@ -1,10 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { readdirSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeStoreConformance } from '../../test/conformance/clickhouse-store.ts';
+import { duplicate, normalisedEvent } from '../../test/fixtures/clickhouse.ts';
 import { openChdbStore } from './chdb.ts';
 import { batchDedupToken } from './store.ts';
+import { duplicateRow } from './tables.ts';
 
 describeStoreConformance('chdb store', (dataDir) => openChdbStore({ path: dataDir }));
 
@@ -35,6 +38,56 @@ describe('chdb store', () => {
     await store.close();
     await store.close(); // idempotent
     await expect(store.query('SELECT 1')).rejects.toMatchObject({ code: 'INTERNAL' });
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('chdb store RowBinary inserts', () => {
+  it('drops a retried batch by its token (INSERT ... SELECT FROM file()), also one first sent as JSON', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'vigil-chdb-'));
+    const store = openChdbStore({ path: dir });
+    const json = openChdbStore({ path: dir, binaryInserts: false }); // same directory: a second connection
+    try {
+      await store.migrate();
+      const rows = [0, 1, 2].map((n) => duplicateRow(duplicate(normalisedEvent({ n }))));
+      const count = async () => Number((await store.query<{ n: number }>('SELECT count() AS n FROM duplicates'))[0]?.n);
+      await store.insert('duplicates', rows, { dedupToken: 'rb-token' });
+      await store.insert('duplicates', rows, { dedupToken: 'rb-token' });
+      expect(await count()).toBe(3);
+      // A batch landed as JSON before an upgrade, retried after it as RowBinary: still dropped.
+      const later = rows.map((r) => ({ ...r, source_offset: r.source_offset + 10 }));
+      await json.insert('duplicates', later, { dedupToken: 'json-then-rb' });
+      await store.insert('duplicates', later, { dedupToken: 'json-then-rb' });
+      expect(await count()).toBe(6);
+      // Another token lands (the rows are the same: the table, not the insert, collapses them at merge time).
+      await store.insert('duplicates', rows, { dedupToken: 'rb-token-2' });
+      expect(await count()).toBe(9);
+    } finally {
+      await json.close();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes its insert files in a private directory (0700, files removed after each insert), removed on close', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'vigil-chdb-'));
+    const spoolBase = path.join(dir, 'spool');
+    await mkdir(spoolBase);
+    const store = openChdbStore({ path: path.join(dir, 'db'), spoolBase });
+    try {
+      await store.migrate();
+      expect(readdirSync(spoolBase)).toEqual([]); // made on first use
+      await store.insert('duplicates', [duplicateRow(duplicate(normalisedEvent({ n: 1 })))], { dedupToken: 't' });
+      const [spool] = readdirSync(spoolBase);
+      expect(spool).toMatch(/^vigil-chdb-/);
+      expect(statSync(path.join(spoolBase, spool as string)).mode & 0o777).toBe(0o700);
+      expect(readdirSync(path.join(spoolBase, spool as string))).toEqual([]);
+      const [row] = await store.query<{ n: number }>('SELECT count() AS n FROM duplicates');
+      expect(Number(row?.n)).toBe(1);
+    } finally {
+      await store.close();
+    }
+    expect(readdirSync(spoolBase)).toEqual([]);
     await rm(dir, { recursive: true, force: true });
   });
 });

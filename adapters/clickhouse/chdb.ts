@@ -3,15 +3,24 @@
  * `.vigil/embedded/clickhouse`). chdb binds one data directory per process: opening a second directory while one is
  * open fails (CLICKHOUSE_UNAVAILABLE), and `close()` waits until the engine has let go so another can be opened.
  *
- * Inserts use chdb's raw passthrough: the rows are serialised once into an NDJSON buffer that the engine parses
- * directly (`INSERT INTO t (cols) SETTINGS insert_deduplication_token='...' FORMAT JSONCompactEachRow`), rather than
- * chdb's object-array insert, which renders a VALUES literal in JS (compared in bench/micro/clickhouse.bench.ts).
+ * Inserts into the known tables (TABLE_COLUMNS) are encoded in RowBinary (row-binary.ts, one encoder per table from
+ * the types in `system.columns`), written to a file in the store's private temporary directory (0700, on /dev/shm
+ * when there is one; files 0600, named by a counter, removed after the insert and the directory on close) and read by
+ * the engine: `INSERT INTO t (cols) SETTINGS insert_deduplication_token='...', deduplicate_insert_select='force_enable'
+ * SELECT * FROM file(path, 'RowBinary', structure)`. chdb's in-memory raw insert takes text formats only, and parsing
+ * JSON text was most of an insert's cost (bench/micro/clickhouse.bench.ts compares them). `force_enable` makes the
+ * engine refuse the insert rather than skip the token's deduplication if it ever judged the SELECT unstable.
+ * A batch the encoder cannot write exactly (a value not of its column's type) and the other tables go as before
+ * through chdb's raw passthrough as NDJSON (`FORMAT JSONCompactEachRow` for known tables, JSONEachRow otherwise), so
+ * the engine's answer for an odd value (stored, converted, or refused for the guard to isolate) does not change.
  */
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { drainPending, Session } from 'chdb';
 import { VigilError } from '../../runtime/errors.ts';
 import { applyMigrations, type MigrateOptions } from './migrations.ts';
+import { ByteWriter, type RowBinaryEncoder, rowBinaryEncoder } from './row-binary.ts';
 import {
   type ClickHouseStore,
   clickhouseCodeOf,
@@ -27,6 +36,13 @@ import { isTableName, TABLE_COLUMNS, type TableName } from './tables.ts';
 export interface ChdbStoreOptions {
   /** The data directory; created when missing. */
   readonly path: string;
+  /**
+   * Known tables' inserts as RowBinary through a temporary file (default true); false sends every insert as NDJSON
+   * (the previous path, kept for comparison in tests and benchmarks).
+   */
+  readonly binaryInserts?: boolean;
+  /** Where the store makes its private directory of insert files (default: /dev/shm when writable, else the OS tmpdir). */
+  readonly spoolBase?: string;
 }
 
 /** Settings fixed for the whole session (chdb takes them at connect time). */
@@ -60,27 +76,54 @@ export function openChdbStore(options: ChdbStoreOptions): ClickHouseStore {
       { cause: error },
     );
   }
-  return new ChdbStore(session, dir);
+  return new ChdbStore(session, dir, options.binaryInserts ?? true, options.spoolBase);
 }
 
 class ChdbStore implements ClickHouseStore {
   readonly kind = 'embedded' as const;
   readonly location: string;
   readonly #session: Session;
+  readonly #binary: boolean;
+  readonly #spoolBase: string | undefined;
   #closed = false;
+  /** Per known table: its RowBinary encoder, null when a column's type has none (JSON then). */
+  readonly #encoders = new Map<string, Promise<RowBinaryEncoder | null>>();
+  readonly #writer = new ByteWriter();
+  /** The private directory of the insert files, made on first use. */
+  #spool: string | null = null;
+  #spoolFiles = 0;
+  readonly #removeSpool = () => {
+    if (this.#spool) rmSync(this.#spool, { recursive: true, force: true });
+  };
 
-  constructor(session: Session, dir: string) {
+  constructor(session: Session, dir: string, binary: boolean, spoolBase: string | undefined) {
     this.#session = session;
     this.location = dir;
+    this.#binary = binary;
+    this.#spoolBase = spoolBase;
   }
 
-  migrate(options: MigrateOptions = {}) {
-    return applyMigrations(this, options);
+  async migrate(options: MigrateOptions = {}) {
+    try {
+      return await applyMigrations(this, options);
+    } finally {
+      // A migration may have changed a column's type: describe the tables again.
+      this.#encoders.clear();
+    }
   }
 
   async insert(table: string, rows: readonly object[], options: InsertOptions): Promise<InsertResult> {
     this.#checkOpen();
     if (rows.length === 0) return { rows: 0 };
+    if (this.#binary && isTableName(table)) {
+      const encoder = await this.#encoder(table);
+      if (encoder && (await this.#insertRowBinary(table, encoder, rows, options))) return { rows: rows.length };
+    }
+    return this.#insertJson(table, rows, options);
+  }
+
+  /** The NDJSON path: other tables, and a batch the RowBinary encoder cannot write exactly. */
+  async #insertJson(table: string, rows: readonly object[], options: InsertOptions): Promise<InsertResult> {
     // Known tables: JSONCompactEachRow (values only, in TABLE_COLUMNS order) through a serialiser compiled once per
     // table; half the bytes of JSONEachRow and measurably cheaper to parse (bench/micro/clickhouse.bench.ts).
     // Other tables: JSONEachRow.
@@ -127,6 +170,71 @@ class ChdbStore implements ClickHouseStore {
     this.#closed = true;
     this.#session.close();
     await drainPending();
+    this.#removeSpool();
+    process.off('exit', this.#removeSpool);
+  }
+
+  /** A known table's encoder from its column types, described once (a failed description is tried again). */
+  #encoder(table: TableName): Promise<RowBinaryEncoder | null> {
+    let encoder = this.#encoders.get(table);
+    if (!encoder) {
+      encoder = this.query<{ name: string; type: string }>(
+        `SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = '${table}'`,
+      ).then((described) => {
+        const types = new Map(described.map((c) => [c.name, c.type]));
+        const columns: { name: string; type: string }[] = [];
+        for (const name of TABLE_COLUMNS[table]) {
+          const type = types.get(name);
+          // A column the table lacks: the JSON insert reports it as the engine always did.
+          if (type === undefined) return null;
+          columns.push({ name, type });
+        }
+        return rowBinaryEncoder(columns);
+      });
+      // Not described (no such table yet?): JSON this time, described again on the next insert.
+      encoder = encoder.catch(() => {
+        this.#encoders.delete(table);
+        return null;
+      });
+      this.#encoders.set(table, encoder);
+    }
+    return encoder;
+  }
+
+  /** Writes the batch as RowBinary and inserts it; false when a value is not exactly of its type (nothing sent). */
+  async #insertRowBinary(
+    table: TableName,
+    encoder: RowBinaryEncoder,
+    rows: readonly object[],
+    options: InsertOptions,
+  ): Promise<boolean> {
+    const writer = this.#writer;
+    writer.reset();
+    if (encoder.encode(rows, writer) !== -1) return false;
+    const file = path.join(this.#spoolDir(), `${++this.#spoolFiles}.rowbinary`);
+    // Synchronous: the writer is reused by the next insert, which may start while this one awaits the engine.
+    writeFileSync(file, writer.bytes(), { mode: 0o600, flag: 'wx' });
+    try {
+      await this.#session.queryAsync(
+        `INSERT INTO ${table} (${encoder.columns.join(', ')}) SETTINGS insert_deduplication_token = ${sqlString(options.dedupToken)}, ` +
+          `deduplicate_insert_select = 'force_enable' SELECT * FROM file(${sqlString(file)}, 'RowBinary', ${sqlString(encoder.structure)})`,
+        { format: 'TSV' },
+      );
+    } catch (error) {
+      throw mapChdbError(`an insert into ${table}`, error);
+    } finally {
+      rmSync(file, { force: true });
+    }
+    return true;
+  }
+
+  #spoolDir(): string {
+    if (!this.#spool) {
+      const base = this.#spoolBase ?? (isWritableDir('/dev/shm') ? '/dev/shm' : tmpdir());
+      this.#spool = mkdtempSync(path.join(base, 'vigil-chdb-')); // mode 0700
+      process.on('exit', this.#removeSpool);
+    }
+    return this.#spool;
   }
 
   async #run(sql: string, params: QueryParams | undefined, format: string): Promise<string> {
@@ -144,6 +252,20 @@ class ChdbStore implements ClickHouseStore {
 
   #checkOpen(): void {
     if (this.#closed) throw new VigilError('INTERNAL', `the embedded ClickHouse store at ${this.location} is closed`);
+  }
+}
+
+/** A ClickHouse string literal. */
+function sqlString(text: string): string {
+  return `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+function isWritableDir(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
   }
 }
 
