@@ -46,8 +46,11 @@ export interface BenchResults {
   /** The code measured: the short commit sha, with `-dirty` when tracked files had uncommitted changes. */
   readonly revision: string;
   readonly settings: Record<string, unknown>;
-  /** The four runs, and `alerts` (the clinical alert latency run, bench/runs/alerts.ts) when it ran. */
-  readonly runs: Record<RunName, RunFigures> & { readonly alerts?: RunFigures };
+  /**
+   * The four runs; `worker` (the vitals worker alone, no sink on the machine) and `alerts` (the clinical alert latency
+   * run, bench/runs/alerts.ts) when they ran.
+   */
+  readonly runs: Record<RunName, RunFigures> & { readonly alerts?: RunFigures; readonly worker?: RunFigures };
   readonly ratios: { vigil_over_ceiling: number; vigil_over_naive: number; [extra: string]: number };
   readonly targets: Targets;
   readonly long?: Record<string, unknown>;
@@ -124,6 +127,15 @@ export function markdown(r: BenchResults): string {
       : run.latency_note;
     lines.push(
       `| ${name} | ${fmt(run.events_per_s)} | ${fmt(run.cpu_us_per_event, 1)} | ${fmt(run.p50_ms, 1)} | ${fmt(run.p99_ms, 1)} | ${fmt(run.peak_rss_mb)} | ${at} |`,
+    );
+  }
+  const worker = r.runs.worker;
+  if (worker) {
+    const at = worker.latency
+      ? `${fmt(worker.latency.achieved_rate)}/s paced (target ${fmt(worker.latency.target_rate)}/s)`
+      : '';
+    lines.push(
+      `| worker | ${fmt(worker.events_per_s)} | ${fmt(worker.cpu_us_per_event, 1)} | ${fmt(worker.p50_ms, 1)} | ${fmt(worker.p99_ms, 1)} | ${fmt(worker.peak_rss_mb)} | ${at} (no sink on the machine) |`,
     );
   }
   const alerts = r.runs.alerts;
