@@ -178,6 +178,9 @@ function dateCheck(name: string, [min, max]: readonly [number, number], tickMs: 
       return ms >= min && ms <= max ? null : `${name} outside its range`;
     }
     if (typeof v !== 'string') return `not a ${name}`;
+    // The text Vigil's mappers send (`YYYY-MM-DD hh:mm:ss[.fff]`), its day looked up in a cache: the same answer as
+    // the full parse below, which takes every other text.
+    if (withTime && fitsDateTimeText(v, min, max)) return null;
     const m = DATE_TIME_TEXT.exec(v);
     if (!m || (withTime && m[4] === undefined) || (!withTime && m[4] !== undefined)) return `not a ${name} text`;
     const [y, mo, d, h = 0, mi = 0, s = 0] = m.slice(1, 7).map((x) => (x === undefined ? 0 : Number(x)));
@@ -188,6 +191,50 @@ function dateCheck(name: string, [min, max]: readonly [number, number], tickMs: 
     }
     return ms >= min && ms <= max ? null : `${name} outside its range`;
   };
+}
+
+/** Day text (`YYYY-MM-DD`) -> its UTC midnight as `Date.UTC` reads it, or NaN when it is not a calendar date. */
+const DAY_STARTS = new Map<string, number>();
+
+/**
+ * True only when `v` is `YYYY-MM-DD hh:mm:ss` or `YYYY-MM-DD hh:mm:ss.fff`, a calendar date, a time of day and within
+ * [min, max] (the full parse's answer; it is asked whenever this says false).
+ */
+function fitsDateTimeText(v: string, min: number, max: number): boolean {
+  const n = v.length;
+  if (n !== 19 && n !== 23) return false;
+  if (v.charCodeAt(10) !== 32 || v.charCodeAt(13) !== 58 || v.charCodeAt(16) !== 58) return false;
+  if (n === 23 && (v.charCodeAt(19) !== 46 || !digits(v, 20, 23))) return false;
+  if (!digits(v, 11, 13) || !digits(v, 14, 16) || !digits(v, 17, 19)) return false;
+  const h = (v.charCodeAt(11) - 48) * 10 + v.charCodeAt(12) - 48;
+  const mi = (v.charCodeAt(14) - 48) * 10 + v.charCodeAt(15) - 48;
+  const s = (v.charCodeAt(17) - 48) * 10 + v.charCodeAt(18) - 48;
+  if (h > 23 || mi > 59 || s > 59) return false;
+  const dayText = v.slice(0, 10);
+  let dayStart = DAY_STARTS.get(dayText);
+  if (dayStart === undefined) {
+    dayStart = Number.NaN;
+    if (v.charCodeAt(4) === 45 && v.charCodeAt(7) === 45 && digits(v, 0, 4) && digits(v, 5, 7) && digits(v, 8, 10)) {
+      const y = Number(v.slice(0, 4));
+      const mo = Number(v.slice(5, 7));
+      const d = Number(v.slice(8, 10));
+      const start = Date.UTC(y, mo - 1, d);
+      const date = new Date(start);
+      if (date.getUTCDate() === d && date.getUTCMonth() === mo - 1) dayStart = start;
+    }
+    if (DAY_STARTS.size >= 4096) DAY_STARTS.clear();
+    DAY_STARTS.set(dayText, dayStart);
+  }
+  const ms = dayStart + h * 3_600_000 + mi * 60_000 + s * 1000;
+  return ms >= min && ms <= max;
+}
+
+function digits(v: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 function enumCheck(name: string, args: readonly string[]): ValueCheck {

@@ -17,6 +17,7 @@
  */
 import { VigilError } from '../../runtime/errors.ts';
 import { columnCheck, type ValueCheck } from './column-types.ts';
+import { compileRowCheck, type RowCheck } from './row-check.ts';
 import { ClickHouseRefusalError, type ClickHouseStore, isTransientClickHouseCode } from './store.ts';
 import { isTableName, TABLE_COLUMNS } from './tables.ts';
 
@@ -85,6 +86,8 @@ export interface TableChecks {
   readonly columns: ReadonlyMap<string, ValueCheck>;
   /** Columns with a default expression: a row may leave them out. */
   readonly defaulted: ReadonlySet<string>;
+  /** Column name -> its ClickHouse type name (lets row-check.ts test common types inline). */
+  readonly types?: ReadonlyMap<string, string>;
 }
 
 /** Reads a table's column types. The table name is an identifier (checked), bound as a literal so any server reads it. */
@@ -99,6 +102,7 @@ async function describeTable(store: Pick<ClickHouseStore, 'query'>, table: strin
   return {
     table,
     columns: new Map(rows.map((r) => [r.name, columnCheck(r.type)])),
+    types: new Map(rows.map((r) => [r.name, r.type])),
     defaulted: new Set(rows.filter((r) => r.default_kind !== '').map((r) => r.name)),
   };
 }
@@ -162,6 +166,8 @@ export async function insertIsolating(
 export class RowGuard {
   readonly #store: Pick<ClickHouseStore, 'insert' | 'query'>;
   readonly #tables = new Map<string, Promise<TableChecks>>();
+  /** Compiled row checks per table description and column list (row-check.ts): `checkRow`'s results, faster. */
+  readonly #compiled = new WeakMap<TableChecks, Map<string, RowCheck>>();
 
   constructor(store: Pick<ClickHouseStore, 'insert' | 'query'>) {
     this.#store = store;
@@ -178,15 +184,37 @@ export class RowGuard {
     return checks;
   }
 
+  #rowCheck(checks: TableChecks, columns: readonly string[]): RowCheck {
+    let byColumns = this.#compiled.get(checks);
+    if (!byColumns) {
+      byColumns = new Map();
+      this.#compiled.set(checks, byColumns);
+    }
+    const key = columns.join('\0');
+    let check = byColumns.get(key);
+    if (!check) {
+      check = compileRowCheck(checks, columns);
+      byColumns.set(key, check);
+    }
+    return check;
+  }
+
   async land(table: string, rows: readonly object[], options: { readonly dedupToken: string }): Promise<LandedRows> {
     if (rows.length === 0) return { stored: 0, refused: [] };
     const checks = await this.checks(table);
     const columns = isTableName(table) ? TABLE_COLUMNS[table] : Object.keys(rows[0] as object);
+    const check = this.#rowCheck(checks, columns);
     const refused: RefusedRow[] = [];
-    const kept: object[] = [];
-    const keptIndex: number[] = [];
-    for (const [index, row] of rows.entries()) {
-      const problem = checkRow(checks, columns, row);
+    let kept: object[] = rows as object[];
+    let keptIndex: number[] | null = null;
+    for (let index = 0; index < rows.length; index++) {
+      const row = rows[index] as object;
+      const problem = check(row);
+      if (problem && keptIndex === null) {
+        // The first refused row: from here on, the rows kept and their indices are listed apart.
+        kept = rows.slice(0, index);
+        keptIndex = Array.from({ length: index }, (_, i) => i);
+      }
       if (problem) {
         refused.push({
           index,
@@ -195,7 +223,7 @@ export class RowGuard {
           clickhouseCode: null,
           clickhouseName: null,
         });
-      } else {
+      } else if (keptIndex !== null) {
         kept.push(row);
         keptIndex.push(index);
       }
@@ -203,7 +231,7 @@ export class RowGuard {
     const byEngine = await insertIsolating(this.#store, table, kept, options.dedupToken);
     for (const r of byEngine) {
       refused.push({
-        index: keptIndex[r.index] as number,
+        index: keptIndex === null ? r.index : (keptIndex[r.index] as number),
         reason: 'ROW_REFUSED_BY_STORE',
         detail: `ClickHouse refused the row (code ${r.code}${r.name ? ` ${r.name}` : ''})`,
         clickhouseCode: r.code,

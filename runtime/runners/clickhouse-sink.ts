@@ -22,8 +22,9 @@ import type { Logger } from '../log.ts';
 import type { PipelineMetrics } from '../metrics.ts';
 import { STANDARD_OUTPUTS } from '../outputs.ts';
 import type { PipelineDefinition, TableRows } from '../pipeline.ts';
+import type { Origin } from '../record.ts';
 import { ClickHouseSink, mapRows, QUARANTINE_TABLE, type RowSource, Unmappable } from '../sinks/clickhouse.ts';
-import { byPartition, originOf, sha256Hex } from '../source.ts';
+import { byPartition, sha256Hex } from '../source.ts';
 import { decoderOf, mapDeclared, sourceDecoders } from './pipeline-schemas.ts';
 import type { RunStats } from './run-stats.ts';
 
@@ -385,16 +386,16 @@ async function landRound(
   const commits: (TopicPartition & { offset: number })[] = [];
   let inserting: Promise<void> | null = null;
   for (const { route, range, batch } of planned) {
-    const rows = await rowsOf(route, batch, decoderOf(deps.decoders, route.topic));
+    // Each record's sha256, once: the batch's token, the raw plane's raw_sha256, a quarantined row's record_sha256.
     const shas = batch.map((m) => sha256Hex(m.value));
+    const rows = await rowsOf(route, batch, shas, decoderOf(deps.decoders, route.topic));
     // A row ClickHouse cannot store is quarantined with the consumed record's position and bytes; the rest lands.
-    const sources: RowSource[] = batch.map((m, i) => ({
-      topic: m.topic,
-      partition: m.partition,
-      offset: m.offset,
-      bytes: m.value,
-      sha256: shas[i] as string,
-    }));
+    const sources = (i: number): RowSource | undefined => {
+      const m = batch[i];
+      return m
+        ? { topic: m.topic, partition: m.partition, offset: m.offset, bytes: m.value, sha256: shas[i] as string }
+        : undefined;
+    };
     if (inserting) await inserting;
     inserting = deps.sink.insert({ table: route.table, rows, sources }, range, shas).then((landed) => {
       deps.tally.landed(route.table, batch.length, landed.quarantined);
@@ -431,6 +432,7 @@ async function recordIntents(store: ClickHouseStore, pipeline: string, ranges: r
 async function rowsOf(
   route: SinkRoute,
   batch: readonly ConsumedMessage[],
+  shas: readonly string[],
   decoder: FramedDecoder<Record<string, unknown>>,
 ): Promise<(Record<string, unknown> | Unmappable)[]> {
   const decoded = await decoder.decodeBatch(batch.map((m) => m.value));
@@ -440,7 +442,19 @@ async function rowsOf(
       const d = decoded[i];
       const known = d?.ok ? rawKnownOf(d.value) : {};
       try {
-        return rawEventRow(originOf(m, m.timestamp), known) as unknown as Record<string, unknown>;
+        // originOf(m, m.timestamp), with the sha256 the batch already computed.
+        const origin: Origin = {
+          topic: m.topic,
+          partition: m.partition,
+          offset: m.offset,
+          consumedAt: m.timestamp,
+          rawSha256: shas[i] as string,
+          raw: m.value,
+          headers: m.headers,
+          key: m.key,
+          producedAt: m.timestamp > 0 ? m.timestamp : undefined,
+        };
+        return rawEventRow(origin, known) as unknown as Record<string, unknown>;
       } catch (error) {
         // A producer timestamp DateTime64 cannot hold: the record is quarantined, never a halted partition.
         return new Unmappable(error instanceof VigilError ? error.message : 'the record does not map to raw_events');

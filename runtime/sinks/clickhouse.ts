@@ -59,8 +59,11 @@ export interface TableBatch {
   readonly table: string;
   /** The mapped rows, in offset order; an `Unmappable` stands for a record that has no row. */
   readonly rows: readonly (Record<string, unknown> | Unmappable)[];
-  /** Where each row came from (one per row). Without it, rows are attributed to the batch's first offset. */
-  readonly sources?: readonly (RowSource | undefined)[];
+  /**
+   * Where each row came from (one per row), or a function giving it by row index (read only for quarantined rows, so
+   * nothing is built per row). Without it, rows are attributed to the batch's first offset.
+   */
+  readonly sources?: readonly (RowSource | undefined)[] | ((index: number) => RowSource | undefined);
 }
 
 /** What one table's insert did: rows that landed and rows set aside in quarantine. */
@@ -106,7 +109,10 @@ export class ClickHouseSink {
       {
         table: STANDARD_OUTPUTS.raw.table,
         rows: batch.raw.map((r) => mapOne(STANDARD_OUTPUTS.raw.table, () => rawEventRow(r.origin, r))),
-        sources: batch.raw.map((r) => originSource(r.origin)),
+        sources: (i: number) => {
+          const r = batch.raw[i];
+          return r ? originSource(r.origin) : undefined;
+        },
       },
       ...[
         ...batch.outputs,
@@ -114,7 +120,7 @@ export class ClickHouseSink {
         { table: STANDARD_OUTPUTS.duplicates.table, values: batch.duplicates },
       ].map((o) => {
         const values = o.values.map((v) => v.value);
-        return { table: o.table, rows: mapRows(o.table, values), sources: values.map(sourceOf) };
+        return { table: o.table, rows: mapRows(o.table, values), sources: (i: number) => sourceOf(values[i]) };
       }),
     ];
     const quarantined: Record<string, number> = {};
@@ -129,11 +135,17 @@ export class ClickHouseSink {
   async insert(batch: TableBatch, range: BatchRange, contentShas: readonly string[]): Promise<LandedBatch> {
     if (batch.rows.length === 0) return { stored: 0, quarantined: 0 };
     const dedupToken = batchDedupToken({ pipeline: this.#pipeline, ...range, rawSha256s: contentShas });
-    const rows: Record<string, unknown>[] = [];
-    const rowIndex: number[] = [];
+    // The rows sent: the batch's own array unless a record did not map (then the mapped ones and their indices).
+    let rows = batch.rows as readonly Record<string, unknown>[];
+    let rowIndex: number[] | null = null;
     const refused: RefusedRow[] = [];
-    for (const [index, row] of batch.rows.entries()) {
+    for (let index = 0; index < batch.rows.length; index++) {
+      const row = batch.rows[index];
       if (row instanceof Unmappable) {
+        if (rowIndex === null) {
+          rows = batch.rows.slice(0, index) as Record<string, unknown>[];
+          rowIndex = Array.from({ length: index }, (_, i) => i);
+        }
         refused.push({
           index,
           reason: 'ROW_TYPE_MISMATCH',
@@ -141,8 +153,8 @@ export class ClickHouseSink {
           clickhouseCode: null,
           clickhouseName: null,
         });
-      } else {
-        rows.push(row);
+      } else if (rowIndex !== null) {
+        (rows as Record<string, unknown>[]).push(row as Record<string, unknown>);
         rowIndex.push(index);
       }
     }
@@ -150,7 +162,8 @@ export class ClickHouseSink {
     const landed = await this.#guard.land(batch.table, rows, { dedupToken });
     this.#metrics?.sinkInsertSeconds.observe({ table: batch.table }, Number(process.hrtime.bigint() - started) / 1e9);
     if (landed.stored > 0) this.#metrics?.sinkRows.inc({ table: batch.table }, landed.stored);
-    for (const r of landed.refused) refused.push({ ...r, index: rowIndex[r.index] as number });
+    for (const r of landed.refused)
+      refused.push({ ...r, index: rowIndex === null ? r.index : (rowIndex[r.index] as number) });
     if (refused.length > 0) await this.#quarantine(batch, range, dedupToken, refused);
     return { stored: landed.stored, quarantined: refused.length };
   }
@@ -163,8 +176,9 @@ export class ClickHouseSink {
   ): Promise<void> {
     refused = [...refused].sort((a, b) => a.index - b.index);
     const now = this.#now();
+    const sources = batch.sources;
     const sourceAt = (i: number): RowSource =>
-      batch.sources?.[i] ?? {
+      (typeof sources === 'function' ? sources(i) : sources?.[i]) ?? {
         topic: range.topic,
         partition: range.partition,
         offset: range.firstOffset,
