@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { stateBackendConformance } from '../../test/conformance/state-backend.ts';
+import { MapStateBackend } from '../../test/support/map-state-backend.ts';
 import { ManualClock } from '../clock.ts';
 import { VigilError } from '../errors.ts';
 import { MemoryStateBackend } from './memory.ts';
@@ -138,5 +140,108 @@ describe('MemoryStateBackend', () => {
     expect(() => new MemoryStateBackend({ clock: new ManualClock(), defaultMaxEntries: 0 })).toThrow(VigilError);
     await backend.close();
     await expect(backend.claim({ name: 'x', ttlMs: 1 }, [])).rejects.toMatchObject({ code: 'INTERNAL' });
+  });
+});
+
+describe('MemoryStateBackend against the Map-based backend it replaced (test/support/map-state-backend.ts)', () => {
+  const ULIDS = ['01ARZ3NDEKTSV4RRFFQ69G5FAV', '01ARZ3NDEKTSV4RRFFQ69G5FAW', '7ZZZZZZZZZZZZZZZZZZZZZZZZZ'];
+  const key = fc.oneof(
+    fc.constantFrom(...ULIDS, ULIDS[0]!.toLowerCase(), '81ARZ3NDEKTSV4RRFFQ69G5FAV', 'e1', 'e2', 'e3', '', 'é\u0000'),
+    fc.integer({ min: 0, max: 30 }).map((i) => `01JGZ5Q8V3${String(i).padStart(16, '0')}`),
+  );
+  const owner = fc.constantFrom('0:1', '0:2', '1:7', '2:9/1');
+  const step = fc.oneof(
+    fc.record({ op: fc.constant('claim' as const), requests: fc.array(fc.record({ key, owner }), { maxLength: 12 }) }),
+    fc.record({
+      op: fc.constant('advance' as const),
+      window: fc.integer({ min: 0, max: 6 }),
+      requests: fc.array(
+        fc.record({
+          stream: fc.constantFrom('d1', 'd2', 'd3', 'd4'),
+          sequence: fc.oneof(fc.integer({ min: 0, max: 25 }), fc.constantFrom(2 ** 40, -3, 2 ** 53 - 1)),
+          owner,
+        }),
+        { maxLength: 12 },
+      ),
+    }),
+    fc.record({ op: fc.constant('restoreClaim' as const), key, owner, ahead: fc.integer({ min: -50, max: 500 }) }),
+    fc.record({
+      op: fc.constant('restoreSequence' as const),
+      stream: fc.constantFrom('d1', 'd2', 'd5'),
+      sequence: fc.integer({ min: 0, max: 25 }),
+      owner,
+      ahead: fc.integer({ min: -50, max: 500 }),
+    }),
+    fc.record({ op: fc.constant('elapse' as const), ms: fc.integer({ min: 0, max: 120 }) }),
+  );
+
+  it('gives the same verdicts, stats, streams and evictions for any sequence of calls (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(step, { maxLength: 60 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.constantFrom(100, 300),
+        async (steps, maxEntries, ttlMs) => {
+          const c = new ManualClock();
+          const flat = new MemoryStateBackend({ clock: c });
+          const maps = new MapStateBackend({ clock: c });
+          const claims = { name: 'dedupe.event_id', ttlMs, maxEntries };
+          const sequences = { name: 'dedupe.sequence', ttlMs, maxEntries };
+          for (const s of steps) {
+            if (s.op === 'claim') {
+              expect(await flat.claim(claims, s.requests)).toEqual(await maps.claim(claims, s.requests));
+            } else if (s.op === 'advance') {
+              expect(await flat.advanceSequences(sequences, s.window, s.requests)).toEqual(
+                await maps.advanceSequences(sequences, s.window, s.requests),
+              );
+            } else if (s.op === 'restoreClaim') {
+              flat.restoreClaim(claims, s.key, s.owner, c.now() + s.ahead);
+              maps.restoreClaim(claims, s.key, s.owner, c.now() + s.ahead);
+            } else if (s.op === 'restoreSequence') {
+              flat.restoreSequence(sequences, s.stream, s.sequence, s.owner, c.now() + s.ahead);
+              maps.restoreSequence(sequences, s.stream, s.sequence, s.owner, c.now() + s.ahead);
+            } else {
+              c.advance(s.ms);
+            }
+            expect(flat.stats()).toEqual(maps.stats());
+            expect(flat.streams(sequences.name)).toBe(maps.streams(sequences.name));
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('gives the same verdicts over a long run past its capacity (50,000 events, capacity 800, TTL of ~2 batches, 5% copies)', async () => {
+    const c = new ManualClock();
+    const flat = new MemoryStateBackend({ clock: c });
+    const maps = new MapStateBackend({ clock: c });
+    const claims = { name: 'dedupe.event_id', ttlMs: 1500, maxEntries: 800 };
+    const sequences = { name: 'dedupe.sequence', ttlMs: 1500, maxEntries: 800 };
+    const id = (n: number) => `01JGZ5Q8V3${String(n).padStart(16, '0')}`;
+    let verdicts = 0;
+    for (let batch = 0; batch < 100; batch++) {
+      const claimRequests = Array.from({ length: 500 }, (_, i) => {
+        const n = batch * 500 + i;
+        const copy = i % 20 === 7 && n > 2000;
+        return { key: id(copy ? n - 1 - ((n * 7919) % 2000) : n), owner: `0:${n}` };
+      });
+      const advanceRequests = claimRequests.map((r, i) => ({
+        stream: `dev-${(batch * 500 + i) % 300}`,
+        sequence: Math.floor((batch * 500 + i) / 300) - (i % 50 === 3 ? 9 : 0),
+        owner: r.owner,
+      }));
+      const a = await flat.claim(claims, claimRequests);
+      expect(a).toEqual(await maps.claim(claims, claimRequests));
+      const b = await flat.advanceSequences(sequences, 8, advanceRequests);
+      expect(b).toEqual(await maps.advanceSequences(sequences, 8, advanceRequests));
+      verdicts += a.length + b.length;
+      c.advance(1000);
+    }
+    expect(verdicts).toBe(100_000);
+    expect(flat.stats()).toEqual(maps.stats());
+    expect(flat.streams(sequences.name)).toBe(maps.streams(sequences.name));
+    expect(flat.evictions()).toBeGreaterThan(0);
+    expect(flat.stats().get(claims.name)!.expirations).toBeGreaterThan(0);
   });
 });

@@ -2,15 +2,17 @@
  * The in-memory StateBackend (embedded mode): the same replay-safe semantics as the Redis backend, in one process.
  *
  * Layout, per state descriptor:
- * - claims: one `Map<key, owner token>` plus a FIFO of its keys. Entries of one descriptor share a TTL and are never
- *   rewritten, so insertion order is expiry order. Expiry times are kept per *call*, not per entry (every entry a call
- *   inserts expires at the same `now + ttl`): a FIFO of (expiresAt, count) segments. Each call first pops expired
- *   segments and deletes that many keys from the front of the key FIFO: O(1) amortised, no timers, no scans, no
- *   object per entry.
- * - sequence windows: per stream (device) the highest accepted sequence and a `Map<sequence, owner token>` of the
- *   sequences accepted (needed so a replay of a record is recognised as `own` even after the window moved past it),
- *   plus one FIFO of (stream, sequence) in acceptance order with the same expiry segments. A stream lives exactly as
- *   long as its newest accepted sequence, as on Redis (where the high key's TTL is refreshed on every acceptance).
+ * - claims: a flat table (./tables.ts) of key -> owner token, in insertion order, sized by doubling up to the first power
+ *   of two above its capacity and never beyond: under churn at capacity it holds no deleted slots and never grows (a
+ *   `Map` did: +35% heap from 1M to 10M events). Entries of one descriptor share a TTL and are never rewritten, so
+ *   insertion order is expiry order. Expiry times are kept per *call*, not per entry (every entry a call inserts
+ *   expires at the same `now + ttl`): a FIFO of (expiresAt, count) segments. Each call first pops expired segments and
+ *   drops that many entries from the front of the table: O(1) amortised, no timers, no scans, no object per entry.
+ * - sequence windows: per stream (device) the highest accepted sequence and how many of its accepted sequences are
+ *   held, and one flat table of the accepted (stream, sequence) -> owner token in acceptance order (needed so a replay
+ *   of a record is recognised as `own` even after the window moved past it), with the same expiry segments. A stream
+ *   lives exactly as long as its newest accepted sequence, as on Redis (where the high key's TTL is refreshed on every
+ *   acceptance).
  *
  * - keyed values (operator state such as an alert's state machine): one `Map<key, {value, expiresAt}>` per state,
  *   in write order (a write moves its key to the back), so with one TTL per state its front holds the first to expire.
@@ -18,9 +20,10 @@
  * Memory is bounded twice: by the TTL (measured on the injected Clock) and by a capacity per state
  * (`descriptor.maxEntries`, else the backend's `defaultMaxEntries`). Beyond the capacity the oldest entries are evicted
  * first and counted (`evictions()`), so a 10M-event run holds at most `maxEntries` event ids and `maxEntries` accepted
- * sequences (with at most as many streams) per descriptor, whatever its length: about 125 bytes of heap per event id
- * (the id string included) and 90 per accepted sequence (bench/micro/dedupe-memory.bench.ts measures it; past the
- * capacity V8 grows each Map's backing store once more under churn, bench/state-heap.ts). An eviction weakens
+ * sequences (with at most as many streams) per descriptor, whatever its length: about 62 bytes of heap per event id
+ * (its owner token's string included; a ULID's 128 bits are kept instead of its string) and 63 per accepted sequence
+ * (bench/micro/dedupe-memory.bench.ts measures it; 127 and 89 with the `Map`s before), and past the capacity the heap
+ * stays flat (bench/state-heap.ts). An eviction weakens
  * protection (an evicted event id is no longer recognised as a duplicate), which is why it is counted and exported as
  * a metric.
  *
@@ -41,8 +44,9 @@ import type {
   ValueWrite,
 } from '../state.ts';
 import { assertSequence, assertWindow } from './args.ts';
+import { ClaimTable, SequenceTable, Stream } from './tables.ts';
 
-/** Capacity per state when a descriptor names none: 1M event ids take about 125 MB of heap. */
+/** Capacity per state when a descriptor names none: 1M event ids take about 62 MB of heap. */
 export const DEFAULT_MAX_ENTRIES = 1_000_000;
 
 const CLAIMED: ClaimResult = Object.freeze({ status: 'claimed' });
@@ -101,10 +105,7 @@ class ExpirySegments {
 }
 
 class ClaimState {
-  readonly owners = new Map<string, string>();
-  /** Keys in insertion order, from `#head` on (a key is deleted from `owners` only when it leaves this queue). */
-  #fifo: (string | undefined)[] = [];
-  #head = 0;
+  readonly owners = new ClaimTable();
   readonly expiry = new ExpirySegments();
   evictions = 0;
   expirations = 0;
@@ -113,98 +114,62 @@ class ClaimState {
     const expired = this.expiry.popExpired(now);
     if (expired === 0) return;
     this.expirations += expired;
-    this.#dropOldest(expired);
+    this.owners.dropOldest(expired);
   }
 
-  /** Sets the owner of a key the state may already hold (a restore meeting a key twice): no second FIFO entry. */
+  /** Sets the owner of a key the state may already hold (a restore meeting a key twice): no second entry. */
   restore(key: string, owner: string, expiresAt: number, capacity: number): void {
-    if (this.owners.has(key)) this.owners.set(key, owner);
-    else this.insert(key, owner, expiresAt, capacity);
+    if (!this.owners.setOwner(key, owner)) this.insert(key, owner, expiresAt, capacity);
   }
 
   insert(key: string, owner: string, expiresAt: number, capacity: number): void {
-    this.owners.set(key, owner);
-    this.#fifo.push(key);
+    this.owners.add(key, owner);
     this.expiry.add(expiresAt);
     if (this.owners.size <= capacity) return;
-    this.#dropOldest(1);
+    this.owners.dropOldest(1);
     this.expiry.dropFront(1);
     this.evictions++;
-  }
-
-  #dropOldest(n: number): void {
-    const end = Math.min(this.#head + n, this.#fifo.length);
-    for (let i = this.#head; i < end; i++) {
-      this.owners.delete(this.#fifo[i]!);
-      this.#fifo[i] = undefined;
-    }
-    this.#head = end;
-    if (this.#head > 1024 && this.#head * 2 > this.#fifo.length) {
-      this.#fifo.splice(0, this.#head);
-      this.#head = 0;
-    }
-  }
-}
-
-class Stream {
-  highest: number;
-  readonly owners = new Map<number, string>();
-  constructor(
-    readonly name: string,
-    highest: number,
-  ) {
-    this.highest = highest;
   }
 }
 
 class SequenceState {
   readonly streams = new Map<string, Stream>();
-  /** Accepted (stream, sequence) pairs in acceptance order, from `#head` on. */
-  #fifoStreams: (Stream | undefined)[] = [];
-  #fifoSequences: number[] = [];
-  #head = 0;
+  /** Accepted (stream, sequence) pairs in acceptance order; a stream left without any is forgotten. */
+  readonly accepted = new SequenceTable((stream) => {
+    // A stream without accepted sequences left has also outlived its highest: forget it.
+    if (this.streams.get(stream.name) === stream) this.streams.delete(stream.name);
+  });
   readonly expiry = new ExpirySegments();
   evictions = 0;
   expirations = 0;
+  #nextStreamId = 0;
 
   get entries(): number {
-    return this.#fifoStreams.length - this.#head;
+    return this.accepted.size;
+  }
+
+  /** A new stream (not yet in `streams`), its highest sequence so far `highest`. */
+  open(name: string, highest: number): Stream {
+    const stream = new Stream(name, highest, this.#nextStreamId++);
+    this.streams.set(name, stream);
+    return stream;
   }
 
   sweep(now: number): void {
     const expired = this.expiry.popExpired(now);
     if (expired === 0) return;
     this.expirations += expired;
-    this.#dropOldest(expired);
+    this.accepted.dropOldest(expired);
   }
 
   accept(stream: Stream, sequence: number, owner: string, expiresAt: number, capacity: number): void {
-    stream.owners.set(sequence, owner);
+    this.accepted.add(stream, sequence, owner);
     if (sequence > stream.highest) stream.highest = sequence;
-    this.#fifoStreams.push(stream);
-    this.#fifoSequences.push(sequence);
     this.expiry.add(expiresAt);
-    if (this.entries <= capacity) return;
-    this.#dropOldest(1);
+    if (this.accepted.size <= capacity) return;
+    this.accepted.dropOldest(1);
     this.expiry.dropFront(1);
     this.evictions++;
-  }
-
-  #dropOldest(n: number): void {
-    const end = Math.min(this.#head + n, this.#fifoStreams.length);
-    for (let i = this.#head; i < end; i++) {
-      const stream = this.#fifoStreams[i]!;
-      this.#fifoStreams[i] = undefined; // release the reference before compaction
-      stream.owners.delete(this.#fifoSequences[i]!);
-      // A stream without accepted sequences left has also outlived its highest: forget it.
-      if (stream.owners.size === 0 && this.streams.get(stream.name) === stream) this.streams.delete(stream.name);
-    }
-    this.#head = end;
-    if (this.#head > 1024 && this.#head * 2 > this.#fifoStreams.length) {
-      this.#fifoStreams.splice(0, this.#head);
-      this.#fifoSequences.splice(0, this.#head);
-      this.#head = 0;
-    }
   }
 }
 
@@ -326,10 +291,9 @@ export class MemoryStateBackend implements StateBackend {
       assertSequence(sequence);
       let stream = streams.get(name);
       if (stream === undefined) {
-        stream = new Stream(name, sequence);
-        streams.set(name, stream);
+        stream = sequences.open(name, sequence);
       } else {
-        const held = stream.owners.get(sequence);
+        const held = sequences.accepted.get(stream, sequence);
         if (held !== undefined) {
           results[i] = held === owner ? NEW : { status: 'duplicate', heldBy: held };
           continue;
@@ -362,13 +326,8 @@ export class MemoryStateBackend implements StateBackend {
     if (expiresAt <= this.#clock.now()) return;
     const sequences = this.#sequenceState(state.name);
     let stream = sequences.streams.get(name);
-    if (stream === undefined) {
-      stream = new Stream(name, sequence);
-      sequences.streams.set(name, stream);
-    } else if (stream.owners.has(sequence)) {
-      stream.owners.set(sequence, owner);
-      return;
-    }
+    if (stream === undefined) stream = sequences.open(name, sequence);
+    else if (sequences.accepted.setOwner(stream, sequence, owner)) return;
     sequences.accept(stream, sequence, owner, expiresAt, this.#capacity(state));
   }
 
