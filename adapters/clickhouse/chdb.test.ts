@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeStoreConformance } from '../../test/conformance/clickhouse-store.ts';
-import { duplicate, normalisedEvent } from '../../test/fixtures/clickhouse.ts';
+import { duplicate, normalisedEvent, origin } from '../../test/fixtures/clickhouse.ts';
 import { openChdbStore } from './chdb.ts';
+import { insertIsolating, isContentRefusal } from './guard.ts';
 import { batchDedupToken } from './store.ts';
-import { duplicateRow } from './tables.ts';
+import { duplicateRow, type RawEventRow, rawEventRow } from './tables.ts';
 
 describeStoreConformance('chdb store', (dataDir) => openChdbStore({ path: dataDir }));
 
@@ -64,6 +65,30 @@ describe('chdb store RowBinary inserts', () => {
       expect(await count()).toBe(9);
     } finally {
       await json.close();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('surfaces what the engine refuses in a RowBinary batch as a content refusal the guard isolates', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'vigil-chdb-'));
+    const store = openChdbStore({ path: dir });
+    try {
+      await store.migrate();
+      // Every row is exactly typed (the encoder writes it); row 2's raw_b64 is not base64, which only the table's
+      // DEFAULT base64Decode(raw_b64) finds.
+      const rows = [0, 1, 2, 3, 4].map((n) => rawEventRow(origin(n, Buffer.from(`raw-${n}`))));
+      rows[2] = { ...(rows[2] as RawEventRow), raw_b64: '%%% not base64 %%%' };
+      const refused = await insertIsolating(store, 'raw_events', rows, 'raw-batch');
+      expect(refused.map((r) => r.index)).toEqual([2]);
+      expect(refused[0]?.code).toBeGreaterThan(0);
+      const [row] = await store.query<{ n: number }>('SELECT count() AS n FROM raw_events');
+      expect(Number(row?.n)).toBe(4);
+      // The refusal names the code, never the value.
+      const error = await store.insert('raw_events', [rows[2] as RawEventRow], { dedupToken: 'one' }).catch((e) => e);
+      expect(isContentRefusal(error)).toBe(true);
+      expect((error as Error).message).not.toContain('not base64');
+    } finally {
       await store.close();
       await rm(dir, { recursive: true, force: true });
     }

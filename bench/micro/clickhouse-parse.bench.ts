@@ -10,14 +10,19 @@
  *   bytes the sink sends), into a Null copy of the table and into the real one (with a fresh dedup token per insert):
  *   the difference is sorting, compressing and writing the part.
  * - `normalised row as TSV -> Null`: the same rows as TabSeparated (chdb's raw insert takes only text formats:
- *   JSONEachRow, JSONCompactEachRow, TSV, CSV; a binary format would need a file or a ClickHouse server).
+ *   JSONEachRow, JSONCompactEachRow, TSV, CSV).
+ * - `... RowBinary`: the same cases as RowBinary read from a file (`INSERT ... SELECT * FROM file(path, 'RowBinary',
+ *   structure)`, what the store does since issue 14; row-binary.ts), the file written once beforehand: the engine's
+ *   side only (`encode normalised rows` is the JavaScript side, per row). Types in the structure without
+ *   LowCardinality (`... RowBinary, LowCardinality structure` shows why).
  * A measurement, not a test.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type RawInsertFormat, Session } from 'chdb';
 import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
+import { ByteWriter, rowBinaryEncoder } from '../../adapters/clickhouse/row-binary.ts';
 import { TABLE_COLUMNS } from '../../adapters/clickhouse/tables.ts';
 import { normalisedEventRow } from '../../pipelines/outputs.ts';
 import { normalisedEvent } from '../../test/fixtures/clickhouse.ts';
@@ -43,6 +48,7 @@ const TYPES: readonly (readonly [string, string, (i: number) => unknown])[] = [
 ];
 
 const dir = await mkdtemp(path.join(tmpdir(), 'vigil-bench-parse-'));
+let files = 0;
 const store = openChdbStore({ path: dir });
 const session = new Session(dir);
 try {
@@ -61,6 +67,21 @@ try {
       options,
     );
     report({ ...c, ns_per_field: Math.round(c.ns_per_record / FIELDS), fields: FIELDS });
+
+    const encoder = rowBinaryEncoder(columns.map((name) => ({ name, type })));
+    if (!encoder) throw new Error(`no RowBinary encoder for ${type}`);
+    const file = await rowBinaryFile(
+      encoder,
+      Array.from({ length: ROWS }, (_, i) => Object.fromEntries(columns.map((col) => [col, value(i)]))),
+    );
+    const b = await measure(
+      bench,
+      `${type} (${sample}) RowBinary`,
+      ROWS,
+      () => session.queryAsync(insertFromFile(table, encoder, file), { format: 'TSV' }),
+      options,
+    );
+    report({ ...b, ns_per_field: Math.round(b.ns_per_record / FIELDS), fields: FIELDS });
   }
 
   await store.migrate();
@@ -102,10 +123,76 @@ try {
   await normalised('normalised row -> Null', 'ne_null', compact, 'JSONCompactEachRow', false);
   await normalised('normalised row as TSV -> Null', 'ne_null', tsv, 'TabSeparated', false);
   await normalised('normalised row -> ReplacingMergeTree', 'normalised_events', compact, 'JSONCompactEachRow', true);
+
+  const described = await store.query<{ name: string; type: string }>(
+    "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = 'normalised_events'",
+  );
+  const types = new Map(described.map((c) => [c.name, c.type]));
+  const encoder = rowBinaryEncoder(normalisedColumns.map((name) => ({ name, type: types.get(name) as string })));
+  if (!encoder) throw new Error('no RowBinary encoder for normalised_events');
+  const writer = new ByteWriter();
+  const encoded = await measure(
+    bench,
+    'encode normalised rows (RowBinary, JS)',
+    ROWS,
+    () => {
+      writer.reset();
+      if (encoder.encode(rows, writer) !== -1) throw new Error('a row the encoder cannot write');
+    },
+    options,
+  );
+  report({ ...encoded, bytes_per_row: writer.pos / ROWS });
+  const file = await rowBinaryFile(encoder, rows);
+  const fromFile = async (name: string, table: string, token: boolean, structure = encoder.structure) => {
+    let insert = 0;
+    const c = await measure(
+      bench,
+      name,
+      ROWS,
+      () =>
+        session.queryAsync(
+          insertFromFile(table, { ...encoder, structure }, file, token ? `parse-bench-rb-${insert++}` : undefined),
+          { format: 'TSV' },
+        ),
+      options,
+    );
+    report({ ...c, ns_per_field: Math.round(c.ns_per_record / fields), fields });
+  };
+  await fromFile('normalised row -> Null RowBinary', 'ne_null', false);
+  const lowCardinality = normalisedColumns.map((name) => `${name} ${types.get(name)}`).join(', ');
+  await fromFile('normalised row -> Null RowBinary, LowCardinality structure', 'ne_null', false, lowCardinality);
+  await fromFile('normalised row -> ReplacingMergeTree RowBinary', 'normalised_events', true);
 } finally {
   session.close();
   await store.close();
   await rm(dir, { recursive: true, force: true });
+}
+
+/** The rows as one RowBinary file in the bench's directory. */
+async function rowBinaryFile(
+  encoder: NonNullable<ReturnType<typeof rowBinaryEncoder>>,
+  rows: readonly object[],
+): Promise<string> {
+  const writer = new ByteWriter();
+  if (encoder.encode(rows, writer) !== -1) throw new Error('a row the encoder cannot write');
+  const file = path.join(dir, `rows-${files++}.rowbinary`);
+  await writeFile(file, writer.bytes());
+  return file;
+}
+
+/** The store's statement (chdb.ts), optionally with a dedup token. */
+function insertFromFile(
+  table: string,
+  encoder: { readonly columns: readonly string[]; readonly structure: string },
+  file: string,
+  token?: string,
+): string {
+  const quote = (text: string) => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const settings = token ? ` SETTINGS insert_deduplication_token = ${quote(token)}` : '';
+  return (
+    `INSERT INTO ${table} (${encoder.columns.join(', ')})${settings} ` +
+    `SELECT * FROM file(${quote(file)}, 'RowBinary', ${quote(encoder.structure)})`
+  );
 }
 
 /** TabSeparated text of one value of the normalised table (strings escaped; arrays as ClickHouse literals). */
