@@ -82,24 +82,45 @@ abstract class BaseProducer {
   /** Enqueues one record, waiting for room when librdkafka's local queue is full (backpressure, never a drop). */
   protected async enqueue(record: ProducerRecord): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      try {
-        this.producer.produce(
-          record.topic,
-          record.partition ?? null,
-          record.value,
-          record.key,
-          record.timestamp ?? Date.now(),
-          undefined,
-          kafkaHeaders(record.headers),
-        );
-        return;
-      } catch (error) {
-        const code = (error as { code?: number }).code;
-        if (code !== Kafka.CODES.ERRORS.ERR__QUEUE_FULL || attempt > 10_000) throw error;
-        this.producer.poll();
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      if (attempt > 10_000) return this.#produce(record); // still full: librdkafka's QUEUE_FULL error is thrown
+      if (this.#tryProduce(record)) return;
+      this.producer.poll();
+      await new Promise((r) => setTimeout(r, 5));
     }
+  }
+
+  /**
+   * Enqueues `records` in order; synchronous while librdkafka's queue has room (one N-API call per record and no
+   * promise per record: the worker produces ~3 records per event), waiting only when the queue is full.
+   */
+  protected async enqueueAll(records: readonly ProducerRecord[]): Promise<void> {
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      if (!this.#tryProduce(record)) await this.enqueue(record);
+    }
+  }
+
+  /** False when the local queue is full (nothing enqueued); any other failure throws. */
+  #tryProduce(record: ProducerRecord): boolean {
+    try {
+      this.#produce(record);
+      return true;
+    } catch (error) {
+      if ((error as { code?: number }).code === Kafka.CODES.ERRORS.ERR__QUEUE_FULL) return false;
+      throw error;
+    }
+  }
+
+  #produce(record: ProducerRecord): void {
+    this.producer.produce(
+      record.topic,
+      record.partition ?? null,
+      record.value,
+      record.key,
+      record.timestamp ?? Date.now(),
+      undefined,
+      record.headers === undefined || record.headers.length === 0 ? undefined : kafkaHeaders(record.headers),
+    );
   }
 
   async disconnect(): Promise<void> {
@@ -158,7 +179,7 @@ export class TransactionalProducer extends BaseProducer {
   ): Promise<TransactionOutcome> {
     try {
       await call((cb) => this.producer.beginTransaction(cb));
-      for (const record of records) await this.enqueue(record);
+      await this.enqueueAll(records);
       if (offsets.length > 0) {
         await call((cb) =>
           this.producer.sendOffsetsToTransaction(

@@ -2,12 +2,13 @@
  * Encodes pipeline outputs in the Confluent wire format with the ids the registry gives the newest version of each
  * output schema. The ids are resolved once at start-up (registering the schema when the subject lacks it, which the
  * registry checks against the subject's compatibility level), so encoding on the hot path is one Map lookup and one
- * avsc encode.
+ * call of the schema's generated writer (adapters/avro/writer.ts: avsc's bytes, written into shared chunks, one view
+ * per value; librdkafka copies values as they are produced).
  */
 
 import type avsc from 'avsc';
-import { encodeFramed } from '../../adapters/avro/framing.ts';
 import type { SchemaRepo } from '../../adapters/avro/schemas.ts';
+import { FramedWriter } from '../../adapters/avro/writer.ts';
 import type { SchemaRegistry } from '../../adapters/registry/types.ts';
 import type { ValueEncoder } from '../codec.ts';
 import { VigilError } from '../errors.ts';
@@ -18,6 +19,7 @@ const defaultLog = (): Logger => (startupLog ??= createLogger('vigil-encoder'));
 
 export class RegistryValueEncoder implements ValueEncoder {
   readonly #ids = new Map<string, { id: number; type: avsc.Type }>();
+  readonly #writer = new FramedWriter();
 
   /**
    * Resolves every schema's id. A registry that does not answer (REGISTRY_UNAVAILABLE) is waited for, with backoff
@@ -38,6 +40,9 @@ export class RegistryValueEncoder implements ValueEncoder {
       for (let attempt = 0; ; attempt++) {
         try {
           const id = await registry.register(subject.spec.subject, subject.newest.schema);
+          if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff) {
+            throw new VigilError('CONFIG_INVALID', `schema id must be an int32 >= 0, got ${id}`);
+          }
           encoder.#ids.set(name, { id, type: subject.newest.type });
           break;
         } catch (error) {
@@ -59,6 +64,17 @@ export class RegistryValueEncoder implements ValueEncoder {
   encode(schema: string, value: unknown): Buffer {
     const entry = this.#ids.get(schema);
     if (!entry) throw new VigilError('INTERNAL', `no registry id resolved for schema ${schema}`);
-    return encodeFramed(entry.id, entry.type, value);
+    try {
+      return this.#writer.frame(entry.id, entry.type, value);
+    } catch (error) {
+      // As encodeFramed: a value that does not fit its schema is a bug in the pipeline, never a bad input record.
+      throw new VigilError(
+        'CONFIG_INVALID',
+        `value does not match Avro type ${entry.type.name ?? entry.type.typeName}`,
+        {
+          cause: error,
+        },
+      );
+    }
   }
 }
