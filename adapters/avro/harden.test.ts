@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import avsc from 'avsc';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -104,6 +105,26 @@ describe('hardened string reads', () => {
     }
     const text = 'ok é 😀';
     expect(record.fromBuffer(record.toBuffer({ s: text }))).toEqual({ s: text });
+  });
+
+  it('reads any bytes as avsc would when they are UTF-8, and refuses them otherwise (ASCII prefix or not)', () => {
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 40 }),
+      fc.uint8Array({ maxLength: 40, max: 0x7f }),
+      // An ASCII prefix, then anything: the check starts at the first non-ASCII byte.
+      fc
+        .tuple(fc.uint8Array({ maxLength: 30, max: 0x7f }), fc.uint8Array({ minLength: 1, maxLength: 8, min: 0x80 }))
+        .map(([a, b]) => new Uint8Array([...a, ...b])),
+      fc.string({ unit: 'grapheme', maxLength: 20 }).map((t) => new Uint8Array(Buffer.from(t, 'utf8'))),
+    );
+    fc.assert(
+      fc.property(bytes, (raw) => {
+        const frame = Buffer.from([...varint(raw.length), ...raw]);
+        if (isUtf8(raw)) expect(record.fromBuffer(frame)).toEqual({ s: Buffer.from(raw).toString('utf8') });
+        else expect(() => record.fromBuffer(frame)).toThrow(/not valid UTF-8/);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('a string cut short still reads as a truncated body', () => {

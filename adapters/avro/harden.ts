@@ -158,12 +158,17 @@ function readString(tap: Tap): string | undefined {
     tap.pos = to; // past the end: the decode reports a truncated body, as avsc's own read does
     return undefined;
   }
-  if (!isUtf8(tap.buf.subarray(from, to))) {
+  // ASCII bytes are valid UTF-8 on their own: only the part from the first non-ASCII byte (a character boundary) needs
+  // the full check, and most strings (ids, codes, versions) have none, which spares a subarray and a native call.
+  const buf = tap.buf;
+  let i = from;
+  while (i < to && buf[i]! < 0x80) i++;
+  if (i < to && !isUtf8(buf.subarray(i, to))) {
     tap.pos = start;
     throw new Error('string is not valid UTF-8');
   }
   tap.pos = to;
-  return tap.buf.utf8Slice(from, to);
+  return buf.utf8Slice(from, to);
 }
 
 type TypeCtor = new (schema: unknown, opts: unknown) => avsc.Type;

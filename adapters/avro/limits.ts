@@ -64,7 +64,11 @@ const INT_MAX = 2 ** 31 - 1;
 
 /** A compiled check: null when the value keeps every limit, else a detail naming the field path and the bound. */
 export type LimitCheck = (value: unknown) => string | null;
-type Check = (value: unknown, path: string) => string | null;
+/**
+ * `path` null: the value is only judged (no path is built, the detail is not used); compileLimits asks again with a path
+ * for the detail when a value fails, so valid records (nearly all) build no path strings.
+ */
+type Check = (value: unknown, path: string | null) => string | null;
 
 type JsonSchema = string | JsonSchema[] | { readonly [key: string]: unknown };
 
@@ -196,7 +200,10 @@ class Compiler {
       const record = value as Record<string, unknown>;
       for (let i = 0; i < fields.length; i++) {
         const field = fields[i]!;
-        const problem = field.check(record[field.name], path === '' ? field.name : `${path}.${field.name}`);
+        const problem = field.check(
+          record[field.name],
+          path === null ? null : path === '' ? field.name : `${path}.${field.name}`,
+        );
         if (problem !== null) return problem;
       }
       return null;
@@ -223,7 +230,7 @@ class Compiler {
       if (!Array.isArray(value)) return null;
       if (value.length > MAX_ARRAY_ITEMS) return `${path}: more than ${MAX_ARRAY_ITEMS} items`;
       for (let i = 0; i < value.length; i++) {
-        const problem = items(value[i], `${path}[${i}]`);
+        const problem = items(value[i], path === null ? null : `${path}[${i}]`);
         if (problem !== null) return problem;
       }
       return null;
@@ -238,7 +245,9 @@ class Compiler {
       const entries = Object.keys(value);
       if (entries.length > MAX_MAP_ENTRIES) return `${path}: more than ${MAX_MAP_ENTRIES} entries`;
       for (const key of entries) {
-        const problem = keys(key, `${path} (a key)`) ?? values((value as Record<string, unknown>)[key], `${path}{}`);
+        const problem =
+          keys(key, path === null ? null : `${path} (a key)`) ??
+          values((value as Record<string, unknown>)[key], path === null ? null : `${path}{}`);
         if (problem !== null) return problem;
       }
       return null;
@@ -293,7 +302,8 @@ class Compiler {
 export function compileLimits(schema: avsc.Schema): LimitCheck {
   const compiler = new Compiler();
   const check = compiler.compile(schema as JsonSchema, '', '');
-  return (value) => check(value, '');
+  // Judged without paths first; a failing value (rare) is walked again, the same way, to name the field.
+  return (value) => (check(value, null) === null ? null : check(value, ''));
 }
 
 let envelopeCheck: LimitCheck | null = null;

@@ -1,5 +1,6 @@
 /**
- * Score: the NEWS2 ONNX model over checked events at several batch sizes (run: `vigil bench micro --only score`).
+ * Score: the NEWS2 ONNX model over checked events at several batch sizes (run: `vigil bench micro --only score`),
+ * then NEWS2 + deterioration (the vitals pipeline's two models) at 1000 and 2000.
  * One tensor and one session run per batch; the per-record work around it (routing, features, inference record,
  * hashes) is included. Batch size 1 is what a per-message consumer pays.
  *
@@ -35,6 +36,27 @@ if (!routingOnly) {
     );
   }
   await op.close();
+  // What the vitals pipeline scores per event: NEWS2 and the deterioration model (the same seven inputs).
+  const both = score({
+    models: [
+      { model: 'news2', version: '1.0.0' },
+      { model: 'deterioration', version: '1.0.0' },
+    ],
+  });
+  await both.open(inputs.context);
+  for (const size of [1000, 2000]) {
+    const batches = Math.max(5, Math.floor(20_000 / size));
+    report(
+      await measure(
+        'score',
+        `news2 + deterioration onnx, batch ${size}`,
+        size,
+        (i) => both.process(slice(inputs.checked, size, i)),
+        { batches, warmup: Math.min(batches, 50) },
+      ),
+    );
+  }
+  await both.close();
 }
 
 /** A model store holding news2@1.0.0 and two copies of it (1.0.1, 1.1.0) for the canary and the shadow. */

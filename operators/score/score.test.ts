@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import avro from 'avsc';
+import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MODELS_ROOT } from '../../adapters/onnx/index.ts';
 import { riskBandOf } from '../../governance/manifest.ts';
@@ -743,6 +744,152 @@ describe('score', () => {
 
   it('refuses to process before open', async () => {
     await expect(score({ models: [NEWS2] }).process([vitals()])).rejects.toThrow(/before open/);
+  });
+});
+
+/** deterministicUlid as it was before its time part was cached and its rest built from char codes (the reference). */
+function referenceUlid(timeMs: number, digest: Uint8Array): string {
+  const crockford = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+  let t = Math.min(Math.max(Math.floor(timeMs), 0), 2 ** 48 - 1);
+  let time = '';
+  for (let i = 0; i < 10; i++) {
+    time = crockford[t % 32]! + time;
+    t = Math.floor(t / 32);
+  }
+  let rest = '';
+  let acc = 0;
+  let bits = 0;
+  for (let i = 0; i < 10; i++) {
+    acc = (acc << 8) | digest[i]!;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      rest += crockford[(acc >>> bits) & 31]!;
+    }
+    acc &= (1 << bits) - 1;
+  }
+  return time + rest;
+}
+
+/** The keys of an inference, in the order score writes them (JSON and logs see this order). */
+const INFERENCE_KEYS = [
+  'inference_id',
+  'event_id',
+  'parent_event_ids',
+  'device_id',
+  'patient_ref',
+  'site_id',
+  'firmware_version',
+  'device_batch',
+  'patient_subgroup',
+  'observed_at',
+  'scored_at',
+  'model_name',
+  'model_version',
+  'model_artifact_sha256',
+  'runtime',
+  'runtime_version',
+  'config_hash',
+  'feature_names',
+  'transformation_version',
+  'rollout',
+  'features',
+  'feature_vector_hash',
+  'score',
+  'subscores',
+  'risk_band',
+  'rollout_id',
+  'routing',
+];
+
+describe('score: inference ids and feature hashes as computed from scratch', () => {
+  /** Vital signs from small value sets (so vectors repeat, within a record's models and across records). */
+  function varied(n: number): InFlight<CheckedEvent>[] {
+    let x = 12345;
+    const pick = <T>(values: readonly T[]): T => {
+      x = (x * 1103515245 + 12345) % 2 ** 31;
+      return values[x % values.length]!;
+    };
+    const out: InFlight<CheckedEvent>[] = [];
+    for (let i = 0; i < n; i++) {
+      const v: Partial<VitalSigns> = {
+        respiratory_rate: pick([12, 16, 16, 22.5, 27]),
+        spo2: pick([89, 97, 97]),
+        on_oxygen: pick([false, false, true]),
+        pulse: pick([70, 70, 125]),
+        temperature_c: pick([37, 37.1, 35.05]),
+        consciousness: pick(['A', 'A', 'V'] as const),
+        systolic_bp: pick([120, 92, null]),
+      };
+      const r = vitals(v);
+      out.push(r);
+      // Same vital signs again on the next record (another event id: same feature hash, other inference ids).
+      if (i % 5 === 0) out.push(vitals(v));
+      if (i % 17 === 0) out.push(deviceStatus());
+    }
+    return out;
+  }
+
+  function check(results: Results<ScoredEvent>, models: number): number {
+    let inferences = 0;
+    for (const r of results.out) {
+      for (const inference of r.value.inferences) {
+        inferences++;
+        expect(Object.keys(inference)).toEqual(INFERENCE_KEYS);
+        expect(inference.feature_vector_hash).toBe(
+          createHash('sha256')
+            .update(new Uint8Array(Float32Array.from(inference.features).buffer))
+            .digest('hex'),
+        );
+        const digest = createHash('sha256')
+          .update(`${inference.event_id}|${inference.model_name}|${inference.model_version}`)
+          .digest();
+        expect(inference.inference_id).toBe(referenceUlid(inference.observed_at, digest));
+      }
+      expect(r.value.inferences.length).toBeLessThanOrEqual(models);
+    }
+    return inferences;
+  }
+
+  it('news2 + deterioration (the same inputs): every hash and id equals the one computed from scratch', async () => {
+    const op = await openScore(
+      { models: [NEWS2, { model: 'deterioration', version: '1.0.0' }] },
+      new CountingStore(DEFAULT_MODELS_ROOT),
+    );
+    const batch = varied(300);
+    const results = await op.process(batch);
+    accounted(batch.length, results);
+    expect(check(results, 2)).toBeGreaterThan(300);
+  });
+
+  it('models of different widths interleaved (news2, risk live on an envelope field, two risk shadows)', async () => {
+    const rollouts = new TestRollouts();
+    rollouts.set(3, { risk: route('risk', { live: '2.0.0', shadows: ['1.0.0', '1.1.0'] }) });
+    const op = await openScore({ models: [NEWS2, RISK] }, newStore(), new ManualClock(), rollouts);
+    const batch = varied(200);
+    const results = await op.process(batch);
+    accounted(batch.length, results);
+    expect(check(results, 4)).toBeGreaterThan(600);
+  });
+
+  it('deterministicUlid equals the reference for any time and digest', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.integer({ min: -(2 ** 50), max: 2 ** 50 }),
+          fc.double({ noNaN: true, min: -1e16, max: 1e16 }),
+          fc.constantFrom(0, 2 ** 48 - 1, 2 ** 48, Date.UTC(2026, 0, 1)),
+        ),
+        fc.uint8Array({ minLength: 10, maxLength: 32 }),
+        (time, digest) => {
+          expect(deterministicUlid(time, digest)).toBe(referenceUlid(time, digest));
+          // Twice in a row (the cached time part) and after another time.
+          expect(deterministicUlid(time, digest)).toBe(referenceUlid(time, digest));
+          expect(deterministicUlid(time + 1, digest)).toBe(referenceUlid(time + 1, digest));
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });
 

@@ -46,8 +46,11 @@ export function sha256Hex(data: string | Uint8Array): string {
   return oneShot ? nodeCrypto.hash('sha256', data, 'hex') : nodeCrypto.createHash('sha256').update(data).digest('hex');
 }
 
-export function sha256Bytes(data: string): Uint8Array {
-  return oneShot ? nodeCrypto.hash('sha256', data, 'buffer') : nodeCrypto.createHash('sha256').update(data).digest();
+/** The sha256 of `data` (UTF-8) as a latin1 ('binary') string: char i is byte i of the digest. */
+export function sha256Latin1(data: string): string {
+  return oneShot
+    ? nodeCrypto.hash('sha256', data, 'binary')
+    : nodeCrypto.createHash('sha256').update(data).digest('binary');
 }
 
 function sameFeatures(a: readonly string[], b: readonly string[]): boolean {
