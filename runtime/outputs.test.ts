@@ -69,3 +69,60 @@ describe('materialise', () => {
     });
   });
 });
+
+describe('the raw plane', () => {
+  it('keeps every consumed record in offset order with the ids its decoded value carried, or nulls', () => {
+    const envelope = {
+      event_id: 'e1',
+      device_id: 'd1',
+      signed_event: 'jws',
+      gateway_id: 'gw',
+      device_cert_fingerprint: 'fp',
+      key_id: 'k',
+      integrity_hash: 'h',
+    };
+    const outcome = {
+      range: { topic: 'in', partition: 0, firstOffset: 0, lastOffset: 4 },
+      origins: [origin(0), origin(1), origin(2), origin(3), origin(4)],
+      // A checked event carries its envelope one level down.
+      completed: [{ value: { envelope, flags: [] }, origin: origin(0) }],
+      rejected: [
+        { record: { value: Buffer.from('not avro'), origin: origin(1) }, stage: 'decode', code: 'X', detail: '' },
+        {
+          record: { value: { event_id: '', device_id: 7 }, origin: origin(3) },
+          stage: 'validate',
+          code: 'X',
+          detail: '',
+        },
+      ],
+      duplicates: [{ record: { value: { event_id: 'e2', device_id: 'd2' }, origin: origin(2) }, kind: 'exact' }],
+      side: {},
+    };
+    const none = {
+      eventId: null,
+      deviceId: null,
+      signedEvent: null,
+      gatewayId: null,
+      deviceCertFingerprint: null,
+      keyId: null,
+      integrityHash: null,
+    };
+    const raw = materialise({ ...definition, outputs: { records: [], side: {} } } as never, outcome as never, 0).raw;
+    expect(raw).toEqual([
+      {
+        origin: origin(0),
+        eventId: 'e1',
+        deviceId: 'd1',
+        signedEvent: 'jws',
+        gatewayId: 'gw',
+        deviceCertFingerprint: 'fp',
+        keyId: 'k',
+        integrityHash: 'h',
+      },
+      { origin: origin(1), ...none },
+      { origin: origin(2), ...none, eventId: 'e2', deviceId: 'd2' },
+      { origin: origin(3), ...none },
+      { origin: origin(4), ...none },
+    ]);
+  });
+});

@@ -3,7 +3,7 @@
  * whether it asks or not — dead letters, duplicates and the raw plane. Pure: given the outcome and a processing time,
  * the result is always the same.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { DeadLetter, Duplicate } from '../schemas/types.ts';
 import { claimedLong, claimedText } from './claims.ts';
 import type { BatchOutcome, BatchRange, StagedDuplicate, StagedRejection } from './engine.ts';
@@ -119,27 +119,33 @@ function isMany(selected: OutputValue | readonly OutputValue[]): selected is rea
 
 /** Each consumed record with the event and device ids (and gateway evidence) its decoded value carried, in offset order. */
 function rawSeen(outcome: BatchOutcome<unknown>): RawSeen[] {
-  const known = new Map<number, Omit<RawSeen, 'origin'>>();
-  const note = (origin: Origin, value: unknown) => {
-    const outer = claimed(value);
-    const env = 'envelope' in outer ? claimed(outer.envelope) : outer;
-    known.set(origin.offset, {
-      eventId: str(env.event_id),
-      deviceId: str(env.device_id),
-      signedEvent: str(env.signed_event),
-      gatewayId: str(env.gateway_id),
-      deviceCertFingerprint: str(env.device_cert_fingerprint),
-      keyId: str(env.key_id),
-      integrityHash: str(env.integrity_hash),
-    });
-  };
-  for (const r of outcome.completed) note(r.origin, r.value);
-  for (const r of outcome.rejected) note(r.record.origin, r.record.value);
-  for (const d of outcome.duplicates) note(d.record.origin, d.record.value);
-  return outcome.origins.map((origin) => ({
+  // The decoded value of each offset that has one; each consumed record then becomes one object of one shape.
+  const values = new Map<number, unknown>();
+  for (const r of outcome.completed) values.set(r.origin.offset, r.value);
+  for (const r of outcome.rejected) values.set(r.record.origin.offset, r.record.value);
+  for (const d of outcome.duplicates) values.set(d.record.origin.offset, d.record.value);
+  const origins = outcome.origins;
+  const out = new Array<RawSeen>(origins.length);
+  for (let i = 0; i < origins.length; i++) {
+    const origin = origins[i]!;
+    out[i] = values.has(origin.offset) ? seenOf(origin, values.get(origin.offset)) : { origin, ...NOTHING_KNOWN };
+  }
+  return out;
+}
+
+function seenOf(origin: Origin, value: unknown): RawSeen {
+  const outer = claimed(value);
+  const env = 'envelope' in outer ? claimed(outer.envelope) : outer;
+  return {
     origin,
-    ...(known.get(origin.offset) ?? NOTHING_KNOWN),
-  }));
+    eventId: str(env.event_id),
+    deviceId: str(env.device_id),
+    signedEvent: str(env.signed_event),
+    gatewayId: str(env.gateway_id),
+    deviceCertFingerprint: str(env.device_cert_fingerprint),
+    keyId: str(env.key_id),
+    integrityHash: str(env.integrity_hash),
+  };
 }
 
 /** Fields of an envelope-shaped value, read defensively: a rejected record may be anything. */
@@ -155,7 +161,7 @@ function str(v: unknown): string | null {
 
 /** Deterministic id of a record's fate at a stage: the same record failing the same way always gets the same id. */
 function fateId(prefix: string, origin: Origin, stage: string): string {
-  return `${prefix}-${createHash('sha256').update(`${origin.topic}\0${origin.partition}\0${origin.offset}\0${stage}`).digest('hex').slice(0, 32)}`;
+  return `${prefix}-${hash('sha256', `${origin.topic}\0${origin.partition}\0${origin.offset}\0${stage}`, 'hex').slice(0, 32)}`;
 }
 
 /**
