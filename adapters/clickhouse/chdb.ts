@@ -162,7 +162,14 @@ class ChdbStore implements ClickHouseStore {
   }
 
   async command(sql: string, params?: QueryParams): Promise<void> {
-    await this.#run(sql, params, 'TSV');
+    try {
+      await this.#run(sql, params, 'TSV');
+    } finally {
+      // A statement that may change a table's columns: describe the tables again before the next RowBinary insert.
+      if (/^(ALTER|CREATE|DROP|RENAME|EXCHANGE|ATTACH|DETACH|REPLACE)$/.test(statementLabel(sql).split(' ')[1] ?? '')) {
+        this.#encoders.clear();
+      }
+    }
   }
 
   async close(): Promise<void> {
