@@ -20,8 +20,8 @@
  * Memory is bounded twice: by the TTL (measured on the injected Clock) and by a capacity per state
  * (`descriptor.maxEntries`, else the backend's `defaultMaxEntries`). Beyond the capacity the oldest entries are evicted
  * first and counted (`evictions()`), so a 10M-event run holds at most `maxEntries` event ids and `maxEntries` accepted
- * sequences (with at most as many streams) per descriptor, whatever its length: about 62 bytes of heap per event id
- * (its owner token's string included; a ULID's 128 bits are kept instead of its string) and 63 per accepted sequence
+ * sequences (with at most as many streams) per descriptor, whatever its length: about 53 bytes of heap per event id
+ * (its owner token's string included; a ULID's 128 bits are kept instead of its string) and 54 per accepted sequence
  * (bench/micro/dedupe-memory.bench.ts measures it; 127 and 89 with the `Map`s before), and past the capacity the heap
  * stays flat (bench/state-heap.ts). An eviction weakens
  * protection (an evicted event id is no longer recognised as a duplicate), which is why it is counted and exported as
@@ -46,7 +46,7 @@ import type {
 import { assertSequence, assertWindow } from './args.ts';
 import { ClaimTable, SequenceTable, Stream } from './tables.ts';
 
-/** Capacity per state when a descriptor names none: 1M event ids take about 62 MB of heap. */
+/** Capacity per state when a descriptor names none: 1M event ids take about 53 MB of heap. */
 export const DEFAULT_MAX_ENTRIES = 1_000_000;
 
 const CLAIMED: ClaimResult = Object.freeze({ status: 'claimed' });
@@ -123,9 +123,16 @@ class ClaimState {
   }
 
   insert(key: string, owner: string, expiresAt: number, capacity: number): void {
+    // At capacity the oldest goes first (the same outcome as inserting then evicting, since the new key is never the
+    // oldest), so a table never holds capacity + 1 entries: a power-of-two capacity does not double its ring.
+    const full = this.owners.size >= capacity && this.owners.size > 0;
+    if (full) this.#evictOldest();
     this.owners.add(key, owner);
     this.expiry.add(expiresAt);
-    if (this.owners.size <= capacity) return;
+    if (!full && this.owners.size > capacity) this.#evictOldest();
+  }
+
+  #evictOldest(): void {
     this.owners.dropOldest(1);
     this.expiry.dropFront(1);
     this.evictions++;
@@ -163,10 +170,18 @@ class SequenceState {
   }
 
   accept(stream: Stream, sequence: number, owner: string, expiresAt: number, capacity: number): void {
+    // As for claims: at capacity the oldest goes first. If that was this stream's only accepted sequence, the stream
+    // was just forgotten: put it back (inserting first, it would never have left), its highest kept.
+    const full = this.accepted.size >= capacity && this.accepted.size > 0;
+    if (full) this.#evictOldest();
+    if (stream.held === 0) this.streams.set(stream.name, stream);
     this.accepted.add(stream, sequence, owner);
     if (sequence > stream.highest) stream.highest = sequence;
     this.expiry.add(expiresAt);
-    if (this.accepted.size <= capacity) return;
+    if (!full && this.accepted.size > capacity) this.#evictOldest();
+  }
+
+  #evictOldest(): void {
     this.accepted.dropOldest(1);
     this.expiry.dropFront(1);
     this.evictions++;

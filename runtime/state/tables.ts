@@ -128,6 +128,21 @@ function emptySlots<T>(n: number): (T | undefined)[] {
   return new Array<T | undefined>(n).fill(undefined);
 }
 
+/** A copy of a full ring `factor` times as long, its element `from` first (the oldest entry at 0). */
+function unwrap<T extends Int32Array | Float64Array>(ring: T, from: number, factor: number): T {
+  const out = new (ring.constructor as new (n: number) => T)(factor * ring.length);
+  out.set(ring.subarray(from));
+  out.set(ring.subarray(0, from), ring.length - from);
+  return out;
+}
+
+/** A new index of `length` buckets for slots 0..size-1. */
+function reindex(hashes: Int32Array, size: number, length: number): Int32Array {
+  const index = new Int32Array(length);
+  for (let slot = 0; slot < size; slot++) indexSlot(index, hashes[slot]!, slot);
+  return index;
+}
+
 /**
  * Claims of one state: key -> owner token, in insertion order.
  *
@@ -140,12 +155,12 @@ export class ClaimTable {
   readonly #seed = randomSeed();
   /** Ring, in insertion order from `#head`: string keys (undefined where the key is packed), owners, hashes. */
   #keys: (string | undefined)[] = emptySlots(MIN_RING);
-  #words = new Int32Array(4 * MIN_RING);
+  #words: Int32Array = new Int32Array(4 * MIN_RING);
   #owners: (string | undefined)[] = emptySlots(MIN_RING);
-  #hashes = new Int32Array(MIN_RING);
+  #hashes: Int32Array = new Int32Array(MIN_RING);
   #head = 0;
   #size = 0;
-  #index = new Int32Array(2 * MIN_RING);
+  #index: Int32Array = new Int32Array(2 * MIN_RING);
   /** The last key looked up, its hash and whether (and how) it packed: `add` after `get` does not hash twice. */
   #lastKey: string | undefined;
   #lastHash = 0;
@@ -232,28 +247,23 @@ export class ClaimTable {
     }
   }
 
-  /** Doubles the ring (entries moved to slots 0..size-1, oldest first) and rebuilds the index at twice its size. */
+  /** Doubles the full ring (entries moved to slots 0..size-1, oldest first) and rebuilds the index at twice its size. */
   #grow(): void {
     const old = this.#hashes.length;
+    const head = this.#head;
     const length = 2 * old;
     const keys = emptySlots<string>(length);
     const owners = emptySlots<string>(length);
-    const words = new Int32Array(4 * length);
-    const hashes = new Int32Array(length);
-    const index = new Int32Array(2 * length);
-    for (let i = 0; i < this.#size; i++) {
-      const from = (this.#head + i) & (old - 1);
+    for (let i = 0; i < old; i++) {
+      const from = (head + i) & (old - 1);
       keys[i] = this.#keys[from];
       owners[i] = this.#owners[from];
-      words.set(this.#words.subarray(4 * from, 4 * from + 4), 4 * i);
-      hashes[i] = this.#hashes[from]!;
-      indexSlot(index, hashes[i]!, i);
     }
     this.#keys = keys;
     this.#owners = owners;
-    this.#words = words;
-    this.#hashes = hashes;
-    this.#index = index;
+    this.#words = unwrap(this.#words, 4 * head, 2);
+    this.#hashes = unwrap(this.#hashes, head, 2);
+    this.#index = reindex(this.#hashes, old, 2 * length);
     this.#head = 0;
   }
 }
@@ -285,12 +295,12 @@ export class SequenceTable {
   readonly #seed = randomSeed();
   readonly #onEmpty: (stream: Stream) => void;
   #streams: (Stream | undefined)[] = emptySlots(MIN_RING);
-  #sequences = new Float64Array(MIN_RING);
+  #sequences: Float64Array = new Float64Array(MIN_RING);
   #owners: (string | undefined)[] = emptySlots(MIN_RING);
-  #hashes = new Int32Array(MIN_RING);
+  #hashes: Int32Array = new Int32Array(MIN_RING);
   #head = 0;
   #size = 0;
-  #index = new Int32Array(2 * MIN_RING);
+  #index: Int32Array = new Int32Array(2 * MIN_RING);
 
   constructor(onEmpty: (stream: Stream) => void) {
     this.#onEmpty = onEmpty;
@@ -360,27 +370,23 @@ export class SequenceTable {
     }
   }
 
+  /** Doubles the full ring (entries moved to slots 0..size-1, oldest first) and rebuilds the index at twice its size. */
   #grow(): void {
     const old = this.#hashes.length;
+    const head = this.#head;
     const length = 2 * old;
     const streams = emptySlots<Stream>(length);
     const owners = emptySlots<string>(length);
-    const sequences = new Float64Array(length);
-    const hashes = new Int32Array(length);
-    const index = new Int32Array(2 * length);
-    for (let i = 0; i < this.#size; i++) {
-      const from = (this.#head + i) & (old - 1);
+    for (let i = 0; i < old; i++) {
+      const from = (head + i) & (old - 1);
       streams[i] = this.#streams[from];
       owners[i] = this.#owners[from];
-      sequences[i] = this.#sequences[from]!;
-      hashes[i] = this.#hashes[from]!;
-      indexSlot(index, hashes[i]!, i);
     }
     this.#streams = streams;
     this.#owners = owners;
-    this.#sequences = sequences;
-    this.#hashes = hashes;
-    this.#index = index;
+    this.#sequences = unwrap(this.#sequences, head, 2);
+    this.#hashes = unwrap(this.#hashes, head, 2);
+    this.#index = reindex(this.#hashes, old, 2 * length);
     this.#head = 0;
   }
 }
