@@ -206,7 +206,8 @@ class Compiler {
         });
         return (
           `if (${expr} === null) { const ${ix} = ${indices}['null']; if (${ix} === undefined) h.invalid(${expr}, ${t}); h.writeLong(t, ${ix}, ${t}); } ` +
-          `else { const ${ks} = Object.keys(${expr}); let ${ix}; let ${nm}; if (${ks}.length === 1) { ${nm} = ${ks}[0]; ${ix} = ${indices}[${nm}]; } ` +
+          // Own enumerable keys counted with for-in (Object.keys' set, without its array per value).
+          `else { let ${ks} = 0; let ${ix}; let ${nm}; for (const k in ${expr}) { if (hasOwn(${expr}, k)) { ${nm} = k; ${ks}++; } } if (${ks} === 1) { ${ix} = ${indices}[${nm}]; } ` +
           `if (${ix} === undefined) h.invalid(${expr}, ${t}); h.writeLong(t, ${ix}, ${t}); const ${b} = ${expr}[${nm}]; ` +
           `switch (${ix}) { ${cases}} }`
         );
@@ -256,7 +257,7 @@ class Compiler {
       body += '}';
       this.bodies.push(body);
     }
-    const source = `'use strict';\n${this.bodies.join('\n')}\nreturn ${rootFn};`;
+    const source = `'use strict';\nconst hasOwn = Object.hasOwn;\n${this.bodies.join('\n')}\nreturn ${rootFn};`;
     const factory = new Function('h', ...this.names, source) as (...args: unknown[]) => CompiledWriter;
     return factory(HELPERS, ...this.args);
   }
