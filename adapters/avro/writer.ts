@@ -130,7 +130,33 @@ function writeInt(tap: Tap, v: unknown, type: AnyType): void {
   tap.writeLong(v as number);
 }
 
-const HELPERS = { writeString, writeLong, writeInt, invalid };
+// As Node's Buffer#writeDoubleLE (which avsc's Tap#writeDouble calls): the double stored through a Float64Array.
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** avsc's `Tap#writeDouble` (little-endian IEEE 754, 8 bytes) without its two calls; the tap goes invalid when full. */
+function writeDouble(tap: Tap, d: number): void {
+  if (!LITTLE_ENDIAN) {
+    tap.writeDouble(d);
+    return;
+  }
+  const pos = tap.pos;
+  tap.pos = pos + 8;
+  const buf = tap.buf;
+  if (pos + 8 > buf.length) return;
+  f64[0] = d;
+  buf[pos] = f64Bytes[0]!;
+  buf[pos + 1] = f64Bytes[1]!;
+  buf[pos + 2] = f64Bytes[2]!;
+  buf[pos + 3] = f64Bytes[3]!;
+  buf[pos + 4] = f64Bytes[4]!;
+  buf[pos + 5] = f64Bytes[5]!;
+  buf[pos + 6] = f64Bytes[6]!;
+  buf[pos + 7] = f64Bytes[7]!;
+}
+
+const HELPERS = { writeString, writeLong, writeInt, writeDouble, invalid };
 
 /** A JS property access for a field name (Avro names are identifiers, but quote anything unusual). */
 function access(name: string): string {
@@ -162,7 +188,7 @@ class Compiler {
       case 'int':
         return `h.writeInt(t, ${expr}, ${t});`;
       case 'double':
-        return `if (typeof ${expr} !== 'number') h.invalid(${expr}, ${t}); t.writeDouble(${expr});`;
+        return `if (typeof ${expr} !== 'number') h.invalid(${expr}, ${t}); h.writeDouble(t, ${expr});`;
       case 'boolean':
         return `if (typeof ${expr} !== 'boolean') h.invalid(${expr}, ${t}); t.buf[t.pos++] = ${expr} ? 1 : 0;`;
       case 'null':
