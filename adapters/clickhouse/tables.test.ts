@@ -23,6 +23,29 @@ describe('value conversions', () => {
     expect(toDateTime64(DATETIME64_MAX_MS)).toBe('2299-12-31 23:59:59.999');
   });
 
+  it("gives Date's UTC text for any time in range, in any order (the day and second caches never leak)", () => {
+    const iso = (ms: number) => {
+      const text = new Date(ms).toISOString();
+      return `${text.slice(0, 10)} ${text.slice(11, 23)}`;
+    };
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const span = DATETIME64_MAX_MS - DATETIME64_MIN_MS;
+    const times: number[] = [DATETIME64_MIN_MS, DATETIME64_MAX_MS, 0, -1, -0.5, 999.9, 1000, -1000, -1001];
+    for (let i = 0; i < 20_000; i++) {
+      const base = DATETIME64_MIN_MS + random() * span;
+      // Neighbours within the same second, across a second, a day, and fractional ms, as a batch's rows give them.
+      times.push(base, base + 1, base + 999, base + 1000, base - 1, base + 86_400_000, Math.floor(base) + 0.75);
+    }
+    for (const ms of times) {
+      if (ms < DATETIME64_MIN_MS || ms > DATETIME64_MAX_MS) continue;
+      expect(toDateTime64(ms)).toBe(iso(ms));
+    }
+  });
+
   it('refuses a time DateTime64 cannot hold, naming the column but not the value', () => {
     expect(() => toDateTime64(DATETIME64_MAX_MS + 1, 'observed_at')).toThrow(
       'observed_at is outside the DateTime64 range 1900..2299 and cannot be stored',

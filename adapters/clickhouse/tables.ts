@@ -255,8 +255,11 @@ export function toDateTime64(ms: number, column = 'timestamp'): DateTime64String
   }
   // What `new Date(ms).toISOString()` gives (`YYYY-MM-DD hh:mm:ss.sss`), without a Date and an ISO string per call:
   // the day's date text is cached (a batch's timestamps share a few days) and the time of day is plain arithmetic.
-  // Date truncates fractional milliseconds toward zero; so does this.
+  // Date truncates fractional milliseconds toward zero; so does this. The text up to the second is cached too (the
+  // times of a batch's rows fall in few seconds): then one concatenation makes the value.
   const t = Math.trunc(ms);
+  const second = Math.floor(t / 1000);
+  if (second === cachedSecond) return cachedSecondText + MILLIS[t - second * 1000];
   const day = Math.floor(t / DAY_MS);
   if (day !== cachedDay) {
     cachedDayText = `${new Date(day * DAY_MS).toISOString().slice(0, 10)} `;
@@ -269,13 +272,19 @@ export function toDateTime64(ms: number, column = 'timestamp'): DateTime64String
   rest -= m * 60_000;
   const s = Math.floor(rest / 1000);
   const milli = rest - s * 1000;
-  return `${cachedDayText}${TWO_DIGITS[h]}:${TWO_DIGITS[m]}:${TWO_DIGITS[s]}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}`;
+  cachedSecondText = `${cachedDayText}${TWO_DIGITS[h]}:${TWO_DIGITS[m]}:${TWO_DIGITS[s]}`;
+  cachedSecond = second;
+  return cachedSecondText + MILLIS[milli];
 }
 
 const DAY_MS = 86_400_000;
 const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+/** `.000` .. `.999`. */
+const MILLIS = Array.from({ length: 1000 }, (_, i) => `.${String(i).padStart(3, '0')}`);
 let cachedDay = Number.NaN;
 let cachedDayText = '';
+let cachedSecond = Number.NaN;
+let cachedSecondText = '';
 
 /**
  * An optional device-reported time: a value DateTime64 cannot hold is stored as NULL rather than failing the whole
