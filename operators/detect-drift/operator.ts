@@ -617,48 +617,48 @@ export class DetectDriftOperator implements Operator<ScoredEvent, ScoredEvent, D
     }
 
     const origin = batch[0]!.origin;
+    const pipeline = this.#pipeline;
     for (const group of order) {
+      const windowEnd = group.windowStart + windowMs;
       for (let v = 0; v < versionCount; v++) {
         const records = group.records[v]!;
         if (records === 0) continue;
         const { model, version } = versions[v]!;
-        const row = (feature: string, bin_counts: number[], n: number, missing: number, out_of_range: number) =>
+        const first = layout.firstFeature[v]!;
+        const end = first + layout.featureCount[v]!;
+        for (let f = first; f <= end; f++) {
+          // Features first, then the version's device sketch (one row each); counts copied out of the typed arrays
+          // by index (Array.from on a typed array goes through its iterator).
+          const sketch = f === end;
+          const source = sketch ? group.devices : group.counts;
+          const start = sketch ? v * DEVICE_SKETCH_BUCKETS : offsets[f]!;
+          const bins = sketch ? DEVICE_SKETCH_BUCKETS : features[f]!.bins;
+          const bin_counts: number[] = new Array(bins);
+          let n = 0;
+          for (let b = 0; b < bins; b++) {
+            const c = source[start + b]!;
+            bin_counts[b] = c;
+            n += c;
+          }
           rows.push({
-            pipeline: this.#pipeline,
+            pipeline,
             model_name: model,
             model_version: version,
             firmware_version: group.firmware,
             site_id: group.site,
             window_start: group.windowStart,
-            window_end: group.windowStart + windowMs,
-            feature,
+            window_end: windowEnd,
+            feature: sketch ? DEVICE_SKETCH_FEATURE : features[f]!.name,
             bin_counts,
-            n,
-            missing,
-            out_of_range,
+            n: sketch ? records : n,
+            missing: sketch ? 0 : group.missing[f]!,
+            out_of_range: sketch ? 0 : group.outOfRange[f]!,
             source_topic: origin.topic,
             source_partition: origin.partition,
             first_offset: firstOffset,
             last_offset: lastOffset,
           });
-        const first = layout.firstFeature[v]!;
-        const end = first + layout.featureCount[v]!;
-        for (let f = first; f < end; f++) {
-          const feature = features[f]!;
-          const start = offsets[f]!;
-          const counts = Array.from(group.counts.subarray(start, start + feature.bins));
-          let n = 0;
-          for (const c of counts) n += c;
-          row(feature.name, counts, n, group.missing[f]!, group.outOfRange[f]!);
         }
-        const sketch = v * DEVICE_SKETCH_BUCKETS;
-        row(
-          DEVICE_SKETCH_FEATURE,
-          Array.from(group.devices.subarray(sketch, sketch + DEVICE_SKETCH_BUCKETS)),
-          records,
-          0,
-          0,
-        );
       }
     }
   }

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ConsumedMessage, KafkaConsumerClient } from '../../adapters/kafka/consumer.ts';
 import type { ProducerRecord, TransactionalProducer } from '../../adapters/kafka/producer.ts';
 import { ManualClock } from '../clock.ts';
+import { TOPICS } from '../endpoints.ts';
 import type { BatchDecoder } from '../codec.ts';
 import { Engine } from '../engine.ts';
 import { silentLogger } from '../log.ts';
@@ -191,5 +192,99 @@ describe('worker: output latency at commit', () => {
     expect((await series(metrics, 'alarms', 'receipt')).count).toBe(0);
     expect((await series(metrics, 'alarms', 'observed')).count).toBe(0);
     expect((await series(metrics, 'echo', 'receipt')).count).toBe(0);
+  });
+});
+
+describe('worker: what one transaction carries', () => {
+  it('per partition batch, in poll order: each output in declaration order, then dead letters; offsets after each', async () => {
+    // Records are encoded as each batch is processed (not at send): the transaction must still carry exactly this.
+    const clock = new ManualClock(2_000_000);
+    const t0 = clock.now();
+    const on = (partition: number, offset: number, value: Reading | string): ConsumedMessage => ({
+      ...message(offset, typeof value === 'string' ? { id: -1, device: 'x', observed_at: 0, alarm: false } : value),
+      partition,
+      value: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)),
+      timestamp: t0 - 100,
+    });
+    const failing: BatchDecoder<Reading> = {
+      decodeBatch: async (values) =>
+        values.map((v) => {
+          const text = v.toString();
+          return text.startsWith('{')
+            ? { ok: true as const, value: JSON.parse(text) as Reading }
+            : { ok: false as const, code: 'AVRO_DECODE_FAILED' as const, detail: 'not a reading' };
+        }),
+    };
+    const polls = [
+      [
+        on(1, 10, { id: 10, device: 'd1', observed_at: t0 - 5, alarm: true }),
+        on(0, 3, { id: 3, device: 'd2', observed_at: t0 - 6, alarm: false }),
+        on(1, 11, 'garbage'),
+        on(0, 4, { id: 4, device: 'd3', observed_at: t0 - 7, alarm: true }),
+      ],
+      [on(0, 5, { id: 5, device: 'd4', observed_at: t0 - 8, alarm: true })],
+    ];
+    const metrics = new PipelineMetrics();
+    const engine = new Engine(pipeline, metrics);
+    await engine.open({
+      pipeline: 'latency',
+      clock,
+      state: new MemoryStateBackend({ clock }),
+      log: silentLogger,
+      models: noModels,
+    });
+    const { consumer, committed } = fakes(clock, polls, 10);
+    const offsets: unknown[] = [];
+    const producer = {
+      commit: async (records: ProducerRecord[], sent: unknown[]) => {
+        committed.push(records);
+        offsets.push(sent);
+        return 'committed' as const;
+      },
+    } as unknown as TransactionalProducer;
+    const worker = new Worker(
+      {
+        engine,
+        consumer,
+        producer,
+        decoders: new Map([['in', failing]]),
+        encoder: { encode: (schema, value) => Buffer.from(`${schema}:${JSON.stringify(value)}`) },
+        metrics,
+        log: silentLogger,
+        now: () => clock.now(),
+      },
+      { maxBatch: 100, stopWhenIdleMs: 0 },
+    );
+    const accounting = await worker.run();
+    await engine.close();
+    expect(accounting).toEqual({ consumed: 5, emitted: 4, deadLettered: 1, duplicates: 0 });
+    const shown = committed.map((records) =>
+      records.map((r) => `${r.topic} ${r.key} ${r.value?.toString().split(':')[0]}`),
+    );
+    expect(shown).toEqual([
+      [
+        // partition 1's batch (first in the poll): each output's values, then its dead letter
+        'out.alarms d1 clinical-alert',
+        'out.echo d1 normalised',
+        `${TOPICS.deadLetter} x dead-letter`,
+        // then partition 0's
+        'out.alarms d3 clinical-alert',
+        'out.echo d2 normalised',
+        'out.echo d3 normalised',
+      ],
+      ['out.alarms d4 clinical-alert', 'out.echo d4 normalised'],
+    ]);
+    // The values are the encoder's bytes of the selected values, unchanged.
+    expect(committed[0]![0]!.value!.toString()).toBe(
+      `clinical-alert:${JSON.stringify({ id: 10, observed_at: t0 - 5 })}`,
+    );
+    expect(committed[1]![1]!.value!.toString()).toBe(`normalised:${JSON.stringify({ id: 5 })}`);
+    expect(offsets).toEqual([
+      [
+        { topic: 'in', partition: 1, offset: 12 },
+        { topic: 'in', partition: 0, offset: 5 },
+      ],
+      [{ topic: 'in', partition: 0, offset: 6 }],
+    ]);
   });
 });
