@@ -6,16 +6,34 @@ import { openChdbStore } from '../../adapters/clickhouse/chdb.ts';
 import type { ClickHouseStore } from '../../adapters/clickhouse/store.ts';
 // The batch below lands records of the vitals pipeline's tables: their mappers are registered beside its outputs.
 import '../../pipelines/outputs.ts';
+import { deadLetterRow } from '../../adapters/clickhouse/tables.ts';
 import { deadLetter, inferenceFor, normalisedEvent, origin, sha256Hex, T0 } from '../../test/fixtures/clickhouse.ts';
 import { counterValue, PipelineMetrics } from '../metrics.ts';
 import type { EmittedBatch } from '../outputs.ts';
-import { ClickHouseSink, Unmappable } from './clickhouse.ts';
+import { ClickHouseSink, mapRows, Unmappable } from './clickhouse.ts';
 
 /**
  * The sink's last line of defence against the embedded engine: a batch with rows ClickHouse cannot store lands the
  * rest, quarantines the refused rows with their record's position and bytes, counts them, and a re-formed batch
  * (a retry after a crash) changes nothing.
  */
+describe('mapRows', () => {
+  it("maps each record through its table's mapper; a record it cannot map becomes an Unmappable, the rest map", () => {
+    const good = deadLetter(1);
+    const late = deadLetter(2, { failed_at: Date.UTC(2300, 0, 1) });
+    const rows = mapRows('dead_letters', [good, late, good]);
+    expect(rows[0]).toEqual(deadLetterRow(good));
+    expect(rows[2]).toEqual(deadLetterRow(good));
+    expect(rows[1]).toBeInstanceOf(Unmappable);
+    expect((rows[1] as Unmappable).detail).toBe(
+      'failed_at is outside the DateTime64 range 1900..2299 and cannot be stored',
+    );
+    // A table without a mapper: the records are the rows.
+    const own = [{ a: 1 }];
+    expect(mapRows('not_a_mapped_table', own)).toBe(own);
+  });
+});
+
 describe('ClickHouseSink quarantine (chdb)', () => {
   let dir: string;
   let store: ClickHouseStore;
