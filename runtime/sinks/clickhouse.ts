@@ -243,7 +243,9 @@ export class ClickHouseSink {
  */
 export function mapRows(table: string, values: readonly unknown[]): (Record<string, unknown> | Unmappable)[] {
   if (!isTableName(table)) return values as Record<string, unknown>[];
-  const map = ROW_MAPPERS[table as TableName] as (source: TableSources[TableName]) => Record<string, unknown>;
+  const map = ROW_MAPPERS[table as TableName] as unknown as (
+    source: TableSources[TableName],
+  ) => Record<string, unknown>;
   const rows = new Array<Record<string, unknown> | Unmappable>(values.length);
   for (let i = 0; i < values.length; i++) {
     // mapOne's contract without a closure per record.
