@@ -20,12 +20,11 @@
  * Memory is bounded twice: by the TTL (measured on the injected Clock) and by a capacity per state
  * (`descriptor.maxEntries`, else the backend's `defaultMaxEntries`). Beyond the capacity the oldest entries are evicted
  * first and counted (`evictions()`), so a 10M-event run holds at most `maxEntries` event ids and `maxEntries` accepted
- * sequences (with at most as many streams) per descriptor, whatever its length: about 53 bytes of heap per event id
- * (its owner token's string included; a ULID's 128 bits are kept instead of its string) and 54 per accepted sequence
- * (bench/micro/dedupe-memory.bench.ts measures it; 127 and 89 with the `Map`s before), and past the capacity the heap
- * stays flat (bench/state-heap.ts). An eviction weakens
- * protection (an evicted event id is no longer recognised as a duplicate), which is why it is counted and exported as
- * a metric.
+ * sequences (with at most as many streams) per descriptor, whatever its length: about 57 bytes per event id and 48 per
+ * accepted sequence, typed arrays included (a ULID's 128 bits and the owner token's code are kept, not their strings:
+ * bench/micro/dedupe-memory.bench.ts measures it; 127 and 89 with the `Map`s before), and past the capacity the heap
+ * stays flat (bench/state-heap.ts). An eviction weakens protection (an evicted event id is no longer recognised as a
+ * duplicate), which is why it is counted and exported as a metric.
  *
  * TTLs: an entry lives exactly its TTL while a descriptor's TTL stays the same (the normal case: operators declare it
  * once). If a later call uses a shorter TTL, its entries wait behind the older, longer-lived ones: they live at least
@@ -46,7 +45,7 @@ import type {
 import { assertSequence, assertWindow } from './args.ts';
 import { ClaimTable, SequenceTable, Stream } from './tables.ts';
 
-/** Capacity per state when a descriptor names none: 1M event ids take about 53 MB of heap. */
+/** Capacity per state when a descriptor names none: 1M event ids take about 57 MB of memory. */
 export const DEFAULT_MAX_ENTRIES = 1_000_000;
 
 const CLAIMED: ClaimResult = Object.freeze({ status: 'claimed' });

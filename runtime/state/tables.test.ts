@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ClaimTable, SequenceTable, Stream } from './tables.ts';
+import { ClaimTable, ownerCode, ownerOf, SequenceTable, Stream } from './tables.ts';
 
 /** A deterministic PRNG (mulberry32), so a failure reproduces. */
 function prng(seed: number): () => number {
@@ -138,5 +138,56 @@ describe('SequenceTable', () => {
     }
     for (const s of streams) expect(s.held).toBe(heldBy.get(s) ?? 0);
     expect(emptiedSeen).toBeGreaterThan(20); // streams did run empty (the table dips to ~20 entries over 40 streams)
+  });
+});
+
+describe('owner codes', () => {
+  it('round-trip every canonical owner token exactly (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 4095 }),
+        fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.integer({ min: 0, max: 2 ** 38 - 1 })),
+        fc.integer({ min: 0, max: 7 }),
+        (partition, offset, lane) => {
+          const token = lane === 0 ? `${partition}:${offset}` : `${partition}:${offset}/${lane}`;
+          const code = ownerCode(token);
+          expect(code).toBeGreaterThanOrEqual(0);
+          expect(ownerOf(code)).toBe(token);
+        },
+      ),
+    );
+  });
+
+  it('code a string only when the code gives that very string back, so no two tokens share a code (property)', () => {
+    const near = fc
+      .array(fc.constantFrom('0', '1', '9', ':', '/', '7', '8', ' ', '-', 'x', '00'), { maxLength: 18 })
+      .map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), near), (token) => {
+        const code = ownerCode(token);
+        if (code >= 0) expect(ownerOf(code)).toBe(token);
+        else expect(code).toBe(-1);
+      }),
+      { numRuns: 5000 },
+    );
+    for (const token of ['01:5', '0:01', '0:1/0', '0:1/8', '0:1/10', '4096:1', '0:274877906944', '0:', ':1', '', 'a:b'])
+      expect(ownerCode(token)).toBe(-1);
+    expect(ownerOf(ownerCode('4095:274877906943/7'))).toBe('4095:274877906943/7');
+  });
+
+  it('keeps a non-canonical owner as its string, beside coded ones, through growth', () => {
+    const table = new ClaimTable();
+    const owners = ['0:1', '01:1', '3:7/1', 'x', '0:1/0', '4096:5'];
+    for (let i = 0; i < 100; i++) table.add(`e${i}`, owners[i % owners.length]!);
+    for (let i = 0; i < 100; i++) expect(table.get(`e${i}`)).toBe(owners[i % owners.length]);
+    table.dropOldest(50);
+    expect(table.setOwner('e60', '0:9')).toBe(true);
+    expect(table.setOwner('e61', 'not:canonical')).toBe(true);
+    expect([table.get('e60'), table.get('e61'), table.get('e62'), table.get('e0')]).toEqual([
+      '0:9',
+      'not:canonical',
+      owners[62 % owners.length],
+      undefined,
+    ]);
   });
 });

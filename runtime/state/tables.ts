@@ -7,7 +7,8 @@
  * (bench/state-heap.ts). These tables never hold a deleted slot, so once they reach their capacity they never grow again.
  *
  * Layout (one table per state descriptor and input partition):
- * - a *ring* of entry slots in insertion order (oldest at `head`): the key (see below), the owner token, the key's hash.
+ * - a *ring* of entry slots in insertion order (oldest at `head`): the key (see below), the owner token (as a number,
+ *   see `ownerCode`), the key's hash.
  *   The ring's order is eviction order: capacity and TTL both drop entries from its front, exactly as the FIFO of keys
  *   beside a `Map` did.
  * - an *index*: an `Int32Array` of `slot + 1` (0 = empty) addressed by the key's hash, linear probing, at most half
@@ -23,6 +24,11 @@
  * packed one), so equality stays exact and no collision argument is needed; it saves the ~48-byte string per entry.
  * Any other key is kept as its string. Accepted sequences are keyed by (stream, sequence), the stream being an object
  * of the backend's, compared by identity.
+ *
+ * Owner tokens are unique per record (`partition:offset`), so interning them would save nothing; instead a token in
+ * the canonical form `originToken` writes is kept as one exact integer in a Float64Array (8 bytes, where its string
+ * took 24-32 plus the reference), and turned back into the very same string only when a verdict needs it (`own`
+ * compares it, `taken` / `duplicate` name it). Any other token is kept as its string.
  *
  * Hashes are seeded per table from `Math.random()` so that a device cannot pick event ids that collide on every
  * process (the index's probe length is what an adversary would attack; correctness never depends on the hash).
@@ -143,6 +149,105 @@ function reindex(hashes: Int32Array, size: number, length: number): Int32Array {
   return index;
 }
 
+/** Owner codes: partition < 2^12, lane < 2^3, offset < 2^38, so that a code stays below 2^53 (an exact double). */
+const PARTITIONS = 4096;
+const LANES = 8;
+const MAX_OFFSET = 2 ** 38;
+
+/**
+ * The owner token `<partition>:<offset>` (or `<partition>:<offset>/<lane>`, lane 1-7) as one exact integer, or -1
+ * when the token is not in that canonical form (a leading zero, a lane 0, a number out of range, anything else): such a
+ * token is kept as its string. Canonical tokens are what `originToken` writes, so the code is injective on them and
+ * `ownerOf(code)` gives the very string back.
+ */
+export function ownerCode(owner: string): number {
+  const length = owner.length;
+  let at = 0;
+  let partition = 0;
+  let c = owner.charCodeAt(0);
+  if (c === 48) {
+    at = 1; // "0" alone: no leading zero
+  } else {
+    for (; at < length && at < 5; at++) {
+      c = owner.charCodeAt(at);
+      if (c < 48 || c > 57) break;
+      partition = partition * 10 + (c - 48);
+    }
+    if (at === 0) return -1;
+  }
+  if (partition >= PARTITIONS || owner.charCodeAt(at) !== 58) return -1; // ':'
+  const start = ++at;
+  let offset = 0;
+  if (owner.charCodeAt(at) === 48) at++;
+  else {
+    for (; at < length && at - start < 12; at++) {
+      c = owner.charCodeAt(at);
+      if (c < 48 || c > 57) break;
+      offset = offset * 10 + (c - 48);
+    }
+  }
+  if (at === start || offset >= MAX_OFFSET) return -1;
+  let lane = 0;
+  if (at < length) {
+    if (owner.charCodeAt(at) !== 47 || at + 2 !== length) return -1; // '/' and one digit
+    lane = owner.charCodeAt(at + 1) - 48;
+    if (lane < 1 || lane >= LANES) return -1;
+  }
+  return (offset * PARTITIONS + partition) * LANES + lane;
+}
+
+/** The owner token a code stands for (see `ownerCode`). */
+export function ownerOf(code: number): string {
+  const lane = code % LANES;
+  const rest = (code - lane) / LANES;
+  const partition = rest % PARTITIONS;
+  const offset = (rest - partition) / PARTITIONS;
+  return lane === 0 ? `${partition}:${offset}` : `${partition}:${offset}/${lane}`;
+}
+
+/**
+ * The owners of a ring's slots: a canonical token as its code in a Float64Array (8 bytes, no string kept), any other
+ * as its string in an array made the first time one is seen.
+ */
+class Owners {
+  #codes: Float64Array;
+  #strings: (string | undefined)[] | undefined;
+
+  constructor(length: number) {
+    this.#codes = new Float64Array(length);
+  }
+
+  get(slot: number): string {
+    const code = this.#codes[slot]!;
+    return code >= 0 ? ownerOf(code) : this.#strings![slot]!;
+  }
+
+  set(slot: number, owner: string): void {
+    const code = ownerCode(owner);
+    this.#codes[slot] = code;
+    if (code >= 0) {
+      if (this.#strings !== undefined) this.#strings[slot] = undefined;
+      return;
+    }
+    this.#strings ??= emptySlots(this.#codes.length);
+    this.#strings[slot] = owner;
+  }
+
+  clear(slot: number): void {
+    if (this.#strings !== undefined) this.#strings[slot] = undefined;
+  }
+
+  /** Doubles with the ring (see `unwrap`). */
+  grow(head: number): void {
+    const old = this.#codes.length;
+    this.#codes = unwrap(this.#codes, head, 2);
+    if (this.#strings === undefined) return;
+    const strings = emptySlots<string>(2 * old);
+    for (let i = 0; i < old; i++) strings[i] = this.#strings[(head + i) & (old - 1)];
+    this.#strings = strings;
+  }
+}
+
 /**
  * Claims of one state: key -> owner token, in insertion order.
  *
@@ -156,7 +261,7 @@ export class ClaimTable {
   /** Ring, in insertion order from `#head`: string keys (undefined where the key is packed), owners, hashes. */
   #keys: (string | undefined)[] = emptySlots(MIN_RING);
   #words: Int32Array = new Int32Array(4 * MIN_RING);
-  #owners: (string | undefined)[] = emptySlots(MIN_RING);
+  readonly #owners = new Owners(MIN_RING);
   #hashes: Int32Array = new Int32Array(MIN_RING);
   #head = 0;
   #size = 0;
@@ -174,14 +279,14 @@ export class ClaimTable {
   /** The owner holding `key`, or undefined. */
   get(key: string): string | undefined {
     const slot = this.#find(key);
-    return slot < 0 ? undefined : this.#owners[slot];
+    return slot < 0 ? undefined : this.#owners.get(slot);
   }
 
   /** Gives a held key another owner; false when the key is not held. */
   setOwner(key: string, owner: string): boolean {
     const slot = this.#find(key);
     if (slot < 0) return false;
-    this.#owners[slot] = owner;
+    this.#owners.set(slot, owner);
     return true;
   }
 
@@ -197,7 +302,7 @@ export class ClaimTable {
     } else {
       this.#keys[slot] = key;
     }
-    this.#owners[slot] = owner;
+    this.#owners.set(slot, owner);
     this.#hashes[slot] = this.#lastHash;
     this.#size++;
     indexSlot(this.#index, this.#lastHash, slot);
@@ -210,7 +315,7 @@ export class ClaimTable {
       const slot = this.#head;
       unindex(this.#index, this.#hashes[slot]!, slot, this.#hashes);
       this.#keys[slot] = undefined;
-      this.#owners[slot] = undefined;
+      this.#owners.clear(slot);
       this.#head = (slot + 1) & mask;
       this.#size--;
     }
@@ -253,14 +358,9 @@ export class ClaimTable {
     const head = this.#head;
     const length = 2 * old;
     const keys = emptySlots<string>(length);
-    const owners = emptySlots<string>(length);
-    for (let i = 0; i < old; i++) {
-      const from = (head + i) & (old - 1);
-      keys[i] = this.#keys[from];
-      owners[i] = this.#owners[from];
-    }
+    for (let i = 0; i < old; i++) keys[i] = this.#keys[(head + i) & (old - 1)];
     this.#keys = keys;
-    this.#owners = owners;
+    this.#owners.grow(head);
     this.#words = unwrap(this.#words, 4 * head, 2);
     this.#hashes = unwrap(this.#hashes, head, 2);
     this.#index = reindex(this.#hashes, old, 2 * length);
@@ -296,7 +396,7 @@ export class SequenceTable {
   readonly #onEmpty: (stream: Stream) => void;
   #streams: (Stream | undefined)[] = emptySlots(MIN_RING);
   #sequences: Float64Array = new Float64Array(MIN_RING);
-  #owners: (string | undefined)[] = emptySlots(MIN_RING);
+  readonly #owners = new Owners(MIN_RING);
   #hashes: Int32Array = new Int32Array(MIN_RING);
   #head = 0;
   #size = 0;
@@ -313,14 +413,14 @@ export class SequenceTable {
   /** The owner that had `sequence` of `stream` accepted, or undefined. */
   get(stream: Stream, sequence: number): string | undefined {
     const slot = this.#find(stream, sequence, this.#hash(stream, sequence));
-    return slot < 0 ? undefined : this.#owners[slot];
+    return slot < 0 ? undefined : this.#owners.get(slot);
   }
 
   /** Gives a held sequence another owner; false when it is not held. */
   setOwner(stream: Stream, sequence: number, owner: string): boolean {
     const slot = this.#find(stream, sequence, this.#hash(stream, sequence));
     if (slot < 0) return false;
-    this.#owners[slot] = owner;
+    this.#owners.set(slot, owner);
     return true;
   }
 
@@ -331,7 +431,7 @@ export class SequenceTable {
     const slot = (this.#head + this.#size) & (this.#hashes.length - 1);
     this.#streams[slot] = stream;
     this.#sequences[slot] = sequence;
-    this.#owners[slot] = owner;
+    this.#owners.set(slot, owner);
     this.#hashes[slot] = hash;
     this.#size++;
     stream.held++;
@@ -346,7 +446,7 @@ export class SequenceTable {
       unindex(this.#index, this.#hashes[slot]!, slot, this.#hashes);
       const stream = this.#streams[slot]!;
       this.#streams[slot] = undefined;
-      this.#owners[slot] = undefined;
+      this.#owners.clear(slot);
       this.#head = (slot + 1) & mask;
       this.#size--;
       if (--stream.held === 0) this.#onEmpty(stream);
@@ -376,14 +476,9 @@ export class SequenceTable {
     const head = this.#head;
     const length = 2 * old;
     const streams = emptySlots<Stream>(length);
-    const owners = emptySlots<string>(length);
-    for (let i = 0; i < old; i++) {
-      const from = (head + i) & (old - 1);
-      streams[i] = this.#streams[from];
-      owners[i] = this.#owners[from];
-    }
+    for (let i = 0; i < old; i++) streams[i] = this.#streams[(head + i) & (old - 1)];
     this.#streams = streams;
-    this.#owners = owners;
+    this.#owners.grow(head);
     this.#sequences = unwrap(this.#sequences, head, 2);
     this.#hashes = unwrap(this.#hashes, head, 2);
     this.#index = reindex(this.#hashes, old, 2 * length);
