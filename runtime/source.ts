@@ -53,15 +53,21 @@ export async function decodeBatch<T>(
   const first = records[0];
   const last = records.at(-1);
   if (!first || !last) throw new Error('decodeBatch needs at least one record');
-  const origins = records.map((r) => originOf(r, consumedAt));
-  const decoded = await decoder.decodeBatch(records.map((r) => r.value));
+  const n = records.length;
+  const values = new Array<Buffer>(n);
+  for (let i = 0; i < n; i++) values[i] = records[i]!.value;
+  const decoded = await decoder.decodeBatch(values);
+  // One pass: each record's origin, then its decoded value or its rejection (no closures, no intermediate arrays).
+  const origins = new Array<Origin>(n);
   const ok: InFlight<T>[] = [];
   const rejected: Rejection[] = [];
-  decoded.forEach((result, i) => {
-    const origin = origins[i] as Origin;
+  for (let i = 0; i < n; i++) {
+    const origin = originOf(records[i]!, consumedAt);
+    origins[i] = origin;
+    const result = decoded[i]!;
     if (result.ok) ok.push({ value: result.value, origin });
     else rejected.push({ record: { value: undefined, origin }, code: result.code, detail: result.detail });
-  });
+  }
   return {
     range: { topic: first.topic, partition: first.partition, firstOffset: first.offset, lastOffset: last.offset },
     origins,
