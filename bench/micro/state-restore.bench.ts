@@ -7,7 +7,7 @@
  * one event-id claim and one accepted sequence each (devices cycling over 1,000; a key is one entry, and entries travel
  * in batch records of up to 4,000, as the worker writes them), produced once into a one-partition
  * topic that is deleted afterwards. Reports wall time and CPU of the restore alone, and the heap the restored state
- * holds (typed arrays' backing stores included). Not a test: numbers depend on the machine.
+ * holds (V8's heap; typed arrays' backing stores apart, as they also hold the consumer's buffers). Not a test: numbers depend on the machine.
  */
 import { performance } from 'node:perf_hooks';
 import Kafka from 'node-rdkafka';
@@ -19,10 +19,10 @@ import { resolveEndpoints } from '../../runtime/endpoints.ts';
 import { ChangelogStateBackend, type RestoreCounts } from '../../runtime/state/changelog.ts';
 
 const keys = Number(process.argv[2] ?? 1_000_000);
-/** V8's heap in use plus typed arrays' backing stores (kept outside it: the state's flat tables). */
-const heapAndBuffers = (): number => {
+/** V8's heap in use and, apart, typed arrays' backing stores (the state's flat tables, but also Kafka's buffers). */
+const memory = () => {
   const { heapUsed, arrayBuffers } = process.memoryUsage();
-  return heapUsed + arrayBuffers;
+  return { heapUsed, arrayBuffers };
 };
 const brokers = resolveEndpoints().kafkaBrokers;
 const topic = `bench-state-restore-${process.pid}-${Date.now()}`;
@@ -67,7 +67,7 @@ try {
   await writer.close();
 
   globalThis.gc?.();
-  const heapBefore = heapAndBuffers();
+  const before = memory();
   const reader = new ChangelogStateBackend({ clock: systemClock, states: STATES });
   const counts: RestoreCounts = { applied: 0, skipped: 0 };
   const cpu = process.cpuUsage();
@@ -78,7 +78,7 @@ try {
   const ms = performance.now() - started;
   const used = process.cpuUsage(cpu);
   globalThis.gc?.();
-  const heapAfter = heapAndBuffers();
+  const after = memory();
   // Claims and sequences travel in batch records (runtime/state/changelog.ts): records read < entries applied.
   if (counts.applied !== events * 2 || counts.skipped !== 0) {
     throw new Error(`restore applied ${counts.applied} entries (${counts.skipped} skipped), expected ${events * 2}`);
@@ -96,7 +96,8 @@ try {
       cpu_ns_per_record: Math.round(((used.user + used.system) * 1e3) / counts.applied),
       restore_ms: round(ms),
       restore_s_per_million_keys: round(ms / 1000 / (counts.applied / 1e6)),
-      heap_mb_restored: round((heapAfter - heapBefore) / 1e6),
+      heap_mb_restored: round((after.heapUsed - before.heapUsed) / 1e6),
+      array_buffers_mb_restored: round((after.arrayBuffers - before.arrayBuffers) / 1e6),
     }),
   );
   await reader.close();
