@@ -103,23 +103,28 @@ export class Worker<I, O> {
         lastRecordAt = Date.now();
         const consumedAt = this.#deps.now();
         this.#deps.stats?.consumed(consumedAt);
-        const batches = await Promise.all(
-          byPartition<RawRecord>(messages).map((g) =>
-            decodeBatch(g, decoderOf(this.#deps.decoders, (g[0] as RawRecord).topic), consumedAt),
-          ),
-        );
-        metrics.batchSeconds.observe({ pipeline, stage: 'receive' }, seconds(receiveStart));
-
-        const processStart = process.hrtime.bigint();
-        const emitted: EmittedBatch[] = [];
+        const received = process.hrtime.bigint();
+        const emitted: EncodedBatch[] = [];
         const counted = emptyAccounting();
-        for (const batch of batches) {
+        let decoding = 0n;
+        // Partition by partition: decoded, processed and encoded before the next is decoded, so only one partition's
+        // object graph (envelopes, inferences, rows) is alive at a time, not the whole poll's (the scavenger copies
+        // whatever is alive: with a poll's worth of records that was the largest part of the worker's GC).
+        for (const group of byPartition<RawRecord>(messages)) {
+          const decodeStart = process.hrtime.bigint();
+          const batch = await decodeBatch(group, decoderOf(this.#deps.decoders, group[0]!.topic), consumedAt);
+          decoding += process.hrtime.bigint() - decodeStart;
           const outcome = await engine.process(batch);
           addOutcome(counted, outcome);
-          emitted.push(materialise(engine.definition, outcome, this.#deps.now()));
+          emitted.push(this.#encode(materialise(engine.definition, outcome, this.#deps.now())));
         }
         const changes = this.#deps.changelog?.takeChanges() ?? [];
-        metrics.batchSeconds.observe({ pipeline, stage: 'process' }, seconds(processStart));
+        // The stages as before: receive = the poll and its decoding, process = the rest.
+        metrics.batchSeconds.observe({ pipeline, stage: 'receive' }, Number(received - receiveStart + decoding) / 1e9);
+        metrics.batchSeconds.observe(
+          { pipeline, stage: 'process' },
+          Number(process.hrtime.bigint() - received - decoding) / 1e9,
+        );
 
         if (pending) await this.#awaitWithBackpressure(pending);
         if (epoch !== consumer.epoch || consumer.revoking) {
@@ -134,7 +139,7 @@ export class Worker<I, O> {
           );
           pending = null;
           await consumer.rewindToCommitted(
-            batches.map((b) => ({ topic: b.range.topic, partition: b.range.partition })),
+            emitted.map((b) => ({ topic: b.range.topic, partition: b.range.partition })),
           );
           continue;
         }
@@ -186,31 +191,53 @@ export class Worker<I, O> {
     }
   }
 
-  async #send(emitted: readonly EmittedBatch[], counted: Accounting, changes: readonly StateChange[]): Promise<void> {
-    const { producer, consumer, metrics, engine, encoder, log } = this.#deps;
+  /**
+   * One batch's records to produce, in the order they are sent (outputs, dead letters, duplicates), and the times its
+   * latency metrics need after the commit (so nothing else of the batch is kept).
+   */
+  #encode(batch: EmittedBatch): EncodedBatch {
+    const { encoder } = this.#deps;
+    const records: ProducerRecord[] = [];
+    const outputs: EncodedOutput[] = [];
+    for (const output of batch.outputs) {
+      for (const v of output.values)
+        records.push({ topic: output.topic, key: v.key, value: encoder.encode(output.schema, v.value) });
+      const eventTime = output.eventTime;
+      if (eventTime === undefined || output.values.length === 0) continue;
+      const eventTimes: (number | null)[] = new Array(output.values.length);
+      for (let i = 0; i < output.values.length; i++) eventTimes[i] = eventTime(output.values[i]!.value);
+      outputs.push({ name: output.name, topic: output.topic, eventTimes });
+    }
+    for (const v of batch.deadLetters) {
+      records.push({
+        topic: TOPICS.deadLetter,
+        key: v.key || null,
+        value: encoder.encode(STANDARD_OUTPUTS.deadLetters.schema, v.value),
+      });
+    }
+    for (const v of batch.duplicates) {
+      records.push({
+        topic: TOPICS.duplicates,
+        key: v.key || null,
+        value: encoder.encode(STANDARD_OUTPUTS.duplicates.schema, v.value),
+      });
+    }
+    const producedAt: number[] = [];
+    for (const seen of batch.raw) {
+      const at = seen.origin.producedAt;
+      if (at !== undefined) producedAt.push(at);
+    }
+    return { range: batch.range, records, producedAt, receivedAt: batch.raw[0]?.origin.consumedAt, outputs };
+  }
+
+  async #send(emitted: readonly EncodedBatch[], counted: Accounting, changes: readonly StateChange[]): Promise<void> {
+    const { producer, consumer, metrics, engine, log } = this.#deps;
     const pipeline = engine.definition.name;
     const started = process.hrtime.bigint();
     const records: ProducerRecord[] = [];
     const offsets: (TopicPartition & { offset: number })[] = [];
     for (const batch of emitted) {
-      for (const output of batch.outputs) {
-        for (const v of output.values)
-          records.push({ topic: output.topic, key: v.key, value: encoder.encode(output.schema, v.value) });
-      }
-      for (const v of batch.deadLetters) {
-        records.push({
-          topic: TOPICS.deadLetter,
-          key: v.key || null,
-          value: encoder.encode(STANDARD_OUTPUTS.deadLetters.schema, v.value),
-        });
-      }
-      for (const v of batch.duplicates) {
-        records.push({
-          topic: TOPICS.duplicates,
-          key: v.key || null,
-          value: encoder.encode(STANDARD_OUTPUTS.duplicates.schema, v.value),
-        });
-      }
+      for (const record of batch.records) records.push(record);
       offsets.push({ topic: batch.range.topic, partition: batch.range.partition, offset: batch.range.lastOffset + 1 });
     }
     const changelog = this.#deps.changelog;
@@ -252,15 +279,13 @@ export class Worker<I, O> {
   }
 
   /** Event lag per record: producer timestamp -> this commit (records without a producer timestamp are skipped). */
-  #observeLatency(emitted: readonly EmittedBatch[]): void {
+  #observeLatency(emitted: readonly EncodedBatch[]): void {
     const now = this.#deps.now();
     const stats = this.#deps.stats;
     stats?.committed(now);
     const histogram = this.#lagHistogram;
     for (const batch of emitted) {
-      for (const seen of batch.raw) {
-        const producedAt = seen.origin.producedAt;
-        if (producedAt === undefined) continue;
+      for (const producedAt of batch.producedAt) {
         const ms = now - producedAt;
         histogram.observe(ms / 1000);
         stats?.latency.observe(ms);
@@ -274,20 +299,17 @@ export class Worker<I, O> {
    * (every record of a poll is stamped with one `consumedAt`, so this is the receipt of the record that triggered it)
    * and from the event time the value states.
    */
-  #observeOutputs(batch: EmittedBatch, now: number): void {
-    const receivedAt = batch.raw[0]?.origin.consumedAt;
+  #observeOutputs(batch: EncodedBatch, now: number): void {
+    const receivedAt = batch.receivedAt;
     for (const output of batch.outputs) {
-      const eventTime = output.eventTime;
-      if (eventTime === undefined || output.values.length === 0) continue;
       const series = this.#outputSeries(output.name);
       const sketches = this.#deps.stats?.output(output.topic);
       const fromReceipt = receivedAt === undefined ? null : now - receivedAt;
-      for (const v of output.values) {
+      for (const at of output.eventTimes) {
         if (fromReceipt !== null) {
           series.receipt.observe(fromReceipt / 1000);
           sketches?.receipt.observe(fromReceipt);
         }
-        const at = eventTime(v.value);
         if (at !== null && Number.isFinite(at)) {
           series.observed.observe((now - at) / 1000);
           sketches?.observed.observe(now - at);
@@ -320,8 +342,27 @@ interface Observer {
   observe(value: number): void;
 }
 
+/** One output's event times (as its `eventTime` read them when the batch was encoded), for its latency metrics. */
+interface EncodedOutput {
+  readonly name: string;
+  readonly topic: string;
+  readonly eventTimes: readonly (number | null)[];
+}
+
+/** A processed batch as the transaction needs it: its records encoded, and what the metrics read after the commit. */
+interface EncodedBatch {
+  readonly range: EmittedBatch['range'];
+  readonly records: readonly ProducerRecord[];
+  /** The producer timestamps of its consumed records that have one. */
+  readonly producedAt: readonly number[];
+  /** When its poll was received (undefined: an empty batch). */
+  readonly receivedAt: number | undefined;
+  /** Outputs with a declared event time and at least one value. */
+  readonly outputs: readonly EncodedOutput[];
+}
+
 /** `partition:first-last` per batch, for log lines (positions only, never record contents). */
-function rangesOf(emitted: readonly EmittedBatch[]): string[] {
+function rangesOf(emitted: readonly { range: EmittedBatch['range'] }[]): string[] {
   return emitted.map((b) => `${b.range.partition}:${b.range.firstOffset}-${b.range.lastOffset}`);
 }
 
