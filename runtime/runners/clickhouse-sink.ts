@@ -23,9 +23,9 @@ import type { PipelineMetrics } from '../metrics.ts';
 import { STANDARD_OUTPUTS } from '../outputs.ts';
 import type { PipelineDefinition, TableRows } from '../pipeline.ts';
 import type { Origin } from '../record.ts';
-import { ClickHouseSink, mapRows, QUARANTINE_TABLE, type RowSource, Unmappable } from '../sinks/clickhouse.ts';
+import { ClickHouseSink, QUARANTINE_TABLE, type RowSource, rowMapper, Unmappable } from '../sinks/clickhouse.ts';
 import { byPartition, sha256Hex } from '../source.ts';
-import { decoderOf, mapDeclared, sourceDecoders } from './pipeline-schemas.ts';
+import { decoderOf, sourceDecoders } from './pipeline-schemas.ts';
 import type { RunStats } from './run-stats.ts';
 
 /**
@@ -429,18 +429,24 @@ async function recordIntents(store: ClickHouseStore, pipeline: string, ranges: r
   );
 }
 
+/**
+ * A batch's rows, each record decoded and mapped in turn (its decoded value dies young, before the next is read), as
+ * decoding the batch and then mapping it gave them: the same rows, and the same error for the first record of an output
+ * topic that does not decode.
+ */
 async function rowsOf(
   route: SinkRoute,
   batch: readonly ConsumedMessage[],
   shas: readonly string[],
   decoder: FramedDecoder<Record<string, unknown>>,
 ): Promise<(Record<string, unknown> | Unmappable)[]> {
-  const decoded = await decoder.decodeBatch(batch.map((m) => m.value));
+  const rows = new Array<Record<string, unknown> | Unmappable>(batch.length);
   if (route.raw) {
     // The raw plane keeps every consumed record's bytes, whatever it holds; the ids it names are kept when it decodes.
-    return batch.map((m, i) => {
-      const d = decoded[i];
-      const known = d?.ok ? rawKnownOf(d.value) : {};
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i] as ConsumedMessage;
+      const d = decoder.tryDecode(m.value) ?? (await decoder.decode(m.value));
+      const known = d.ok ? rawKnownOf(d.value) : {};
       try {
         // originOf(m, m.timestamp), with the sha256 the batch already computed.
         const origin: Origin = {
@@ -454,25 +460,28 @@ async function rowsOf(
           key: m.key,
           producedAt: m.timestamp > 0 ? m.timestamp : undefined,
         };
-        return rawEventRow(origin, known) as unknown as Record<string, unknown>;
+        rows[i] = rawEventRow(origin, known) as unknown as Record<string, unknown>;
       } catch (error) {
         // A producer timestamp DateTime64 cannot hold: the record is quarantined, never a halted partition.
-        return new Unmappable(error instanceof VigilError ? error.message : 'the record does not map to raw_events');
+        rows[i] = new Unmappable(error instanceof VigilError ? error.message : 'the record does not map to raw_events');
       }
-    });
+    }
+    return rows;
   }
-  const values = decoded.map((d, i) => {
+  const map = rowMapper(route.table, route.row);
+  for (let i = 0; i < batch.length; i++) {
+    const m = batch[i] as ConsumedMessage;
+    const d = decoder.tryDecode(m.value) ?? (await decoder.decode(m.value));
     if (!d.ok) {
       // Our own outputs failing to decode is a bug or a foreign producer on our topic: stop rather than guess.
-      const m = batch[i] as ConsumedMessage;
       throw new VigilError(
         'INTERNAL',
         `${m.topic}[${m.partition}]@${m.offset} does not decode as ${route.schema}: ${d.code}`,
       );
     }
-    return d.value;
-  });
-  return route.row ? mapDeclared(route.table, route.row, values) : mapRows(route.table, values);
+    rows[i] = map(d.value);
+  }
+  return rows;
 }
 
 function latestPerPartition(

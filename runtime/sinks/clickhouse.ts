@@ -24,7 +24,6 @@ import {
   ROW_MAPPERS,
   rawEventRow,
   type TableName,
-  type TableSources,
 } from '../../adapters/clickhouse/tables.ts';
 import type { BatchRange } from '../engine.ts';
 import { VigilError } from '../errors.ts';
@@ -243,19 +242,33 @@ export class ClickHouseSink {
  */
 export function mapRows(table: string, values: readonly unknown[]): (Record<string, unknown> | Unmappable)[] {
   if (!isTableName(table)) return values as Record<string, unknown>[];
-  const map = ROW_MAPPERS[table as TableName] as unknown as (
-    source: TableSources[TableName],
-  ) => Record<string, unknown>;
+  const map = rowMapper(table);
   const rows = new Array<Record<string, unknown> | Unmappable>(values.length);
-  for (let i = 0; i < values.length; i++) {
-    // mapOne's contract without a closure per record.
-    try {
-      rows[i] = map(values[i] as TableSources[TableName]);
-    } catch (error) {
-      rows[i] = unmappable(table, error);
-    }
-  }
+  for (let i = 0; i < values.length; i++) rows[i] = map(values[i]);
   return rows;
+}
+
+/**
+ * `mapRows` for one record at a time: through `row` when given (an output's declared mapping), else the table's
+ * mapper, else the record is the row. A record that does not map becomes an `Unmappable`.
+ */
+export function rowMapper(
+  table: string,
+  row?: (value: Record<string, unknown>) => Record<string, unknown>,
+): (value: unknown) => Record<string, unknown> | Unmappable {
+  const map = row
+    ? (row as (value: unknown) => Record<string, unknown>)
+    : isTableName(table)
+      ? (ROW_MAPPERS[table as TableName] as unknown as (value: unknown) => Record<string, unknown>)
+      : null;
+  if (!map) return (value) => value as Record<string, unknown>;
+  return (value) => {
+    try {
+      return map(value);
+    } catch (error) {
+      return unmappable(table, error);
+    }
+  };
 }
 
 function mapOne(table: string, map: () => unknown): Record<string, unknown> | Unmappable {
