@@ -31,6 +31,7 @@ export const MICRO_BENCHES: readonly MicroBench[] = [
   { name: 'outputs', file: 'bench/micro/outputs.bench.ts' },
   { name: 'clickhouse', file: 'bench/micro/clickhouse.bench.ts', args: ['--json'] },
   { name: 'clickhouse-parse', file: 'bench/micro/clickhouse-parse.bench.ts' },
+  { name: 'sink', file: 'bench/micro/sink.bench.ts' },
   { name: 'simulate', file: 'bench/micro/simulate.bench.ts', args: ['500000'], nodeArgs: ['--expose-gc'] },
   { name: 'audit', file: 'bench/micro/audit.bench.ts', nodeArgs: ['--expose-gc'] },
   { name: 'audit-stores', file: 'bench/micro/audit-stores.bench.ts', stack: true, nodeArgs: ['--expose-gc'] },
