@@ -44,6 +44,8 @@ export interface BenchOptions {
    * partition; the Kafka runs poll this many per raw-topic partition (a poll is cut into one batch per partition).
    */
   readonly batch: number;
+  /** Records per partition micro-batch of the embedded runs (the embedded runner's own default). */
+  readonly embeddedBatch: number;
   /** Embedded RSS run: events (0 skips it). */
   readonly longEvents: number;
   readonly json: boolean;
@@ -300,7 +302,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     log(`  ${r1(naiveRate)} ev/s`);
 
     log('embedded: the same chain from an in-memory source');
-    const embedded = await runEmbedded(o.events, o.batch, false);
+    const embedded = await runEmbedded(o.events, o.embeddedBatch, false);
     log(`  ${r1(embedded.consumed / span(embedded))} ev/s`);
 
     // --- latency ---------------------------------------------------------------------------------------------------
@@ -407,7 +409,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     let long: Record<string, unknown> | undefined;
     if (o.longEvents > 0) {
       log(`long: embedded, ${o.longEvents} events streamed from the simulator, RSS sampled`);
-      const l = await runEmbedded(o.longEvents, o.batch, true);
+      const l = await runEmbedded(o.longEvents, o.embeddedBatch, true);
       const samples = l.rss_samples;
       // The target compares 1M with the end: the first sample at or after 1M events (the heap and chdb's caches
       // warm up before that).
@@ -600,6 +602,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       revision: revision(),
       settings: {
         batch: o.batch,
+        embedded_batch: o.embeddedBatch,
         rate: o.rate,
         latency_seconds: o.latencySeconds,
         naive_events: naiveEvents,

@@ -8,6 +8,7 @@
  * The harness is imported when the command runs, so other commands never load it (or kafkajs).
  */
 import { type Command, Option } from 'commander';
+import { DEFAULT_EMBEDDED_BATCH_SIZE } from '../../runtime/runners/embedded-run.ts';
 import { nonNegativeInt, positiveInt } from './run.ts';
 
 export const BENCH_DEFAULTS = {
@@ -16,6 +17,7 @@ export const BENCH_DEFAULTS = {
   latencySeconds: 10,
   naiveEvents: 3_000,
   batch: 2_000,
+  embeddedBatch: DEFAULT_EMBEDDED_BATCH_SIZE,
   longEvents: 10_000_000,
 } as const;
 
@@ -46,9 +48,14 @@ export function registerBench(program: Command): void {
         .default(BENCH_DEFAULTS.naiveEvents),
     )
     .addOption(
-      new Option('--batch-size <n>', 'records per poll / micro-batch, the same for every run')
+      new Option('--batch-size <n>', 'records per raw-topic partition per poll, the same for every Kafka run')
         .argParser(positiveInt)
         .default(BENCH_DEFAULTS.batch),
+    )
+    .addOption(
+      new Option('--embedded-batch-size <n>', 'records per partition micro-batch of the embedded runs (their default)')
+        .argParser(positiveInt)
+        .default(BENCH_DEFAULTS.embeddedBatch),
     )
     .option('--long', `also the embedded RSS run: ${BENCH_DEFAULTS.longEvents.toLocaleString('en')} events streamed`)
     .addOption(new Option('--long-events <n>', 'events of the --long run').argParser(positiveInt))
@@ -62,6 +69,7 @@ export function registerBench(program: Command): void {
         latencySeconds: flags.latencySeconds,
         naiveEvents: flags.naiveEvents,
         batch: flags.batchSize,
+        embeddedBatch: flags.embeddedBatchSize,
         longEvents: flags.long || flags.longEvents ? (flags.longEvents ?? BENCH_DEFAULTS.longEvents) : 0,
         json: Boolean(flags.json),
         write: flags.write !== false,

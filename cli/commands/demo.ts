@@ -24,7 +24,7 @@ import { type Command, Option } from 'commander';
 import { DEFAULT_EMBEDDED_DIR } from '../../adapters/clickhouse/index.ts';
 import { TOPICS } from '../../runtime/endpoints.ts';
 import { createLogger } from '../../runtime/log.ts';
-import { runEmbeddedPipeline } from '../../runtime/runners/embedded-run.ts';
+import { DEFAULT_EMBEDDED_BATCH_SIZE, runEmbeddedPipeline } from '../../runtime/runners/embedded-run.ts';
 import type { SourceInput } from '../../runtime/runners/embedded-sources.ts';
 import { DEVICE_IDENTITY_LOG, type GatewayEvidenceDirs } from '../../runtime/runners/gateway-source.ts';
 import { loadPipeline } from '../../runtime/runners/load.ts';
@@ -99,7 +99,7 @@ export function registerDemo(program: Command): void {
       {
         dataDir: resolve(flags.dataDir),
         append: false,
-        batchSize: 2000,
+        batchSize: DEFAULT_EMBEDDED_BATCH_SIZE,
         simulation,
         modelRollouts: { kind: 'file', controlDir: evidence.controlDir },
         ...(flags.gateway ? { gateway: { algorithm: flags.algorithm, evidence } } : {}),

@@ -28,7 +28,11 @@ import { VigilError } from '../../runtime/errors.ts';
 import { createLogger } from '../../runtime/log.ts';
 import type { PipelineDefinition } from '../../runtime/pipeline.ts';
 import { runDistributedWorker } from '../../runtime/runners/distributed.ts';
-import { type EmbeddedLink, runEmbeddedPipeline } from '../../runtime/runners/embedded-run.ts';
+import {
+  DEFAULT_EMBEDDED_BATCH_SIZE,
+  type EmbeddedLink,
+  runEmbeddedPipeline,
+} from '../../runtime/runners/embedded-run.ts';
 import { loadPipeline } from '../../runtime/runners/load.ts';
 import { MODEL_ROLLOUTS_FILE, type ModelRolloutsSource } from '../../runtime/runners/model-rollouts.ts';
 import { acceptUngated } from '../../runtime/runners/ungated.ts';
@@ -164,7 +168,7 @@ export function registerRun(program: Command): void {
     .addOption(
       new Option(
         '--batch-size <n>',
-        'records per micro-batch: embedded, per partition (default 2000); distributed, per poll, shared by the assigned partitions (default 12000)',
+        `records per micro-batch: embedded, per partition (default ${DEFAULT_EMBEDDED_BATCH_SIZE}); distributed, per poll, shared by the assigned partitions (default 12000)`,
       ).argParser(positiveInt),
     )
     .option('--group <id>', 'distributed: consumer group id (default vigil-<pipeline>)')
@@ -199,7 +203,7 @@ export function registerRun(program: Command): void {
         input: flags.input,
         dataDir: resolve(flags.dataDir),
         append: Boolean(flags.append),
-        batchSize: flags.batchSize ?? 2000,
+        batchSize: flags.batchSize ?? DEFAULT_EMBEDDED_BATCH_SIZE,
         json: Boolean(flags.json),
         simulation: flags,
         ungated,

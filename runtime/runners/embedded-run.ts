@@ -23,6 +23,13 @@ import {
 } from './gateway-source.ts';
 import { followModelRollouts, type ModelRolloutsSource } from './model-rollouts.ts';
 
+/**
+ * Records per partition micro-batch of an embedded run unless told otherwise. Each batch lands as one insert per table,
+ * and chdb's cost per row falls by half from 2,000-row to 10,000-row inserts (a part written and merged per insert:
+ * bench/README.md, issue 14), so the embedded default is larger than a distributed worker's per-partition share.
+ */
+export const DEFAULT_EMBEDDED_BATCH_SIZE = 10_000;
+
 export interface EmbeddedRunOptions {
   /** An NDJSON or Avro container file of envelopes; absent: the fleet simulator. */
   readonly input?: string;
