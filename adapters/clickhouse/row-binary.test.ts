@@ -99,7 +99,9 @@ describe('RowBinary values', () => {
     fc.assert(
       fc.property(fc.integer({ min: DATETIME64_MIN_MS, max: DATETIME64_MAX_MS }), (ms) => {
         expect(dateTime64Ms(toDateTime64(ms))).toBe(ms);
-        expect(dateTime64Ms(toDateTime64(ms + 1))).toBe(ms + 1 <= DATETIME64_MAX_MS ? ms + 1 : null);
+        // toDateTime64 refuses a time past the range (the mapper makes it an Unmappable), so the neighbour is only
+        // taken inside it.
+        if (ms < DATETIME64_MAX_MS) expect(dateTime64Ms(toDateTime64(ms + 1))).toBe(ms + 1);
       }),
     );
   });
