@@ -3,7 +3,7 @@ import type { ConsumedMessage } from '../../adapters/kafka/consumer.ts';
 import vitals from '../../pipelines/vitals.ts';
 import { TOPICS } from '../endpoints.ts';
 import { definePipeline, type SourceSpec } from '../pipeline.ts';
-import { BatchPlanner, pipelineTables, sinkRoutes } from './clickhouse-sink.ts';
+import { BatchPlanner, type PlannedBatch, pipelineTables, sinkRoutes } from './clickhouse-sink.ts';
 
 const a: SourceSpec<{ id: string }> = { topic: 'in.a', schema: 'schema-a' };
 const b: SourceSpec<{ id: string }> = { topic: 'in.b', schema: 'schema-b' };
@@ -85,6 +85,73 @@ describe('BatchPlanner', () => {
       [3, 3],
     ]);
     expect(planner.holding).toBe(false);
+  });
+
+  describe('with an accumulation', () => {
+    const acc = { minRows: 3, maxHoldMs: 100, backlogHoldMs: 1_000, maxHeldRows: 10 };
+    const ranges = (planned: readonly PlannedBatch[]) =>
+      planned.map((p) => [p.range.topic, p.range.partition, p.range.firstOffset, p.range.lastOffset]);
+    const offsets = (planned: readonly PlannedBatch[]) => planned.map((p) => p.batch.map((m) => m.offset));
+
+    it('gathers a partition across polls until it has minRows records, then lands them as one batch', () => {
+      const planner = new BatchPlanner(routes, acc);
+      expect(planner.plan([message('in.a', 0, 0), message('in.b', 0, 0)], 0)).toEqual([]);
+      expect(planner.holding).toBe(true);
+      const planned = planner.plan([message('in.a', 0, 1), message('in.a', 0, 2), message('in.a', 0, 3)], 10);
+      expect(ranges(planned)).toEqual([['in.a', 0, 0, 3]]);
+      expect(offsets(planned)).toEqual([[0, 1, 2, 3]]);
+      // in.b still gathers; it lands once its oldest record waited maxHoldMs (`due`, or its next poll)
+      expect(planner.due(99)).toEqual([]);
+      expect(ranges(planner.due(100))).toEqual([['in.b', 0, 0, 0]]);
+      expect(planner.holding).toBe(false);
+    });
+
+    it('lets a backlog wait backlogHoldMs, and lands everything held past maxHeldRows', () => {
+      const planner = new BatchPlanner(routes, acc);
+      planner.plan([message('in.a', 0, 0)], 0, true);
+      expect(planner.plan([message('in.b', 0, 0)], 500, true)).toEqual([]);
+      expect(planner.due(500, true)).toEqual([]);
+      expect(ranges(planner.due(500))).toEqual([['in.a', 0, 0, 0]]);
+      const many = Array.from({ length: 9 }, (_, i) => message('in.a', i % 5, 100 + i));
+      expect(ranges(planner.plan(many, 510, true))).toEqual([
+        ['in.b', 0, 0, 0],
+        ['in.a', 0, 100, 105],
+        ['in.a', 1, 101, 106],
+        ['in.a', 2, 102, 107],
+        ['in.a', 3, 103, 108],
+        ['in.a', 4, 104, 104],
+      ]);
+      expect(planner.holding).toBe(false);
+    });
+
+    it('re-forms recorded ranges exactly first, then gathers the rest', () => {
+      const planner = new BatchPlanner(routes, acc);
+      planner.assigned({ topic: 'in.a', partition: 0 }, [{ first: 0, last: 1 }]);
+      const planned = planner.plan([message('in.a', 0, 0), message('in.a', 0, 1), message('in.a', 0, 2)], 0);
+      expect(ranges(planned)).toEqual([['in.a', 0, 0, 1]]);
+      expect(planner.holding).toBe(true);
+      expect(offsets(planner.due(100))).toEqual([[2]]);
+    });
+
+    it('forgets what it gathered when the partitions are revoked or assigned again (read again from the commit)', () => {
+      const planner = new BatchPlanner(routes, acc);
+      planner.plan([message('in.a', 0, 0), message('in.b', 0, 0)], 0);
+      planner.assigned({ topic: 'in.a', partition: 0 }, []);
+      expect(ranges(planner.due(100))).toEqual([['in.b', 0, 0, 0]]);
+      planner.plan([message('in.a', 0, 0)], 0);
+      planner.clear();
+      expect(planner.holding).toBe(false);
+      expect(planner.due(1_000)).toEqual([]);
+      // and the held count restarted: two more records do not reach maxHeldRows
+      expect(planner.plan([message('in.a', 0, 0), message('in.a', 1, 0)], 1_000)).toEqual([]);
+    });
+
+    it('gives the same batches as without accumulation when every partition brings minRows in one poll', () => {
+      const poll = [0, 1, 2, 3].flatMap((o) => [message('in.a', 0, o), message('in.b', 1, o)]);
+      expect(offsets(new BatchPlanner(routes, acc).plan(poll, 0))).toEqual(
+        offsets(new BatchPlanner(routes).plan(poll)),
+      );
+    });
   });
 
   it('refuses a record from a topic the pipeline does not route', () => {

@@ -124,6 +124,8 @@ export interface SinkConsumerDeps {
   readonly log: Logger;
   readonly maxBatch?: number;
   readonly lingerMs?: number;
+  /** How partitions' records gather into bigger inserts across polls (default SINK_ACCUMULATION; null: per poll). */
+  readonly accumulation?: Accumulation | null;
   readonly stopWhenIdleMs?: number;
   readonly stopSignal?: Promise<void>;
   /**
@@ -165,7 +167,8 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
     log,
   });
   const tally = new SinkTally();
-  const planner = new BatchPlanner(routes);
+  const accumulation = deps.accumulation === undefined ? SINK_ACCUMULATION : deps.accumulation;
+  const planner = new BatchPlanner(routes, accumulation ?? undefined);
 
   const consumer = new KafkaConsumerClient({
     brokers: deps.brokers,
@@ -186,16 +189,17 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
     },
   });
 
-  /** Lands one poll's records (planned into batches), then commits what landed and notes its latency. */
-  const landAndCommit = async (messages: readonly ConsumedMessage[]): Promise<void> => {
-    const landed = await landRound(planner.plan(messages), { store, sink, pipeline: definition.name, decoders, tally });
+  /** Lands a round's batches, then commits what landed and notes its latency. */
+  const landAndCommit = async (planned: readonly PlannedBatch[]): Promise<void> => {
+    const landed = await landRound(planned, { store, sink, pipeline: definition.name, decoders, tally });
     consumer.commit(latestPerPartition(landed));
     const stats = deps.stats;
     if (stats) {
       const now = Date.now();
       stats.committed(now);
-      for (const m of messages)
-        if (sourceTopics.has(m.topic) && m.timestamp > 0) stats.latency.observe(now - m.timestamp);
+      for (const { batch } of planned)
+        for (const m of batch)
+          if (sourceTopics.has(m.topic) && m.timestamp > 0) stats.latency.observe(now - m.timestamp);
     }
   };
   const sourceTopics = new Set(definition.sources.map((s) => s.topic));
@@ -210,21 +214,32 @@ export async function runClickHouseSink(deps: SinkConsumerDeps): Promise<SinkSum
   try {
     while (!stopping) {
       const epoch = consumer.epoch;
-      const messages = await consumer.consume(deps.maxBatch ?? 20_000);
+      const maxBatch = deps.maxBatch ?? 20_000;
+      const messages = await consumer.consume(maxBatch);
       // Read across the start of a rebalance: these records come back from the committed offsets (with the batch
       // intents reloaded), so landing them now could record ranges that overlap what the next owner re-forms.
       if (epoch !== consumer.epoch || consumer.revoking) {
         await consumer.rewindToCommitted(messages);
         continue;
       }
+      let planned: PlannedBatch[];
       if (messages.length === 0) {
-        const idle = consumer.idleFor(lastRecordAt);
-        if (deps.stopWhenIdleMs !== undefined && idle >= deps.stopWhenIdleMs && !planner.holding) break;
-        continue;
+        // Partitions that gathered records long enough land now, whether or not more arrive.
+        planned = planner.due();
+        if (planned.length === 0) {
+          const idle = consumer.idleFor(lastRecordAt);
+          if (deps.stopWhenIdleMs !== undefined && idle >= deps.stopWhenIdleMs && !planner.holding) break;
+          continue;
+        }
+      } else {
+        lastRecordAt = Date.now();
+        deps.stats?.consumed(lastRecordAt);
+        const backlog = messages.length >= maxBatch;
+        planned = planner.plan(messages, lastRecordAt, backlog);
+        planned.push(...planner.due(lastRecordAt, backlog));
+        if (planned.length === 0) continue; // every partition of this poll is gathering
       }
-      lastRecordAt = Date.now();
-      deps.stats?.consumed(lastRecordAt);
-      round = landAndCommit(messages);
+      round = landAndCommit(planned);
       await round;
       deps.onCommitted?.();
     }
@@ -249,62 +264,150 @@ interface OffsetRange {
 }
 
 /**
+ * How long the sink lets a partition's records gather into one insert. chdb's (and a server's) cost per row falls
+ * steeply with the insert's size (a part written and merged per insert: it halves from 2,000- to 10,000-row inserts),
+ * while one poll spreads over every partition of six topics (20,000 records give each of 36 partitions ~550).
+ */
+export interface Accumulation {
+  /** A partition's records are landed once this many are in hand (the rows of one insert on a backlog). */
+  readonly minRows: number;
+  /** ... or once its oldest unlanded record was read this long ago (a live stream's rows wait no longer). */
+  readonly maxHoldMs: number;
+  /**
+   * The same bound while the sink reads a backlog (its polls come back full): landing a round of a backlog takes longer
+   * than `maxHoldMs`, which would otherwise cut every partition's records at what one round gathered.
+   */
+  readonly backlogHoldMs: number;
+  /** ... or, for every partition, once this many records are held altogether (the sink's memory bound). */
+  readonly maxHeldRows: number;
+}
+
+/** The sink's accumulation: 10,000-row inserts on a backlog, a live stream's rows held at most ~0.8 s past the poll. */
+export const SINK_ACCUMULATION: Accumulation = {
+  minRows: 10_000,
+  maxHoldMs: 800,
+  backlogHoldMs: 10_000,
+  maxHeldRows: 250_000,
+};
+
+/**
  * Batch planning, apart from landing: which records form which batch. After a restart, the ranges recorded past a
  * partition's committed offset (`sink_batches`) must be re-formed exactly, so a retried insert is identical and
  * ClickHouse drops it; records that arrive before such a range is complete are held until it is.
+ *
+ * With an `Accumulation`, the records past the recorded ranges are also held across polls until the partition has
+ * `minRows` of them or the oldest waited `maxHoldMs` (`due`). This stays within the contract: a held record has no
+ * recorded range and no committed offset, so a crash or a revocation (`clear`) only means it is read again and batched
+ * anew; the range of a batch is recorded when it is planned, before its insert, as without accumulation.
  */
 export class BatchPlanner {
   readonly #routes: ReadonlyMap<string, SinkRoute>;
+  readonly #accumulation: Accumulation | undefined;
   /** Ranges recorded past the committed offset of a partition, oldest first: they must be re-formed exactly. */
   readonly #pending = new Map<string, OffsetRange[]>();
-  /** Records held for a partition until its pending range is complete. */
+  /** Records held for a partition until its pending range is complete, or until enough gathered (accumulation). */
   readonly #held = new Map<string, ConsumedMessage[]>();
+  /** When the oldest record held for accumulation in a partition was read. */
+  readonly #heldSince = new Map<string, number>();
+  #heldRows = 0;
 
-  constructor(routes: ReadonlyMap<string, SinkRoute>) {
+  constructor(routes: ReadonlyMap<string, SinkRoute>, accumulation?: Accumulation) {
     this.#routes = routes;
+    this.#accumulation = accumulation;
   }
 
   /** A partition was assigned: the ranges recorded past its committed offset, oldest first. */
   assigned(tp: TopicPartition, ranges: readonly OffsetRange[]): void {
-    this.#pending.set(keyOf(tp), [...ranges]);
-    this.#held.delete(keyOf(tp));
+    const k = keyOf(tp);
+    this.#pending.set(k, [...ranges]);
+    this.#heldRows -= this.#held.get(k)?.length ?? 0;
+    this.#held.delete(k);
+    this.#heldSince.delete(k);
   }
 
   /** The partitions were revoked: forget what was planned for them. */
   clear(): void {
     this.#pending.clear();
     this.#held.clear();
+    this.#heldSince.clear();
+    this.#heldRows = 0;
   }
 
-  /** Whether records are held waiting for the rest of a recorded range (the sink must not stop idle then). */
+  /** Whether records are held (the rest of a recorded range, or gathering): the sink must not stop idle then. */
   get holding(): boolean {
     return this.#held.size > 0;
   }
 
-  /** One poll's records -> the batches to land, per partition in offset order. */
-  plan(messages: readonly ConsumedMessage[]): PlannedBatch[] {
+  /**
+   * One poll's records -> the batches to land, per partition in offset order. `backlog`: the poll came back full
+   * (held records may wait `backlogHoldMs` instead of `maxHoldMs`).
+   */
+  plan(messages: readonly ConsumedMessage[], now = Date.now(), backlog = false): PlannedBatch[] {
     const planned: PlannedBatch[] = [];
     for (const group of byPartition(messages)) {
       const first = group[0] as ConsumedMessage;
-      const route = this.#routes.get(first.topic);
-      if (!route) throw new VigilError('INTERNAL', `sink got a record from unrouted topic ${first.topic}`);
-      for (const batch of this.cut(first, group)) {
-        const range: BatchRange = {
-          topic: route.topic,
-          partition: first.partition,
-          firstOffset: (batch[0] as ConsumedMessage).offset,
-          lastOffset: (batch.at(-1) as ConsumedMessage).offset,
-        };
-        planned.push({ route, range, batch });
-      }
+      this.#planned(first, this.cut(first, group, now, backlog), planned);
+    }
+    const acc = this.#accumulation;
+    if (acc && this.#heldRows >= acc.maxHeldRows) planned.push(...this.due(Number.POSITIVE_INFINITY));
+    return planned;
+  }
+
+  /**
+   * The batches of the partitions whose records gathered long enough (`maxHoldMs`) by `now`: called when a poll
+   * brought nothing, so a stream that stopped is landed. (`plan` lands them too when their partition gets records.)
+   */
+  due(now = Date.now(), backlog = false): PlannedBatch[] {
+    const planned: PlannedBatch[] = [];
+    const acc = this.#accumulation;
+    if (!acc) return planned;
+    const hold = backlog ? acc.backlogHoldMs : acc.maxHoldMs;
+    for (const [k, since] of [...this.#heldSince]) {
+      if (now - since < hold) continue;
+      const batch = this.#held.get(k);
+      this.#held.delete(k);
+      this.#heldSince.delete(k);
+      if (!batch || batch.length === 0) continue;
+      this.#heldRows -= batch.length;
+      this.#planned(batch[0] as ConsumedMessage, [batch], planned);
     }
     return planned;
   }
 
-  /** Cuts a partition's records into batches: pending ranges first (exactly), then one batch of the rest. */
-  cut(tp: TopicPartition, incoming: readonly ConsumedMessage[]): ConsumedMessage[][] {
+  #planned(tp: TopicPartition, batches: readonly ConsumedMessage[][], into: PlannedBatch[]): void {
+    const route = this.#routes.get(tp.topic);
+    if (!route) throw new VigilError('INTERNAL', `sink got a record from unrouted topic ${tp.topic}`);
+    for (const batch of batches) {
+      const range: BatchRange = {
+        topic: route.topic,
+        partition: tp.partition,
+        firstOffset: (batch[0] as ConsumedMessage).offset,
+        lastOffset: (batch.at(-1) as ConsumedMessage).offset,
+      };
+      into.push({ route, range, batch });
+    }
+  }
+
+  /**
+   * Cuts a partition's records into batches: pending ranges first (exactly), then one batch of the rest (with an
+   * accumulation: once it has `minRows` records or its oldest was read `maxHoldMs` before `now`; else it is held).
+   */
+  cut(
+    tp: TopicPartition,
+    incoming: readonly ConsumedMessage[],
+    now = Date.now(),
+    backlog = false,
+  ): ConsumedMessage[][] {
+    if (!this.#routes.has(tp.topic))
+      throw new VigilError('INTERNAL', `sink got a record from unrouted topic ${tp.topic}`);
     const k = keyOf(tp);
-    const queue = [...(this.#held.get(k) ?? []), ...incoming];
+    const held = this.#held.get(k);
+    this.#heldRows -= held?.length ?? 0;
+    let queue: ConsumedMessage[];
+    if (held) {
+      for (const m of incoming) held.push(m);
+      queue = held;
+    } else queue = [...incoming];
     this.#held.delete(k);
     const out: ConsumedMessage[][] = [];
     const ranges = this.#pending.get(k) ?? [];
@@ -313,13 +416,27 @@ export class BatchPlanner {
       const lastHere = queue.at(-1) as ConsumedMessage;
       if (lastHere.offset < range.last) {
         this.#held.set(k, queue); // wait for the rest of the recorded batch
+        this.#heldRows += queue.length;
         return out;
       }
       const n = queue.findIndex((m) => m.offset > range.last);
       out.push(queue.splice(0, n === -1 ? queue.length : n));
       ranges.shift();
     }
-    if (queue.length > 0) out.push(queue);
+    if (queue.length === 0) {
+      this.#heldSince.delete(k);
+      return out;
+    }
+    const acc = this.#accumulation;
+    const since = this.#heldSince.get(k) ?? now;
+    if (acc && queue.length < acc.minRows && now - since < (backlog ? acc.backlogHoldMs : acc.maxHoldMs)) {
+      this.#held.set(k, queue); // gathering into a bigger insert
+      this.#heldSince.set(k, since);
+      this.#heldRows += queue.length;
+      return out;
+    }
+    this.#heldSince.delete(k);
+    out.push(queue);
     return out;
   }
 }
