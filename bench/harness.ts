@@ -109,7 +109,8 @@ async function runVigil(
   const env = { VIGIL_TOPIC_PREFIX: ns.prefix };
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-sink-'));
   const port = await freePort();
-  const group = `${ns.prefix}-vigil`;
+  // The worker-alone run reads the same preloaded topic as the full chain: a group of its own, or it finds it read.
+  const group = `${ns.prefix}-vigil${withSink ? '' : '-alone'}`;
   try {
     const sink = withSink
       ? spawnNode(
