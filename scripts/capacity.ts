@@ -11,14 +11,29 @@ import { parseArgs } from 'node:util';
 
 /** Measured per-event figures (one core, this project's 2-core AMD EPYC machine, Node 20.20.2). */
 export const MEASURED = {
-  /** Worker CPU per source event, state included (latest.json runs.vigil.cpu_us_per_event, commit 28da3d7). */
-  workerCpuUs: 42.9,
-  /** Sink CPU per source event, chdb in-process: ClickHouse's parse and part writing included (sink_cpu_us_per_event). */
-  sinkCpuUs: 119.1,
-  /** Alerts worker CPU per record it consumes (runs.alerts.cpu_us_per_event; paced at 3,000/s, so an upper bound). */
-  alertsCpuUsPerRecord: 73.9,
-  /** Alerts input records per source event: normalised 190,856 + inferences 161,074 of 200,000 (runs.vigil.stored). */
-  alertsRecordsPerEvent: (190_856 + 161_074) / 200_000,
+  /**
+   * Worker CPU per source event, state included: the vitals worker alone, no sink on its machine, as production
+   * deploys it (latest.json runs.worker.cpu_us_per_event, run 2026-11-29T06:15Z on commit 2c8244d; beside the sink,
+   * runs.vigil, it was 43.9).
+   */
+  workerCpuUs: 42.5,
+  /**
+   * Sink CPU per source event, chdb in-process with RowBinary inserts: ClickHouse's part writing included
+   * (runs.vigil.sink_cpu_us_per_event, same run).
+   */
+  sinkCpuUs: 109.2,
+  /** Alerts worker CPU per record it consumes (runs.alerts.cpu_us_per_event, same run; paced at 3,000/s: an upper bound). */
+  alertsCpuUsPerRecord: 73.8,
+  /**
+   * Alerts input records per source event: normalised 190,856 + inferences 322,148 (two models per event) of 200,000
+   * (runs.vigil.stored, same run).
+   */
+  alertsRecordsPerEvent: (190_856 + 322_148) / 200_000,
+  /**
+   * ClickHouse rows written per source event, all planes: raw 200,000 + normalised 190,856 + inferences 322,148 +
+   * dead letters 2,016 + duplicates 7,128 + drift histograms 129,564 of 200,000 (runs.vigil.stored, same run).
+   */
+  clickhouseRowsPerEvent: (200_000 + 190_856 + 322_148 + 2_016 + 7_128 + 129_564) / 200_000,
   /** Accepted events/s of one gateway process (gateway-latest.json gateway.max.events_per_s, ES256, batch 50). */
   gatewayEventsPerSecond: 8_946,
   /** ClickHouse bytes on disk per source event, all planes (trace store: 8,122.5 MB for 10M events). */
@@ -33,9 +48,10 @@ export interface Assumptions {
   readonly utilisation: number;
   /** Cores a worker, sink or gateway pod uses (Node's main thread plus librdkafka's threads: ~1). */
   readonly coresPerPod: number;
-  /** ClickHouse rows written per source event (raw 1, normalised 0.95, inference 0.8, drift/others ~0.35). */
-  readonly clickhouseRowsPerEvent: number;
-  /** ClickHouse server CPU per row inserted (µs; bench/README.md: ~22 µs per row parsing JSON and writing parts). */
+  /**
+   * ClickHouse server CPU per row inserted (µs): RowBinary inserts of ~10,000 rows, 8.1-11.5 µs of engine CPU per
+   * normalised row in the micro-benchmarks of 0fad8f3 and d275419 (JSON was 14.4-20.3).
+   */
   readonly clickhouseCpuUsPerRow: number;
   /** Cores of one ClickHouse shard (per replica) given to inserts; the rest serves queries and merges. */
   readonly clickhouseInsertCoresPerShard: number;
@@ -59,14 +75,13 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   peakFactor: 3,
   utilisation: 0.6,
   coresPerPod: 1,
-  clickhouseRowsPerEvent: 3.1,
-  clickhouseCpuUsPerRow: 22,
+  clickhouseCpuUsPerRow: 9,
   clickhouseInsertCoresPerShard: 8,
   clickhouseDiskBytesPerReplica: 10 * 1024 ** 4,
   clickhouseReplicas: 2,
   retentionYears: 1,
-  // raw ~1,000 B x 7 d + normalised ~600 B x 7 d + inferences 0.8 x ~400 B x 30 d + dead letters, duplicates, drift
-  kafkaByteDaysPerEvent: 1_000 * 7 + 600 * 7 + 0.8 * 400 * 30 + 1_000,
+  // raw ~1,000 B x 7 d + normalised ~600 B x 7 d + inferences 1.61 x ~400 B x 30 d + dead letters, duplicates, drift
+  kafkaByteDaysPerEvent: 1_000 * 7 + 600 * 7 + 1.61 * 400 * 30 + 1_000,
   kafkaReplicationFactor: 3,
   partitionSteps: [6, 12, 24, 48, 96, 192, 384],
   partitionScaleRoom: 2,
@@ -112,7 +127,7 @@ function pods(peak: number, cpuUsPerEvent: number, a: Assumptions): number {
  *
  * @example
  * const plan = capacityPlan({ devices: 10_000, eventsPerDevicePerSecond: 1 });
- * plan.partitions; // 24: room to double the 7 alerts workers (3 vitals workers) its 30,000 events/s peak needs
+ * plan.partitions; // 24: room to double the 10 alerts workers (3 vitals workers) its 30,000 events/s peak needs
  */
 export function capacityPlan(fleet: Fleet, overrides: Partial<Assumptions> = {}): CapacityPlan {
   const a: Assumptions = { ...DEFAULT_ASSUMPTIONS, ...overrides };
@@ -122,7 +137,7 @@ export function capacityPlan(fleet: Fleet, overrides: Partial<Assumptions> = {})
   const alerts = pods(peak, MEASURED.alertsCpuUsPerRecord * MEASURED.alertsRecordsPerEvent, a);
   const neededPartitions = Math.max(vitals, alerts) * a.partitionScaleRoom;
   const partitions = a.partitionSteps.find((p) => p >= neededPartitions) ?? (a.partitionSteps.at(-1) as number);
-  const insertCores = (peak * a.clickhouseRowsPerEvent * a.clickhouseCpuUsPerRow) / 1e6 / a.utilisation;
+  const insertCores = (peak * MEASURED.clickhouseRowsPerEvent * a.clickhouseCpuUsPerRow) / 1e6 / a.utilisation;
   const bytesPerYear = mean * SECONDS_PER_DAY * DAYS_PER_YEAR * MEASURED.clickhouseBytesPerEvent;
   const retainedPerReplica = bytesPerYear * a.retentionYears;
   const shards = Math.max(
