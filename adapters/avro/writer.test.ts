@@ -1,11 +1,17 @@
 import { readFileSync } from 'node:fs';
-import type avsc from 'avsc';
+import { createRequire } from 'node:module';
+import avsc from 'avsc';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fixtureLabel, listGoldenFixtures } from './fixtures.ts';
 import { encodeFramed } from './framing.ts';
 import { loadSchemaRepo } from './schemas.ts';
 import { CHUNK_SIZE, compileWriter, FramedWriter } from './writer.ts';
+
+type WriterTap = Parameters<NonNullable<ReturnType<typeof compileWriter>>>[0];
+const { Tap: AvscTap } = createRequire(import.meta.url)('avsc/lib/utils') as {
+  Tap: new (buf: Buffer) => WriterTap;
+};
 
 const repo = loadSchemaRepo();
 
@@ -161,6 +167,23 @@ describe('compiled Avro writers', () => {
     framed.forEach((bytes, i) => {
       expect(bytes.equals(encodeFramed(7, type, values[i]))).toBe(true);
     });
+  });
+
+  it('writes a string whole or not at all when the buffer ends inside it (every room left, ASCII or not)', () => {
+    // A non-ASCII prefix can fill exactly as many bytes as the string has units, with the string cut short: the
+    // writer must not take that for an ASCII string (it did: `é` + 39 x `a` with 40 bytes of room lost its last `a`).
+    const type = avsc.Type.forSchema({ type: 'record', name: 'R', fields: [{ name: 's', type: 'string' }] });
+    const write = compileWriter(type) as NonNullable<ReturnType<typeof compileWriter>>;
+    for (const s of [`é${'a'.repeat(39)}`, `${'a'.repeat(38)}€`, `😀${'b'.repeat(70)}`, 'c'.repeat(100)]) {
+      const expected = type.toBuffer({ s });
+      for (let room = 0; room <= expected.length + 4; room++) {
+        const tap = new AvscTap(Buffer.alloc(room));
+        write(tap, { s });
+        // A tap whose position passed its end says "resize and write again", as avsc's own writer does.
+        if (tap.pos <= room) expect(tap.buf.subarray(0, tap.pos), `${s.length} units, ${room} bytes`).toEqual(expected);
+        else expect(room).toBeLessThan(expected.length);
+      }
+    }
   });
 
   it('encodes a value larger than a chunk', () => {

@@ -74,8 +74,10 @@ function writeString(tap: Tap, s: string): void {
     const head = n < 64 ? 1 : 2;
     const start = tap.pos + head;
     if (n >= 32) {
-      // Native copy for the longer ones (ids, hashes): as many bytes as units means every unit was ASCII.
-      if (start < buf.length && buf.utf8Write(s, start, buf.length - start) === n) {
+      // Native copy for the longer ones (ids, hashes): as many bytes as units means every unit was ASCII — but only
+      // when the whole string fits (3 bytes per unit at most). With less room utf8Write stops early, and a non-ASCII
+      // prefix can fill exactly n bytes with a string cut short.
+      if (start + 3 * n <= buf.length && buf.utf8Write(s, start, 3 * n) === n) {
         if (head === 1) {
           buf[start - 1] = n << 1;
         } else {
