@@ -1,5 +1,5 @@
 import { readdirSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -114,6 +114,45 @@ describe('chdb store RowBinary inserts', () => {
     }
     expect(readdirSync(spoolBase)).toEqual([]);
     await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('the RowBinary spool cannot be written', () => {
+  it('lands the batch as JSON and leaves nothing on disk (no spool directory, or its file cannot be written)', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'vigil-chdb-'));
+    const rows = [1, 2, 3].map((n) => duplicateRow(duplicate(normalisedEvent({ n }))));
+    const count = async (store: ReturnType<typeof openChdbStore>) =>
+      Number((await store.query<{ n: number }>('SELECT count() AS n FROM duplicates'))[0]?.n);
+    try {
+      // No spool directory can be made (its base is a file).
+      const notADir = path.join(dir, 'file');
+      await writeFile(notADir, '');
+      const store = openChdbStore({ path: path.join(dir, 'db'), spoolBase: notADir });
+      try {
+        await store.migrate();
+        await store.insert('duplicates', rows, { dedupToken: 'a' });
+        expect(await count(store)).toBe(3);
+      } finally {
+        await store.close();
+      }
+      // The spool's directory went away under it (a tmpfs cleaned; a full /dev/shm refuses the write the same way).
+      const spoolBase = path.join(dir, 'spool');
+      await mkdir(spoolBase);
+      const other = openChdbStore({ path: path.join(dir, 'db2'), spoolBase });
+      try {
+        await other.migrate();
+        await other.insert('duplicates', rows.slice(0, 1), { dedupToken: 'b' });
+        const [spool] = readdirSync(spoolBase);
+        await rm(path.join(spoolBase, spool as string), { recursive: true });
+        await other.insert('duplicates', rows.slice(1), { dedupToken: 'c' });
+        expect(await count(other)).toBe(3);
+        expect(readdirSync(spoolBase)).toEqual([]);
+      } finally {
+        await other.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -117,6 +117,7 @@ class ChdbStore implements ClickHouseStore {
     if (rows.length === 0) return { rows: 0 };
     if (this.#binary && isTableName(table)) {
       const encoder = await this.#encoder(table);
+      this.#checkOpen(); // closed while the table was described
       if (encoder && (await this.#insertRowBinary(table, encoder, rows, options))) return { rows: rows.length };
     }
     return this.#insertJson(table, rows, options);
@@ -199,10 +200,12 @@ class ChdbStore implements ClickHouseStore {
         return rowBinaryEncoder(columns);
       });
       // Not described (no such table yet?): JSON this time, described again on the next insert.
-      encoder = encoder.catch(() => {
-        this.#encoders.delete(table);
+      const described: Promise<RowBinaryEncoder | null> = encoder.catch(() => {
+        // Unless a DDL command already replaced it with a newer description.
+        if (this.#encoders.get(table) === described) this.#encoders.delete(table);
         return null;
       });
+      encoder = described;
       this.#encoders.set(table, encoder);
     }
     return encoder;
@@ -218,9 +221,17 @@ class ChdbStore implements ClickHouseStore {
     const writer = this.#writer;
     writer.reset();
     if (encoder.encode(rows, writer) !== -1) return false;
-    const file = path.join(this.#spoolDir(), `${++this.#spoolFiles}.rowbinary`);
-    // Synchronous: the writer is reused by the next insert, which may start while this one awaits the engine.
-    writeFileSync(file, writer.bytes(), { mode: 0o600, flag: 'wx' });
+    let file: string | undefined;
+    try {
+      file = path.join(this.#spoolDir(), `${++this.#spoolFiles}.rowbinary`);
+      // Synchronous: the writer is reused by the next insert, which may start while this one awaits the engine.
+      writeFileSync(file, writer.bytes(), { mode: 0o600, flag: 'wx' });
+    } catch {
+      // No spool, or no room in it (a small /dev/shm, a file size limit): nothing of the batch stays on disk, and the
+      // batch goes as JSON, which needs no file, rather than failing every retry the same way.
+      if (file) rmSync(file, { force: true });
+      return false;
+    }
     try {
       await this.#session.queryAsync(
         `INSERT INTO ${table} (${encoder.columns.join(', ')}) SETTINGS insert_deduplication_token = ${sqlString(options.dedupToken)}, ` +
