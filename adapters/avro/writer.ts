@@ -78,13 +78,7 @@ function writeString(tap: Tap, s: string): void {
       // when the whole string fits (3 bytes per unit at most). With less room utf8Write stops early, and a non-ASCII
       // prefix can fill exactly n bytes with a string cut short.
       if (start + 3 * n <= buf.length && buf.utf8Write(s, start, 3 * n) === n) {
-        if (head === 1) {
-          buf[start - 1] = n << 1;
-        } else {
-          buf[start - 2] = ((n << 1) & 0x7f) | 0x80;
-          buf[start - 1] = n >> 6;
-        }
-        tap.pos = start + n;
+        finishAscii(tap, start, n, head);
         return;
       }
     } else if (start + n <= buf.length) {
@@ -95,18 +89,24 @@ function writeString(tap: Tap, s: string): void {
         buf[start + i] = c;
       }
       if (i === n) {
-        if (head === 1) {
-          buf[start - 1] = n << 1;
-        } else {
-          buf[start - 2] = ((n << 1) & 0x7f) | 0x80;
-          buf[start - 1] = n >> 6;
-        }
-        tap.pos = start + n;
+        finishAscii(tap, start, n, head);
         return;
       }
     }
   }
   tap.writeString(s);
+}
+
+/** Writes the zig-zag length (one or two bytes, `head`) in front of `n` ASCII bytes already at `start`, and moves on. */
+function finishAscii(tap: Tap, start: number, n: number, head: number): void {
+  const buf = tap.buf;
+  if (head === 1) {
+    buf[start - 1] = n << 1;
+  } else {
+    buf[start - 2] = ((n << 1) & 0x7f) | 0x80;
+    buf[start - 1] = n >> 6;
+  }
+  tap.pos = start + n;
 }
 
 function isSafeLong(n: number): boolean {
