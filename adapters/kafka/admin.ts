@@ -16,6 +16,9 @@ export interface OwnTopicSpec {
 /**
  * Creates `spec.name` when it does not exist (the cluster's default replication factor) and returns its partition
  * count, which may differ from `spec.partitions` when the topic existed already: the caller decides what that means.
+ * A topic that another process has just created (two workers of a group starting together) reads as absent for a
+ * moment in the answering broker's metadata: the count is waited for, never reported as 0, so the second process
+ * neither refuses a topic that is fine nor proceeds before its partitions can be used.
  *
  * @example
  * const partitions = await ensureOwnTopic(brokers, { name: 'vigil.state.vitals.changelog', partitions: 6, config });
@@ -48,7 +51,18 @@ export async function ensureOwnTopic(brokers: string, spec: OwnTopicSpec, timeou
   } finally {
     admin.disconnect();
   }
-  return partitionCount(brokers, spec.name, timeoutMs);
+  const deadline = Date.now() + timeoutMs;
+  for (let delayMs = 50; ; delayMs = Math.min(2 * delayMs, 1_000)) {
+    const partitions = await partitionCount(brokers, spec.name, timeoutMs);
+    if (partitions > 0) return partitions;
+    if (Date.now() >= deadline) {
+      throw new VigilError(
+        'KAFKA_UNAVAILABLE',
+        `topic ${spec.name} exists but none of its partitions is visible after ${timeoutMs} ms`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+  }
 }
 
 /** How many partitions `topic` has (KAFKA_UNAVAILABLE when the cluster cannot say; 0 when it does not exist). */
@@ -64,6 +78,9 @@ export async function partitionCounts(
 ): Promise<Map<string, number>> {
   const producer = new Kafka.Producer({
     'metadata.broker.list': brokers,
+    // A metadata request never creates the topic it asks about (librdkafka's producer default would, on a broker
+    // that allows it): an absent topic must read as absent.
+    'allow.auto.create.topics': false,
     log_level: 0,
     ...kafkaSecurityConfig(),
   } as Kafka.ProducerGlobalConfig);
