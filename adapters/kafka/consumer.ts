@@ -92,7 +92,15 @@ export class KafkaConsumerClient {
             this.#assignmentChangedAt = Date.now();
             this.#epoch++;
             this.#revokingNow = false;
-            if (this.consumer.isConnected()) this.consumer.unassign();
+            if (!this.consumer.isConnected()) return;
+            try {
+              this.consumer.unassign();
+            } catch (e) {
+              // The revocation librdkafka raises while `disconnect` closes the consumer can find the native handle
+              // already closed (it throws "KafkaConsumer is disconnected"): the close releases the partitions itself.
+              // Thrown here, it was an uncaught exception that failed a clean SIGTERM with exit 1.
+              if (!this.#closing) this.#fail(e);
+            }
           });
       } else {
         this.#fail(new VigilError('KAFKA_UNAVAILABLE', `rebalance error ${err.code}: ${err.message}`));
@@ -304,8 +312,12 @@ export class KafkaConsumerClient {
   async disconnect(): Promise<void> {
     await this.#revoking;
     if (!this.consumer.isConnected()) return;
+    this.#closing = true;
     await new Promise<void>((resolve) => this.consumer.disconnect(() => resolve()));
   }
+
+  /** Set once `disconnect` has begun closing the consumer. */
+  #closing = false;
 }
 
 function toConsumed(m: Kafka.Message): ConsumedMessage {

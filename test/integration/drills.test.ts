@@ -9,6 +9,11 @@
  * the end, so killing its services never disturbs the shared stack. Recovery times are printed and written to
  * .vigil/drills/latest.json: from the service answering again (or from the kill, for a process) to the first batch
  * committed after it.
+ *
+ * Hunting a failure: VIGIL_DRILL_LOGS=<prefix> writes every child's stdout and stderr to `<prefix>-child-<n>.log` when
+ * a drill ends (pass or fail) and, when the normalised topic does not hold exactly the valid events,
+ * `<prefix>-lineage.json` (see writeLineage); VIGIL_DRILL_WORKER_LOG_LEVEL=debug makes the workers log every
+ * committed batch's offset ranges and the consumer epoch.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +23,7 @@ import { FramedDecoder } from '../../adapters/avro/decoder.ts';
 import { loadSchemaRepo } from '../../adapters/avro/schemas.ts';
 import { createSchemaRegistry } from '../../adapters/registry/index.ts';
 import { resolveEndpoints, TOPICS } from '../../runtime/endpoints.ts';
-import type { DeadLetter, Envelope } from '../../schemas/types.ts';
+import type { DeadLetter, Duplicate, Envelope, NormalisedEvent } from '../../schemas/types.ts';
 import { envelopeSchemaId } from '../../simulator/kafka.ts';
 import type { SimulateOptions, TruthSummary } from '../../simulator/simulate.ts';
 import {
@@ -101,7 +106,7 @@ class Drill {
     const flags = ['--metrics-port', String(metricsPort), '--batch-size', '1000', '--json', '--accept-ungated'];
     const child = spawnVigil([...args, ...flags], {
       ...this.env,
-      VIGIL_LOG_LEVEL: 'info',
+      VIGIL_LOG_LEVEL: process.env.VIGIL_DRILL_WORKER_LOG_LEVEL ?? 'info',
     });
     this.children.push(child);
     return child;
@@ -134,9 +139,8 @@ class Drill {
       240_000,
     );
     await Promise.all(workers.map((w) => w.child.kill('SIGTERM')));
-    for (const [i, w] of workers.entries()) {
+    for (const w of workers) {
       const done = await w.done;
-      if (process.env.VIGIL_DRILL_LOGS) writeFileSync(`${process.env.VIGIL_DRILL_LOGS}-worker-${i}.log`, done.stderr);
       expect(done.code, done.stderr.slice(-4000)).toBe(0);
       const line = lastJsonLine<{ consumed: number; emitted: number; dead_lettered: number; duplicates: number }>(
         done.stdout,
@@ -186,6 +190,9 @@ class Drill {
       deadLetters: Object.values(store.deadLetters).reduce((a, b) => a + b, 0),
       truth: { valid: truth.valid, records: truth.records },
     };
+    if (process.env.VIGIL_DRILL_LOGS && normalised.length !== truth.valid) {
+      await writeLineage(`${process.env.VIGIL_DRILL_LOGS}-lineage.json`, normalised, duplicates);
+    }
     // Exactly once in Kafka.
     expect(normalised.length).toBe(truth.valid);
     expect(new Set(ids).size).toBe(truth.valid);
@@ -203,12 +210,52 @@ class Drill {
   }
 
   async close(): Promise<void> {
+    const logs = process.env.VIGIL_DRILL_LOGS;
+    if (logs) {
+      for (const [i, c] of this.children.entries())
+        writeFileSync(`${logs}-child-${i}.log`, `${c.stdout()}\n--- stderr ---\n${c.stderr()}`);
+    }
     for (const c of this.children)
       if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
     await this.workersProgress?.disconnect();
     await this.sinkProgress?.disconnect();
     rmSync(this.sinkDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * What a hunt for an exactly-once failure needs (VIGIL_DRILL_LOGS): every event id the normalised topic holds more
+ * than once, each copy with its source position and processing time, and every record of the duplicates topic.
+ */
+async function writeLineage(
+  path: string,
+  normalised: Awaited<ReturnType<typeof readTopic>>,
+  duplicates: Awaited<ReturnType<typeof readTopic>>,
+): Promise<void> {
+  const registry = createSchemaRegistry(resolveEndpoints().schemaRegistryUrl);
+  const repo = loadSchemaRepo();
+  const events = await new FramedDecoder<NormalisedEvent>(registry, repo.get('normalised').newest.type).decodeBatch(
+    normalised.map((m) => m.value as Buffer),
+  );
+  const copies = new Map<string, object[]>();
+  for (const [i, d] of events.entries()) {
+    if (!d.ok) continue;
+    const e = d.value;
+    const copy = {
+      device: e.device_id,
+      sequence: e.sequence,
+      source: `${e.source_partition}:${e.source_offset}`,
+      processedAt: e.processed_at,
+      at: `${normalised[i]?.partition}:${normalised[i]?.offset}`,
+    };
+    copies.set(e.event_id, [...(copies.get(e.event_id) ?? []), copy]);
+  }
+  const dups = await new FramedDecoder<Duplicate>(registry, repo.get('duplicate').newest.type).decodeBatch(
+    duplicates.map((m) => m.value as Buffer),
+  );
+  const twice = [...copies].filter(([, c]) => c.length > 1).map(([id, c]) => ({ id, copies: c }));
+  const bigints = (_key: string, v: unknown) => (typeof v === 'bigint' ? String(v) : v);
+  writeFileSync(path, JSON.stringify({ twice, duplicates: dups.map((d) => (d.ok ? d.value : null)) }, bigints));
 }
 
 /** Runs a drill, records its report whatever happens, and always stops its processes. */
@@ -373,6 +420,47 @@ describe.sequential('fault drills (isolated stack)', () => {
       report.recoveryMs.worker = recoveries;
       expect(recoveries).toHaveLength(3);
       await d.finish([worker], sink, report);
+    });
+  }, 600_000);
+
+  it('workers joining and leaving mid-stream: each rebalance hands the dedupe state over live', async () => {
+    await drill('workers-join-and-leave', 'drill-scale', async (d, report) => {
+      const running = new Map<string, Spawned>([['a', d.worker('a')]]);
+      const left: Spawned[] = [];
+      const join = (id: string) => async () => {
+        running.set(id, d.worker(id));
+      };
+      // SIGTERM: the member finishes and commits its batch, leaves the group, and the others take its partitions.
+      const leave = (id: string) => async () => {
+        const worker = running.get(id) as Spawned;
+        running.delete(id);
+        worker.child.kill('SIGTERM');
+        left.push(worker);
+      };
+      const sink = d.sink();
+      await d.produce('drill-scale', {
+        hooks: [
+          { at: 6_000, run: join('b') },
+          { at: 12_000, run: join('c') },
+          { at: 20_000, run: leave('b') },
+          { at: 26_000, run: join('d') },
+          { at: 32_000, run: leave('a') },
+        ],
+      });
+      for (const worker of left) {
+        const done = await worker.done;
+        expect(done.code, done.stderr.slice(-4000)).toBe(0);
+        const line = lastJsonLine<{ consumed: number; emitted: number; dead_lettered: number; duplicates: number }>(
+          done.stdout,
+        );
+        expect(line.consumed).toBe(line.emitted + line.dead_lettered + line.duplicates);
+      }
+      const handedOver = [...left, ...running.values()]
+        .flatMap((w) => w.stderr().split('\n'))
+        .filter((line) => line.includes('partition state restored from changelog') && !line.includes('"records":0,'));
+      report.notes.push(`${handedOver.length} partition restores from a non-empty changelog`);
+      expect(handedOver.length).toBeGreaterThan(0);
+      await d.finish([...running.values()], sink, report);
     });
   }, 600_000);
 

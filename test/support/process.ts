@@ -42,7 +42,8 @@ export function spawnNode(
     out += d.toString();
   });
   child.stderr?.on('data', (d: Buffer) => {
-    err = (err + d.toString()).slice(-65_536);
+    // The tail only, but enough for a worker's debug log over a drill (VIGIL_DRILL_WORKER_LOG_LEVEL).
+    err = (err + d.toString()).slice(-8_000_000);
   });
   const done = new Promise<Exited>((resolve) => {
     child.on('exit', (code, signal) => setTimeout(() => resolve({ code, signal, stdout: out, stderr: err }), 50));
