@@ -97,7 +97,7 @@ export async function readChangelogPartition(
         consumer.consume(CHUNK, (err, messages) => (err ? reject(err) : resolve(messages))),
       );
       for (const m of batch) {
-        if (m.offset >= highOffset) break; // written after the restore began: not ours to apply (never happens)
+        if (m.offset >= highOffset) break; // written after the restore began (a fenced zombie's, if any): not ours
         records++;
         const key = m.key === null || m.key === undefined ? '' : m.key.toString();
         apply(key, m.value === null || m.value === undefined ? null : m.value.toString('utf8'));
