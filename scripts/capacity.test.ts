@@ -38,18 +38,18 @@ describe('capacityPlan', () => {
   it('10,000 devices at 1 event/s, worked by hand', () => {
     const plan = capacityPlan({ devices: 10_000, eventsPerDevicePerSecond: 1 });
     expect(plan.eventsPerSecond).toEqual({ mean: 10_000, peak: 30_000 });
-    // 30,000/s x 42.5 µs = 1.275 cores; / 0.6 utilisation = 2.125 -> 3 workers
+    // 30,000/s x 40.1 µs = 1.203 cores; / 0.6 utilisation = 2.005 -> 3 workers
     expect(plan.workers.vitals).toBe(3);
-    // 30,000/s x 73.8 µs x 2.565 records (513,004 / 200,000) = 5.679 cores; / 0.6 = 9.47 -> 10
-    expect(plan.workers.alerts).toBe(10);
-    // twice the largest group (20) on the ladder 6, 12, 24...
+    // 30,000/s x 66.5 µs x 2.565 records (513,004 / 200,000) = 5.117 cores; / 0.6 = 8.53 -> 9
+    expect(plan.workers.alerts).toBe(9);
+    // twice the largest group (18) on the ladder 6, 12, 24...
     expect(plan.partitions).toBe(24);
-    // 30,000 / 8,946 per gateway = 3.35 cores; / 0.6 = 5.6 -> 6
-    expect(plan.gateways).toBe(6);
-    // 30,000/s x 109.2 µs = 3.276 cores; / 0.6 = 5.46 -> 6
+    // 30,000 / 10,875 per gateway = 2.76 cores; / 0.6 = 4.6 -> 5
+    expect(plan.gateways).toBe(5);
+    // 30,000/s x 112.1 µs = 3.363 cores; / 0.6 = 5.61 -> 6
     expect(plan.sinks).toBe(6);
-    // 30,000 x 4.2586 rows (851,712 / 200,000) x 9 µs = 1.1498 cores; / 0.6 = 1.916
-    expect(plan.clickhouse.insertCores).toBeCloseTo(1.916, 3);
+    // 30,000 x 4.3032 rows (860,640 / 200,000) x 9 µs = 1.1619 cores; / 0.6 = 1.936
+    expect(plan.clickhouse.insertCores).toBeCloseTo(1.936, 3);
     // 864M events a day x 365 x ~851.7 B
     expect(plan.clickhouse.bytesPerYear / 1e12).toBeCloseTo(268.6, 0);
   });

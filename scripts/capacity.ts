@@ -13,17 +13,17 @@ import { parseArgs } from 'node:util';
 export const MEASURED = {
   /**
    * Worker CPU per source event, state included: the vitals worker alone, no sink on its machine, as production
-   * deploys it (latest.json runs.worker.cpu_us_per_event, run 2026-11-29T06:15Z on commit 2c8244d; beside the sink,
-   * runs.vigil, it was 43.9).
+   * deploys it (latest.json runs.worker.cpu_us_per_event, run 2026-11-29T08:50Z on commit bd268bf; beside the sink,
+   * runs.vigil, it was 44.1).
    */
-  workerCpuUs: 42.5,
+  workerCpuUs: 40.1,
   /**
    * Sink CPU per source event, chdb in-process with RowBinary inserts: ClickHouse's part writing included
    * (runs.vigil.sink_cpu_us_per_event, same run).
    */
-  sinkCpuUs: 109.2,
+  sinkCpuUs: 112.1,
   /** Alerts worker CPU per record it consumes (runs.alerts.cpu_us_per_event, same run; paced at 3,000/s: an upper bound). */
-  alertsCpuUsPerRecord: 73.8,
+  alertsCpuUsPerRecord: 66.5,
   /**
    * Alerts input records per source event: normalised 190,856 + inferences 322,148 (two models per event) of 200,000
    * (runs.vigil.stored, same run).
@@ -31,11 +31,14 @@ export const MEASURED = {
   alertsRecordsPerEvent: (190_856 + 322_148) / 200_000,
   /**
    * ClickHouse rows written per source event, all planes: raw 200,000 + normalised 190,856 + inferences 322,148 +
-   * dead letters 2,016 + duplicates 7,128 + drift histograms 129,564 of 200,000 (runs.vigil.stored, same run).
+   * dead letters 2,016 + duplicates 7,128 + drift histograms 138,492 of 200,000 (runs.vigil.stored, same run).
    */
-  clickhouseRowsPerEvent: (200_000 + 190_856 + 322_148 + 2_016 + 7_128 + 129_564) / 200_000,
-  /** Accepted events/s of one gateway process (gateway-latest.json gateway.max.events_per_s, ES256, batch 50). */
-  gatewayEventsPerSecond: 8_946,
+  clickhouseRowsPerEvent: (200_000 + 190_856 + 322_148 + 2_016 + 7_128 + 138_492) / 200_000,
+  /**
+   * Accepted events/s of one gateway process (gateway-latest.json gateway.max.events_per_s, ES256, batch 100, run
+   * 2026-11-29T08:38Z on 58870f1; 10,069 at batch 50 a minute before).
+   */
+  gatewayEventsPerSecond: 10_875,
   /** ClickHouse bytes on disk per source event, all planes (trace store: 8,122.5 MB for 10M events). */
   clickhouseBytesPerEvent: (8_122.5 * 1024 * 1024) / 10_000_000,
 } as const;
