@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureOwnTopic } from '../../adapters/kafka/admin.ts';
 import { readChangelogPartition } from '../../adapters/kafka/changelog.ts';
 import { resolveEndpoints } from '../../runtime/endpoints.ts';
+import { deleteTopics } from './helpers.ts';
 
 const brokers = resolveEndpoints().kafkaBrokers;
 const topics: string[] = [];
@@ -64,12 +65,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise<void>((resolve) => producer.disconnect(() => resolve()));
-  const admin = Kafka.AdminClient.create({ 'metadata.broker.list': brokers, log_level: 0 });
-  try {
-    for (const topic of topics) await new Promise<void>((resolve) => admin.deleteTopic(topic, 10_000, () => resolve()));
-  } finally {
-    admin.disconnect();
-  }
+  await deleteTopics(topics);
 });
 
 describe('readChangelogPartition', () => {

@@ -139,14 +139,7 @@ class Drill {
       240_000,
     );
     await Promise.all(workers.map((w) => w.child.kill('SIGTERM')));
-    for (const w of workers) {
-      const done = await w.done;
-      expect(done.code, done.stderr.slice(-4000)).toBe(0);
-      const line = lastJsonLine<{ consumed: number; emitted: number; dead_lettered: number; duplicates: number }>(
-        done.stdout,
-      );
-      expect(line.consumed).toBe(line.emitted + line.dead_lettered + line.duplicates);
-    }
+    for (const w of workers) await expectCleanExit(w);
     if (sink) {
       await waitFor(
         'the sink to land every raw record',
@@ -221,6 +214,16 @@ class Drill {
     await this.sinkProgress?.disconnect();
     rmSync(this.sinkDir, { recursive: true, force: true });
   }
+}
+
+/** A worker stopped with SIGTERM exits 0, its `--json` line balanced: consumed = emitted + dead-lettered + duplicates. */
+async function expectCleanExit(worker: Spawned): Promise<void> {
+  const done = await worker.done;
+  expect(done.code, done.stderr.slice(-4000)).toBe(0);
+  const line = lastJsonLine<{ consumed: number; emitted: number; dead_lettered: number; duplicates: number }>(
+    done.stdout,
+  );
+  expect(line.consumed).toBe(line.emitted + line.dead_lettered + line.duplicates);
 }
 
 /**
@@ -447,14 +450,7 @@ describe.sequential('fault drills (isolated stack)', () => {
           { at: 32_000, run: leave('a') },
         ],
       });
-      for (const worker of left) {
-        const done = await worker.done;
-        expect(done.code, done.stderr.slice(-4000)).toBe(0);
-        const line = lastJsonLine<{ consumed: number; emitted: number; dead_lettered: number; duplicates: number }>(
-          done.stdout,
-        );
-        expect(line.consumed).toBe(line.emitted + line.dead_lettered + line.duplicates);
-      }
+      for (const worker of left) await expectCleanExit(worker);
       const handedOver = [...left, ...running.values()]
         .flatMap((w) => w.stderr().split('\n'))
         .filter((line) => line.includes('partition state restored from changelog') && !line.includes('"records":0,'));

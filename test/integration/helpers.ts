@@ -82,3 +82,13 @@ export async function readTopic(topic: string, idleMs = 3_000): Promise<Kafka.Me
   }
   return messages;
 }
+
+/** Deletes scratch topics a test created (best effort: a topic already gone is no failure). */
+export async function deleteTopics(topics: readonly string[]): Promise<void> {
+  const admin = Kafka.AdminClient.create({ 'metadata.broker.list': resolveEndpoints().kafkaBrokers, log_level: 0 });
+  try {
+    for (const topic of topics) await new Promise<void>((resolve) => admin.deleteTopic(topic, 10_000, () => resolve()));
+  } finally {
+    admin.disconnect();
+  }
+}

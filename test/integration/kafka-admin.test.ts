@@ -4,23 +4,16 @@
  * count. (Before the wait in `ensureOwnTopic`, the loser of the race could read the new topic as having 0 partitions
  * and stop with CONFIG_INVALID, as it did in the sink drill.)
  */
-import Kafka from 'node-rdkafka';
 import { ulid } from 'ulid';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureOwnTopic } from '../../adapters/kafka/admin.ts';
 import { resolveEndpoints } from '../../runtime/endpoints.ts';
+import { deleteTopics } from './helpers.ts';
 
 const brokers = resolveEndpoints().kafkaBrokers;
 const created: string[] = [];
 
-afterAll(async () => {
-  const admin = Kafka.AdminClient.create({ 'metadata.broker.list': brokers, log_level: 0 });
-  try {
-    for (const name of created) await new Promise<void>((resolve) => admin.deleteTopic(name, 10_000, () => resolve()));
-  } finally {
-    admin.disconnect();
-  }
-});
+afterAll(() => deleteTopics(created));
 
 describe('ensureOwnTopic', () => {
   it('gives every process racing to create one topic its partition count, never 0', async () => {
