@@ -59,5 +59,6 @@ EXPOSE 8443 9464 9465 9466 9467
 # /healthz on this process's metrics port (VIGIL_HEALTH_PORT: 9464 for a worker; set it per process).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.VIGIL_HEALTH_PORT}/healthz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "bin/vigil.js"]
+# V8 flags as runtime/node-flags.ts states them (a larger young generation: see there); infra/image.test.ts checks.
+ENTRYPOINT ["node", "--max-semi-space-size=64", "bin/vigil.js"]
 CMD ["--help"]

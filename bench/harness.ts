@@ -18,7 +18,16 @@ import { join } from 'node:path';
 import { TOPIC_SPECS } from '../infra/local/topics.ts';
 import type { RunStatsJson } from '../runtime/runners/run-stats.ts';
 import { envelopeSchemaId, type Framed, framedRecords, pacedProduce, preload } from './lib/data.ts';
-import { type Child, freePort, lastJson, scrapeCounter, sleep, spawnNode, spawnTs, VIGIL } from './lib/proc.ts';
+import {
+  BENCH_NODE_FLAGS,
+  type Child,
+  freePort,
+  lastJson,
+  scrapeCounter,
+  sleep,
+  spawnTs,
+  spawnVigil,
+} from './lib/proc.ts';
 import {
   type BenchResults,
   machine,
@@ -113,8 +122,7 @@ async function runVigil(
   const group = `${ns.prefix}-vigil${withSink ? '' : '-alone'}`;
   try {
     const sink = withSink
-      ? spawnNode(
-          VIGIL,
+      ? spawnVigil(
           [
             'sink',
             'pipelines/vitals.ts',
@@ -129,8 +137,7 @@ async function runVigil(
           env,
         )
       : null;
-    const worker = spawnNode(
-      VIGIL,
+    const worker = spawnVigil(
       [
         'run',
         'pipelines/vitals.ts',
@@ -188,6 +195,8 @@ async function runCeiling(
       String(batch * RAW_PARTITIONS),
     ],
     { VIGIL_TOPIC_PREFIX: ns.prefix },
+    // The same runtime flags as Vigil's own runs: the ceiling is the transport's limit, not V8's defaults'.
+    BENCH_NODE_FLAGS,
   );
   if (beforeStart) await beforeStart(group);
   return lastJson<RunJson>('ceiling', await child.done);
@@ -232,7 +241,7 @@ async function runEmbedded(events: number, batch: number, stream: boolean): Prom
     if (stream) args.push('--stream', '--sample-every', String(Math.max(100_000, Math.floor(events / 20))));
     return lastJson<EmbeddedJson>(
       'embedded',
-      await spawnTs('bench/runs/embedded.ts', args, {}, stream ? ['--expose-gc'] : []).done,
+      await spawnTs('bench/runs/embedded.ts', args, {}, [...BENCH_NODE_FLAGS, ...(stream ? ['--expose-gc'] : [])]).done,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
+import { BENCH_NODE_FLAGS } from '../bench/lib/proc.ts';
+import { VIGIL_NODE_FLAGS } from '../runtime/node-flags.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -114,8 +116,19 @@ describe('Dockerfile', () => {
   });
 
   it('is one image for every process: node bin/vigil.js, with a healthcheck on /healthz', () => {
-    expect(JSON.parse(runtimeOps('ENTRYPOINT').at(-1)?.args ?? 'null')).toEqual(['node', 'bin/vigil.js']);
+    expect(JSON.parse(runtimeOps('ENTRYPOINT').at(-1)?.args ?? 'null')).toEqual([
+      'node',
+      ...VIGIL_NODE_FLAGS,
+      'bin/vigil.js',
+    ]);
     expect(runtimeOps('HEALTHCHECK').at(-1)?.args).toMatch(/CMD .*\/healthz/);
+  });
+
+  it('runs with the same V8 flags as `npm start` and the benchmark (runtime/node-flags.ts)', () => {
+    const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } })
+      .scripts.start;
+    expect(start).toBe(`node ${VIGIL_NODE_FLAGS.join(' ')} bin/vigil.js demo`);
+    expect(BENCH_NODE_FLAGS).toEqual(VIGIL_NODE_FLAGS);
   });
 
   it('.dockerignore leaves out local state, node_modules, tests and git', () => {

@@ -3,9 +3,22 @@
  * namespace (VIGIL_TOPIC_PREFIX, read once when runtime/endpoints.ts loads) is set before it starts.
  */
 import { join } from 'node:path';
-import { type Child, type Exited, REPO, spawnNode } from '../../test/support/process.ts';
+import { VIGIL_NODE_FLAGS } from '../../runtime/node-flags.ts';
+import { type Child, type Exited, REPO, spawnNode, VIGIL } from '../../test/support/process.ts';
 
 export { type Child, type Exited, freePort, REPO, spawnNode, VIGIL } from '../../test/support/process.ts';
+
+/** The V8 flags a deployed Vigil process runs with (runtime/node-flags.ts): the benchmark runs the product as deployed. */
+export const BENCH_NODE_FLAGS: readonly string[] = VIGIL_NODE_FLAGS;
+
+/** `node <flags> bin/vigil.js ...` as the image and `npm start` run it (plus `extraNodeArgs`, e.g. a CPU profile). */
+export function spawnVigil(
+  args: readonly string[],
+  env: Record<string, string>,
+  extraNodeArgs: readonly string[] = [],
+): Child {
+  return spawnNode(VIGIL, args, env, [...BENCH_NODE_FLAGS, ...extraNodeArgs]);
+}
 
 /** A TypeScript file run through tsx's loader (`node --import tsx file.ts`). */
 export function spawnTs(

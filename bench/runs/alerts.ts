@@ -25,7 +25,7 @@ import alerts from '../../pipelines/alerts.ts';
 import { TOPICS } from '../../runtime/endpoints.ts';
 import type { LatencySummary, RunStatsJson } from '../../runtime/runners/run-stats.ts';
 import { AlertInputProducer, alertInputs } from '../../test/support/alert-stream.ts';
-import { lastJson, sleep, spawnNode, VIGIL } from '../lib/proc.ts';
+import { lastJson, sleep, spawnVigil } from '../lib/proc.ts';
 import { machine, revision, versions, writeRunResults } from '../lib/results.ts';
 import { createNamespace, deleteNamespace, groupJoined } from '../lib/stack.ts';
 
@@ -88,8 +88,7 @@ export async function runAlerts(o: AlertRunOptions): Promise<AlertRunResult> {
   });
   try {
     o.log(`  alerts: ${inputs.length} records (${perCohort} patients per cohort) at ${o.rate}/s through one worker`);
-    const worker = spawnNode(
-      VIGIL,
+    const worker = spawnVigil(
       [
         'run',
         'pipelines/alerts.ts',

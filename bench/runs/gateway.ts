@@ -27,7 +27,7 @@ import { parseIdentityChange } from '../../identity/records.ts';
 import { enrollDevice } from '../../identity/service.ts';
 import type { IdentityChange } from '../../identity/types.ts';
 import { systemClock } from '../../runtime/clock.ts';
-import { freePort, lastJson, REPO, sleep, spawnNode, VIGIL } from '../lib/proc.ts';
+import { freePort, lastJson, REPO, sleep, spawnNode, spawnVigil } from '../lib/proc.ts';
 import { machine, revision, versions, writeRunResults } from '../lib/results.ts';
 import { createNamespace, deleteNamespace, deleteRedisKeys } from '../lib/stack.ts';
 import { type LoadResult, loadFleet, signEvent } from './gateway-load.ts';
@@ -124,8 +124,7 @@ export async function runGatewayBench(o: GatewayRunOptions): Promise<GatewayRunR
   const ns = await createNamespace('gateway');
   const port = await freePort();
   const metricsPort = await freePort();
-  const gateway = spawnNode(
-    VIGIL,
+  const gateway = spawnVigil(
     [
       'gateway',
       '--port',
