@@ -13,17 +13,17 @@ import { parseArgs } from 'node:util';
 export const MEASURED = {
   /**
    * Worker CPU per source event, state included: the vitals worker alone, no sink on its machine, as production
-   * deploys it (latest.json runs.worker.cpu_us_per_event, run 2026-11-29T08:50Z on commit bd268bf; beside the sink,
-   * runs.vigil, it was 44.1).
+   * deploys it (latest.json runs.worker.cpu_us_per_event, run 2026-11-29T09:30Z on commit 72e5f24, with the 64 MB young
+   * generation of runtime/node-flags.ts; beside the sink, runs.vigil, it was 40.2).
    */
-  workerCpuUs: 40.1,
+  workerCpuUs: 37.4,
   /**
    * Sink CPU per source event, chdb in-process with RowBinary inserts: ClickHouse's part writing included
    * (runs.vigil.sink_cpu_us_per_event, same run).
    */
-  sinkCpuUs: 112.1,
+  sinkCpuUs: 118,
   /** Alerts worker CPU per record it consumes (runs.alerts.cpu_us_per_event, same run; paced at 3,000/s: an upper bound). */
-  alertsCpuUsPerRecord: 66.5,
+  alertsCpuUsPerRecord: 68,
   /**
    * Alerts input records per source event: normalised 190,856 + inferences 322,148 (two models per event) of 200,000
    * (runs.vigil.stored, same run).
@@ -31,9 +31,9 @@ export const MEASURED = {
   alertsRecordsPerEvent: (190_856 + 322_148) / 200_000,
   /**
    * ClickHouse rows written per source event, all planes: raw 200,000 + normalised 190,856 + inferences 322,148 +
-   * dead letters 2,016 + duplicates 7,128 + drift histograms 138,492 of 200,000 (runs.vigil.stored, same run).
+   * dead letters 2,016 + duplicates 7,128 + drift histograms 128,358 of 200,000 (runs.vigil.stored, same run).
    */
-  clickhouseRowsPerEvent: (200_000 + 190_856 + 322_148 + 2_016 + 7_128 + 138_492) / 200_000,
+  clickhouseRowsPerEvent: (200_000 + 190_856 + 322_148 + 2_016 + 7_128 + 128_358) / 200_000,
   /**
    * Accepted events/s of one gateway process (gateway-latest.json gateway.max.events_per_s, ES256, batch 100, run
    * 2026-11-29T08:38Z on 58870f1; 10,069 at batch 50 a minute before).
