@@ -16,18 +16,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TOPIC_SPECS } from '../infra/local/topics.ts';
+import { VIGIL_NODE_FLAGS } from '../runtime/node-flags.ts';
 import type { RunStatsJson } from '../runtime/runners/run-stats.ts';
 import { envelopeSchemaId, type Framed, framedRecords, pacedProduce, preload } from './lib/data.ts';
-import {
-  BENCH_NODE_FLAGS,
-  type Child,
-  freePort,
-  lastJson,
-  scrapeCounter,
-  sleep,
-  spawnTs,
-  spawnVigil,
-} from './lib/proc.ts';
+import { type Child, freePort, lastJson, scrapeCounter, sleep, spawnTs, spawnVigil } from './lib/proc.ts';
 import {
   type BenchResults,
   machine,
@@ -196,7 +188,7 @@ async function runCeiling(
     ],
     { VIGIL_TOPIC_PREFIX: ns.prefix },
     // The same runtime flags as Vigil's own runs: the ceiling is the transport's limit, not V8's defaults'.
-    BENCH_NODE_FLAGS,
+    VIGIL_NODE_FLAGS,
   );
   if (beforeStart) await beforeStart(group);
   return lastJson<RunJson>('ceiling', await child.done);
@@ -241,7 +233,7 @@ async function runEmbedded(events: number, batch: number, stream: boolean): Prom
     if (stream) args.push('--stream', '--sample-every', String(Math.max(100_000, Math.floor(events / 20))));
     return lastJson<EmbeddedJson>(
       'embedded',
-      await spawnTs('bench/runs/embedded.ts', args, {}, [...BENCH_NODE_FLAGS, ...(stream ? ['--expose-gc'] : [])]).done,
+      await spawnTs('bench/runs/embedded.ts', args, {}, [...VIGIL_NODE_FLAGS, ...(stream ? ['--expose-gc'] : [])]).done,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

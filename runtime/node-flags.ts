@@ -1,6 +1,6 @@
 /**
- * The V8 flags every Vigil process runs with: the image's ENTRYPOINT (Dockerfile), `npm start` (package.json) and the
- * benchmark's runs of the product (bench/lib/proc.ts) pass exactly these; infra/image.test.ts keeps the three equal.
+ * The V8 flags every Vigil process runs with: the image's ENTRYPOINT (Dockerfile) and `npm start` (package.json) spell
+ * them out, infra/image.test.ts keeps both equal to this constant, and the benchmark spawns the product with it.
  *
  * Why a larger young generation: a worker's objects live for one poll (decoded envelopes, inference records, encoded
  * rows) and the scavenger copies whatever is still alive when the young generation fills. V8's default semi-space

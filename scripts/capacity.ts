@@ -130,7 +130,7 @@ function pods(peak: number, cpuUsPerEvent: number, a: Assumptions): number {
  *
  * @example
  * const plan = capacityPlan({ devices: 10_000, eventsPerDevicePerSecond: 1 });
- * plan.partitions; // 24: room to double the 10 alerts workers (3 vitals workers) its 30,000 events/s peak needs
+ * plan.partitions; // 24: room to double the 9 alerts workers (2 vitals workers) its 30,000 events/s peak needs
  */
 export function capacityPlan(fleet: Fleet, overrides: Partial<Assumptions> = {}): CapacityPlan {
   const a: Assumptions = { ...DEFAULT_ASSUMPTIONS, ...overrides };

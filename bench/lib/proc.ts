@@ -8,16 +8,14 @@ import { type Child, type Exited, REPO, spawnNode, VIGIL } from '../../test/supp
 
 export { type Child, type Exited, freePort, REPO, spawnNode, VIGIL } from '../../test/support/process.ts';
 
-/** The V8 flags a deployed Vigil process runs with (runtime/node-flags.ts): the benchmark runs the product as deployed. */
-export const BENCH_NODE_FLAGS: readonly string[] = VIGIL_NODE_FLAGS;
-
 /** `node <flags> bin/vigil.js ...` as the image and `npm start` run it (plus `extraNodeArgs`, e.g. a CPU profile). */
 export function spawnVigil(
   args: readonly string[],
   env: Record<string, string>,
   extraNodeArgs: readonly string[] = [],
 ): Child {
-  return spawnNode(VIGIL, args, env, [...BENCH_NODE_FLAGS, ...extraNodeArgs]);
+  // The V8 flags a deployed Vigil process runs with (runtime/node-flags.ts): the product runs as deployed.
+  return spawnNode(VIGIL, args, env, [...VIGIL_NODE_FLAGS, ...extraNodeArgs]);
 }
 
 /** A TypeScript file run through tsx's loader (`node --import tsx file.ts`). */
