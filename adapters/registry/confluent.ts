@@ -25,7 +25,7 @@ type Middleware = NonNullable<ConstructorParameters<typeof ConfluentClient>[0]['
 export interface ConfluentRegistryOptions {
   /** Base URL of the Confluent API, e.g. `http://127.0.0.1:18081/apis/ccompat/v7`. */
   readonly url: string;
-  /** Per-request timeout of the REST calls made here. Default 10 s. */
+  /** Per-request timeout of every call to the registry (each attempt of the client's retries). Default 10 s. */
   readonly timeoutMs?: number;
   /** Authentication and trust; default: the process's connection configuration (runtime/connections.ts). */
   readonly security?: RegistrySecurity;
@@ -43,6 +43,15 @@ function statusOf(error: unknown): number | undefined {
 
 function text(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Registration attempts when the registry times out, fails in transit or answers 5xx (registering is idempotent). */
+const REGISTER_ATTEMPTS = 3;
+
+/** The client reports its own timeout as a client error (status 400) whose text names it. */
+function transient(error: unknown): boolean {
+  const status = statusOf(error);
+  return status === undefined || status >= 500 || status === 408 || /\bTimeout \(\d+ms\)/.test(text(error));
 }
 
 export class ConfluentSchemaRegistry implements SchemaRegistry {
@@ -68,10 +77,19 @@ export class ConfluentSchemaRegistry implements SchemaRegistry {
         return header ? request.enhance({ headers: { authorization: header } }) : request;
       },
     });
+    // The client sets no timeout of its own: a registry that takes a request and never answers held `vigil schemas
+    // register` forever. Each attempt now gives up after timeoutMs (a socket idle that long), and the client's retries
+    // (3, safe: registering the same schema again returns the same id) then fail it.
+    const timeoutMs = this.#timeoutMs;
+    const timeout: Middleware = () => ({
+      async prepareRequest(next) {
+        return (await next()).enhance({ timeout: timeoutMs });
+      },
+    });
     this.client = new ConfluentClient({
       host: this.#base,
       clientId: 'vigil',
-      middlewares: [authenticate],
+      middlewares: [authenticate, timeout],
       ...(this.#security.agent ? { agent: this.#security.agent } : {}),
     });
   }
@@ -113,6 +131,18 @@ export class ConfluentSchemaRegistry implements SchemaRegistry {
 
   async register(subject: string, schema: avsc.Schema): Promise<number> {
     const current = await this.getCompatibility(subject);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#registerOnce(subject, schema, current);
+      } catch (error) {
+        const again = error instanceof VigilError && error.code === 'REGISTRY_UNAVAILABLE' && transient(error.cause);
+        if (!again || attempt >= REGISTER_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+      }
+    }
+  }
+
+  async #registerOnce(subject: string, schema: avsc.Schema, current: CompatibilityLevel | null): Promise<number> {
     try {
       // The client compares the subject's level with the one passed and refuses on a mismatch; pass what is set.
       const { id } = await this.client.register(
