@@ -78,8 +78,8 @@ export class ConfluentSchemaRegistry implements SchemaRegistry {
       },
     });
     // The client sets no timeout of its own: a registry that takes a request and never answers held `vigil schemas
-    // register` forever. Each attempt now gives up after timeoutMs (a socket idle that long), and the client's retries
-    // (3, safe: registering the same schema again returns the same id) then fail it.
+    // register` forever. Each of its requests now gives up after timeoutMs (a socket idle that long); `register` sends
+    // a registration that timed out again (below), the decoder's caller rides through a schema lookup that did.
     const timeoutMs = this.#timeoutMs;
     const timeout: Middleware = () => ({
       async prepareRequest(next) {

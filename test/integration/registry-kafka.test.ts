@@ -38,7 +38,9 @@ function fixtureValue(version: { type: { fromString(s: string): unknown } }, pat
 function vigil(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['bin/vigil.js', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
   // A child killed by the timeout has no status: say so, with what it printed, in the assertion's message.
-  const killed = r.error ? `\n[${r.error.message}; signal ${r.signal}; stdout: ${r.stdout.slice(-500)}]` : '';
+  const killed = r.error
+    ? `\n[${r.error.message}; signal ${r.signal}; stdout: ${String(r.stdout ?? '').slice(-500)}]`
+    : '';
   return { status: r.status, stdout: r.stdout, stderr: `${r.stderr}${killed}` };
 }
 
