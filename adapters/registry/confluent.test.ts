@@ -30,6 +30,16 @@ const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     res.end(JSON.stringify({ error_code: 40401, message: 'not found' }));
     return;
   }
+  // The first registration under the reset subject has its connection dropped; the next one is answered.
+  if (req.method === 'POST' && req.url === '/subjects/vigil.test.reset-value/versions' && resetPosts++ === 0) {
+    req.socket.destroy();
+    return;
+  }
+  if (req.method === 'POST' && req.url === '/subjects/vigil.test.reset-value/versions') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ id: 8 }));
+    return;
+  }
   // The first registration under the flaky subject is lost in the registry; the next one is answered.
   if (req.method === 'POST' && req.url === '/subjects/vigil.test.flaky-value/versions' && flakyPosts++ > 0) {
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -39,6 +49,7 @@ const server = createServer((req: IncomingMessage, res: ServerResponse) => {
   held.push(res);
 });
 let flakyPosts = 0;
+let resetPosts = 0;
 let url = '';
 
 beforeAll(async () => {
@@ -73,6 +84,11 @@ describe('a registry that never answers', () => {
   it('registers on the next attempt when one registration was lost', async () => {
     expect(await registry().register('vigil.test.flaky-value', SCHEMA)).toBe(7);
     expect(flakyPosts).toBe(2);
+  }, 30_000);
+
+  it('registers on the next attempt when the connection was dropped mid-request', async () => {
+    expect(await registry().register('vigil.test.reset-value', SCHEMA)).toBe(8);
+    expect(resetPosts).toBe(2);
   }, 30_000);
 
   it('fails a schema-by-id lookup the same way (the decoder path)', async () => {

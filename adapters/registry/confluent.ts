@@ -48,10 +48,15 @@ function text(error: unknown): string {
 /** Registration attempts when the registry times out, fails in transit or answers 5xx (registering is idempotent). */
 const REGISTER_ATTEMPTS = 3;
 
-/** The client reports its own timeout as a client error (status 400) whose text names it. */
+/**
+ * Worth sending again: a 5xx or 408, or a failure in transit. The client reports the latter (its own timeout, a reset or
+ * refused connection) as status 400 with no registry body, so its text reads "Error, status 400: <the socket's error>";
+ * a registry's own 400 carries its message instead.
+ */
 function transient(error: unknown): boolean {
   const status = statusOf(error);
-  return status === undefined || status >= 500 || status === 408 || /\bTimeout \(\d+ms\)/.test(text(error));
+  if (status === undefined || status >= 500 || status === 408) return true;
+  return status === 400 && /Error, status 400: /.test(text(error));
 }
 
 export class ConfluentSchemaRegistry implements SchemaRegistry {
